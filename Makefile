@@ -1,0 +1,50 @@
+# Two commands matter on a fresh machine: `make demo` and `make test`.
+# Each creates .venv and installs the package with its dev extras when needed.
+
+PYTHON ?= python3
+VENV ?= .venv
+BIN := $(VENV)/bin
+PG_URL ?= postgresql+asyncpg://postgres@127.0.0.1:5432/postgres
+DEMO_PORT ?= 8000
+
+.PHONY: install lint typecheck test test-sqlite test-postgres demo emulator bench clean
+
+$(BIN)/.installed: pyproject.toml
+	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
+	$(BIN)/python -m pip install --quiet --upgrade pip
+	$(BIN)/python -m pip install --quiet -e '.[dev]'
+	touch $@
+
+install: $(BIN)/.installed
+
+lint: install
+	$(BIN)/ruff check src tests bench
+	$(BIN)/ruff format --check src tests bench
+
+typecheck: install
+	$(BIN)/mypy
+
+test-sqlite: install
+	$(BIN)/pytest
+
+# The database tests again, on PostgreSQL, when one answers on 127.0.0.1:5432.
+test-postgres: install
+	@if $(BIN)/python -c "import socket; socket.create_connection(('127.0.0.1', 5432), 2).close()" 2>/dev/null; then \
+		$(BIN)/pytest -m db --database-url '$(PG_URL)'; \
+	else \
+		echo "PostgreSQL does not answer on 127.0.0.1:5432: the PostgreSQL run is skipped."; \
+	fi
+
+test: lint typecheck test-sqlite test-postgres
+
+demo: install
+	$(BIN)/miroconnect demo --port $(DEMO_PORT)
+
+emulator: install
+	$(BIN)/miroconnect emulator --port 8765
+
+bench: install
+	$(BIN)/python -m bench
+
+clean:
+	rm -rf $(VENV) .mypy_cache .ruff_cache .pytest_cache

@@ -1,0 +1,5 @@
+"""`python -m miroconnect` runs the command line."""
+
+from miroconnect.cli import main
+
+main()

@@ -1,0 +1,31 @@
+"""The `miroconnect` command line.
+
+Each command lives in its own module of this package and is registered in `build_app`.
+Settings are built here, at the edge, and passed down.
+"""
+
+from __future__ import annotations
+
+import typer
+
+__all__ = ["build_app", "main"]
+
+
+def build_app() -> typer.Typer:
+    """The Typer application with every command registered."""
+    from miroconnect.cli import emulator
+
+    app = typer.Typer(
+        name="miroconnect",
+        help="Connect a web app's users to Miro.",
+        no_args_is_help=True,
+        add_completion=False,
+        pretty_exceptions_enable=False,
+    )
+    emulator.register(app)
+    return app
+
+
+def main() -> None:
+    """Console-script entry point."""
+    build_app()()

@@ -1,0 +1,49 @@
+"""Settings, read from the environment once, at the edge.
+
+`Settings()` is built by the command line or by `create_app`; nothing else in the
+package reads the environment, and nothing is built at import time. Library classes take
+small typed arguments, not the whole `Settings`.
+
+Every variable has the prefix `MIROCONNECT_`, e.g. `MIROCONNECT_DATABASE_URL`.
+"""
+
+from __future__ import annotations
+
+from typing import Annotated
+
+from pydantic import BeforeValidator, Field, SecretStr
+from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
+
+__all__ = ["Settings"]
+
+
+def _split_list(value: object) -> object:
+    """`"a, b"` -> `["a", "b"]`: list settings are comma-separated."""
+    if isinstance(value, str):
+        return [part.strip() for part in value.split(",") if part.strip()]
+    return value
+
+
+CommaList = Annotated[list[str], NoDecode, BeforeValidator(_split_list)]
+
+
+class Settings(BaseSettings):
+    """Every setting of miroconnect; see the README for what each is for."""
+
+    model_config = SettingsConfigDict(env_prefix="MIROCONNECT_", extra="ignore")
+
+    database_url: str = "sqlite+aiosqlite:///./miroconnect.db"
+
+    miro_client_id: str = ""
+    miro_client_secret: SecretStr = SecretStr("")
+    miro_redirect_uri: str = ""
+    miro_auth_url: str = "https://miro.com/oauth/authorize"
+    miro_api_url: str = "https://api.miro.com"
+
+    # Comma-separated `key_id:base64url(32 bytes)` pairs; the first is the primary key.
+    encryption_keys: SecretStr = SecretStr("")
+    # Signs session cookies and CSRF tokens.
+    secret_key: SecretStr = SecretStr("")
+    # Comma-separated service API keys.
+    api_keys: SecretStr = SecretStr("")
+    allowed_return_urls: CommaList = Field(default_factory=list)
