@@ -1,0 +1,56 @@
+"""What a click asks for, carried through consent: `PendingAction` and its runner.
+
+The connect flow stores a `PendingAction` with the state and, once the user has consented and the
+tokens are stored, hands it to an `ActionRunner`. The real runner (create a board exactly once,
+...) lives in `miroconnect.actions`; tests pass their own.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from typing import Any, Protocol
+
+from miroconnect.oauth.source import TokenSource
+
+__all__ = ["ActionContext", "ActionResult", "ActionRunner", "PendingAction"]
+
+
+@dataclass(frozen=True)
+class PendingAction:
+    """An action to run for an app user, e.g. `create_board` with `{"name": ...}`.
+
+    `params` must be JSON-serialisable. `idempotency_key` makes a repeat of the same request
+    (double click, refreshed callback, retried API call) return the first result.
+    """
+
+    kind: str
+    params: Mapping[str, Any] = field(default_factory=dict)
+    idempotency_key: str | None = None
+
+
+@dataclass(frozen=True)
+class ActionContext:
+    """Who the action runs for, and the token source of their Miro connection."""
+
+    app_user_id: str
+    connection_id: str
+    miro_user_id: str
+    miro_team_id: str
+    tokens: TokenSource
+
+
+@dataclass(frozen=True)
+class ActionResult:
+    """The outcome, JSON-serialisable: e.g. `{"board_id": ..., "view_link": ...}`."""
+
+    kind: str
+    data: Mapping[str, Any] = field(default_factory=dict)
+
+
+class ActionRunner(Protocol):
+    """Runs a pending action once the user's connection is live."""
+
+    async def run(self, action: PendingAction, context: ActionContext) -> ActionResult:
+        """Run `action`; raise a `MiroConnectError` subclass on failure."""
+        ...
