@@ -8,11 +8,34 @@ The tree:
     + EncryptionKeyNotFoundError  a ciphertext names a key id that is not configured
     + DecryptionError             the key is there but the ciphertext does not open
   x AuthorizationError          the connect flow failed; `reason` is a stable code
-    (leaves are added by `miroconnect.oauth`, one per reason)
+    + StateUnknownError           state missing or never issued (forged)
+    + StateReplayedError          state already used
+    + StateExpiredError           state older than its 10 minutes
+    + BrowserMismatchError        callback in another browser than the one that started
+    + UserMismatchError           callback in another app user's session
+    + AccessDeniedError           the user refused at Miro (`error=access_denied`)
+    + ConsentFailedError          Miro sent another `error=...`
+    + CodeMissingError            callback without `code`
+    + CodeRejectedError           Miro refused the code (used, expired, wrong client)
+    + MiroUnavailableError        Miro could not be reached or failed during the flow
+    + ReturnURLRejectedError      the return URL is neither relative nor allow-listed
+    + LaunchUnknownError          service-mode launch link never issued
+    + LaunchReplayedError         launch link already used
+    + LaunchExpiredError          launch link too old
   x ReauthorizationRequiredError  the connection is dead; send the user through consent
   x NotConnectedError           the user has no connection to Miro
   x MiroAPIError                Miro answered with an error (status, code, message)
-  x MiroTransportError          Miro could not be reached, or the connection broke
+    + BadRequestError             400: invalid parameters
+    + UnauthorizedError           401 even after one refresh
+    + ForbiddenError              403: missing scope or no access to the board
+    + NotFoundError               404: no such board, member or item (or no access)
+    + ConflictError               409
+    + RateLimitedError            429 after the client's own waits ran out
+    + MiroServerError             5xx after the retries an idempotent call gets
+  x MiroTransportError          Miro could not be reached, or the connection broke;
+                                `maybe_processed` says whether the request may have run
+  x ActionError                 an action (create board, ...) cannot run: bad kind or params
+    + ActionFailedError           the operation with this idempotency key already failed
 
 Messages never contain a token, a code or a secret.
 """
@@ -22,16 +45,39 @@ from __future__ import annotations
 from typing import Any
 
 __all__ = [
+    "AccessDeniedError",
+    "ActionError",
+    "ActionFailedError",
     "AuthorizationError",
+    "BadRequestError",
+    "BrowserMismatchError",
+    "CodeMissingError",
+    "CodeRejectedError",
     "ConfigurationError",
+    "ConflictError",
+    "ConsentFailedError",
     "CryptoError",
     "DecryptionError",
     "EncryptionKeyNotFoundError",
+    "ForbiddenError",
+    "LaunchExpiredError",
+    "LaunchReplayedError",
+    "LaunchUnknownError",
     "MiroAPIError",
     "MiroConnectError",
+    "MiroServerError",
     "MiroTransportError",
+    "MiroUnavailableError",
     "NotConnectedError",
+    "NotFoundError",
+    "RateLimitedError",
     "ReauthorizationRequiredError",
+    "ReturnURLRejectedError",
+    "StateExpiredError",
+    "StateReplayedError",
+    "StateUnknownError",
+    "UnauthorizedError",
+    "UserMismatchError",
 ]
 
 
@@ -80,6 +126,94 @@ class AuthorizationError(MiroConnectError):
 
     reason = "authorization_failed"
 
+    def __init__(self, message: str | None = None) -> None:
+        super().__init__(message or self.__doc__ or self.reason)
+
+
+class StateUnknownError(AuthorizationError):
+    """The callback's state is missing or was never issued: a forged or mangled link."""
+
+    reason = "state_unknown"
+
+
+class StateReplayedError(AuthorizationError):
+    """The callback's state was already used: a replayed or refreshed callback."""
+
+    reason = "state_replayed"
+
+
+class StateExpiredError(AuthorizationError):
+    """The callback came more than 10 minutes after the flow started."""
+
+    reason = "state_expired"
+
+
+class BrowserMismatchError(AuthorizationError):
+    """The callback arrived in another browser than the one that started the flow."""
+
+    reason = "browser_mismatch"
+
+
+class UserMismatchError(AuthorizationError):
+    """The callback arrived in the session of another app user than the one who started."""
+
+    reason = "user_mismatch"
+
+
+class AccessDeniedError(AuthorizationError):
+    """The user refused (or cancelled) the authorization at Miro."""
+
+    reason = "access_denied"
+    error = "access_denied"
+
+
+class ConsentFailedError(AuthorizationError):
+    """Miro redirected back with an `error` other than `access_denied`."""
+
+    reason = "consent_failed"
+
+
+class CodeMissingError(AuthorizationError):
+    """The callback carried neither a `code` nor an `error`."""
+
+    reason = "code_missing"
+
+
+class CodeRejectedError(AuthorizationError):
+    """Miro refused to exchange the code: already used, expired, or not ours."""
+
+    reason = "code_rejected"
+
+
+class MiroUnavailableError(AuthorizationError):
+    """Miro could not be reached, or answered with a server error, during the flow."""
+
+    reason = "miro_unavailable"
+
+
+class ReturnURLRejectedError(AuthorizationError):
+    """The return URL is neither a plain relative path nor on the allow-list."""
+
+    reason = "return_url_rejected"
+
+
+class LaunchUnknownError(AuthorizationError):
+    """The service-mode launch link was never issued."""
+
+    reason = "launch_unknown"
+
+
+class LaunchReplayedError(AuthorizationError):
+    """The service-mode launch link was already used (it binds one browser, once)."""
+
+    reason = "launch_replayed"
+
+
+class LaunchExpiredError(AuthorizationError):
+    """The service-mode launch link is older than its 10 minutes."""
+
+    reason = "launch_expired"
+
 
 class ReauthorizationRequiredError(MiroConnectError):
     """Miro rejected the stored grant; the user must go through consent again."""
@@ -118,5 +252,58 @@ class MiroAPIError(MiroConnectError):
         self.request_id = request_id
 
 
+class BadRequestError(MiroAPIError):
+    """Miro answered 400 (`invalidParameters`): the request itself is wrong."""
+
+
+class UnauthorizedError(MiroAPIError):
+    """Miro answered 401 to a fresh token too (after the one reactive refresh)."""
+
+
+class ForbiddenError(MiroAPIError):
+    """Miro answered 403: a scope is missing or the user may not touch this board."""
+
+
+class NotFoundError(MiroAPIError):
+    """Miro answered 404: no such board, member or item, or no access to it."""
+
+
+class ConflictError(MiroAPIError):
+    """Miro answered 409."""
+
+
+class RateLimitedError(MiroAPIError):
+    """Miro answered 429 and the client's waits for the credit reset ran out.
+
+    `reset_at` is Miro's `X-RateLimit-Reset` (UNIX seconds) when it was sent.
+    """
+
+    reset_at: float | None = None
+
+
+class MiroServerError(MiroAPIError):
+    """Miro answered 5xx (after the retries an idempotent call gets).
+
+    For a call that changes something the outcome is unknown: the work may have been done.
+    """
+
+
 class MiroTransportError(MiroConnectError):
-    """Miro could not be reached, timed out, or dropped the connection."""
+    """Miro could not be reached, timed out, or dropped the connection.
+
+    `maybe_processed` is False only when the request provably never reached Miro (the
+    connection could not be opened); otherwise Miro may have done the work.
+    """
+
+    def __init__(self, message: str, *, maybe_processed: bool = True) -> None:
+        super().__init__(message)
+        self.maybe_processed = maybe_processed
+
+
+class ActionError(MiroConnectError):
+    """An action cannot run as asked: unknown kind, or missing or invalid parameters."""
+
+
+class ActionFailedError(ActionError):
+    """The operation with this idempotency key already failed; repeating the key repeats the
+    failure (use a new key to try again)."""

@@ -1,0 +1,92 @@
+"""The async engine and sessions, with the SQLite settings concurrency needs.
+
+SQLite: WAL (readers never wait for the writer), a `busy_timeout` (writers queue instead of
+failing at once), and transactions whose start we control. The Python driver opens
+transactions lazily and always DEFERRED; a deferred transaction that reads and then writes
+fails with "database is locked" *without waiting* when another process wrote in between.
+So the driver's own transaction handling is switched off and we emit `BEGIN` ourselves:
+`BEGIN IMMEDIATE` (take the write lock first, waiting up to `busy_timeout`) for sessions
+from `Database.write_session()`, plain `BEGIN` otherwise.
+
+PostgreSQL needs none of this: the refresh path locks its row with `SELECT ... FOR UPDATE`,
+which SQLite ignores (its IMMEDIATE transaction already holds the database's write lock).
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from sqlalchemy import event
+from sqlalchemy.engine import Connection
+from sqlalchemy.ext.asyncio import (
+    AsyncEngine,
+    AsyncSession,
+    async_sessionmaker,
+    create_async_engine,
+)
+
+__all__ = ["Database"]
+
+_WRITE_OPTION = "miroconnect_immediate"
+
+
+class Database:
+    """One engine and its session factories; build one per process and share it.
+
+    ```python
+    db = Database("sqlite+aiosqlite:///./miroconnect.db")
+    async with db.session() as session: ...  # reads
+    async with db.write_session() as session, session.begin(): ...  # read-then-write
+    await db.dispose()
+    ```
+    """
+
+    def __init__(
+        self, url: str, *, busy_timeout_ms: int = 30_000, echo: bool = False
+    ) -> None:
+        self.url = url
+        self.engine: AsyncEngine = create_async_engine(url, echo=echo)
+        self.is_sqlite = self.engine.dialect.name == "sqlite"
+        self.is_postgresql = self.engine.dialect.name == "postgresql"
+        if self.is_sqlite:
+            _configure_sqlite(self.engine, busy_timeout_ms)
+        self._sessions = async_sessionmaker(self.engine, expire_on_commit=False)
+        self._write_sessions = async_sessionmaker(
+            self.engine.execution_options(**{_WRITE_OPTION: True}),
+            expire_on_commit=False,
+        )
+
+    def session(self) -> AsyncSession:
+        """A session for reads and single-statement writes."""
+        return self._sessions()
+
+    def write_session(self) -> AsyncSession:
+        """A session whose transaction takes the write lock up front on SQLite.
+
+        Use it for every read-then-write transaction (refresh, upsert, rotation).
+        """
+        return self._write_sessions()
+
+    async def dispose(self) -> None:
+        """Close every pooled connection."""
+        await self.engine.dispose()
+
+
+def _configure_sqlite(engine: AsyncEngine, busy_timeout_ms: int) -> None:
+    @event.listens_for(engine.sync_engine, "connect")
+    def _on_connect(dbapi_connection: Any, connection_record: Any) -> None:
+        # Autocommit at the driver level: we send BEGIN ourselves (see the module doc).
+        dbapi_connection.isolation_level = None
+        cursor = dbapi_connection.cursor()
+        try:
+            cursor.execute(f"PRAGMA busy_timeout = {int(busy_timeout_ms)}")
+            cursor.execute("PRAGMA journal_mode = WAL")
+            cursor.execute("PRAGMA synchronous = NORMAL")
+            cursor.execute("PRAGMA foreign_keys = ON")
+        finally:
+            cursor.close()
+
+    @event.listens_for(engine.sync_engine, "begin")
+    def _on_begin(connection: Connection) -> None:
+        immediate = connection.get_execution_options().get(_WRITE_OPTION, False)
+        connection.exec_driver_sql("BEGIN IMMEDIATE" if immediate else "BEGIN")

@@ -1,0 +1,58 @@
+"""Run the packaged Alembic migrations: `await upgrade(database_url)`.
+
+The migrations live inside the package (`miroconnect.storage:migrations`), so an installed
+wheel can upgrade its database with `miroconnect db upgrade`, no `alembic.ini` needed.
+"""
+
+from __future__ import annotations
+
+from alembic import command
+from alembic.config import Config
+from sqlalchemy.engine import Connection
+from sqlalchemy.ext.asyncio import create_async_engine
+
+__all__ = ["SCRIPT_LOCATION", "alembic_config", "current_revision", "upgrade"]
+
+SCRIPT_LOCATION = "miroconnect.storage:migrations"
+
+
+def alembic_config(database_url: str | None = None) -> Config:
+    """An Alembic `Config` pointing at the packaged migrations (and `database_url`)."""
+    config = Config()
+    config.set_main_option("script_location", SCRIPT_LOCATION)
+    if database_url:
+        # `%` is Alembic's interpolation character.
+        config.set_main_option("sqlalchemy.url", database_url.replace("%", "%%"))
+    return config
+
+
+async def upgrade(database_url: str, revision: str = "head") -> None:
+    """Upgrade the database at `database_url` to `revision` (default: the newest)."""
+    config = alembic_config()
+
+    def run(connection: Connection) -> None:
+        config.attributes["connection"] = connection
+        command.upgrade(config, revision)
+
+    engine = create_async_engine(database_url)
+    try:
+        async with engine.connect() as connection:
+            await connection.run_sync(run)
+            await connection.commit()
+    finally:
+        await engine.dispose()
+
+
+async def current_revision(database_url: str) -> str | None:
+    """The revision the database is at, or None for an empty database."""
+    from alembic.runtime.migration import MigrationContext
+
+    def read(connection: Connection) -> str | None:
+        return MigrationContext.configure(connection).get_current_revision()
+
+    engine = create_async_engine(database_url)
+    try:
+        async with engine.connect() as connection:
+            return await connection.run_sync(read)
+    finally:
+        await engine.dispose()

@@ -1,0 +1,1 @@
+"""Alembic migrations of miroconnect (`script_location = miroconnect.storage:migrations`)."""

@@ -1,0 +1,91 @@
+"""Every ORM table of miroconnect, in one module so Alembic sees them all.
+
+`connections` holds one row per (app user, Miro team) with the tokens encrypted
+(`miroconnect.crypto`): the ciphertexts are bound to the row id, and `key_id` says which
+key wrote them, so `miroconnect keys rotate` finds the rows still under an old key.
+`pending_authorizations` holds a started connect flow: only hashes of the state, the
+browser-binding cookie and the service-mode launch token are kept.
+"""
+
+from __future__ import annotations
+
+from datetime import datetime
+from typing import Any
+
+from sqlalchemy import (
+    JSON,
+    CheckConstraint,
+    Integer,
+    String,
+    Text,
+    UniqueConstraint,
+)
+from sqlalchemy.orm import Mapped, mapped_column
+
+from miroconnect.storage.base import Base
+from miroconnect.storage.types import UTCDateTime
+
+__all__ = ["ConnectionRow", "PendingAuthorizationRow"]
+
+
+class ConnectionRow(Base):
+    """One app user's connection to one Miro team, with its encrypted token pair."""
+
+    __tablename__ = "connections"
+    __table_args__ = (
+        UniqueConstraint("app_user_id", "miro_team_id"),
+        CheckConstraint(
+            "status IN ('connected', 'needs_reauth', 'removed')", name="status"
+        ),
+    )
+
+    id: Mapped[str] = mapped_column(String(32), primary_key=True)
+    app_user_id: Mapped[str] = mapped_column(String(255), index=True)
+    miro_team_id: Mapped[str] = mapped_column(String(64))
+    miro_team_name: Mapped[str | None] = mapped_column(String(255))
+    miro_user_id: Mapped[str] = mapped_column(String(64))
+    miro_user_name: Mapped[str | None] = mapped_column(String(255))
+    scopes: Mapped[str] = mapped_column(Text, default="")
+    status: Mapped[str] = mapped_column(String(20))
+    status_reason: Mapped[str | None] = mapped_column(String(255))
+    # Key id of both ciphertexts below (they are always written together).
+    key_id: Mapped[str | None] = mapped_column(String(32), index=True)
+    access_token_ciphertext: Mapped[str | None] = mapped_column(Text)
+    refresh_token_ciphertext: Mapped[str | None] = mapped_column(Text)
+    access_expires_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+    # When the current refresh token was issued: Miro's 60 days count from here.
+    refresh_issued_at: Mapped[datetime | None] = mapped_column(UTCDateTime, index=True)
+    # Bumped at every token write; a fencing value for writers that did not hold the lock.
+    token_version: Mapped[int] = mapped_column(Integer, default=0)
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime)
+    updated_at: Mapped[datetime] = mapped_column(UTCDateTime)
+
+
+class PendingAuthorizationRow(Base):
+    """A connect flow between its start and its callback (10 minutes at most)."""
+
+    __tablename__ = "pending_authorizations"
+
+    id: Mapped[str] = mapped_column(String(32), primary_key=True)
+    # SHA-256 of the state; NULL until a service-mode launch link is opened.
+    state_hash: Mapped[str | None] = mapped_column(String(64), unique=True)
+    # SHA-256 of the browser-binding cookie set when the browser was sent to Miro.
+    binding_hash: Mapped[str | None] = mapped_column(String(64))
+    # SHA-256 of the one-time service-mode launch token, if the flow has one.
+    launch_hash: Mapped[str | None] = mapped_column(String(64), unique=True)
+    app_user_id: Mapped[str] = mapped_column(String(255))
+    action_kind: Mapped[str | None] = mapped_column(String(100))
+    action_params: Mapped[dict[str, Any] | None] = mapped_column(JSON)
+    action_idempotency_key: Mapped[str | None] = mapped_column(String(255))
+    return_url: Mapped[str] = mapped_column(Text)
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime)
+    expires_at: Mapped[datetime] = mapped_column(UTCDateTime, index=True)
+    launch_expires_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+    launched_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+    consumed_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+
+
+# ---------------------------------------------------------------------------------------------
+# Models of other layers (e.g. the `operations` table of `miroconnect.actions`) are appended
+# below this line, each in its own marked section, so that Alembic sees every table here.
+# ---------------------------------------------------------------------------------------------
