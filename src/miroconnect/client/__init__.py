@@ -1,0 +1,20 @@
+"""The async Miro REST client: `MiroClient` over an injected `httpx2.AsyncClient`."""
+
+from __future__ import annotations
+
+from miroconnect.client.auth import MiroAuth, StaticTokenSource
+from miroconnect.client.client import DEFAULT_API_URL, MiroClient, shared_pacer
+from miroconnect.client.pacing import CREDITS_BY_LEVEL, CreditPacer, RateLimitReading
+from miroconnect.client.retry import RetryPolicy
+
+__all__ = [
+    "CREDITS_BY_LEVEL",
+    "DEFAULT_API_URL",
+    "CreditPacer",
+    "MiroAuth",
+    "MiroClient",
+    "RateLimitReading",
+    "RetryPolicy",
+    "StaticTokenSource",
+    "shared_pacer",
+]

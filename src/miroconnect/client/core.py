@@ -1,0 +1,183 @@
+"""Sending one call: pacing, authentication, retries, and Miro's errors as exceptions."""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import Mapping
+from typing import Any
+from urllib.parse import quote
+
+import httpx2
+
+from miroconnect.client.auth import MiroAuth
+from miroconnect.client.pacing import CREDITS_BY_LEVEL, CreditPacer, Sleep
+from miroconnect.client.retry import RetryPolicy
+from miroconnect.errors import (
+    BadRequestError,
+    ConflictError,
+    ForbiddenError,
+    MiroAPIError,
+    MiroServerError,
+    MiroTransportError,
+    NotFoundError,
+    RateLimitedError,
+    UnauthorizedError,
+)
+from miroconnect.oauth.source import TokenSource
+
+__all__ = ["Requester", "api_error", "path_id", "transport_error"]
+
+_ERRORS: Mapping[int, type[MiroAPIError]] = {
+    400: BadRequestError,
+    401: UnauthorizedError,
+    403: ForbiddenError,
+    404: NotFoundError,
+    409: ConflictError,
+    429: RateLimitedError,
+}
+
+# Request ids Miro or a proxy in front of it may send back.
+_REQUEST_ID_HEADERS = ("x-request-id", "request-id", "x-miro-request-id")
+
+Params = Mapping[str, str | int]
+
+
+def path_id(value: str) -> str:
+    """An id as one path segment: verbatim (`=` stays), only `/ ? # %` escaped.
+
+    Board ids such as `uXjVOD6LSME=` must round-trip unchanged in paths; in query strings
+    httpx percent-encodes them.
+    """
+    if not value:
+        raise ValueError("an id must not be empty")
+    return quote(value, safe="=!$&'()*+,;:@-._~")
+
+
+def api_error(response: httpx2.Response) -> MiroAPIError:
+    """The exception for an error answer, with Miro's `code`, message and context."""
+    status = response.status_code
+    code: str | None = None
+    message = response.reason_phrase or "error"
+    context: Any = None
+    try:
+        body = response.json()
+    except ValueError:
+        body = None
+    if isinstance(body, dict):
+        code = body.get("code") if isinstance(body.get("code"), str) else None
+        if isinstance(body.get("message"), str):
+            message = body["message"]
+        context = body.get("context")
+    request_id = next(
+        (response.headers[h] for h in _REQUEST_ID_HEADERS if h in response.headers),
+        None,
+    )
+    cls = _ERRORS.get(status, MiroServerError if status >= 500 else MiroAPIError)
+    error = cls(status, code, message, context=context, request_id=request_id)
+    if isinstance(error, RateLimitedError):
+        error.reset_at = _float(response.headers.get("x-ratelimit-reset"))
+    return error
+
+
+def transport_error(
+    exc: httpx2.TransportError, method: str, path: str
+) -> MiroTransportError:
+    """A network failure as `MiroTransportError`, saying whether the call may have run."""
+    # Only a connection that was never opened proves the request never reached Miro.
+    unsent = isinstance(
+        exc, httpx2.ConnectError | httpx2.ConnectTimeout | httpx2.PoolTimeout
+    )
+    return MiroTransportError(
+        f"{method} {path}: {type(exc).__name__}", maybe_processed=not unsent
+    )
+
+
+def _float(value: str | None) -> float | None:
+    try:
+        return float(value) if value is not None else None
+    except ValueError:
+        return None
+
+
+class Requester:
+    """Sends calls for one connection through a shared `httpx2.AsyncClient`."""
+
+    def __init__(
+        self,
+        http: httpx2.AsyncClient,
+        tokens: TokenSource,
+        *,
+        base_url: str,
+        pacer: CreditPacer,
+        retry: RetryPolicy,
+        sleep: Sleep = asyncio.sleep,
+    ) -> None:
+        self._http = http
+        self._key = tokens.key
+        self._auth = MiroAuth(tokens)
+        self._base_url = base_url.rstrip("/")
+        self._pacer = pacer
+        self._retry = retry
+        self._sleep = sleep
+
+    async def send(
+        self,
+        method: str,
+        path: str,
+        *,
+        level: int | None,
+        idempotent: bool,
+        params: Params | None = None,
+        json: Any = None,
+        auth: bool = True,
+    ) -> httpx2.Response:
+        """Send one call and return its 2xx answer, or raise.
+
+        `level` is the endpoint's rate-limit level (None: not metered). `idempotent` calls
+        are repeated after 5xx answers and network errors; every call is repeated after a
+        429, once the credits are back.
+        """
+        credits = CREDITS_BY_LEVEL[level] if level is not None else 0
+        url = self._base_url + path
+        retries = 0
+        limited = 0
+        while True:
+            ticket = await self._pacer.acquire(self._key, credits)
+            answered = False
+            try:
+                response = await self._http.request(
+                    method,
+                    url,
+                    params=params,
+                    json=json,
+                    auth=self._auth if auth else None,
+                )
+                answered = True
+            except httpx2.TransportError as exc:
+                error = transport_error(exc, method, path)
+                if idempotent and retries + 1 < self._retry.attempts:
+                    await self._sleep(self._retry.backoff(retries))
+                    retries += 1
+                    continue
+                raise error from exc
+            finally:
+                if not answered:
+                    self._pacer.settle(ticket, None, None)
+            self._pacer.settle(ticket, response.headers, response.status_code)
+            status = response.status_code
+            if status < 400:
+                return response
+            if status == 429 and limited + 1 < self._retry.rate_limited_attempts:
+                limited += 1
+                reset_at = _float(response.headers.get("x-ratelimit-reset"))
+                retry_after = _float(response.headers.get("retry-after"))
+                if retry_after is not None:
+                    await self._sleep(retry_after)
+                elif not await self._pacer.wait_for_reset(self._key, reset_at):
+                    await self._sleep(self._retry.backoff(limited - 1))
+                continue
+            if status >= 500 and idempotent and retries + 1 < self._retry.attempts:
+                await self._sleep(self._retry.backoff(retries))
+                retries += 1
+                continue
+            raise api_error(response)
