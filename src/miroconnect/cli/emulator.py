@@ -2,9 +2,32 @@
 
 from __future__ import annotations
 
+import ipaddress
+
 import typer
 
-__all__ = ["register"]
+__all__ = ["is_loopback", "parse_client", "register"]
+
+
+def is_loopback(host: str) -> bool:
+    """True for `localhost` and loopback addresses (127.0.0.0/8, ::1)."""
+    if host == "localhost":
+        return True
+    try:
+        return ipaddress.ip_address(host.strip("[]")).is_loopback
+    except ValueError:
+        return False
+
+
+def parse_client(spec: str) -> tuple[str, str, str]:
+    """Split `ID:SECRET:REDIRECT_URI` (the URI may itself contain colons)."""
+    parts = spec.split(":", 2)
+    if len(parts) != 3 or not all(parts):
+        raise typer.BadParameter(
+            "expected ID:SECRET:REDIRECT_URI, e.g. 3074457:secret:http://127.0.0.1:8000/cb",
+            param_hint="--client",
+        )
+    return parts[0], parts[1], parts[2]
 
 
 def register(app: typer.Typer) -> None:
@@ -12,10 +35,58 @@ def register(app: typer.Typer) -> None:
     def emulator(
         host: str = typer.Option("127.0.0.1", help="address to bind (loopback only)"),
         port: int = typer.Option(8765, help="port to listen on"),
+        public: bool = typer.Option(
+            False, "--public", help="allow binding a non-loopback address"
+        ),
+        auto_approve: bool = typer.Option(
+            False, "--auto-approve", help="skip the consent page and approve at once"
+        ),
+        client: list[str] = typer.Option(  # noqa: B008  # Typer's declaration style
+            [], "--client", help="register an app: ID:SECRET:REDIRECT_URI (repeatable)"
+        ),
+        access_token_ttl: int = typer.Option(
+            3600, min=2, help="access token lifetime of --client apps, in seconds"
+        ),
+        non_expiring: bool = typer.Option(
+            False, "--non-expiring", help="--client apps get non-expiring tokens"
+        ),
+        credits: int = typer.Option(
+            100_000, min=1, help="rate-limit credits per (user, app) per window"
+        ),
+        window: int = typer.Option(60, min=1, help="rate-limit window, in seconds"),
+        default_user: str = typer.Option(
+            "demo", help="the Miro user signed in by default"
+        ),
     ) -> None:
-        """Serve the Miro emulator (OAuth server + REST API)."""
+        """Serve the Miro emulator (OAuth server + REST API v2)."""
+        if not public and not is_loopback(host):
+            typer.echo(
+                f"Refusing to bind {host}: the emulator hands out tokens to anyone who "
+                "asks. Bind a loopback address, or pass --public if you mean it.",
+                err=True,
+            )
+            raise typer.Exit(code=2)
         import uvicorn
 
-        from miroconnect.emulator import create_emulator
+        from miroconnect.emulator import EmulatorClient, create_emulator
 
-        uvicorn.run(create_emulator(), host=host, port=port)
+        apps = [
+            EmulatorClient(
+                client_id=client_id,
+                client_secret=secret,
+                redirect_uris=(redirect_uri,),
+                expiring=not non_expiring,
+                access_token_ttl=access_token_ttl,
+            )
+            for client_id, secret, redirect_uri in map(parse_client, client)
+        ]
+        emulator_app = create_emulator(
+            auto_approve=auto_approve,
+            default_user=default_user,
+            credits=credits,
+            window_seconds=window,
+            clients=apps,
+        )
+        shown = f"[{host}]" if ":" in host else host
+        typer.echo(f"Miro emulator on http://{shown}:{port}/ (Ctrl+C to stop)")
+        uvicorn.run(emulator_app, host=host, port=port, log_level="warning")

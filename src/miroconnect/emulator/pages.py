@@ -1,0 +1,91 @@
+"""The emulator's HTML: the consent page, error pages, and the board pages that
+`viewLink` points at. Plain string templates; every value goes through `html.escape`."""
+
+from __future__ import annotations
+
+from html import escape
+
+from miroconnect.emulator.state import Board, EmulatorClient, Team, User
+
+__all__ = ["board_page", "consent_page", "error_page"]
+
+_STYLE = """
+body{font-family:system-ui,sans-serif;background:#f2f2f7;margin:0;padding:2rem;color:#050038}
+main{max-width:32rem;margin:auto;background:#fff;border-radius:12px;padding:2rem;
+box-shadow:0 2px 12px #0002}
+h1{font-size:1.3rem}button{font-size:1rem;padding:.6rem 1.2rem;border-radius:8px;
+border:1px solid #4262ff;margin-right:.5rem;cursor:pointer}
+.primary{background:#4262ff;color:#fff}.secondary{background:#fff;color:#4262ff}
+.muted{color:#555;font-size:.9rem}li{margin:.2rem 0}select,input{font-size:1rem;padding:.3rem}
+.banner{background:#ffd02f;padding:.3rem .6rem;border-radius:6px;font-size:.8rem}
+"""
+
+
+def _page(title: str, body: str) -> str:
+    return (
+        "<!doctype html><html lang=en><head><meta charset=utf-8>"
+        f"<title>{escape(title)}</title><style>{_STYLE}</style></head>"
+        f"<body><main><p><span class=banner>Miro emulator</span></p>{body}</main>"
+        "</body></html>"
+    )
+
+
+def error_page(title: str, message: str) -> str:
+    """A page for authorize-time errors that must not redirect."""
+    return _page(title, f"<h1>{escape(title)}</h1><p>{escape(message)}</p>")
+
+
+def consent_page(
+    *,
+    client: EmulatorClient,
+    user: User,
+    redirect_uri: str,
+    state: str | None,
+    team: Team,
+    sign_in_next: str,
+) -> str:
+    """ "Install & authorize": who is signed in, a team picker, and the two buttons."""
+    options = "".join(
+        f'<option value="{escape(t.id)}"{" selected" if t.id == team.id else ""}>'
+        f"{escape(t.name)}</option>"
+        for t in user.teams
+    )
+    scopes = "".join(f"<li>{escape(s)}</li>" for s in client.scopes)
+    hidden = (
+        f'<input type=hidden name=client_id value="{escape(client.client_id)}">'
+        f'<input type=hidden name=redirect_uri value="{escape(redirect_uri)}">'
+    )
+    if state is not None:
+        hidden += f'<input type=hidden name=state value="{escape(state)}">'
+    return _page(
+        "Install & authorize",
+        f"<h1>An app wants to access your Miro account</h1>"
+        f'<p>Signed in as <strong id="signed-in-user">{escape(user.name)}</strong> '
+        f"<span class=muted>(user id {escape(user.id)})</span></p>"
+        f'<form method=post action="/oauth/signin" class=muted>'
+        f'<input type=hidden name=next value="{escape(sign_in_next)}">'
+        f"<label>Not you? Sign in as <input name=name required maxlength=60></label> "
+        f"<button class=secondary type=submit>Sign in</button></form>"
+        f"<p>App <code>{escape(client.client_id)}</code> asks for:</p><ul>{scopes}</ul>"
+        f'<form method=post action="/oauth/authorize">{hidden}'
+        f"<p><label>Install in team <select name=team_id>{options}</select></label></p>"
+        f"<button class=primary type=submit name=decision value=approve>"
+        f"Install &amp; authorize</button>"
+        f"<button class=secondary type=submit name=decision value=cancel>Cancel</button>"
+        f"</form>",
+    )
+
+
+def board_page(board: Board) -> str:
+    """What "Open in Miro" shows offline: the board's name and its items."""
+    items = "".join(
+        f"<li><code>{escape(item.type)}</code> "
+        f"{escape(str(item.data.get('content') or item.data.get('title') or ''))}</li>"
+        for item in board.items.values()
+    )
+    return _page(
+        board.name,
+        f"<h1>{escape(board.name)}</h1><p class=muted>{escape(board.description)}</p>"
+        f"<p class=muted>Team {escape(board.team.name)} · owner {escape(board.owner.name)}"
+        f"</p><ul id=items>{items or '<li class=muted>No items yet</li>'}</ul>",
+    )
