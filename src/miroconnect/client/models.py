@@ -93,7 +93,7 @@ class Team(MiroModel):
 
 
 class BoardProject(MiroModel):
-    id: str
+    id: str | None = None
 
 
 class BoardPermissionsPolicy(MiroModel):
