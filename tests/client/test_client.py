@@ -52,7 +52,7 @@ def client(
         tokens or StaticTokenSource("secret-token", key="k"),
         base_url="https://api.example",
         pacer=CreditPacer(clock=time.now, sleep=time.sleep),
-        retry=RetryPolicy(attempts=attempts, rng=random.Random(1)),
+        retry=RetryPolicy(attempts=attempts, rng=random.Random(1)),  # noqa: S311 (jitter, not secrets)
         sleep=time.sleep,
     )
 

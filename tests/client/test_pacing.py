@@ -60,7 +60,7 @@ async def test_a_burst_never_overdraws_and_takes_the_windows_it_needs() -> None:
             StaticTokenSource("t", key="user-1"),
             base_url="https://api.example",
             pacer=pacer,
-            retry=RetryPolicy(rng=random.Random(0)),
+            retry=RetryPolicy(rng=random.Random(0)),  # noqa: S311 (jitter)
             sleep=time.sleep,
         )
         await asyncio.gather(*(miro.boards.create(name=f"b{i}") for i in range(30)))
