@@ -3,11 +3,23 @@
 from __future__ import annotations
 
 import asyncio
+from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 
+import httpx2
+
+from miroconnect.emulator import EmulatorClient
 from miroconnect.errors import ReauthorizationRequiredError
 
-__all__ = ["FakeTime", "RotatingTokenSource"]
+__all__ = [
+    "CLIENT_ID",
+    "CLIENT_SECRET",
+    "FakeTime",
+    "Grant",
+    "RotatingTokenSource",
+    "connect",
+    "emulator_app_client",
+]
 
 
 class FakeTime:
@@ -56,3 +68,50 @@ class RotatingTokenSource:
             self.current = "token-2"
             return self.current
         raise ReauthorizationRequiredError()
+
+
+CLIENT_ID = "3074457000000000001"
+CLIENT_SECRET = "emulator-client-secret"
+REDIRECT_URI = "http://app.test/callback"
+
+
+def emulator_app_client() -> EmulatorClient:
+    """The app the client tests register with the emulator."""
+    return EmulatorClient(CLIENT_ID, CLIENT_SECRET, (REDIRECT_URI,), expiring=False)
+
+
+async def connect(http: httpx2.AsyncClient, base_url: str, *, user: str = "") -> Grant:
+    """The OAuth dance against an auto-approving emulator: authorize, then exchange."""
+    headers = {"Cookie": f"miro_emulator_user={user}"} if user else None
+    authorize = await http.get(
+        f"{base_url}/oauth/authorize",
+        params={
+            "response_type": "code",
+            "client_id": CLIENT_ID,
+            "redirect_uri": REDIRECT_URI,
+            "state": "s",
+        },
+        headers=headers,
+    )
+    assert authorize.status_code == 302, authorize.text
+    code = httpx2.URL(authorize.headers["location"]).params["code"]
+    token = await http.post(
+        f"{base_url}/v1/oauth/token",
+        data={
+            "grant_type": "authorization_code",
+            "code": code,
+            "redirect_uri": REDIRECT_URI,
+            "client_id": CLIENT_ID,
+            "client_secret": CLIENT_SECRET,
+        },
+    )
+    assert token.status_code == 200, token.text
+    body = token.json()
+    return Grant(body["access_token"], str(body["user_id"]), str(body["team_id"]))
+
+
+@dataclass(frozen=True)
+class Grant:
+    access_token: str
+    user_id: str
+    team_id: str
