@@ -13,7 +13,7 @@ __all__ = ["build_app", "main"]
 
 def build_app() -> typer.Typer:
     """The Typer application with every command registered."""
-    from miroconnect.cli import emulator
+    from miroconnect.cli import db, emulator, keys, maintain
 
     app = typer.Typer(
         name="miroconnect",
@@ -23,6 +23,9 @@ def build_app() -> typer.Typer:
         pretty_exceptions_enable=False,
     )
     emulator.register(app)
+    db.register(app)
+    keys.register(app)
+    maintain.register(app)
     return app
 
 

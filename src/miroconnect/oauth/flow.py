@@ -1,0 +1,342 @@
+"""The connect flow: start (send the browser to Miro) and complete (the callback).
+
+A started flow is kept server-side under a one-time `state`: the app user, a hash of a
+cookie that binds the browser, the pending action and the return URL, for 10 minutes. The
+callback consumes the state atomically (it works once), checks expiry, browser and user,
+exchanges the code, reads who the token belongs to, stores the connection and then runs
+the pending action. Each failure raises its own `AuthorizationError` leaf, and nothing is
+stored on failure. See RFC 6749 §10.12 and RFC 9700 §4.7 (CSRF), §4.11 (open redirectors).
+
+Service mode: the host app's browser has no session with us, so `start_launch` returns a
+one-time launch token for a link to our own service; `launch` (on first use) binds the
+browser that opened it and gives the Miro URL.
+"""
+
+from __future__ import annotations
+
+import hmac
+import uuid
+from collections.abc import Iterable
+from dataclasses import dataclass, field
+from datetime import datetime, timedelta
+
+from miroconnect.errors import (
+    AccessDeniedError,
+    BrowserMismatchError,
+    CodeMissingError,
+    ConsentFailedError,
+    LaunchExpiredError,
+    LaunchReplayedError,
+    LaunchUnknownError,
+    MiroConnectError,
+    MiroUnavailableError,
+    ReauthorizationRequiredError,
+    StateExpiredError,
+    StateReplayedError,
+    StateUnknownError,
+    UserMismatchError,
+)
+from miroconnect.oauth.actions import (
+    ActionContext,
+    ActionResult,
+    ActionRunner,
+    PendingAction,
+)
+from miroconnect.oauth.miro import MiroOAuthClient
+from miroconnect.oauth.params import check_return_url, hash_secret, new_secret
+from miroconnect.oauth.store import FlowStore, NewPendingAuthorization
+from miroconnect.oauth.tokens import Connection
+from miroconnect.oauth.vault import TokenVault
+from miroconnect.types import Clock, system_clock
+
+__all__ = [
+    "ActionDone",
+    "ConnectFlow",
+    "ConsentRequired",
+    "FlowLaunch",
+    "FlowOutcome",
+    "FlowStart",
+]
+
+STATE_TTL = timedelta(minutes=10)
+
+
+@dataclass(frozen=True)
+class FlowStart:
+    """Where to send the browser, and the cookie value to set on it first.
+
+    The web layer sets `binding_cookie_value` as an HttpOnly, Secure, SameSite=Lax cookie
+    (Lax: it must come back on Miro's top-level redirect) and redirects to `authorize_url`.
+    """
+
+    authorize_url: str
+    binding_cookie_value: str = field(repr=False)
+    state_expires_at: datetime
+
+
+@dataclass(frozen=True)
+class FlowLaunch:
+    """Service mode: a one-time token for the link `GET /connect/{launch_token}`."""
+
+    launch_token: str = field(repr=False)
+    expires_at: datetime
+
+
+@dataclass(frozen=True)
+class FlowOutcome:
+    """A completed flow: where to redirect (303), the connection, and the action's result.
+
+    `action_error` is set when the connection was stored but the pending action failed.
+    """
+
+    return_url: str
+    connection: Connection
+    action_result: ActionResult | None
+    action_error: MiroConnectError | None = None
+
+
+@dataclass(frozen=True)
+class ActionDone:
+    """`run_or_authorize` ran the action at once on a live connection."""
+
+    connection: Connection
+    result: ActionResult
+
+
+@dataclass(frozen=True)
+class ConsentRequired:
+    """`run_or_authorize` needs consent first; the action waits in the flow."""
+
+    start: FlowStart | FlowLaunch
+
+
+def _same(value: str | None, expected_hash: str | None) -> bool:
+    if not value or not expected_hash:
+        return False
+    return hmac.compare_digest(hash_secret(value), expected_hash)
+
+
+class ConnectFlow:
+    """The server-side authorization-code flow with Miro, and the action it carries.
+
+    ```python
+    flow = ConnectFlow(store=store, vault=vault, miro=miro, runner=runner)
+    start = await flow.start("user-1", PendingAction("create_board", {...}), "/projects/42")
+    # set start.binding_cookie_value as a cookie, redirect to start.authorize_url
+    outcome = await flow.complete(state=..., code=..., binding_cookie_value=cookie,
+                                  app_user_id="user-1")
+    # redirect (303) to outcome.return_url
+    ```
+    """
+
+    def __init__(
+        self,
+        *,
+        store: FlowStore,
+        vault: TokenVault,
+        miro: MiroOAuthClient,
+        runner: ActionRunner,
+        allowed_return_urls: Iterable[str] = (),
+        clock: Clock = system_clock,
+        state_ttl: timedelta = STATE_TTL,
+    ) -> None:
+        self.store = store
+        self.vault = vault
+        self.miro = miro
+        self.runner = runner
+        self.allowed_return_urls = tuple(allowed_return_urls)
+        self.clock = clock
+        self.state_ttl = state_ttl
+
+    async def start(
+        self,
+        app_user_id: str,
+        action: PendingAction | None,
+        return_url: str,
+        *,
+        team_id: str | None = None,
+    ) -> FlowStart:
+        """Start consent for `app_user_id` in the browser that made this request.
+
+        Raises `ReturnURLRejectedError` for an unsafe `return_url`. `team_id` preselects
+        a team on Miro's screen; the user still chooses.
+        """
+        return_url = check_return_url(return_url, self.allowed_return_urls)
+        now = self.clock()
+        state, binding = new_secret(), new_secret()
+        expires_at = now + self.state_ttl
+        await self.store.add_pending(
+            NewPendingAuthorization(
+                id=uuid.uuid4().hex,
+                app_user_id=app_user_id,
+                action=action,
+                return_url=return_url,
+                created_at=now,
+                expires_at=expires_at,
+                state_hash=hash_secret(state),
+                binding_hash=hash_secret(binding),
+            )
+        )
+        return FlowStart(
+            authorize_url=self.miro.authorize_url(state, team_id=team_id),
+            binding_cookie_value=binding,
+            state_expires_at=expires_at,
+        )
+
+    async def start_launch(
+        self, app_user_id: str, action: PendingAction | None, return_url: str
+    ) -> FlowLaunch:
+        """Service mode: like `start`, but the browser is bound later, by `launch`."""
+        return_url = check_return_url(return_url, self.allowed_return_urls)
+        now = self.clock()
+        launch = new_secret()
+        expires_at = now + self.state_ttl
+        await self.store.add_pending(
+            NewPendingAuthorization(
+                id=uuid.uuid4().hex,
+                app_user_id=app_user_id,
+                action=action,
+                return_url=return_url,
+                created_at=now,
+                expires_at=expires_at,
+                launch_hash=hash_secret(launch),
+                launch_expires_at=expires_at,
+            )
+        )
+        return FlowLaunch(launch_token=launch, expires_at=expires_at)
+
+    async def launch(self, launch_token: str) -> FlowStart:
+        """Service mode: the browser opened the launch link. Works once per token.
+
+        Binds this browser (cookie) and gives it a fresh state; raises
+        `LaunchUnknownError`, `LaunchReplayedError` or `LaunchExpiredError`.
+        """
+        if not launch_token:
+            raise LaunchUnknownError()
+        now = self.clock()
+        state, binding = new_secret(), new_secret()
+        expires_at = now + self.state_ttl
+        claimed = await self.store.claim_launch(
+            hash_secret(launch_token),
+            state_hash=hash_secret(state),
+            binding_hash=hash_secret(binding),
+            expires_at=expires_at,
+            now=now,
+        )
+        if claimed.pending is None:
+            raise {
+                "replayed": LaunchReplayedError,
+                "expired": LaunchExpiredError,
+            }.get(claimed.failure or "", LaunchUnknownError)()
+        return FlowStart(
+            authorize_url=self.miro.authorize_url(state),
+            binding_cookie_value=binding,
+            state_expires_at=expires_at,
+        )
+
+    async def complete(
+        self,
+        *,
+        state: str | None,
+        code: str | None,
+        error: str | None = None,
+        error_description: str | None = None,
+        binding_cookie_value: str | None,
+        app_user_id: str | None = None,
+    ) -> FlowOutcome:
+        """Finish the flow from Miro's callback and run the pending action.
+
+        `app_user_id` is the user logged in to the host app when it knows one: the state
+        must belong to that user. Raises one `AuthorizationError` leaf per failure.
+        """
+        if not state:
+            raise StateUnknownError("the callback carries no state")
+        now = self.clock()
+        state_hash = hash_secret(state)
+        # One UPDATE ... WHERE consumed_at IS NULL: exactly one callback gets the flow.
+        pending = await self.store.consume_pending(state_hash, now=now)
+        if pending is None:
+            if await self.store.pending_exists(state_hash):
+                raise StateReplayedError()
+            raise StateUnknownError()
+        if now >= pending.expires_at:
+            raise StateExpiredError()
+        if not _same(binding_cookie_value, pending.binding_hash):
+            raise BrowserMismatchError()
+        if app_user_id is not None and not hmac.compare_digest(
+            app_user_id.encode(), pending.app_user_id.encode()
+        ):
+            raise UserMismatchError()
+        if error:
+            if error == "access_denied":
+                raise AccessDeniedError()
+            raise ConsentFailedError(
+                f"Miro could not authorize the app ({error[:64]!r})"
+            )
+        if not code:
+            raise CodeMissingError()
+        # The return URL was checked at the start; check again in case the allow-list
+        # shrank in between (a stored value is still input).
+        return_url = check_return_url(pending.return_url, self.allowed_return_urls)
+        tokens = await self.miro.exchange_code(code, now=now)
+        try:
+            identity = await self.miro.token_info(tokens.access_token)
+        except MiroConnectError as exc:
+            # No stored token without a known user: give the grant back to Miro.
+            await self.miro.revoke(tokens.access_token)
+            raise MiroUnavailableError(
+                "Miro did not tell who the new token belongs to"
+            ) from exc
+        connection = await self.store.save_connection(
+            app_user_id=pending.app_user_id,
+            identity=identity,
+            tokens=tokens,
+            now=self.clock(),
+        )
+        if pending.action is None:
+            return FlowOutcome(return_url, connection, None)
+        try:
+            result = await self._run(pending.action, connection)
+        except MiroConnectError as exc:
+            return FlowOutcome(return_url, connection, None, action_error=exc)
+        return FlowOutcome(return_url, connection, result)
+
+    async def _run(self, action: PendingAction, connection: Connection) -> ActionResult:
+        context = ActionContext(
+            app_user_id=connection.app_user_id,
+            connection_id=connection.id,
+            miro_user_id=connection.miro_user_id,
+            miro_team_id=connection.miro_team_id,
+            tokens=self.vault.token_source(connection.id),
+        )
+        return await self.runner.run(action, context)
+
+    async def run_or_authorize(
+        self,
+        app_user_id: str,
+        action: PendingAction,
+        return_url: str,
+        *,
+        team_id: str | None = None,
+        service: bool = False,
+    ) -> ActionDone | ConsentRequired:
+        """Run `action` now if the user has a live connection; otherwise start consent
+        with the action pending, so it completes in the callback.
+
+        A connection whose refresh Miro rejects (now, or earlier: `needs_reauth`) leads
+        back through consent the same way. `service=True` starts a launch-link flow.
+        """
+        return_url = check_return_url(return_url, self.allowed_return_urls)
+        connection = await self.vault.connection_for(app_user_id, team_id)
+        if connection is not None and connection.is_live:
+            try:
+                return ActionDone(connection, await self._run(action, connection))
+            except ReauthorizationRequiredError:
+                pass  # the vault marked it needs_reauth: consent again, below
+        if service:
+            return ConsentRequired(
+                await self.start_launch(app_user_id, action, return_url)
+            )
+        return ConsentRequired(
+            await self.start(app_user_id, action, return_url, team_id=team_id)
+        )

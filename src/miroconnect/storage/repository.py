@@ -1,0 +1,436 @@
+"""`SQLStore`: the flow's and the vault's persistence on SQLAlchemy 2 async.
+
+Tokens are encrypted here, on the way in and out of the `connections` table: the
+associated data names the row and the field, so a ciphertext moved elsewhere fails to open.
+Every read-then-write runs in a `Database.write_session()` with the row locked
+(`SELECT ... FOR UPDATE` on PostgreSQL; the IMMEDIATE transaction on SQLite).
+"""
+
+from __future__ import annotations
+
+import uuid
+from collections.abc import AsyncIterator, Sequence
+from contextlib import asynccontextmanager
+from datetime import datetime
+from typing import Any
+
+from sqlalchemy import delete, func, select, text, update
+from sqlalchemy.exc import IntegrityError
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from miroconnect.crypto import TokenCipher
+from miroconnect.errors import NotConnectedError
+from miroconnect.oauth.actions import PendingAction
+from miroconnect.oauth.store import (
+    LaunchResult,
+    NewPendingAuthorization,
+    PendingAuthorization,
+)
+from miroconnect.oauth.tokens import (
+    Connection,
+    ConnectionStatus,
+    MiroIdentity,
+    StoredTokens,
+    TokenSet,
+)
+from miroconnect.storage.db import Database
+from miroconnect.storage.models import ConnectionRow, PendingAuthorizationRow
+
+__all__ = ["SQLStore", "token_associated_data"]
+
+# Any constant unique to this job: pg_try_advisory_lock takes a 64-bit key.
+MAINTENANCE_LOCK_KEY = 0x6D69726F636F6E6E  # "miroconn"
+
+
+def token_associated_data(connection_id: str, field: str) -> bytes:
+    """The associated data binding a ciphertext to its row and field."""
+    return f"miroconnect:connections:{connection_id}:{field}".encode()
+
+
+def _to_connection(row: ConnectionRow) -> Connection:
+    return Connection(
+        id=row.id,
+        app_user_id=row.app_user_id,
+        miro_user_id=row.miro_user_id,
+        miro_team_id=row.miro_team_id,
+        status=ConnectionStatus(row.status),
+        scopes=tuple(row.scopes.split()),
+        status_reason=row.status_reason,
+        miro_user_name=row.miro_user_name,
+        miro_team_name=row.miro_team_name,
+        key_id=row.key_id,
+        access_expires_at=row.access_expires_at,
+        refresh_issued_at=row.refresh_issued_at,
+        created_at=row.created_at,
+        updated_at=row.updated_at,
+    )
+
+
+def _to_pending(row: PendingAuthorizationRow) -> PendingAuthorization:
+    action = None
+    if row.action_kind is not None:
+        action = PendingAction(
+            kind=row.action_kind,
+            params=dict(row.action_params or {}),
+            idempotency_key=row.action_idempotency_key,
+        )
+    return PendingAuthorization(
+        id=row.id,
+        app_user_id=row.app_user_id,
+        action=action,
+        return_url=row.return_url,
+        expires_at=row.expires_at,
+        binding_hash=row.binding_hash,
+    )
+
+
+class SQLStore:
+    """Implements `FlowStore` and `ConnectionStore` on a `Database`."""
+
+    def __init__(self, db: Database, cipher: TokenCipher) -> None:
+        self.db = db
+        self.cipher = cipher
+
+    # -- encryption -----------------------------------------------------------------------
+
+    def _decrypt(self, row: ConnectionRow) -> TokenSet | None:
+        if row.access_token_ciphertext is None:
+            return None
+        access = self.cipher.decrypt(
+            row.access_token_ciphertext,
+            associated_data=token_associated_data(row.id, "access_token"),
+        )
+        refresh = None
+        if row.refresh_token_ciphertext is not None:
+            refresh = self.cipher.decrypt(
+                row.refresh_token_ciphertext,
+                associated_data=token_associated_data(row.id, "refresh_token"),
+            )
+        return TokenSet(
+            access_token=access,
+            refresh_token=refresh,
+            expires_at=row.access_expires_at,
+            scopes=tuple(row.scopes.split()),
+            team_id=row.miro_team_id,
+            user_id=row.miro_user_id,
+        )
+
+    def _write_tokens(
+        self, row: ConnectionRow, tokens: TokenSet, now: datetime
+    ) -> None:
+        row.access_token_ciphertext = self.cipher.encrypt(
+            tokens.access_token,
+            associated_data=token_associated_data(row.id, "access_token"),
+        )
+        if tokens.refresh_token is not None:
+            row.refresh_token_ciphertext = self.cipher.encrypt(
+                tokens.refresh_token,
+                associated_data=token_associated_data(row.id, "refresh_token"),
+            )
+            row.refresh_issued_at = now
+        else:
+            row.refresh_token_ciphertext = None
+            row.refresh_issued_at = None
+        row.key_id = self.cipher.primary_key_id
+        row.access_expires_at = tokens.expires_at
+        if tokens.scopes:
+            row.scopes = " ".join(tokens.scopes)
+        row.token_version = (row.token_version or 0) + 1
+        row.updated_at = now
+
+    def reencrypt(self, row: ConnectionRow) -> None:
+        """Re-encrypt a row's tokens under the primary key (key rotation)."""
+        tokens = self._decrypt(row)
+        if tokens is None:
+            row.key_id = None
+            return
+        for field, value in (
+            ("access_token", tokens.access_token),
+            ("refresh_token", tokens.refresh_token),
+        ):
+            if value is None:
+                continue
+            ciphertext = self.cipher.encrypt(
+                value, associated_data=token_associated_data(row.id, field)
+            )
+            setattr(row, f"{field}_ciphertext", ciphertext)
+        row.key_id = self.cipher.primary_key_id
+
+    # -- FlowStore ------------------------------------------------------------------------
+
+    async def add_pending(self, pending: NewPendingAuthorization) -> None:
+        """Remember a started flow (hashes only)."""
+        action = pending.action
+        row = PendingAuthorizationRow(
+            id=pending.id,
+            state_hash=pending.state_hash,
+            binding_hash=pending.binding_hash,
+            launch_hash=pending.launch_hash,
+            app_user_id=pending.app_user_id,
+            action_kind=action.kind if action else None,
+            action_params=dict(action.params) if action else None,
+            action_idempotency_key=action.idempotency_key if action else None,
+            return_url=pending.return_url,
+            created_at=pending.created_at,
+            expires_at=pending.expires_at,
+            launch_expires_at=pending.launch_expires_at,
+        )
+        async with self.db.session() as session, session.begin():
+            session.add(row)
+
+    async def claim_launch(
+        self,
+        launch_hash: str,
+        *,
+        state_hash: str,
+        binding_hash: str,
+        expires_at: datetime,
+        now: datetime,
+    ) -> LaunchResult:
+        """One UPDATE that only an unused, unexpired launch matches."""
+        P = PendingAuthorizationRow
+        statement = (
+            update(P)
+            .where(
+                P.launch_hash == launch_hash,
+                P.launched_at.is_(None),
+                P.consumed_at.is_(None),
+                P.launch_expires_at > now,
+            )
+            .values(
+                launched_at=now,
+                state_hash=state_hash,
+                binding_hash=binding_hash,
+                expires_at=expires_at,
+            )
+            .returning(P)
+            .execution_options(synchronize_session=False)
+        )
+        async with self.db.session() as session, session.begin():
+            row = (await session.scalars(statement)).one_or_none()
+            if row is not None:
+                return LaunchResult(_to_pending(row))
+            found = await session.scalar(select(P).where(P.launch_hash == launch_hash))
+        if found is None:
+            return LaunchResult(None, "unknown")
+        if found.launched_at is not None or found.consumed_at is not None:
+            return LaunchResult(None, "replayed")
+        return LaunchResult(None, "expired")
+
+    async def consume_pending(
+        self, state_hash: str, *, now: datetime
+    ) -> PendingAuthorization | None:
+        """`UPDATE ... SET consumed_at WHERE state_hash = ? AND consumed_at IS NULL
+        RETURNING ...`: only one caller ever gets the row."""
+        P = PendingAuthorizationRow
+        statement = (
+            update(P)
+            .where(P.state_hash == state_hash, P.consumed_at.is_(None))
+            .values(consumed_at=now)
+            .returning(P)
+            .execution_options(synchronize_session=False)
+        )
+        async with self.db.session() as session, session.begin():
+            row = (await session.scalars(statement)).one_or_none()
+            return None if row is None else _to_pending(row)
+
+    async def pending_exists(self, state_hash: str) -> bool:
+        """Whether this state was ever issued."""
+        P = PendingAuthorizationRow
+        async with self.db.session() as session:
+            found = await session.scalar(
+                select(func.count()).select_from(P).where(P.state_hash == state_hash)
+            )
+        return bool(found)
+
+    async def save_connection(
+        self,
+        *,
+        app_user_id: str,
+        identity: MiroIdentity,
+        tokens: TokenSet,
+        now: datetime,
+    ) -> Connection:
+        """Upsert the (app user, team) row; a reconnect replaces the tokens."""
+        for attempt in range(3):
+            try:
+                return await self._save_connection(app_user_id, identity, tokens, now)
+            except IntegrityError:
+                # Two flows of one user inserted the same (user, team) at once on
+                # PostgreSQL: the loser retries and updates the winner's row.
+                if attempt == 2:
+                    raise
+        raise AssertionError("unreachable")  # pragma: no cover
+
+    async def _save_connection(
+        self,
+        app_user_id: str,
+        identity: MiroIdentity,
+        tokens: TokenSet,
+        now: datetime,
+    ) -> Connection:
+        C = ConnectionRow
+        async with self.db.write_session() as session, session.begin():
+            row = await session.scalar(
+                select(C)
+                .where(C.app_user_id == app_user_id, C.miro_team_id == identity.team_id)
+                .with_for_update()
+            )
+            if row is None:
+                row = ConnectionRow(
+                    id=uuid.uuid4().hex,
+                    app_user_id=app_user_id,
+                    miro_team_id=identity.team_id,
+                    created_at=now,
+                    token_version=0,
+                    scopes="",
+                )
+                session.add(row)
+            row.miro_user_id = identity.user_id
+            row.miro_user_name = identity.user_name
+            row.miro_team_name = identity.team_name
+            row.status = ConnectionStatus.CONNECTED.value
+            row.status_reason = None
+            self._write_tokens(row, tokens, now)
+            if identity.scopes:
+                row.scopes = " ".join(identity.scopes)
+            await session.flush()
+            return _to_connection(row)
+
+    # -- ConnectionStore ------------------------------------------------------------------
+
+    async def get_connection(self, connection_id: str) -> Connection | None:
+        """One connection, any status."""
+        async with self.db.session() as session:
+            row = await session.get(ConnectionRow, connection_id)
+            return None if row is None else _to_connection(row)
+
+    async def find_connections(
+        self,
+        *,
+        app_user_id: str | None = None,
+        team_id: str | None = None,
+        status: ConnectionStatus | None = None,
+    ) -> Sequence[Connection]:
+        """Connections matching the filters, most recently updated first."""
+        C = ConnectionRow
+        statement = select(C).order_by(C.updated_at.desc(), C.id)
+        if app_user_id is not None:
+            statement = statement.where(C.app_user_id == app_user_id)
+        if team_id is not None:
+            statement = statement.where(C.miro_team_id == team_id)
+        if status is not None:
+            statement = statement.where(C.status == status.value)
+        async with self.db.session() as session:
+            return [_to_connection(row) for row in await session.scalars(statement)]
+
+    async def load_tokens(self, connection_id: str) -> StoredTokens | None:
+        """The connection and its decrypted tokens, without a lock."""
+        async with self.db.session() as session:
+            row = await session.get(ConnectionRow, connection_id)
+            if row is None:
+                return None
+            return StoredTokens(_to_connection(row), self._decrypt(row))
+
+    @asynccontextmanager
+    async def lock(self, connection_id: str) -> AsyncIterator[_LockedRow]:
+        """Hold the row (PostgreSQL) or the write lock (SQLite); commit on normal exit."""
+        async with self.db.write_session() as session, session.begin():
+            row = await session.scalar(
+                select(ConnectionRow)
+                .where(ConnectionRow.id == connection_id)
+                .with_for_update()
+            )
+            if row is None:
+                raise NotConnectedError(f"connection {connection_id} does not exist")
+            yield _LockedRow(self, session, row)
+
+    async def due_for_maintenance(
+        self, *, refresh_issued_before: datetime, limit: int
+    ) -> Sequence[str]:
+        """Connected rows whose refresh token was issued before the cutoff, oldest first."""
+        C = ConnectionRow
+        statement = (
+            select(C.id)
+            .where(
+                C.status == ConnectionStatus.CONNECTED.value,
+                C.refresh_token_ciphertext.is_not(None),
+                C.refresh_issued_at < refresh_issued_before,
+            )
+            .order_by(C.refresh_issued_at)
+            .limit(limit)
+        )
+        async with self.db.session() as session:
+            return list(await session.scalars(statement))
+
+    @asynccontextmanager
+    async def maintenance_lock(self) -> AsyncIterator[bool]:
+        """`pg_try_advisory_lock` on PostgreSQL, held on its own connection for the run.
+
+        SQLite has no such lock; running the job twice there is still safe, because every
+        refresh is single-flight under the write lock and re-checks whether it is due.
+        """
+        if not self.db.is_postgresql:
+            yield True
+            return
+        async with self.db.engine.connect() as connection:
+            acquired = bool(
+                await connection.scalar(
+                    text("SELECT pg_try_advisory_lock(:key)"),
+                    {"key": MAINTENANCE_LOCK_KEY},
+                )
+            )
+            await connection.commit()
+            try:
+                yield acquired
+            finally:
+                if acquired:
+                    await connection.execute(
+                        text("SELECT pg_advisory_unlock(:key)"),
+                        {"key": MAINTENANCE_LOCK_KEY},
+                    )
+                    await connection.commit()
+
+    async def delete_stale_pending(self, *, before: datetime) -> int:
+        """Delete flows whose state expired before `before`."""
+        P = PendingAuthorizationRow
+        async with self.db.session() as session, session.begin():
+            result: Any = await session.execute(delete(P).where(P.expires_at < before))
+            return int(result.rowcount or 0)
+
+
+class _LockedRow:
+    """A connection row under lock, for the vault's read-modify-write."""
+
+    def __init__(self, store: SQLStore, session: AsyncSession, row: ConnectionRow):
+        self._store = store
+        self._session = session
+        self._row = row
+        self._current = StoredTokens(_to_connection(row), store._decrypt(row))
+
+    @property
+    def current(self) -> StoredTokens:
+        """The row as read under the lock."""
+        return self._current
+
+    async def save_tokens(self, tokens: TokenSet, *, now: datetime) -> None:
+        """Replace the token pair (committed when the lock is released)."""
+        self._store._write_tokens(self._row, tokens, now)
+        await self._session.flush()
+
+    async def set_status(
+        self, status: ConnectionStatus, reason: str | None, *, now: datetime
+    ) -> None:
+        """Change the status; `removed` deletes the tokens."""
+        row = self._row
+        row.status = status.value
+        row.status_reason = reason
+        row.updated_at = now
+        if status is ConnectionStatus.REMOVED:
+            row.access_token_ciphertext = None
+            row.refresh_token_ciphertext = None
+            row.key_id = None
+            row.access_expires_at = None
+            row.refresh_issued_at = None
+            row.token_version += 1
+        await self._session.flush()
