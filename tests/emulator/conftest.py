@@ -1,0 +1,179 @@
+"""Fixtures for the emulator's tests: a settable clock, the app, an in-process client,
+the OAuth dance, and a real uvicorn server for clients that need a socket."""
+
+from __future__ import annotations
+
+import socket
+import threading
+import time
+from collections.abc import AsyncIterator, Iterator
+from dataclasses import dataclass
+from datetime import UTC, datetime, timedelta
+from typing import Any
+from urllib.parse import parse_qs, urlsplit
+
+import httpx2
+import pytest
+import uvicorn
+from starlette.applications import Starlette
+
+from miroconnect.emulator import EmulatorClient, create_emulator, emulator_transport
+
+REDIRECT_URI = "http://127.0.0.1:8000/oauth/callback"
+CLIENT = EmulatorClient("3074457363680401096", "app-secret", (REDIRECT_URI,))
+BASE_URL = "http://miro.test"
+
+
+class FakeClock:
+    """A clock that moves only when told to."""
+
+    def __init__(self) -> None:
+        self.now = datetime(2026, 3, 1, 12, 0, 0, tzinfo=UTC)
+
+    def __call__(self) -> datetime:
+        return self.now
+
+    def advance(self, seconds: float) -> None:
+        self.now += timedelta(seconds=seconds)
+
+
+@pytest.fixture
+def clock() -> FakeClock:
+    return FakeClock()
+
+
+@pytest.fixture
+def emulator(clock: FakeClock) -> Starlette:
+    return create_emulator(clock=clock, clients=[CLIENT], seed=7)
+
+
+@pytest.fixture
+async def http(emulator: Starlette) -> AsyncIterator[httpx2.AsyncClient]:
+    async with httpx2.AsyncClient(
+        transport=emulator_transport(emulator), base_url=BASE_URL
+    ) as client:
+        yield client
+
+
+async def authorize(
+    http: httpx2.AsyncClient,
+    *,
+    client: EmulatorClient = CLIENT,
+    redirect_uri: str = REDIRECT_URI,
+    state: str | None = "st-1",
+    team_id: str | None = None,
+    user: str | None = None,
+) -> dict[str, str]:
+    """Approve on the consent page (as the form does); the redirect's query values."""
+    cookies = {"Cookie": f"miro_emulator_user={user}"} if user else None
+    form = {
+        "client_id": client.client_id,
+        "redirect_uri": redirect_uri,
+        "decision": "approve",
+    }
+    if state is not None:
+        form["state"] = state
+    if team_id is None:
+        page = await http.get(
+            "/oauth/authorize",
+            params={
+                "response_type": "code",
+                "client_id": client.client_id,
+                "redirect_uri": redirect_uri,
+            },
+            headers=cookies,
+        )
+        if page.status_code == 302:  # an auto-approving emulator
+            return query_of(page.headers["location"])
+        assert page.status_code == 200
+        team_id = page.text.split('<option value="', 1)[1].split('"', 1)[0]
+    form["team_id"] = team_id
+    response = await http.post("/oauth/authorize", data=form, headers=cookies)
+    assert response.status_code == 302, response.text
+    return query_of(response.headers["location"])
+
+
+def query_of(url: str) -> dict[str, str]:
+    return {k: v[0] for k, v in parse_qs(urlsplit(url).query).items()}
+
+
+@dataclass(frozen=True)
+class Tokens:
+    body: dict[str, Any]
+
+    @property
+    def access(self) -> str:
+        return str(self.body["access_token"])
+
+    @property
+    def refresh(self) -> str:
+        return str(self.body["refresh_token"])
+
+    @property
+    def headers(self) -> dict[str, str]:
+        return {"Authorization": f"Bearer {self.access}"}
+
+
+async def connect(
+    http: httpx2.AsyncClient,
+    *,
+    client: EmulatorClient = CLIENT,
+    user: str | None = None,
+) -> Tokens:
+    """The whole dance: consent, then code exchange. Fails the test on any error."""
+    code = (await authorize(http, client=client, user=user))["code"]
+    response = await http.post(
+        "/v1/oauth/token",
+        data={
+            "grant_type": "authorization_code",
+            "client_id": client.client_id,
+            "client_secret": client.client_secret,
+            "code": code,
+            "redirect_uri": client.redirect_uris[0],
+        },
+    )
+    assert response.status_code == 200, response.text
+    return Tokens(response.json())
+
+
+@pytest.fixture
+async def tokens(http: httpx2.AsyncClient) -> Tokens:
+    return await connect(http)
+
+
+@dataclass(frozen=True)
+class LiveServer:
+    url: str
+    app: Starlette
+
+
+def serve(app: Starlette) -> Iterator[LiveServer]:
+    """Run `app` under uvicorn on a free loopback port in a thread, until the end."""
+    sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
+    sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+    sock.bind(("127.0.0.1", 0))
+    port = sock.getsockname()[1]
+    config = uvicorn.Config(
+        app, log_level="critical", lifespan="off", ws="none", access_log=False
+    )
+    server = uvicorn.Server(config)
+    thread = threading.Thread(
+        target=server.run, kwargs={"sockets": [sock]}, daemon=True
+    )
+    thread.start()
+    deadline = time.monotonic() + 10
+    while not server.started:
+        assert time.monotonic() < deadline, "uvicorn did not start"
+        time.sleep(0.01)
+    try:
+        yield LiveServer(f"http://127.0.0.1:{port}", app)
+    finally:
+        server.should_exit = True
+        thread.join(timeout=10)
+        sock.close()
+
+
+@pytest.fixture(scope="module")
+def live_server() -> Iterator[LiveServer]:
+    app = create_emulator(clients=[CLIENT], auto_approve=True, seed=11)
+    yield from serve(app)
