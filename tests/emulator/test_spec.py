@@ -1,0 +1,217 @@
+"""Every emulator endpoint's JSON answers validate against Miro's OpenAPI spec
+(what it must show: 2)."""
+
+from __future__ import annotations
+
+import copy
+import json
+from functools import cache
+from pathlib import Path
+from typing import Any
+
+import httpx2
+import pytest
+from openapi_schema_validator import OAS30Validator, oas30_format_checker
+from referencing import Registry, Resource
+from referencing.jsonschema import DRAFT4
+
+from .conftest import REDIRECT_URI, Tokens, connect
+
+SPEC_PATH = Path(__file__).parents[1] / "miro-openapi" / "spec.json"
+SPEC_URI = "urn:miro-spec"
+
+
+@cache
+def _spec() -> dict[str, Any]:
+    spec: dict[str, Any] = json.loads(SPEC_PATH.read_text())
+    spec = copy.deepcopy(spec)
+    components = spec["components"]
+    # Stub the dangling #/components/responses/* refs with Miro's error schema.
+    components["responses"] = {
+        str(status): {
+            "description": "error",
+            "content": {
+                "application/json": {"schema": {"$ref": "#/components/schemas/Error"}}
+            },
+        }
+        for status in (400, 401, 403, 404, 409, 413, 425, 429, 500)
+    }
+    # WidgetDataOutput is a oneOf of object schemas with no required fields, so any
+    # item's data matches several (a sticky note's {content, shape} is also valid
+    # TextData). The official client resolves it as "best match"; so does the test.
+    widget = components["schemas"]["WidgetDataOutput"]
+    widget["anyOf"] = widget.pop("oneOf")
+    return spec
+
+
+@cache
+def _registry() -> Registry[Any]:
+    resource: Resource[Any] = Resource.from_contents(_spec(), DRAFT4)
+    registry: Registry[Any] = Registry().with_resource(SPEC_URI, resource)
+    return registry
+
+
+def _pointer(*parts: str) -> str:
+    return "/".join(p.replace("~", "~0").replace("/", "~1") for p in parts)
+
+
+def validate(response: httpx2.Response, path: str, method: str) -> None:
+    """Validate a JSON answer against the spec's schema for (path, method, status)."""
+    spec = _spec()
+    operation = spec["paths"][path][method.lower()]
+    declared = operation["responses"].get(str(response.status_code))
+    assert declared is not None, (
+        f"{method} {path}: status {response.status_code} is not in the spec"
+    )
+    ref = declared.get("$ref")
+    if ref is not None:
+        declared = spec["components"]["responses"][ref.rsplit("/", 1)[1]]
+    content = declared.get("content", {}).get("application/json")
+    if response.status_code == 204:
+        # The spec gives some 204s an object schema, but HTTP forbids a 204 body.
+        assert not response.content, f"{method} {path}: a 204 with a body"
+        return
+    if content is None or "schema" not in content:
+        assert not response.content, f"{method} {path}: body where spec has none"
+        return
+    status = str(response.status_code)
+    if ref is None:
+        pointer = _pointer(
+            "paths", path, method.lower(), "responses", status, "content",
+            "application/json", "schema",
+        )  # fmt: skip
+    else:
+        pointer = _pointer("components", "responses", ref.rsplit("/", 1)[1], "content",
+                           "application/json", "schema")  # fmt: skip
+    validator = OAS30Validator(
+        {"$ref": f"{SPEC_URI}#/{pointer}"},
+        registry=_registry(),
+        format_checker=oas30_format_checker,
+    )
+    errors = sorted(validator.iter_errors(response.json()), key=str)
+    assert not errors, f"{method} {path} {status}: " + "; ".join(
+        e.message for e in errors[:5]
+    )
+
+
+async def test_every_endpoint_answers_in_the_spec_shape(
+    http: httpx2.AsyncClient, tokens: Tokens
+) -> None:
+    h = tokens.headers
+    calls: list[tuple[httpx2.Response, str, str]] = []
+
+    async def call(method: str, url: str, template: str, **kw: Any) -> httpx2.Response:
+        response = await http.request(method, url, headers=h, **kw)
+        calls.append((response, template, method))
+        return response
+
+    info = await call("GET", "/v1/oauth-token", "/v1/oauth-token")
+    assert info.status_code == 200
+
+    board = (
+        await call("POST", "/v2/boards", "/v2/boards", json={
+            "name": "Spec", "description": "walk",
+            "policy": {"sharingPolicy": {"access": "view"}},
+        })
+    ).json()  # fmt: skip
+    b = board["id"]
+    await call("GET", f"/v2/boards/{b}", "/v2/boards/{board_id}")
+    for _ in range(3):
+        await call("POST", "/v2/boards", "/v2/boards", json={})
+    await call("GET", "/v2/boards?limit=2&offset=1", "/v2/boards")
+    await call("GET", "/v2/boards?sort=alphabetically&query=spec", "/v2/boards")
+    await call("PATCH", f"/v2/boards/{b}", "/v2/boards/{board_id}", json={"name": "S2"})
+    await call("PUT", "/v2/boards", "/v2/boards", params={"copy_from": b}, json={})
+    await call("POST", "/v2/boards", "/v2/boards", json={"name": "x" * 61})
+    await call("GET", "/v2/boards/uXjVnothere=", "/v2/boards/{board_id}")
+
+    members = "/v2/boards/{board_id}/members"
+    member = "/v2/boards/{board_id}/members/{board_member_id}"
+    await call("POST", f"/v2/boards/{b}/members", members,
+               json={"emails": ["ann@example.com", "nope"], "role": "editor"})  # fmt: skip
+    listed = await call("GET", f"/v2/boards/{b}/members", members)
+    ann = next(m["id"] for m in listed.json()["data"] if m["name"] == "ann")
+    await call("GET", f"/v2/boards/{b}/members/{ann}", member)
+    await call(
+        "PATCH", f"/v2/boards/{b}/members/{ann}", member, json={"role": "viewer"}
+    )
+    await call("DELETE", f"/v2/boards/{b}/members/{ann}", member)
+
+    frame = (
+        await call("POST", f"/v2/boards/{b}/frames", "/v2/boards/{board_id}/frames",
+                   json={"data": {"title": "F"}})
+    ).json()["id"]  # fmt: skip
+    kinds = {
+        "sticky_notes": {"data": {"content": "hi"}, "parent": {"id": frame}},
+        "texts": {"data": {"content": "text"}, "style": {"fontSize": "20"}},
+        "shapes": {"data": {"shape": "circle"}, "geometry": {"width": 50}},
+        "frames": {"data": {"title": "G"}},
+    }
+    for kind, body in kinds.items():
+        collection = f"/v2/boards/{{board_id}}/{kind}"
+        single = f"{collection}/{{item_id}}"
+        created = await call("POST", f"/v2/boards/{b}/{kind}", collection, json=body)
+        assert created.status_code == 201, created.text
+        item = created.json()["id"]
+        await call("GET", f"/v2/boards/{b}/{kind}/{item}", single)
+        if kind in ("sticky_notes", "frames"):  # the spec has no PATCH for the others
+            await call("PATCH", f"/v2/boards/{b}/{kind}/{item}", single,
+                       json={"position": {"x": 5, "y": 6}})  # fmt: skip
+        if kind == "sticky_notes":
+            await call("DELETE", f"/v2/boards/{b}/{kind}/{item}", single)
+        if kind == "frames":
+            await call("DELETE", f"/v2/boards/{b}/{kind}/{item}", single)
+    await call("POST", f"/v2/boards/{b}/sticky_notes", "/v2/boards/{board_id}/sticky_notes",
+               json={"style": {"fillColor": "purple"}})  # fmt: skip
+    for i in range(12):
+        await call("POST", f"/v2/boards/{b}/sticky_notes",
+                   "/v2/boards/{board_id}/sticky_notes", json={"data": {"content": str(i)}})  # fmt: skip
+    first = await call("GET", f"/v2/boards/{b}/items", "/v2/boards/{board_id}/items")
+    cursor = first.json()["cursor"]
+    await call("GET", f"/v2/boards/{b}/items", "/v2/boards/{board_id}/items",
+               params={"cursor": cursor})  # fmt: skip
+    await call("GET", f"/v2/boards/{b}/items?limit=5", "/v2/boards/{board_id}/items")
+    one = first.json()["data"][0]["id"]
+    generic = "/v2/boards/{board_id}/items/{item_id}"
+    await call("GET", f"/v2/boards/{b}/items/{one}", generic)
+    await call(
+        "PATCH", f"/v2/boards/{b}/items/{one}", generic, json={"position": {"x": 1}}
+    )
+    await call("DELETE", f"/v2/boards/{b}/items/{one}", generic)
+    await call("DELETE", f"/v2/boards/{b}", "/v2/boards/{board_id}")
+
+    await call("POST", "/v2/oauth/revoke", "/v2/oauth/revoke",
+               json={"accessToken": "nope", "clientId": "x", "clientSecret": "y"})  # fmt: skip
+    spare = await connect(http)
+    await call("POST", "/v1/oauth/revoke", "/v1/oauth/revoke",
+               params={"access_token": spare.access})  # fmt: skip
+    await call("POST", "/v2/oauth/revoke", "/v2/oauth/revoke",
+               json={"accessToken": tokens.access, "clientId": "3074457363680401096",
+                     "clientSecret": "app-secret"})  # fmt: skip
+
+    statuses = {(m, t, r.status_code) for r, t, m in calls}
+    # The walk covered successes and the error paths it meant to.
+    assert ("POST", "/v2/boards", 400) in statuses
+    assert ("GET", "/v2/boards/{board_id}", 404) in statuses
+    assert ("GET", "/v2/boards/{board_id}/items", 400) in statuses
+    assert ("POST", "/v2/oauth/revoke", 404) in statuses
+    assert ("POST", "/v2/oauth/revoke", 204) in statuses
+    failures: list[str] = []
+    for response, template, method in calls:
+        try:
+            validate(response, template, method)
+        except AssertionError as error:
+            failures.append(str(error))
+    assert not failures, "\n".join(failures)
+    assert REDIRECT_URI  # the connect() above used the registered URI
+
+
+@pytest.mark.parametrize("status", [400, 401, 403, 404, 429])
+def test_validator_rejects_a_wrong_shape(status: int) -> None:
+    # The check above is only as good as the validator: a wrong body must fail it.
+    bad = httpx2.Response(200, json={"id": 5, "name": "x", "type": "board"})
+    with pytest.raises(AssertionError):
+        validate(bad, "/v2/boards/{board_id}", "GET")
+    error = httpx2.Response(status, json={"status": "nope", "type": "error"})
+    with pytest.raises(AssertionError):
+        validate(error, "/v2/boards/{board_id}", "GET")
