@@ -1,0 +1,149 @@
+"""Shared test helpers: a clock, the emulator, a vault stack and a probe action."""
+
+from __future__ import annotations
+
+import base64
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from datetime import UTC, datetime, timedelta
+from typing import Any
+from urllib.parse import parse_qsl, urlsplit
+
+import httpx2
+from starlette.applications import Starlette
+
+from miroconnect.config import Settings
+from miroconnect.emulator import EmulatorClient, create_emulator, emulator_transport
+from miroconnect.errors import MiroAPIError
+from miroconnect.oauth.actions import ActionContext, ActionResult, PendingAction
+from miroconnect.storage.factory import VaultStack, open_vault
+
+__all__ = [
+    "CLIENT_ID",
+    "CLIENT_SECRET",
+    "FakeClock",
+    "KEY1",
+    "KEY2",
+    "MIRO",
+    "ProbeRunner",
+    "REDIRECT_URI",
+    "consent",
+    "make_emulator",
+    "make_settings",
+    "open_stack",
+]
+
+MIRO = "http://miro.test"
+CLIENT_ID = "3074457000000000001"
+CLIENT_SECRET = "client-secret-c0ffee-7f3a9b"
+REDIRECT_URI = "http://app.test/connect/callback"
+KEY1 = "k1:" + base64.urlsafe_b64encode(bytes(range(32))).decode().rstrip("=")
+KEY2 = "k2:" + base64.urlsafe_b64encode(bytes(range(32, 64))).decode().rstrip("=")
+
+
+class FakeClock:
+    """A clock tests move by hand."""
+
+    def __init__(self, start: datetime | None = None) -> None:
+        self.now = start or datetime(2026, 11, 28, 12, 0, tzinfo=UTC)
+
+    def __call__(self) -> datetime:
+        return self.now
+
+    def advance(self, **delta: float) -> None:
+        self.now += timedelta(**delta)
+
+
+def make_emulator(
+    clock: FakeClock | None = None, *, auto_approve: bool = True, expiring: bool = True
+) -> Starlette:
+    return create_emulator(
+        clock=clock,
+        auto_approve=auto_approve,
+        clients=[
+            EmulatorClient(CLIENT_ID, CLIENT_SECRET, (REDIRECT_URI,), expiring=expiring)
+        ],
+    )
+
+
+def make_settings(
+    database_url: str, *, keys: str = KEY1, miro: str = MIRO, **extra: Any
+) -> Settings:
+    return Settings(
+        database_url=database_url,
+        encryption_keys=keys,
+        miro_client_id=CLIENT_ID,
+        miro_client_secret=CLIENT_SECRET,
+        miro_redirect_uri=REDIRECT_URI,
+        miro_auth_url=f"{miro}/oauth/authorize",
+        miro_api_url=miro,
+        **extra,
+    )
+
+
+def open_stack(
+    database_url: str,
+    transport: httpx2.AsyncBaseTransport,
+    clock: FakeClock,
+    *,
+    keys: str = KEY1,
+) -> VaultStack:
+    return open_vault(
+        make_settings(database_url, keys=keys), transport=transport, clock=clock
+    )
+
+
+async def consent(
+    emulator: Starlette, authorize_url: str, **form: str
+) -> dict[str, str]:
+    """Play the browser at Miro: open the authorize URL (auto-approve), or post the
+    consent form when `form` is given; return the callback's query parameters."""
+    async with httpx2.AsyncClient(
+        transport=emulator_transport(emulator), base_url=MIRO
+    ) as browser:
+        if form:
+            query = dict(parse_qsl(urlsplit(authorize_url).query))
+            response = await browser.post(
+                "/oauth/authorize",
+                data={
+                    "client_id": query["client_id"],
+                    "redirect_uri": query["redirect_uri"],
+                    "state": query["state"],
+                    **form,
+                },
+            )
+        else:
+            response = await browser.get(authorize_url)
+    assert response.status_code == 302, response.text
+    location = response.headers["location"]
+    assert location.startswith(REDIRECT_URI + "?")
+    return dict(parse_qsl(urlsplit(location).query))
+
+
+@dataclass
+class ProbeRunner:
+    """A test `ActionRunner`: calls `GET /v1/oauth-token` with the connection's token
+    (retrying once after a 401, as the real client does) and records each run."""
+
+    transport: httpx2.AsyncBaseTransport
+    runs: list[tuple[PendingAction, ActionContext]] = field(default_factory=list)
+
+    async def run(self, action: PendingAction, context: ActionContext) -> ActionResult:
+        async with httpx2.AsyncClient(transport=self.transport, base_url=MIRO) as http:
+            token = await context.tokens.access_token()
+            response = await http.get(
+                "/v1/oauth-token", headers={"Authorization": f"Bearer {token}"}
+            )
+            if response.status_code == 401:
+                token = await context.tokens.after_rejection(token)
+                response = await http.get(
+                    "/v1/oauth-token", headers={"Authorization": f"Bearer {token}"}
+                )
+        if response.status_code != 200:
+            raise MiroAPIError(response.status_code, None, "probe failed")
+        self.runs.append((action, context))
+        body: Mapping[str, Any] = response.json()
+        return ActionResult(
+            kind=action.kind,
+            data={"miro_user_id": body["user"]["id"], **dict(action.params)},
+        )
