@@ -1,0 +1,178 @@
+"""The Miro emulator under uvicorn: requests/s for GET board and POST board at concurrency 32.
+
+Starts `python -m miroconnect emulator` on a free loopback port, gets a token through the
+OAuth flow, then loads it with wrk (if installed) or with a bounded httpx2 loop. Each run
+lasts DURATION seconds; the server is stopped at the end, whatever happens.
+
+Rerun: `make bench` (all benchmarks) or `.venv/bin/python -m bench bench_emulator`.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import re
+import shutil
+import socket
+import subprocess
+import sys
+import tempfile
+import time
+from dataclasses import dataclass
+from pathlib import Path
+from urllib.parse import parse_qs, urlsplit
+
+import httpx2
+
+__all__ = ["main"]
+
+CONCURRENCY = 32
+DURATION = 5
+CLIENT_ID, SECRET, REDIRECT = (
+    "3074457000000000001",
+    "bench-secret",
+    "http://127.0.0.1/cb",
+)
+
+
+@dataclass(frozen=True)
+class Result:
+    name: str
+    requests_per_second: float
+    tool: str
+    errors: int
+
+
+def _free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        port: int = sock.getsockname()[1]
+        return port
+
+
+def _start(port: int) -> subprocess.Popen[bytes]:
+    command = [
+        sys.executable, "-m", "miroconnect", "emulator", "--port", str(port),
+        "--auto-approve", "--client", f"{CLIENT_ID}:{SECRET}:{REDIRECT}",
+        "--credits", str(10**12),
+    ]  # fmt: skip
+    process = subprocess.Popen(command, stdout=subprocess.DEVNULL)  # noqa: S603
+    deadline = time.monotonic() + 20
+    while time.monotonic() < deadline:
+        try:
+            socket.create_connection(("127.0.0.1", port), 0.2).close()
+            return process
+        except OSError:
+            time.sleep(0.1)
+    process.kill()
+    raise RuntimeError("the emulator did not start within 20 s")
+
+
+def _token(base: str) -> str:
+    with httpx2.Client(base_url=base) as http:
+        location = http.get(
+            "/oauth/authorize",
+            params={
+                "response_type": "code",
+                "client_id": CLIENT_ID,
+                "redirect_uri": REDIRECT,
+            },
+        ).headers["location"]
+        code = parse_qs(urlsplit(location).query)["code"][0]
+        response = http.post(
+            "/v1/oauth/token",
+            data={
+                "grant_type": "authorization_code", "client_id": CLIENT_ID,
+                "client_secret": SECRET, "code": code, "redirect_uri": REDIRECT,
+            },
+        )  # fmt: skip
+        return str(response.json()["access_token"])
+
+
+def _wrk(name: str, url: str, token: str, script: str | None) -> Result:
+    wrk = shutil.which("wrk")
+    assert wrk is not None
+    with tempfile.TemporaryDirectory() as folder:
+        command = [
+            wrk, "-t1", f"-c{CONCURRENCY}", f"-d{DURATION}s",
+            "-H", f"Authorization: Bearer {token}",
+        ]  # fmt: skip
+        if script is not None:
+            path = Path(folder) / "script.lua"
+            path.write_text(script)
+            command += ["-s", str(path)]
+        output = subprocess.run(  # noqa: S603
+            [*command, url], capture_output=True, text=True, check=True, timeout=60
+        ).stdout
+    rate = re.search(r"Requests/sec:\s+([\d.]+)", output)
+    bad = re.search(r"Non-2xx or 3xx responses:\s+(\d+)", output)
+    sock = re.search(r"Socket errors:.*", output)
+    errors = int(bad.group(1)) if bad else 0
+    if sock:
+        errors += sum(int(n) for n in re.findall(r"\d+", sock.group(0)))
+    assert rate is not None, output
+    return Result(name, float(rate.group(1)), "wrk -t1 -c32", errors)
+
+
+async def _python_load(name: str, method: str, url: str, token: str) -> Result:
+    """Fallback without wrk: 32 workers on one httpx2 client, for DURATION seconds."""
+    headers = {"Authorization": f"Bearer {token}"}
+    body = {"name": "bench"} if method == "POST" else None
+    done = errors = 0
+    stop = time.monotonic() + DURATION
+    limits = httpx2.Limits(max_connections=CONCURRENCY)
+    async with httpx2.AsyncClient(limits=limits, headers=headers) as http:
+
+        async def worker() -> None:
+            nonlocal done, errors
+            while time.monotonic() < stop:
+                response = await http.request(method, url, json=body)
+                done += 1
+                errors += response.status_code >= 400
+
+        started = time.monotonic()
+        await asyncio.gather(*(worker() for _ in range(CONCURRENCY)))
+        elapsed = time.monotonic() - started
+    return Result(name, done / elapsed, "httpx2 loop, 32 tasks", errors)
+
+
+def main() -> None:
+    port = _free_port()
+    base = f"http://127.0.0.1:{port}"
+    process = _start(port)
+    try:
+        token = _token(base)
+        board = httpx2.post(
+            f"{base}/v2/boards",
+            json={"name": "bench"},
+            headers={"Authorization": f"Bearer {token}"},
+        ).json()["id"]
+        get_url, post_url = f"{base}/v2/boards/{board}", f"{base}/v2/boards"
+        post_script = (
+            'wrk.method = "POST"\n'
+            'wrk.body = \'{"name": "bench"}\'\n'
+            'wrk.headers["Content-Type"] = "application/json"\n'
+        )
+        if shutil.which("wrk"):
+            results = [
+                _wrk("GET /v2/boards/{id}", get_url, token, None),
+                _wrk("POST /v2/boards", post_url, token, post_script),
+            ]
+        else:
+            results = [
+                asyncio.run(_python_load("GET /v2/boards/{id}", "GET", get_url, token)),
+                asyncio.run(_python_load("POST /v2/boards", "POST", post_url, token)),
+            ]
+    finally:
+        process.terminate()
+        process.wait(timeout=10)
+    for result in results:
+        print(
+            f"{result.name:<22} {result.requests_per_second:>9.0f} req/s  "
+            f"({result.tool}, {DURATION} s, errors {result.errors})"
+        )
+    print(json.dumps({r.name: round(r.requests_per_second) for r in results}))
+
+
+if __name__ == "__main__":
+    main()
