@@ -38,7 +38,7 @@ async def count_by_key(store: SQLStore) -> Mapping[str, int]:
             .where(C.key_id.is_not(None))
             .group_by(C.key_id)
         )
-        return {str(key_id): int(count) for key_id, count in rows.tuples()}
+        return {str(key_id): int(count) for key_id, count in rows}
 
 
 async def rotate_keys(

@@ -1,0 +1,67 @@
+"""SQLite concurrency settings: WAL, busy timeout, and IMMEDIATE write transactions."""
+
+from __future__ import annotations
+
+import asyncio
+from pathlib import Path
+
+import pytest
+from sqlalchemy import text
+
+from miroconnect.storage.db import Database
+
+
+async def test_sqlite_pragmas_and_write_lock(tmp_path: Path) -> None:
+    db = Database(f"sqlite+aiosqlite:///{tmp_path}/x.db", busy_timeout_ms=5000)
+    try:
+        async with db.session() as session:
+            assert (await session.scalar(text("PRAGMA journal_mode"))) == "wal"
+            assert (await session.scalar(text("PRAGMA busy_timeout"))) == 5000
+        async with db.session() as session, session.begin():
+            await session.execute(text("CREATE TABLE t (n INTEGER)"))
+        order: list[str] = []
+
+        async def writer(name: str, hold: asyncio.Event | None) -> None:
+            async with db.write_session() as session, session.begin():
+                # IMMEDIATE: the write lock is held from BEGIN, before any write.
+                await session.execute(text("SELECT count(*) FROM t"))
+                order.append(f"{name} in")
+                if hold is not None:
+                    await hold.wait()
+                await session.execute(text("INSERT INTO t VALUES (1)"))
+                order.append(f"{name} out")
+
+        release = asyncio.Event()
+        first = asyncio.create_task(writer("a", release))
+        while order != ["a in"]:
+            await asyncio.sleep(0)
+        second = asyncio.create_task(writer("b", None))
+        await asyncio.sleep(0.2)  # b must be waiting on the lock, not inside
+        assert order == ["a in"]
+        # Readers are not blocked by the writer (WAL).
+        async with db.session() as session:
+            assert (await session.scalar(text("SELECT count(*) FROM t"))) == 0
+        release.set()
+        await asyncio.gather(first, second)
+        assert order == ["a in", "a out", "b in", "b out"]
+    finally:
+        await db.dispose()
+
+
+@pytest.mark.parametrize("immediate", [False, True])
+async def test_plain_sessions_do_not_take_the_write_lock(
+    tmp_path: Path, immediate: bool
+) -> None:
+    db = Database(f"sqlite+aiosqlite:///{tmp_path}/y.db", busy_timeout_ms=100)
+    try:
+        async with db.write_session() as holder, holder.begin():
+            await holder.execute(text("SELECT 1"))
+            other = db.write_session() if immediate else db.session()
+            async with other, other.begin():
+                if immediate:
+                    with pytest.raises(Exception, match="locked"):
+                        await other.execute(text("SELECT 1"))
+                else:
+                    assert (await other.scalar(text("SELECT 1"))) == 1
+    finally:
+        await db.dispose()
