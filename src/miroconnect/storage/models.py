@@ -25,7 +25,7 @@ from sqlalchemy.orm import Mapped, mapped_column
 from miroconnect.storage.base import Base
 from miroconnect.storage.types import UTCDateTime
 
-__all__ = ["ConnectionRow", "PendingAuthorizationRow"]
+__all__ = ["ConnectionRow", "OperationRow", "PendingAuthorizationRow"]
 
 
 class ConnectionRow(Base):
@@ -89,3 +89,41 @@ class PendingAuthorizationRow(Base):
 # Models of other layers (e.g. the `operations` table of `miroconnect.actions`) are appended
 # below this line, each in its own marked section, so that Alembic sees every table here.
 # ---------------------------------------------------------------------------------------------
+
+
+# -- miroconnect.actions: operations (owned by the actions layer) -----------------------------
+
+
+class OperationRow(Base):
+    """One run of an action (create board, ...), keyed by (app user, idempotency key).
+
+    Written and committed before its request leaves, so a repeat of the key, a double
+    click or a crashed worker finds it. `state`: pending -> sent -> done | failed.
+    `created_board_id` is unique: two operations can never adopt the same board.
+    `lease_owner`/`lease_until` say which worker runs it; an expired lease may be taken over.
+    """
+
+    __tablename__ = "operations"
+    __table_args__ = (
+        UniqueConstraint("app_user_id", "idempotency_key"),
+        UniqueConstraint("created_board_id"),
+        CheckConstraint("state IN ('pending', 'sent', 'done', 'failed')", name="state"),
+    )
+
+    id: Mapped[str] = mapped_column(String(32), primary_key=True)
+    app_user_id: Mapped[str] = mapped_column(String(255))
+    idempotency_key: Mapped[str] = mapped_column(String(255))
+    kind: Mapped[str] = mapped_column(String(100))
+    params: Mapped[dict[str, Any]] = mapped_column(JSON)
+    connection_id: Mapped[str] = mapped_column(String(255))
+    miro_user_id: Mapped[str] = mapped_column(String(64))
+    miro_team_id: Mapped[str] = mapped_column(String(64))
+    state: Mapped[str] = mapped_column(String(20))
+    attempts: Mapped[int] = mapped_column(Integer, default=0)
+    created_board_id: Mapped[str | None] = mapped_column(String(64))
+    result: Mapped[dict[str, Any] | None] = mapped_column(JSON)
+    error: Mapped[str | None] = mapped_column(Text)
+    lease_owner: Mapped[str | None] = mapped_column(String(32))
+    lease_until: Mapped[datetime | None] = mapped_column(UTCDateTime)
+    started_at: Mapped[datetime] = mapped_column(UTCDateTime)
+    updated_at: Mapped[datetime] = mapped_column(UTCDateTime)

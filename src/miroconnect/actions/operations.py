@@ -1,0 +1,217 @@
+"""The operations table as a small repository: claim, advance, adopt, finish.
+
+Every action run is a row keyed by (app user, idempotency key), committed before any
+request leaves. Only the worker holding the row's lease advances it; a lease that runs out
+(a crashed worker) may be taken over, and the new owner reconciles before sending again.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+from typing import Any
+from uuid import uuid4
+
+from sqlalchemy import select, update
+from sqlalchemy.exc import IntegrityError
+
+from miroconnect.errors import ActionError
+from miroconnect.storage.db import Database
+from miroconnect.storage.models import OperationRow
+from miroconnect.types import Clock, system_clock
+
+__all__ = ["Claim", "LeaseLostError", "Operation", "OperationStore"]
+
+
+class LeaseLostError(ActionError):
+    """Another worker took the operation over (this worker's lease ran out)."""
+
+
+@dataclass(frozen=True)
+class Operation:
+    """A snapshot of one operation row."""
+
+    id: str
+    app_user_id: str
+    idempotency_key: str
+    kind: str
+    params: Mapping[str, Any]
+    state: str
+    attempts: int
+    created_board_id: str | None
+    result: Mapping[str, Any] | None
+    error: str | None
+    started_at: datetime
+
+    @classmethod
+    def of(cls, row: OperationRow) -> Operation:
+        return cls(
+            id=row.id,
+            app_user_id=row.app_user_id,
+            idempotency_key=row.idempotency_key,
+            kind=row.kind,
+            params=dict(row.params),
+            state=row.state,
+            attempts=row.attempts,
+            created_board_id=row.created_board_id,
+            result=dict(row.result) if row.result is not None else None,
+            error=row.error,
+            started_at=row.started_at,
+        )
+
+
+@dataclass(frozen=True)
+class Claim:
+    """What `OperationStore.claim` found: the operation, and whether we now run it."""
+
+    operation: Operation
+    owned: bool
+
+
+class OperationStore:
+    """Reads and writes `operations` rows; each method is one short transaction."""
+
+    def __init__(
+        self,
+        db: Database,
+        *,
+        clock: Clock = system_clock,
+        lease: timedelta = timedelta(minutes=2),
+    ) -> None:
+        self._db = db
+        self._clock = clock
+        self._lease = lease
+
+    async def claim(
+        self,
+        *,
+        app_user_id: str,
+        idempotency_key: str,
+        kind: str,
+        params: Mapping[str, Any],
+        connection_id: str,
+        miro_user_id: str,
+        miro_team_id: str,
+        owner: str,
+    ) -> Claim:
+        """Insert the operation, or find it; take its lease if it is free (new, or its
+        worker's lease ran out)."""
+        while True:
+            now = self._clock()
+            try:
+                async with self._db.write_session() as session, session.begin():
+                    row = await session.scalar(
+                        select(OperationRow)
+                        .where(
+                            OperationRow.app_user_id == app_user_id,
+                            OperationRow.idempotency_key == idempotency_key,
+                        )
+                        .with_for_update()
+                    )
+                    if row is None:
+                        row = OperationRow(
+                            id=uuid4().hex,
+                            app_user_id=app_user_id,
+                            idempotency_key=idempotency_key,
+                            kind=kind,
+                            params=dict(params),
+                            connection_id=connection_id,
+                            miro_user_id=miro_user_id,
+                            miro_team_id=miro_team_id,
+                            state="pending",
+                            attempts=0,
+                            lease_owner=owner,
+                            lease_until=now + self._lease,
+                            started_at=now,
+                            updated_at=now,
+                        )
+                        session.add(row)
+                        await session.flush()
+                        return Claim(Operation.of(row), owned=True)
+                    if row.kind != kind:
+                        raise ActionError(
+                            f"idempotency key already used for a {row.kind!r} action"
+                        )
+                    if row.state in ("done", "failed"):
+                        return Claim(Operation.of(row), owned=False)
+                    if row.lease_until is None or row.lease_until <= now:
+                        row.lease_owner = owner
+                        row.lease_until = now + self._lease
+                        row.updated_at = now
+                        return Claim(Operation.of(row), owned=True)
+                    return Claim(Operation.of(row), owned=False)
+            except IntegrityError:
+                # Another worker inserted the same key between our read and our insert
+                # (PostgreSQL; SQLite's immediate transaction cannot interleave): read it.
+                continue
+
+    async def _update(self, op_id: str, owner: str, **values: Any) -> None:
+        now = self._clock()
+        values.setdefault("updated_at", now)
+        async with self._db.session() as session, session.begin():
+            result = await session.execute(
+                update(OperationRow)
+                .where(OperationRow.id == op_id, OperationRow.lease_owner == owner)
+                .values(**values)
+            )
+            if getattr(result, "rowcount", 1) != 1:
+                raise LeaseLostError("another worker took this operation over")
+
+    async def mark_sent(self, op_id: str, owner: str) -> None:
+        """Commit `sent` (and renew the lease) before a request that may change Miro."""
+        await self._update(
+            op_id,
+            owner,
+            state="sent",
+            attempts=OperationRow.attempts + 1,
+            lease_until=self._clock() + self._lease,
+        )
+
+    async def adopt_board(self, op_id: str, owner: str, board_id: str) -> bool:
+        """Record the board this operation made; False if another operation has it."""
+        try:
+            await self._update(op_id, owner, created_board_id=board_id)
+        except IntegrityError:
+            return False
+        return True
+
+    async def finish(self, op_id: str, owner: str, result: Mapping[str, Any]) -> None:
+        await self._update(
+            op_id,
+            owner,
+            state="done",
+            result=dict(result),
+            lease_owner=None,
+            lease_until=None,
+        )
+
+    async def fail(self, op_id: str, owner: str, error: str) -> None:
+        await self._update(
+            op_id,
+            owner,
+            state="failed",
+            error=error,
+            lease_owner=None,
+            lease_until=None,
+        )
+
+    async def release(self, op_id: str, owner: str) -> None:
+        """Give the lease back without an outcome: the next run with the key resumes it."""
+        await self._update(op_id, owner, lease_owner=None, lease_until=None)
+
+    async def get(self, app_user_id: str, idempotency_key: str) -> Operation | None:
+        async with self._db.session() as session:
+            row = await session.scalar(
+                select(OperationRow).where(
+                    OperationRow.app_user_id == app_user_id,
+                    OperationRow.idempotency_key == idempotency_key,
+                )
+            )
+            return Operation.of(row) if row is not None else None
+
+    async def all(self) -> list[Operation]:
+        """Every operation (for tests and maintenance)."""
+        async with self._db.session() as session:
+            rows = await session.scalars(select(OperationRow))
+            return [Operation.of(row) for row in rows]

@@ -1,0 +1,293 @@
+"""MiroActionRunner against the in-process emulator and a real database: exactly once."""
+
+from __future__ import annotations
+
+import asyncio
+import random
+from collections.abc import AsyncIterator
+from dataclasses import dataclass
+from datetime import timedelta
+from typing import Any
+
+import httpx2
+import pytest
+from sqlalchemy import insert
+from support import FakeTime, connect, create_tables, emulator_app_client
+
+from miroconnect.actions import MiroActionRunner
+from miroconnect.client import CreditPacer, MiroClient, RetryPolicy, StaticTokenSource
+from miroconnect.emulator import create_emulator, emulator_transport
+from miroconnect.errors import ActionError, ActionFailedError, NotFoundError
+from miroconnect.oauth.actions import ActionContext, PendingAction
+from miroconnect.storage.db import Database
+from miroconnect.storage.models import OperationRow
+
+BASE = "http://miro.test"
+
+
+@dataclass
+class World:
+    http: httpx2.AsyncClient
+    db: Database
+    time: FakeTime
+    runner: MiroActionRunner
+    context: ActionContext
+
+    def new_runner(self) -> MiroActionRunner:
+        """Another runner on the same database: another request, worker or process."""
+        return make_runner(self.db, self.http, self.time)
+
+    async def stats(self) -> dict[str, Any]:
+        body: dict[str, Any] = (await self.http.get(f"{BASE}/_emulator/stats")).json()
+        return body
+
+    async def boards(self) -> list[dict[str, Any]]:
+        body: list[dict[str, Any]] = (
+            await self.http.get(f"{BASE}/_emulator/boards")
+        ).json()
+        return body
+
+    async def fault(self, **rule: Any) -> None:
+        answer = await self.http.post(f"{BASE}/_emulator/faults", json=rule)
+        assert answer.status_code in (200, 201), answer.text
+
+    def client(self) -> MiroClient:
+        return MiroClient(
+            self.http,
+            self.context.tokens,
+            base_url=BASE,
+            pacer=CreditPacer(clock=self.time.now, sleep=self.time.sleep),
+            sleep=self.time.sleep,
+        )
+
+
+def make_runner(
+    db: Database, http: httpx2.AsyncClient, time: FakeTime
+) -> MiroActionRunner:
+    return MiroActionRunner(
+        db,
+        http,
+        base_url=BASE,
+        pacer=CreditPacer(clock=time.now, sleep=time.sleep),
+        retry=RetryPolicy(rng=random.Random(3)),  # noqa: S311 (jitter)
+        clock=time.now,
+        sleep=time.sleep,
+        attempts=10,
+    )
+
+
+@pytest.fixture
+async def world(database_url: str) -> AsyncIterator[World]:
+    time = FakeTime()
+    app = create_emulator(
+        clock=time.now,
+        auto_approve=True,
+        clients=[emulator_app_client()],
+        seed=11,
+        credits=10_000_000,
+    )
+    db = await create_tables(database_url)
+    async with httpx2.AsyncClient(transport=emulator_transport(app)) as http:
+        grant = await connect(http, BASE)
+        context = ActionContext(
+            app_user_id="app-user-1",
+            connection_id="conn-1",
+            miro_user_id=grant.user_id,
+            miro_team_id=grant.team_id,
+            tokens=StaticTokenSource(grant.access_token, key=grant.user_id),
+        )
+        yield World(http, db, time, make_runner(db, http, time), context)
+    await db.dispose()
+
+
+def create(name: str, key: str | None) -> PendingAction:
+    return PendingAction("create_board", {"name": name}, idempotency_key=key)
+
+
+async def test_200_creations_through_faults_make_exactly_200_boards(
+    world: World,
+) -> None:
+    await world.fault(
+        method="POST", path="/v2/boards", probability=0.2, action="drop_after_commit"
+    )
+    await world.fault(
+        method="POST", path="/v2/boards", probability=0.125, action="status", status=503
+    )
+    await world.fault(
+        method="*", path="/v2/boards", times=6, action="status", status=429
+    )
+    gate = asyncio.Semaphore(25)
+
+    async def one(i: int) -> str:
+        async with gate:
+            result = await world.runner.run(
+                create(f"Board {i}", f"key-{i}"), world.context
+            )
+            return str(result.data["board_id"])
+
+    ids = await asyncio.gather(*(one(i) for i in range(200)))
+
+    boards = await world.boards()
+    stats = await world.stats()
+    assert stats["faults_applied"] > 40  # the faults really fired
+    assert len(boards) == 200
+    assert sorted(b["name"] for b in boards) == sorted(f"Board {i}" for i in range(200))
+    assert len(set(ids)) == 200 and set(ids) == {b["id"] for b in boards}
+    operations = await world.runner.operations.all()
+    assert len(operations) == 200
+    assert all(op.state == "done" for op in operations)
+    assert any(op.attempts > 1 for op in operations)
+
+
+async def test_the_same_key_twice_makes_one_board(world: World) -> None:
+    first = await world.runner.run(create("Sprint 12", "click-1"), world.context)
+    again = await world.runner.run(create("Sprint 12", "click-1"), world.context)
+    assert again == first
+    assert first.data["view_link"]
+    assert len(await world.boards()) == 1
+
+
+async def test_a_double_click_makes_one_board(world: World) -> None:
+    other = world.new_runner()
+    results = await asyncio.gather(
+        world.runner.run(create("Sprint 12", "click-2"), world.context),
+        other.run(create("Sprint 12", "click-2"), world.context),
+    )
+    assert results[0] == results[1]
+    assert len(await world.boards()) == 1
+
+
+async def test_a_refreshed_callback_makes_one_board(world: World) -> None:
+    # The callback ran the action, the browser reloads it: a new request, same key.
+    action = create("From consent", "state-abc")
+    first = await world.runner.run(action, world.context)
+    again = await world.new_runner().run(action, world.context)
+    assert again.data["board_id"] == first.data["board_id"]
+    assert (await world.stats())["boards_created"] == 1
+
+
+async def test_same_name_other_keys_each_adopt_their_own_board(world: World) -> None:
+    await world.fault(
+        method="POST", path="/v2/boards", times=2, action="drop_after_commit"
+    )
+    a, b = await asyncio.gather(
+        world.runner.run(create("Retro", "k-a"), world.context),
+        world.runner.run(create("Retro", "k-b"), world.context),
+    )
+    assert a.data["board_id"] != b.data["board_id"]
+    assert len(await world.boards()) == 2
+
+
+async def test_a_crashed_worker_is_taken_over_and_its_board_adopted(
+    world: World,
+) -> None:
+    # A worker committed `sent`, its request created the board, then it died.
+    started = world.time.now()
+    board = await world.client().boards.create(
+        name="Orphan", team_id=world.context.miro_team_id
+    )
+    async with world.db.session() as session, session.begin():
+        await session.execute(
+            insert(OperationRow).values(
+                id="op-crashed",
+                app_user_id=world.context.app_user_id,
+                idempotency_key="k-crash",
+                kind="create_board",
+                params={"name": "Orphan"},
+                connection_id="conn-1",
+                miro_user_id=world.context.miro_user_id,
+                miro_team_id=world.context.miro_team_id,
+                state="sent",
+                attempts=1,
+                lease_owner="dead-worker",
+                lease_until=started + timedelta(seconds=1),
+                started_at=started,
+                updated_at=started,
+            )
+        )
+    await world.time.sleep(5)  # the dead worker's lease runs out
+    result = await world.runner.run(create("Orphan", "k-crash"), world.context)
+    assert result.data["board_id"] == board.id
+    assert len(await world.boards()) == 1
+
+
+async def test_a_definitive_error_fails_the_operation_and_the_key_repeats_it(
+    world: World,
+) -> None:
+    share = PendingAction(
+        "share_board",
+        {"board_id": "nope=", "emails": ["ann@example.com"], "role": "editor"},
+        idempotency_key="share-1",
+    )
+    with pytest.raises(NotFoundError):
+        await world.runner.run(share, world.context)
+    with pytest.raises(ActionFailedError, match="404"):
+        await world.runner.run(share, world.context)
+    op = await world.runner.operations.get(world.context.app_user_id, "share-1")
+    assert op is not None and op.state == "failed"
+
+
+async def test_bad_actions_are_refused_before_anything_is_written(world: World) -> None:
+    for action, message in [
+        (PendingAction("delete_everything", {}), "unknown action"),
+        (PendingAction("create_board", {"name": ""}), "'name'"),
+        (PendingAction("create_board", {"name": "x" * 61}), "'name'"),
+        (PendingAction("share_board", {"board_id": "b=", "emails": "a@b.c"}), "emails"),
+        (PendingAction("copy_board", {"name": "x"}), "template_board_id"),
+    ]:
+        with pytest.raises(ActionError, match=message):
+            await world.runner.run(action, world.context)
+    assert await world.runner.operations.all() == []
+    with pytest.raises(ActionError, match="already used"):
+        await world.runner.run(create("a", "k-kind"), world.context)
+        await world.runner.run(
+            PendingAction("add_starter_content", {"board_id": "b="}, "k-kind"),
+            world.context,
+        )
+
+
+async def test_copy_share_and_starter_content_survive_a_lost_answer(
+    world: World,
+) -> None:
+    template = await world.runner.run(create("Template", "t-1"), world.context)
+    await world.fault(
+        method="POST", path="/v2/boards/", times=1, action="drop_after_commit"
+    )
+    await world.fault(
+        method="PUT", path="/v2/boards", times=1, action="drop_after_commit"
+    )
+    copied = await world.runner.run(
+        PendingAction(
+            "copy_board",
+            {
+                "template_board_id": template.data["board_id"],
+                "name": "Sprint 14",
+                "starter_content": True,
+                "frame_title": "Plan",
+            },
+            idempotency_key="copy-1",
+        ),
+        world.context,
+    )
+    board_id = str(copied.data["board_id"])
+    assert board_id != template.data["board_id"]
+    assert len(await world.boards()) == 2
+
+    items = [i async for i in world.client().items.list(board_id)]
+    notes = sorted(
+        str((i.data or {}).get("content")) for i in items if i.type == "sticky_note"
+    )
+    assert notes == ["Goals", "Ideas", "Next steps"]
+    assert [i.type for i in items].count("frame") == 1
+
+    shared = await world.runner.run(
+        PendingAction(
+            "share_board",
+            {"board_id": board_id, "emails": ["ann@example.com"], "role": "editor"},
+            idempotency_key="share-2",
+        ),
+        world.context,
+    )
+    assert len(shared.data["invited"]) == 1
+    members = [m async for m in world.client().members.list(board_id)]
+    assert sorted(m.role or "" for m in members) == ["editor", "owner"]
