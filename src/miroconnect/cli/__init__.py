@@ -13,7 +13,7 @@ __all__ = ["build_app", "main"]
 
 def build_app() -> typer.Typer:
     """The Typer application with every command registered."""
-    from miroconnect.cli import db, emulator, keys, maintain
+    from miroconnect.cli import db, demo, emulator, keys, maintain, serve
 
     app = typer.Typer(
         name="miroconnect",
@@ -26,6 +26,8 @@ def build_app() -> typer.Typer:
     db.register(app)
     keys.register(app)
     maintain.register(app)
+    serve.register(app)
+    demo.register(app)
     return app
 
 

@@ -25,7 +25,13 @@ from sqlalchemy.orm import Mapped, mapped_column
 from miroconnect.storage.base import Base
 from miroconnect.storage.types import UTCDateTime
 
-__all__ = ["ConnectionRow", "OperationRow", "PendingAuthorizationRow"]
+__all__ = [
+    "ConnectionRow",
+    "OperationRow",
+    "PendingAuthorizationRow",
+    "WebAccountRow",
+    "WebBoardRow",
+]
 
 
 class ConnectionRow(Base):
@@ -127,3 +133,31 @@ class OperationRow(Base):
     lease_until: Mapped[datetime | None] = mapped_column(UTCDateTime)
     started_at: Mapped[datetime] = mapped_column(UTCDateTime)
     updated_at: Mapped[datetime] = mapped_column(UTCDateTime)
+
+
+# -- miroconnect.web: reference-app accounts and boards made through us (owned by the web layer)
+
+
+class WebAccountRow(Base):
+    """A reference-app account: a username and the argon2id hash of its password."""
+
+    __tablename__ = "web_accounts"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
+    username: Mapped[str] = mapped_column(String(64), unique=True)
+    password_hash: Mapped[str] = mapped_column(String(255))
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime)
+
+
+class WebBoardRow(Base):
+    """A board created through miroconnect for an app user; listed newest first (by id)."""
+
+    __tablename__ = "web_boards"
+    __table_args__ = (UniqueConstraint("app_user_id", "board_id"),)
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
+    app_user_id: Mapped[str] = mapped_column(String(255), index=True)
+    board_id: Mapped[str] = mapped_column(String(64))
+    name: Mapped[str] = mapped_column(String(255))
+    view_link: Mapped[str] = mapped_column(String(2048))
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime)

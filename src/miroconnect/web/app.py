@@ -1,0 +1,357 @@
+"""`create_app(settings)`: the service API, the connect routes and the reference app."""
+
+from __future__ import annotations
+
+import logging
+import time
+from collections.abc import AsyncIterator, Awaitable, Callable
+from contextlib import asynccontextmanager
+from pathlib import Path
+from typing import Any
+from urllib.parse import urlsplit
+
+import httpx2
+from fastapi import FastAPI, Request
+from fastapi.exceptions import RequestValidationError
+from fastapi.openapi.utils import get_openapi
+from fastapi.staticfiles import StaticFiles
+from sqlalchemy import text
+from starlette.exceptions import HTTPException as StarletteHTTPException
+from starlette.responses import JSONResponse, RedirectResponse, Response
+from starlette.types import ASGIApp, Receive, Scope, Send
+
+from miroconnect.config import Settings
+from miroconnect.errors import ConfigurationError
+from miroconnect.oauth.actions import ActionRunner
+from miroconnect.storage.db import Database
+from miroconnect.types import Clock, system_clock
+from miroconnect.web.accounts import AccountStore, BoardStore
+from miroconnect.web.api import api_router
+from miroconnect.web.connect import connect_router, error_page
+from miroconnect.web.connector import Connector
+from miroconnect.web.context import WebContext, build_templates
+from miroconnect.web.dependencies import (
+    CSRFRejectedError,
+    SignInRequiredError,
+    reference_app_user_id,
+)
+from miroconnect.web.metrics import CONTENT_TYPE_LATEST, MeteredTransport, Metrics
+from miroconnect.web.pages import pages_router
+from miroconnect.web.problems import PROBLEM_MEDIA_TYPE, ProblemError, problem_response
+from miroconnect.web.security import (
+    CSRFSigner,
+    SecurityMiddleware,
+    content_security_policy,
+)
+from miroconnect.web.sessions import SessionSigner
+
+__all__ = ["create_app", "create_service_app"]
+
+logger = logging.getLogger(__name__)
+
+STATIC_DIR = Path(__file__).parent / "static"
+
+
+def _origin(url: str) -> str | None:
+    parts = urlsplit(url)
+    if parts.scheme in ("http", "https") and parts.netloc:
+        return f"{parts.scheme}://{parts.netloc}"
+    return None
+
+
+def _miro_web_origins(settings: Settings) -> list[str]:
+    """Origins the pages may frame (live embeds) and send forms' redirects to."""
+    origins = {"https://miro.com"}
+    auth_origin = _origin(settings.miro_auth_url)
+    if auth_origin:
+        origins.add(auth_origin)
+    return sorted(origins)
+
+
+def _callback_path(settings: Settings) -> str:
+    """The callback's path under `/connect`, from `MIROCONNECT_MIRO_REDIRECT_URI`."""
+    path = urlsplit(settings.miro_redirect_uri).path
+    if path.startswith("/connect/") and len(path) > len("/connect/"):
+        return path[len("/connect") :]
+    return "/callback"
+
+
+def _is_api(request: Request) -> bool:
+    return request.url.path.startswith("/api/")
+
+
+def _route_label(scope: Scope) -> str:
+    """The request's path with its path parameters named, e.g. `/connect/launch/{token}`.
+
+    Built from the path, because an included router's route knows only its own suffix;
+    the values are replaced, so no id or launch token becomes a label.
+    """
+    if scope.get("route") is None:
+        return "unmatched"
+    params = {str(v): k for k, v in (scope.get("path_params") or {}).items()}
+    segments = str(scope["path"]).split("/")
+    return "/".join(
+        "{" + params[segment] + "}" if segment in params else segment
+        for segment in segments
+    )
+
+
+class _RequestTimer:
+    """Observes how long each request took, labelled by its route template."""
+
+    def __init__(self, app: ASGIApp, metrics: Metrics) -> None:
+        self.app = app
+        self.metrics = metrics
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http":
+            await self.app(scope, receive, send)
+            return
+        started = time.perf_counter()
+        try:
+            await self.app(scope, receive, send)
+        finally:
+            label = _route_label(scope)
+            self.metrics.http_latency.labels(label, scope["method"]).observe(
+                time.perf_counter() - started
+            )
+
+
+def create_app(
+    settings: Settings,
+    *,
+    miro_transport: httpx2.AsyncBaseTransport | None = None,
+    clock: Clock | None = None,
+    connector: Connector | None = None,
+    reference_app: bool = False,
+    database: Database | None = None,
+    runner: ActionRunner | None = None,
+) -> FastAPI:
+    """Build the miroconnect web app.
+
+    * `settings`: the service's settings (`Settings()` reads the environment).
+    * `miro_transport`: how to reach Miro; tests pass the emulator's in-process transport.
+      Every Miro request goes through it and is counted on `/metrics`.
+    * `clock`: the time source (tests move it forward instead of sleeping).
+    * `reference_app`: also serve the reference app's pages (accounts, home, boards).
+    * `connector`, `runner`, `database`: replace the parts built from `settings`.
+
+    ```python
+    app = create_app(Settings(), reference_app=True)
+    ```
+    """
+    clock = clock or system_clock
+    metrics = Metrics()
+    database = database or Database(settings.database_url)
+    transport = MeteredTransport(
+        miro_transport or httpx2.AsyncHTTPTransport(retries=0), metrics
+    )
+    if connector is None:
+        from miroconnect.web.wiring import build_connector
+
+        connector = build_connector(
+            settings,
+            database=database,
+            transport=transport,
+            clock=clock,
+            runner=runner,
+        )
+    secret_key = settings.secret_key.get_secret_value()
+    context = WebContext(
+        settings=settings,
+        database=database,
+        connector=connector,
+        accounts=AccountStore(database, clock),
+        boards=BoardStore(database, clock),
+        metrics=metrics,
+        templates=build_templates(),
+        csrf=CSRFSigner(secret_key),
+        sessions=SessionSigner(secret_key),
+        api_keys=tuple(
+            key.strip().encode()
+            for key in settings.api_keys.get_secret_value().split(",")
+            if key.strip()
+        ),
+        clock=clock,
+        reference_app=reference_app,
+    )
+
+    @asynccontextmanager
+    async def lifespan(app: FastAPI) -> AsyncIterator[None]:
+        try:
+            yield
+        finally:
+            closer = getattr(connector, "aclose", None)
+            if closer is not None:
+                await closer()
+            await transport.aclose()
+            await database.dispose()
+
+    app = FastAPI(
+        title="miroconnect",
+        version="1.0.0",
+        summary="Connect your app's users to Miro: create boards for them.",
+        lifespan=lifespan,
+        redoc_url=None,
+    )
+    app.state.miroconnect = context
+    _install_error_handlers(app, context)
+    _install_openapi(app)
+
+    @app.get("/healthz", include_in_schema=False)
+    async def healthz() -> dict[str, str]:
+        return {"status": "ok"}
+
+    @app.get("/readyz", include_in_schema=False)
+    async def readyz() -> Response:
+        try:
+            async with database.session() as session:
+                await session.execute(text("SELECT 1"))
+        except Exception:
+            logger.exception("readiness check: the database does not answer")
+            return problem_response(
+                503, "the database does not answer", reason="database_unavailable"
+            )
+        return JSONResponse({"status": "ready"})
+
+    @app.get("/metrics", include_in_schema=False)
+    async def metrics_endpoint() -> Response:
+        return Response(metrics.render(), media_type=CONTENT_TYPE_LATEST)
+
+    @app.get("/connect/done", include_in_schema=False)
+    async def done(request: Request) -> Response:
+        return context.render(
+            request,
+            "done.html",
+            {
+                "board_id": request.query_params.get("miro_board_id"),
+                "error": request.query_params.get("miro_error"),
+            },
+        )
+
+    app.include_router(api_router(), prefix="/api/v1")
+    user_dependency: Callable[..., Awaitable[str]] = (
+        reference_app_user_id if reference_app else _no_browser_users
+    )
+    app.include_router(
+        connect_router(user_dependency, callback_path=_callback_path(settings)),
+        prefix="/connect",
+    )
+    if reference_app:
+        app.include_router(pages_router())
+    else:
+
+        @app.get("/", include_in_schema=False)
+        async def index(request: Request) -> Response:
+            return context.render(request, "service.html")
+
+    app.mount("/static", StaticFiles(directory=STATIC_DIR), name="static")
+    app.add_middleware(
+        SecurityMiddleware,
+        csp=content_security_policy(_miro_web_origins(settings)),
+    )
+    app.add_middleware(_RequestTimer, metrics=metrics)
+    return app
+
+
+def create_service_app() -> FastAPI:
+    """`miroconnect serve`'s app factory: settings from the environment, checked.
+
+    Each worker process calls it (uvicorn `factory=True`); raises `ConfigurationError`
+    naming every missing setting.
+    """
+    from miroconnect.web.checks import settings_problems
+
+    settings = Settings()
+    problems = settings_problems(settings)
+    if problems:
+        raise ConfigurationError("; ".join(problems))
+    return create_app(settings)
+
+
+async def _no_browser_users() -> str:
+    # Without the reference app, no browser is signed in to this service: the
+    # browser-facing "Create board" and "Disconnect" are the host app's.
+    raise SignInRequiredError
+
+
+def _install_error_handlers(app: FastAPI, context: WebContext) -> None:
+    @app.exception_handler(ProblemError)
+    async def on_problem(request: Request, exc: ProblemError) -> Response:
+        return problem_response(
+            exc.status, exc.detail, reason=exc.reason, headers=exc.headers
+        )
+
+    @app.exception_handler(RequestValidationError)
+    async def on_invalid(request: Request, exc: RequestValidationError) -> Response:
+        errors = [
+            {"loc": list(error.get("loc", ())), "msg": str(error.get("msg", ""))}
+            for error in exc.errors()
+        ]
+        logger.info("invalid request on %s: %s", request.url.path, errors)
+        if _is_api(request):
+            return problem_response(
+                422, "the request does not validate", reason="invalid", errors=errors
+            )
+        return error_page(context, request, "invalid_request", status_code=422)
+
+    @app.exception_handler(StarletteHTTPException)
+    async def on_http(request: Request, exc: StarletteHTTPException) -> Response:
+        if _is_api(request) or request.url.path in ("/healthz", "/readyz"):
+            return problem_response(exc.status_code, str(exc.detail))
+        reason = "not_found" if exc.status_code == 404 else "invalid_request"
+        return error_page(context, request, reason, status_code=exc.status_code)
+
+    @app.exception_handler(CSRFRejectedError)
+    async def on_csrf(request: Request, exc: CSRFRejectedError) -> Response:
+        return error_page(context, request, "csrf_rejected", status_code=403)
+
+    @app.exception_handler(SignInRequiredError)
+    async def on_signin(request: Request, exc: SignInRequiredError) -> Response:
+        if not context.reference_app:
+            return error_page(context, request, "not_found", status_code=404)
+        return RedirectResponse("/signin", status_code=303)
+
+    @app.exception_handler(Exception)
+    async def on_crash(request: Request, exc: Exception) -> Response:
+        # Never a stack trace to the client; the log has it (with no secrets in it:
+        # our exceptions never carry tokens).
+        logger.error("unhandled error on %s", request.url.path, exc_info=exc)
+        if _is_api(request):
+            return problem_response(500, "internal error", reason="internal")
+        return error_page(context, request, "internal", status_code=500)
+
+
+def _install_openapi(app: FastAPI) -> None:
+    """Errors are documented as `application/problem+json`, which they are."""
+
+    def openapi() -> dict[str, Any]:
+        if app.openapi_schema:
+            return app.openapi_schema
+        schema = get_openapi(
+            title=app.title,
+            version=app.version,
+            summary=app.summary,
+            routes=app.routes,
+        )
+        schema.setdefault("components", {}).setdefault("securitySchemes", {})[
+            "bearer"
+        ] = {"type": "http", "scheme": "bearer"}
+        schema["security"] = [{"bearer": []}]
+        components = schema["components"]["schemas"]
+        components.pop("HTTPValidationError", None)
+        components.pop("ValidationError", None)
+        for path_item in schema.get("paths", {}).values():
+            for operation in path_item.values():
+                for status, response in operation.get("responses", {}).items():
+                    if not status.startswith(("4", "5")):
+                        continue
+                    response["content"] = {
+                        PROBLEM_MEDIA_TYPE: {
+                            "schema": {"$ref": "#/components/schemas/Problem"}
+                        }
+                    }
+        app.openapi_schema = schema
+        return schema
+
+    app.openapi = openapi  # type: ignore[method-assign]

@@ -1,0 +1,264 @@
+"""The connect router: "Create board on Miro", Miro's callback, launch links, Disconnect.
+
+A host FastAPI app mounts it behind its own login by passing a dependency that returns
+the current user's id; the reference app is built on it the same way:
+
+```python
+app.include_router(connect_router(current_user_id), prefix="/connect")
+```
+
+Every handler is thin: it asks the `Connector` (flow + vault + actions) and turns the
+answer into a redirect or a page. Nothing secret reaches a URL we build or a page.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Awaitable, Callable
+from typing import Annotated, Any
+from urllib.parse import parse_qsl, urlencode, urlsplit, urlunsplit
+
+from fastapi import APIRouter, Depends, Form, Request
+from starlette.responses import RedirectResponse, Response
+
+from miroconnect.errors import AuthorizationError, MiroConnectError
+from miroconnect.oauth.actions import ActionResult, PendingAction
+from miroconnect.web.connector import AuthorizationNeeded, CallbackOutcome
+from miroconnect.web.context import WebContext
+from miroconnect.web.dependencies import ContextDep, CSRFDep
+from miroconnect.web.reasons import failure_text
+from miroconnect.web.security import cookie_is_secure
+
+__all__ = [
+    "BINDING_COOKIE",
+    "BOARD_NAME_MAX",
+    "connect_router",
+    "error_page",
+    "record_board",
+    "with_query",
+]
+
+logger = logging.getLogger(__name__)
+
+BINDING_COOKIE = "mc_flow"
+BINDING_MAX_AGE = 10 * 60  # the lifetime of a pending authorization, in seconds
+BOARD_NAME_MAX = 60  # Miro's limit on a board name
+BOARD_DESCRIPTION_MAX = 300  # Miro's limit on a board description
+
+
+def with_query(url: str, **params: str) -> str:
+    """`url` with `params` added to its query string."""
+    parts = urlsplit(url)
+    query = parse_qsl(parts.query, keep_blank_values=True)
+    query = [(k, v) for k, v in query if k not in params] + list(params.items())
+    return urlunsplit(parts._replace(query=urlencode(query)))
+
+
+def error_page(
+    context: WebContext, request: Request, reason: str, *, status_code: int = 400
+) -> Response:
+    """The page for one failure reason: what happened and what to do."""
+    return context.render(
+        request,
+        "error.html",
+        {"reason": reason, "text": failure_text(reason)},
+        status_code=status_code,
+    )
+
+
+async def record_board(
+    context: WebContext, app_user_id: str, result: ActionResult, name: str
+) -> str | None:
+    """Remember a board an action created; returns its id (`None` if none was made)."""
+    board_id = result.data.get("board_id")
+    if not isinstance(board_id, str) or not board_id:
+        return None
+    view_link = result.data.get("view_link")
+    await context.boards.record(
+        app_user_id,
+        board_id,
+        str(result.data.get("name") or name),
+        view_link if isinstance(view_link, str) else "",
+    )
+    context.metrics.actions.labels(result.kind, "done").inc()
+    return board_id
+
+
+def _set_binding_cookie(request: Request, response: Response, value: str) -> None:
+    response.set_cookie(
+        BINDING_COOKIE,
+        value,
+        max_age=BINDING_MAX_AGE,
+        httponly=True,
+        # Lax: the cookie must come back on Miro's top-level redirect to our callback.
+        samesite="lax",
+        secure=cookie_is_secure(request.scope),
+    )
+
+
+def _to_miro(
+    context: WebContext, request: Request, needed: AuthorizationNeeded
+) -> Response:
+    response = RedirectResponse(needed.authorize_url, status_code=303)
+    if needed.binding_cookie_value is not None:
+        _set_binding_cookie(request, response, needed.binding_cookie_value)
+        context.metrics.flows_started.inc()
+    return response
+
+
+def connect_router(
+    get_current_user_id: Callable[..., Awaitable[str]] | Callable[..., str],
+    *,
+    callback_path: str = "/callback",
+    home_url: str = "/",
+) -> APIRouter:
+    """The connect routes, for users identified by `get_current_user_id`.
+
+    `get_current_user_id` is a FastAPI dependency of the host app: it returns the signed-in
+    user's id, or raises (e.g. a redirect to the host's login). The router needs
+    `create_app`'s (or `install`'s) `WebContext` on `app.state.miroconnect`.
+
+    Routes (relative to the prefix the host mounts it at):
+
+    * `POST /boards`: form `name`, `description`, `request_id` (an idempotency key per
+      rendered form), `csrf_token`; creates the board now, or goes through consent first.
+    * `GET {callback_path}`: Miro's redirect back; finishes the flow and the action.
+    * `GET /launch/{token}`: the one-time link of service mode.
+    * `POST /reconnect`: consent again, with nothing pending.
+    * `POST /disconnect`: revoke at Miro and forget the tokens.
+    """
+    router = APIRouter(include_in_schema=False)
+    # A default, not an `Annotated` alias: with postponed annotations FastAPI resolves
+    # names in the module's globals, where a local alias does not exist.
+    current_user = Depends(get_current_user_id)
+
+    @router.post("/boards", dependencies=[CSRFDep])
+    async def create_board(
+        request: Request,
+        context: ContextDep,
+        user_id: str = current_user,
+        name: Annotated[str, Form()] = "",
+        description: Annotated[str, Form()] = "",
+        request_id: Annotated[str, Form()] = "",
+    ) -> Response:
+        name = name.strip()
+        if not name or len(name) > BOARD_NAME_MAX or not name.isprintable():
+            return error_page(context, request, "invalid_board_name", status_code=422)
+        params: dict[str, Any] = {"name": name}
+        if description.strip():
+            params["description"] = description.strip()[:BOARD_DESCRIPTION_MAX]
+        key = request_id.strip()[:100] or None
+        action = PendingAction(
+            "create_board",
+            params,
+            idempotency_key=f"{user_id}:{key}" if key else None,
+        )
+        try:
+            answer = await context.connector.run_or_authorize(user_id, action, home_url)
+        except MiroConnectError as exc:
+            logger.warning("create board failed: %s", type(exc).__name__)
+            context.metrics.actions.labels("create_board", "failed").inc()
+            return error_page(context, request, _reason_of(exc), status_code=502)
+        if isinstance(answer, AuthorizationNeeded):
+            return _to_miro(context, request, answer)
+        board_id = await record_board(context, user_id, answer, name)
+        target = with_query(home_url, miro_board_id=board_id) if board_id else home_url
+        return RedirectResponse(target, status_code=303)
+
+    @router.get(callback_path)
+    async def callback(
+        request: Request,
+        context: ContextDep,
+        state: str | None = None,
+        code: str | None = None,
+        error: str | None = None,
+        error_description: str | None = None,
+    ) -> Response:
+        try:
+            outcome = await context.connector.complete(
+                state=state,
+                code=code,
+                error=error,
+                error_description=error_description,
+                binding_cookie_value=request.cookies.get(BINDING_COOKIE),
+            )
+        except AuthorizationError as exc:
+            context.metrics.flows_failed.labels(exc.reason).inc()
+            response = error_page(context, request, exc.reason)
+        except MiroConnectError as exc:
+            logger.warning("callback failed: %s", type(exc).__name__)
+            context.metrics.flows_failed.labels("miro_error").inc()
+            response = error_page(context, request, "miro_error", status_code=502)
+        else:
+            context.metrics.flows_completed.inc()
+            response = await _callback_success(context, request, outcome)
+        # The callback URL carries the code: it must not leak as a Referer, and the
+        # 303 keeps it out of the history. The binding cookie has done its job.
+        response.headers["referrer-policy"] = "no-referrer"
+        response.delete_cookie(
+            BINDING_COOKIE,
+            httponly=True,
+            samesite="lax",
+            secure=cookie_is_secure(request.scope),
+        )
+        return response
+
+    @router.get("/launch/{token}")
+    async def launch(request: Request, context: ContextDep, token: str) -> Response:
+        try:
+            needed = await context.connector.launch(token)
+        except AuthorizationError as exc:
+            context.metrics.flows_failed.labels(exc.reason).inc()
+            response = error_page(context, request, exc.reason)
+        else:
+            response = _to_miro(context, request, needed)
+        response.headers["referrer-policy"] = "no-referrer"
+        return response
+
+    @router.post("/reconnect", dependencies=[CSRFDep])
+    async def reconnect(
+        request: Request, context: ContextDep, user_id: str = current_user
+    ) -> Response:
+        try:
+            needed = await context.connector.reconnect(user_id, home_url)
+        except MiroConnectError as exc:
+            logger.warning("reconnect failed: %s", type(exc).__name__)
+            return error_page(context, request, _reason_of(exc), status_code=502)
+        return _to_miro(context, request, needed)
+
+    @router.post("/disconnect", dependencies=[CSRFDep])
+    async def disconnect(
+        request: Request, context: ContextDep, user_id: str = current_user
+    ) -> Response:
+        try:
+            await context.connector.disconnect(user_id)
+        except MiroConnectError as exc:
+            logger.warning("disconnect failed: %s", type(exc).__name__)
+            return error_page(context, request, "miro_error", status_code=502)
+        return RedirectResponse(with_query(home_url, disconnected="1"), 303)
+
+    return router
+
+
+def _reason_of(exc: MiroConnectError) -> str:
+    if isinstance(exc, AuthorizationError):
+        return exc.reason
+    return "miro_error"
+
+
+async def _callback_success(
+    context: WebContext, request: Request, outcome: CallbackOutcome
+) -> Response:
+    board_id = None
+    if outcome.result is not None and outcome.app_user_id is not None:
+        board_id = await record_board(context, outcome.app_user_id, outcome.result, "")
+    if outcome.action_failed:
+        # Consent worked and the connection is stored; the board was not made. The app
+        # behind `return_url` says so in its own words.
+        context.metrics.actions.labels("create_board", "failed").inc()
+        target = with_query(outcome.return_url, miro_error="action_failed")
+    elif board_id is not None:
+        target = with_query(outcome.return_url, miro_board_id=board_id)
+    else:
+        target = outcome.return_url
+    return RedirectResponse(target, status_code=303)

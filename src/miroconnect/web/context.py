@@ -1,0 +1,68 @@
+"""Everything the routers share for one app: built once by `create_app`."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from fastapi.templating import Jinja2Templates
+from starlette.requests import Request
+from starlette.responses import HTMLResponse
+
+from miroconnect.config import Settings
+from miroconnect.storage.db import Database
+from miroconnect.types import Clock
+from miroconnect.web.accounts import AccountStore, BoardStore
+from miroconnect.web.connector import Connector
+from miroconnect.web.metrics import Metrics
+from miroconnect.web.security import CSRFSigner
+from miroconnect.web.sessions import SessionSigner
+
+__all__ = ["TEMPLATES_DIR", "WebContext", "build_templates"]
+
+TEMPLATES_DIR = Path(__file__).parent / "templates"
+
+
+def build_templates() -> Jinja2Templates:
+    """The page templates; Starlette turns autoescape on for `.html` files."""
+    return Jinja2Templates(directory=str(TEMPLATES_DIR))
+
+
+@dataclass(frozen=True)
+class WebContext:
+    """The services of one app, found by routers through `request.app.state`."""
+
+    settings: Settings
+    database: Database
+    connector: Connector
+    accounts: AccountStore
+    boards: BoardStore
+    metrics: Metrics
+    templates: Jinja2Templates
+    csrf: CSRFSigner
+    sessions: SessionSigner
+    api_keys: tuple[bytes, ...]
+    clock: Clock
+    reference_app: bool
+
+    def render(
+        self,
+        request: Request,
+        name: str,
+        context: dict[str, Any] | None = None,
+        *,
+        status_code: int = 200,
+    ) -> HTMLResponse:
+        """Render a page with its CSRF token and the signed-in account, if any."""
+        csrf_value = getattr(request.state, "csrf_value", None) or ""
+        values: dict[str, Any] = {
+            "csrf_token": self.csrf.token_for(csrf_value),
+            "reference_app": self.reference_app,
+        }
+        values.update(context or {})
+        response = self.templates.TemplateResponse(
+            request, name, values, status_code=status_code
+        )
+        response.headers.setdefault("cache-control", "no-store")
+        return response

@@ -1,0 +1,99 @@
+"""FastAPI dependencies shared by the routers, as `Annotated` aliases."""
+
+from __future__ import annotations
+
+import hmac
+from typing import Annotated
+
+from fastapi import Depends, Request
+
+from miroconnect.web.accounts import Account
+from miroconnect.web.context import WebContext
+from miroconnect.web.problems import ProblemError
+from miroconnect.web.security import CSRF_FIELD
+
+__all__ = [
+    "APIKeyDep",
+    "ContextDep",
+    "CSRFDep",
+    "CSRFRejectedError",
+    "OptionalAccountDep",
+    "SignInRequiredError",
+    "get_context",
+]
+
+
+class CSRFRejectedError(Exception):
+    """A form post came without a valid CSRF token (answered 403)."""
+
+
+class SignInRequiredError(Exception):
+    """A page needs a signed-in account (answered with a redirect to sign in)."""
+
+
+def get_context(request: Request) -> WebContext:
+    """The app's `WebContext`."""
+    context: WebContext = request.app.state.miroconnect
+    return context
+
+
+ContextDep = Annotated[WebContext, Depends(get_context)]
+
+
+async def verify_csrf(request: Request, context: ContextDep) -> None:
+    """Refuse a form post whose `csrf_token` does not match the browser's cookie."""
+    form = await request.form()
+    token = form.get(CSRF_FIELD)
+    if not context.csrf.check(request, token if isinstance(token, str) else None):
+        raise CSRFRejectedError
+
+
+CSRFDep = Depends(verify_csrf)
+
+
+async def optional_account(request: Request, context: ContextDep) -> Account | None:
+    """The signed-in reference-app account, or `None`."""
+    account_id = context.sessions.account_id(request)
+    if account_id is None:
+        return None
+    return await context.accounts.get(account_id)
+
+
+OptionalAccountDep = Annotated[Account | None, Depends(optional_account)]
+
+
+async def reference_app_user_id(account: OptionalAccountDep) -> str:
+    """The app user id of the signed-in account; the connect router's dependency in
+    the reference app."""
+    if account is None:
+        raise SignInRequiredError
+    return account.app_user_id
+
+
+def require_api_key(request: Request, context: ContextDep) -> None:
+    """Accept only `Authorization: Bearer <key>` with one of the configured keys.
+
+    Every configured key is compared, in constant time, so the answer time does not say
+    how much of a key was right or which key matched.
+    """
+    header = request.headers.get("authorization", "")
+    scheme, _, presented = header.partition(" ")
+    challenge = {"WWW-Authenticate": 'Bearer realm="miroconnect"'}
+    if scheme.lower() != "bearer" or not presented.strip():
+        raise ProblemError(
+            401,
+            "send the service API key as `Authorization: Bearer <key>`",
+            reason="missing_api_key",
+            headers=challenge,
+        )
+    candidate = presented.strip().encode()
+    matched = False
+    for key in context.api_keys:
+        matched |= hmac.compare_digest(candidate, key)
+    if not matched:
+        raise ProblemError(
+            401, "the API key is not valid", reason="invalid_api_key", headers=challenge
+        )
+
+
+APIKeyDep = Depends(require_api_key)
