@@ -121,7 +121,8 @@ class BoardList(BaseModel):
 
 def _problems(*statuses: int) -> dict[int | str, dict[str, Any]]:
     described = {
-        400: "The request is invalid (e.g. a return URL that is not allowed).",
+        400: "The request cannot be carried out as sent.",
+        403: "The return URL is not on an allowed origin.",
         401: "No API key, or a wrong one.",
         422: "The body or a parameter does not validate.",
         502: "Miro refused or could not be reached.",
@@ -155,7 +156,7 @@ def api_router() -> APIRouter:
                 "model": AuthorizationRequired,
                 "description": "The user must connect Miro first.",
             },
-            **_problems(400, 401, 422, 502),
+            **_problems(400, 401, 403, 422, 502),
         },
     )
     async def create_board(
@@ -183,8 +184,9 @@ def api_router() -> APIRouter:
                     body.return_url, context.settings.allowed_return_urls
                 )
             except ReturnURLRejectedError:
+                # 403: the request is understood, and refused by the allow-list.
                 raise ProblemError(
-                    400,
+                    403,
                     "return_url must be an absolute URL on an origin listed in "
                     "MIROCONNECT_ALLOWED_RETURN_URLS",
                     reason="return_url_rejected",
@@ -202,7 +204,7 @@ def api_router() -> APIRouter:
         try:
             answer = await context.connector.run_or_launch(user_id, action, return_url)
         except AuthorizationError as exc:
-            raise ProblemError(400, str(exc), reason=exc.reason) from None
+            raise ProblemError(403, str(exc), reason=exc.reason) from None
         except MiroConnectError as exc:
             logger.warning("API create board failed: %s", type(exc).__name__)
             context.metrics.actions.labels("create_board", "failed").inc()
@@ -224,20 +226,23 @@ def api_router() -> APIRouter:
 
     @router.get(
         "/users/{user_id}/boards",
-        responses=_problems(400, 401, 422),
+        responses=_problems(401, 422),
     )
     async def list_boards(
         context: ContextDep,
         user_id: UserIdPath,
         limit: Annotated[int, Query(ge=1, le=100)] = 20,
-        cursor: Annotated[str | None, Query(max_length=20)] = None,
+        cursor: Annotated[
+            str | None,
+            Query(
+                max_length=18,
+                pattern=r"^[0-9]+$",
+                description="`next_cursor` of the previous page.",
+            ),
+        ] = None,
     ) -> BoardList:
         """The boards made through miroconnect for a user, newest first."""
-        before: int | None = None
-        if cursor is not None:
-            if not cursor.isdigit() or not cursor.isascii():
-                raise ProblemError(400, "cursor is not valid", reason="invalid_cursor")
-            before = int(cursor)
+        before = int(cursor) if cursor is not None else None
         records, next_id = await context.boards.page(
             user_id, limit=limit, before_id=before
         )
