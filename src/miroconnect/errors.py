@@ -36,6 +36,7 @@ The tree:
                                 `maybe_processed` says whether the request may have run
   x ActionError                 an action (create board, ...) cannot run: bad kind or params
     + ActionFailedError           the operation with this idempotency key already failed
+    + LeaseLostError              another worker took the operation over (lease ran out)
 
 Messages never contain a token, a code or a secret.
 """
@@ -63,6 +64,7 @@ __all__ = [
     "LaunchExpiredError",
     "LaunchReplayedError",
     "LaunchUnknownError",
+    "LeaseLostError",
     "MiroAPIError",
     "MiroConnectError",
     "MiroServerError",
@@ -307,3 +309,7 @@ class ActionError(MiroConnectError):
 class ActionFailedError(ActionError):
     """The operation with this idempotency key already failed; repeating the key repeats the
     failure (use a new key to try again)."""
+
+
+class LeaseLostError(ActionError):
+    """Another worker took the operation over (this worker's lease ran out)."""

@@ -16,16 +16,12 @@ from uuid import uuid4
 from sqlalchemy import select, update
 from sqlalchemy.exc import IntegrityError
 
-from miroconnect.errors import ActionError
+from miroconnect.errors import ActionError, LeaseLostError
 from miroconnect.storage.db import Database
 from miroconnect.storage.models import OperationRow
 from miroconnect.types import Clock, system_clock
 
 __all__ = ["Claim", "LeaseLostError", "Operation", "OperationStore"]
-
-
-class LeaseLostError(ActionError):
-    """Another worker took the operation over (this worker's lease ran out)."""
 
 
 @dataclass(frozen=True)
