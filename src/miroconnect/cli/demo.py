@@ -8,9 +8,12 @@ reused, so sign-ins and connections survive a restart.
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
 import secrets
+import signal
+from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
@@ -141,10 +144,10 @@ async def _run(
         ]
     )
     servers = [
-        uvicorn.Server(
+        _Server(
             uvicorn.Config(emulator, host=host, port=emulator_port, log_level="warning")
         ),
-        uvicorn.Server(
+        _Server(
             uvicorn.Config(
                 create_app(settings, reference_app=True),
                 host=host,
@@ -163,15 +166,57 @@ async def _run(
     async with anyio.create_task_group() as group:
         for server in servers:
             group.start_soon(server.serve)
-        group.start_soon(_stop_together, servers)
+        group.start_soon(_stop_on_signal, servers)
 
 
-async def _stop_together(servers: list[Any]) -> None:
-    """Each uvicorn server installs its own signal handlers and the last one wins, so
-    Ctrl+C reaches one server: when one stops, stop the other too."""
+class _Server:
+    """A uvicorn server that leaves signals to `_stop_on_signal`.
+
+    Each `uvicorn.Server` installs its own handlers and re-raises the signal once it has
+    stopped, which would cancel the other server mid-shutdown; two servers in one process
+    must stop together instead.
+    """
+
+    def __init__(self, config: Any) -> None:
+        import uvicorn
+
+        class Quiet(uvicorn.Server):
+            @contextlib.contextmanager
+            def capture_signals(self) -> Iterator[None]:
+                yield
+
+        self._server = Quiet(config)
+
+    async def serve(self) -> None:
+        await self._server.serve()
+
+    def stop(self) -> None:
+        self._server.should_exit = True
+
+    @property
+    def stopped(self) -> bool:
+        return bool(self._server.should_exit)
+
+
+async def _stop_on_signal(servers: list[_Server]) -> None:
+    """Ctrl+C or SIGTERM stops both servers; so does one of them stopping on its own
+    (e.g. its port was taken)."""
     import anyio
 
-    while not any(server.should_exit for server in servers):
-        await anyio.sleep(0.2)
+    with anyio.open_signal_receiver(signal.SIGINT, signal.SIGTERM) as signals:
+        async with anyio.create_task_group() as group:
+
+            async def on_signal() -> None:
+                async for _ in signals:
+                    break
+                group.cancel_scope.cancel()
+
+            async def on_stop() -> None:
+                while not any(server.stopped for server in servers):
+                    await anyio.sleep(0.2)
+                group.cancel_scope.cancel()
+
+            group.start_soon(on_signal)
+            group.start_soon(on_stop)
     for server in servers:
-        server.should_exit = True
+        server.stop()

@@ -3,7 +3,7 @@ optionally, the reference app; `connect_router` mounts the connect flow in a hos
 
 from __future__ import annotations
 
-from miroconnect.web.app import create_app
-from miroconnect.web.connect import connect_router
+from miroconnect.web.app import build_context, create_app, install
+from miroconnect.web.connect import connect_router, csrf_token
 
-__all__ = ["connect_router", "create_app"]
+__all__ = ["build_context", "connect_router", "create_app", "csrf_token", "install"]

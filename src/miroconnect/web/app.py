@@ -45,7 +45,7 @@ from miroconnect.web.security import (
 )
 from miroconnect.web.sessions import SessionSigner
 
-__all__ = ["create_app", "create_service_app"]
+__all__ = ["build_context", "create_app", "create_service_app", "install"]
 
 logger = logging.getLogger(__name__)
 
@@ -117,6 +117,86 @@ class _RequestTimer:
             )
 
 
+def build_context(
+    settings: Settings,
+    *,
+    miro_transport: httpx2.AsyncBaseTransport | None = None,
+    clock: Clock | None = None,
+    connector: Connector | None = None,
+    reference_app: bool = False,
+    database: Database | None = None,
+    runner: ActionRunner | None = None,
+) -> WebContext:
+    """The services behind the routers (see `create_app` for the arguments)."""
+    clock = clock or system_clock
+    metrics = Metrics()
+    database = database or Database(settings.database_url)
+    transport = MeteredTransport(
+        miro_transport or httpx2.AsyncHTTPTransport(retries=0), metrics
+    )
+    if connector is None:
+        from miroconnect.web.wiring import build_connector
+
+        connector = build_connector(
+            settings,
+            database=database,
+            transport=transport,
+            clock=clock,
+            runner=runner,
+        )
+    secret_key = settings.secret_key.get_secret_value()
+    return WebContext(
+        settings=settings,
+        database=database,
+        connector=connector,
+        accounts=AccountStore(database, clock),
+        boards=BoardStore(database, clock),
+        metrics=metrics,
+        templates=build_templates(),
+        csrf=CSRFSigner(secret_key),
+        sessions=SessionSigner(secret_key),
+        api_keys=tuple(
+            key.strip().encode()
+            for key in settings.api_keys.get_secret_value().split(",")
+            if key.strip()
+        ),
+        clock=clock,
+        reference_app=reference_app,
+        closers=(connector, transport),
+    )
+
+
+def install(app: FastAPI, context: WebContext, *, prefix: str = "/connect") -> None:
+    """Prepare a host FastAPI app for `connect_router`, mounted at `prefix`.
+
+    Sets `app.state.miroconnect`, gives browsers the CSRF cookie (security headers only
+    on `prefix`, so the host's own pages keep their policy), and answers a failed CSRF
+    check with a 403 page. Close `context` in the host's lifespan.
+
+    ```python
+    context = build_context(Settings())
+    install(host, context)
+    host.include_router(connect_router(current_user_id), prefix="/connect")
+    ```
+    """
+    app.state.miroconnect = context
+    app.mount(
+        f"{prefix}/static",
+        StaticFiles(directory=STATIC_DIR),
+        name="miroconnect-static",
+    )
+
+    @app.exception_handler(CSRFRejectedError)
+    async def on_csrf(request: Request, exc: CSRFRejectedError) -> Response:
+        return error_page(context, request, "csrf_rejected", status_code=403)
+
+    app.add_middleware(
+        SecurityMiddleware,
+        csp=content_security_policy(_miro_web_origins(context.settings)),
+        header_paths=(prefix,),
+    )
+
+
 def create_app(
     settings: Settings,
     *,
@@ -140,52 +220,24 @@ def create_app(
     app = create_app(Settings(), reference_app=True)
     ```
     """
-    clock = clock or system_clock
-    metrics = Metrics()
-    database = database or Database(settings.database_url)
-    transport = MeteredTransport(
-        miro_transport or httpx2.AsyncHTTPTransport(retries=0), metrics
-    )
-    if connector is None:
-        from miroconnect.web.wiring import build_connector
-
-        connector = build_connector(
-            settings,
-            database=database,
-            transport=transport,
-            clock=clock,
-            runner=runner,
-        )
-    secret_key = settings.secret_key.get_secret_value()
-    context = WebContext(
-        settings=settings,
-        database=database,
-        connector=connector,
-        accounts=AccountStore(database, clock),
-        boards=BoardStore(database, clock),
-        metrics=metrics,
-        templates=build_templates(),
-        csrf=CSRFSigner(secret_key),
-        sessions=SessionSigner(secret_key),
-        api_keys=tuple(
-            key.strip().encode()
-            for key in settings.api_keys.get_secret_value().split(",")
-            if key.strip()
-        ),
+    context = build_context(
+        settings,
+        miro_transport=miro_transport,
         clock=clock,
+        connector=connector,
         reference_app=reference_app,
+        database=database,
+        runner=runner,
     )
+    database = context.database
+    metrics = context.metrics
 
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
         try:
             yield
         finally:
-            closer = getattr(connector, "aclose", None)
-            if closer is not None:
-                await closer()
-            await transport.aclose()
-            await database.dispose()
+            await context.aclose()
 
     app = FastAPI(
         title="miroconnect",
@@ -245,7 +297,7 @@ def create_app(
         async def index(request: Request) -> Response:
             return context.render(request, "service.html")
 
-    app.mount("/static", StaticFiles(directory=STATIC_DIR), name="static")
+    app.mount("/static", StaticFiles(directory=STATIC_DIR), name="miroconnect-static")
     app.add_middleware(
         SecurityMiddleware,
         csp=content_security_policy(_miro_web_origins(settings)),

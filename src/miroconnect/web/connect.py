@@ -33,6 +33,7 @@ __all__ = [
     "BINDING_COOKIE",
     "BOARD_NAME_MAX",
     "connect_router",
+    "csrf_token",
     "error_page",
     "record_board",
     "with_query",
@@ -44,6 +45,13 @@ BINDING_COOKIE = "mc_flow"
 BINDING_MAX_AGE = 10 * 60  # the lifetime of a pending authorization, in seconds
 BOARD_NAME_MAX = 60  # Miro's limit on a board name
 BOARD_DESCRIPTION_MAX = 300  # Miro's limit on a board description
+
+
+def csrf_token(request: Request) -> str:
+    """The CSRF token a host app's form posting to the connect routes must carry
+    (as the `csrf_token` field)."""
+    context: WebContext = request.app.state.miroconnect
+    return context.csrf.token_for(getattr(request.state, "csrf_value", "") or "")
 
 
 def with_query(url: str, **params: str) -> str:

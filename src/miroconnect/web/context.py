@@ -45,6 +45,16 @@ class WebContext:
     api_keys: tuple[bytes, ...]
     clock: Clock
     reference_app: bool
+    # What `aclose` closes besides the database: the connector, the Miro transport.
+    closers: tuple[Any, ...] = ()
+
+    async def aclose(self) -> None:
+        """Close the HTTP clients and the database connections."""
+        for closer in self.closers:
+            close = getattr(closer, "aclose", None)
+            if close is not None:
+                await close()
+        await self.database.dispose()
 
     def render(
         self,

@@ -110,9 +110,13 @@ class SecurityMiddleware:
     before the endpoint runs, so the very first page a browser sees has working forms.
     """
 
-    def __init__(self, app: ASGIApp, *, csp: str) -> None:
+    def __init__(
+        self, app: ASGIApp, *, csp: str, header_paths: tuple[str, ...] | None = None
+    ) -> None:
         self.app = app
         self.csp = csp
+        # `None`: headers on every response; else only on paths under these prefixes.
+        self.header_paths = header_paths
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] != "http":
@@ -130,19 +134,15 @@ class SecurityMiddleware:
         scope.setdefault("state", {})["csrf_value"] = new_value or existing
         secure = cookie_is_secure(scope)
         is_docs = scope["path"] in _DOCS_PATHS
+        with_headers = self.header_paths is None or str(scope["path"]).startswith(
+            self.header_paths
+        )
 
         async def send_with_headers(message: Message) -> None:
             if message["type"] == "http.response.start":
                 headers = MutableHeaders(scope=message)
-                headers.setdefault("x-content-type-options", "nosniff")
-                headers.setdefault("x-frame-options", "DENY")
-                headers.setdefault("referrer-policy", "same-origin")
-                headers.setdefault("cross-origin-opener-policy", "same-origin")
-                headers.setdefault(
-                    "content-security-policy", _DOCS_CSP if is_docs else self.csp
-                )
-                if secure:
-                    headers.setdefault("strict-transport-security", "max-age=31536000")
+                if with_headers:
+                    _add_security_headers(headers, is_docs, secure, self.csp)
                 if new_value is not None:
                     flags = "; Path=/; HttpOnly; SameSite=Lax"
                     if secure:
@@ -151,3 +151,15 @@ class SecurityMiddleware:
             await send(message)
 
         await self.app(scope, receive, send_with_headers)
+
+
+def _add_security_headers(
+    headers: MutableHeaders, is_docs: bool, secure: bool, csp: str
+) -> None:
+    headers.setdefault("x-content-type-options", "nosniff")
+    headers.setdefault("x-frame-options", "DENY")
+    headers.setdefault("referrer-policy", "same-origin")
+    headers.setdefault("cross-origin-opener-policy", "same-origin")
+    headers.setdefault("content-security-policy", _DOCS_CSP if is_docs else csp)
+    if secure:
+        headers.setdefault("strict-transport-security", "max-age=31536000")

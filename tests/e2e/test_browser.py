@@ -1,0 +1,179 @@
+"""The one-click experience in a real browser: Chromium (Debian's) driven by playwright
+against `miroconnect demo` (the reference app + the Miro emulator) in a subprocess.
+
+Screenshots go to `artifacts/` (git ignores it). Skipped only when Chromium is missing
+and `CI` is not set: in CI the test must run.
+"""
+
+from __future__ import annotations
+
+import os
+import socket
+import subprocess
+import sys
+import time
+from collections.abc import Iterator
+from pathlib import Path
+
+import httpx2
+import pytest
+
+CHROMIUM = Path("/usr/bin/chromium")
+ARTIFACTS = Path(__file__).resolve().parents[2] / "artifacts"
+
+pytestmark = [
+    pytest.mark.browser,
+    pytest.mark.skipif(
+        not CHROMIUM.exists() and not os.environ.get("CI"),
+        reason="Chromium is not installed at /usr/bin/chromium (in CI it must be)",
+    ),
+]
+
+
+def free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        port: int = sock.getsockname()[1]
+        return port
+
+
+@pytest.fixture
+def demo(tmp_path: Path) -> Iterator[tuple[str, str]]:
+    """`miroconnect demo` on free loopback ports; yields (app URL, emulator URL)."""
+    port, emulator_port = free_port(), free_port()
+    env = {k: v for k, v in os.environ.items() if not k.startswith("MIROCONNECT_")}
+    log = (tmp_path / "demo.log").open("w")
+    process = subprocess.Popen(  # noqa: S603 - our own command, fixed arguments
+        [
+            sys.executable,
+            "-m",
+            "miroconnect",
+            "demo",
+            "--port",
+            str(port),
+            "--emulator-port",
+            str(emulator_port),
+            "--data",
+            str(tmp_path / "data"),
+        ],
+        stdout=log,
+        stderr=subprocess.STDOUT,
+        env=env,
+    )
+    app_url = f"http://127.0.0.1:{port}"
+    try:
+        deadline = time.monotonic() + 30
+        while True:
+            assert process.poll() is None, (tmp_path / "demo.log").read_text()
+            try:
+                if httpx2.get(f"{app_url}/readyz", timeout=1).status_code == 200:
+                    break
+            except httpx2.TransportError:
+                pass
+            assert time.monotonic() < deadline, "the demo did not start in 30 s"
+            time.sleep(0.1)
+        yield app_url, f"http://127.0.0.1:{emulator_port}"
+    finally:
+        process.terminate()
+        try:
+            process.wait(10)
+        except subprocess.TimeoutExpired:
+            process.kill()
+            process.wait()
+        log.close()
+    output = (tmp_path / "demo.log").read_text()
+    assert "sign in as demo / demo" in output
+    assert "Traceback" not in output, output
+
+
+def test_one_click_boards_in_chromium(demo: tuple[str, str]) -> None:
+    from playwright.sync_api import expect, sync_playwright
+
+    app_url, miro_url = demo
+    ARTIFACTS.mkdir(exist_ok=True)
+    with sync_playwright() as playwright:
+        browser = playwright.chromium.launch(
+            executable_path=str(CHROMIUM),
+            args=[
+                "--no-sandbox",
+                "--disable-gpu",
+                "--disable-background-networking",
+                "--disable-component-update",
+                "--disable-sync",
+                "--no-first-run",
+            ],
+        )
+        try:
+            page = browser.new_page(viewport={"width": 1100, "height": 900})
+            page.set_default_timeout(15_000)
+            consent_visits: list[str] = []
+            page.on(
+                "framenavigated",
+                lambda frame: (
+                    consent_visits.append(frame.url)
+                    if frame.url.startswith(f"{miro_url}/oauth/authorize")
+                    else None
+                ),
+            )
+
+            page.goto(f"{app_url}/signin")
+            page.get_by_label("Username").fill("demo")
+            page.get_by_label("Password").fill("demo")
+            page.get_by_role("button", name="Sign in").click()
+            expect(page.get_by_text("Not connected.")).to_be_visible()
+            page.screenshot(path=str(ARTIFACTS / "1-signed-in.png"))
+
+            # First click: Miro's consent page, once.
+            page.get_by_label("Board name").fill("Sprint 12")
+            page.get_by_role("button", name="Create board on Miro").click()
+            page.wait_for_url(f"{miro_url}/oauth/authorize?**")
+            page.screenshot(path=str(ARTIFACTS / "2-consent.png"))
+            page.get_by_role("button", name="Install & authorize").click()
+            page.wait_for_url(f"{app_url}/?miro_board_id=*")
+            expect(page.get_by_text("Board created on Miro.")).to_be_visible()
+            boards = page.locator("#boards li")
+            expect(boards).to_have_count(1)
+            expect(boards.first).to_contain_text("Sprint 12")
+            expect(
+                boards.first.get_by_role("link", name="Open in Miro")
+            ).to_be_visible()
+            embed = page.frame_locator("iframe.embed")
+            expect(embed.get_by_role("heading", name="Sprint 12")).to_be_visible()
+            assert len(consent_visits) == 1
+            page.screenshot(path=str(ARTIFACTS / "3-first-board.png"), full_page=True)
+
+            # Second click: the board at once, no Miro page.
+            page.get_by_label("Board name").fill("Sprint 13")
+            page.get_by_role("button", name="Create board on Miro").click()
+            page.wait_for_url(f"{app_url}/?miro_board_id=*")
+            expect(boards).to_have_count(2)
+            expect(boards.first).to_contain_text("Sprint 13")
+            expect(embed.get_by_role("heading", name="Sprint 13")).to_be_visible()
+            assert len(consent_visits) == 1
+            page.screenshot(path=str(ARTIFACTS / "4-second-board.png"), full_page=True)
+
+            # Disconnect: the next click goes through consent again.
+            page.get_by_role("button", name="Disconnect").click()
+            expect(page.get_by_text("Miro is disconnected.")).to_be_visible()
+            expect(page.get_by_text("Not connected.")).to_be_visible()
+            page.get_by_label("Board name").fill("Sprint 14")
+            page.get_by_role("button", name="Create board on Miro").click()
+            page.wait_for_url(f"{miro_url}/oauth/authorize?**")
+            assert len(consent_visits) == 2
+            page.get_by_role("button", name="Install & authorize").click()
+            page.wait_for_url(f"{app_url}/?miro_board_id=*")
+            expect(boards).to_have_count(3)
+            expect(boards.first).to_contain_text("Sprint 14")
+
+            # The same pages on a phone.
+            phone = browser.new_context(
+                viewport={"width": 390, "height": 844},
+                storage_state=page.context.storage_state(),
+            ).new_page()
+            phone.goto(f"{app_url}/")
+            expect(
+                phone.get_by_role("button", name="Create board on Miro")
+            ).to_be_visible()
+            phone.screenshot(path=str(ARTIFACTS / "5-phone.png"), full_page=True)
+        finally:
+            browser.close()

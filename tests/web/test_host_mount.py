@@ -1,0 +1,96 @@
+"""`connect_router` mounted in a host FastAPI app behind the host's own login."""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+from urllib.parse import parse_qs, urlsplit
+
+import httpx2
+from fastapi import FastAPI, HTTPException, Request
+from fastapi.responses import HTMLResponse
+
+from miroconnect.emulator import EmulatorClient, create_emulator, emulator_transport
+from miroconnect.storage.migrate import upgrade
+from miroconnect.web import build_context, connect_router, csrf_token, install
+
+from .conftest import (
+    APP,
+    CLIENT_ID,
+    CLIENT_SECRET,
+    MIRO,
+    REDIRECT_URI,
+    Browser,
+    FakeClock,
+    Harness,
+    form_fields,
+    make_settings,
+)
+
+
+def host_user(request: Request) -> str:
+    """The host's login: here, a cookie the host set when the user signed in."""
+    user = request.cookies.get("host_user")
+    if not user:
+        raise HTTPException(401, "sign in to the host app first")
+    return f"host:{user}"
+
+
+async def test_a_host_app_gets_the_same_one_click_flow(database_url: str) -> None:
+    await upgrade(database_url)
+    clock = FakeClock()
+    emulator = create_emulator(
+        clock=clock, clients=[EmulatorClient(CLIENT_ID, CLIENT_SECRET, (REDIRECT_URI,))]
+    )
+    context = build_context(
+        make_settings(database_url),
+        miro_transport=emulator_transport(emulator),
+        clock=clock,
+    )
+
+    @asynccontextmanager
+    async def lifespan(app: FastAPI) -> AsyncIterator[None]:
+        yield
+        await context.aclose()
+
+    host = FastAPI(lifespan=lifespan)
+    install(host, context)
+    host.include_router(
+        connect_router(host_user, home_url="/projects"), prefix="/connect"
+    )
+
+    @host.get("/projects", response_class=HTMLResponse)
+    async def projects(request: Request) -> str:
+        board = request.query_params.get("miro_board_id", "none")
+        return (
+            f"<p id=board>{board}</p>"
+            '<form method=post action="/connect/boards">'
+            f'<input type=hidden name=csrf_token value="{csrf_token(request)}">'
+            "<input name=name value=Plan></form>"
+        )
+
+    async with (
+        host.router.lifespan_context(host),
+        httpx2.AsyncClient(transport=Browser(host, emulator), base_url=APP) as browser,
+    ):
+        harness = Harness(host, emulator, browser, clock, context.settings)
+        browser.cookies.set("host_user", "7", domain="testserver.local")
+        page = await browser.get("/projects")
+        # The host's own pages keep their own headers: no CSP of ours there.
+        assert "content-security-policy" not in page.headers
+        fields = form_fields(page.text, "/connect/boards")
+
+        to_miro = await browser.post("/connect/boards", data=fields)
+        assert to_miro.headers["location"].startswith(f"{MIRO}/oauth/authorize?")
+        back = await browser.get(await harness.consent(to_miro.headers["location"]))
+        target = urlsplit(back.headers["location"])
+        assert target.path == "/projects"
+        assert parse_qs(target.query)["miro_board_id"]
+
+        again = await browser.post("/connect/boards", data=fields | {"name": "Two"})
+        assert urlsplit(again.headers["location"]).path == "/projects"
+        assert (await context.connector.connection("host:7")) is not None
+
+        missing = await browser.post("/connect/boards", data={"name": "x"})
+        assert missing.status_code == 403
+        assert missing.headers["x-frame-options"] == "DENY"
