@@ -1,0 +1,113 @@
+"""`miroconnect serve` refuses to start without its settings; `miroconnect demo` stays on
+loopback and keeps its generated keys private."""
+
+from __future__ import annotations
+
+import json
+import os
+import stat
+from pathlib import Path
+
+import pytest
+from typer.testing import CliRunner
+
+from miroconnect.cli import build_app
+from miroconnect.cli.demo import DemoSecrets
+from miroconnect.config import Settings
+from miroconnect.crypto import generate_key
+from miroconnect.web.checks import settings_problems
+
+REQUIRED = [
+    "MIROCONNECT_DATABASE_URL",
+    "MIROCONNECT_MIRO_CLIENT_ID",
+    "MIROCONNECT_MIRO_CLIENT_SECRET",
+    "MIROCONNECT_MIRO_REDIRECT_URI",
+    "MIROCONNECT_ENCRYPTION_KEYS",
+    "MIROCONNECT_SECRET_KEY",
+    "MIROCONNECT_API_KEYS",
+]
+
+
+def clean_env() -> dict[str, str]:
+    return {k: v for k, v in os.environ.items() if not k.startswith("MIROCONNECT_")}
+
+
+def good_env(tmp_path: Path) -> dict[str, str]:
+    return {
+        "MIROCONNECT_DATABASE_URL": f"sqlite+aiosqlite:///{tmp_path / 'db.sqlite'}",
+        "MIROCONNECT_MIRO_CLIENT_ID": "3458764500000001",
+        "MIROCONNECT_MIRO_CLIENT_SECRET": "client-secret",
+        "MIROCONNECT_MIRO_REDIRECT_URI": "https://mc.example/connect/callback",
+        "MIROCONNECT_ENCRYPTION_KEYS": generate_key("k1"),
+        "MIROCONNECT_SECRET_KEY": "k" * 40,
+        "MIROCONNECT_API_KEYS": "a-service-api-key-123",
+    }
+
+
+def test_serve_names_every_missing_setting() -> None:
+    result = CliRunner().invoke(build_app(), ["serve"], env=clean_env())
+    assert result.exit_code == 2
+    for name in REQUIRED:
+        assert name in result.output
+    assert "Traceback" not in result.output
+
+
+def test_serve_names_only_what_is_missing(tmp_path: Path) -> None:
+    env = good_env(tmp_path)
+    del env["MIROCONNECT_API_KEYS"]
+    env["MIROCONNECT_SECRET_KEY"] = "short"
+    result = CliRunner().invoke(build_app(), ["serve"], env=clean_env() | env)
+    assert result.exit_code == 2
+    assert "MIROCONNECT_API_KEYS is not set" in result.output
+    assert "MIROCONNECT_SECRET_KEY is too short" in result.output
+    assert "MIROCONNECT_MIRO_CLIENT_ID" not in result.output
+    assert "short" not in result.output.replace("too short", "")  # no values shown
+
+
+def test_serve_wants_the_database_migrated(tmp_path: Path) -> None:
+    result = CliRunner().invoke(
+        build_app(), ["serve"], env=clean_env() | good_env(tmp_path)
+    )
+    assert result.exit_code == 2
+    assert "run `miroconnect db upgrade`" in result.output
+
+
+@pytest.mark.parametrize(
+    ("change", "message"),
+    [
+        ({"encryption_keys": "nonsense"}, "MIROCONNECT_ENCRYPTION_KEYS"),
+        ({"miro_redirect_uri": "/relative"}, "absolute http(s) URL"),
+        ({"miro_redirect_uri": "https://mc.example/cb"}, "under /connect/"),
+        ({"api_keys": "short"}, "at least 16"),
+        ({"allowed_return_urls": ["app.example"]}, "origin"),
+    ],
+)
+def test_invalid_settings_are_explained(
+    tmp_path: Path, change: dict[str, object], message: str
+) -> None:
+    values: dict[str, object] = {
+        k.removeprefix("MIROCONNECT_").lower(): v for k, v in good_env(tmp_path).items()
+    }
+    assert settings_problems(Settings.model_validate(values)) == []
+    problems = settings_problems(Settings.model_validate(values | change))
+    assert len(problems) == 1 and message in problems[0]
+
+
+def test_demo_refuses_a_public_address(tmp_path: Path) -> None:
+    result = CliRunner().invoke(
+        build_app(),
+        ["demo", "--host", "0.0.0.0", "--data", str(tmp_path)],  # noqa: S104
+        env=clean_env(),
+    )
+    assert result.exit_code == 2
+    assert "Refusing to bind 0.0.0.0" in result.output
+    assert not (tmp_path / "demo-secrets.json").exists()
+
+
+def test_demo_secrets_are_private_and_kept(tmp_path: Path) -> None:
+    path = tmp_path / "demo-secrets.json"
+    first = DemoSecrets.load_or_create(path)
+    assert stat.S_IMODE(path.stat().st_mode) == 0o600
+    assert set(json.loads(path.read_text())) == set(first.values)
+    assert DemoSecrets.load_or_create(path).values == first.values
+    assert len(first.values["secret_key"]) >= 32

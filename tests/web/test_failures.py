@@ -1,0 +1,111 @@
+"""When Miro fails or the connection dies: a clear page or problem, never a trace."""
+
+from __future__ import annotations
+
+from urllib.parse import parse_qs, urlsplit
+
+from miroconnect.web.wiring import FlowConnector
+
+from .conftest import MIRO, RETURN_ORIGIN, Harness
+
+
+async def connect_and_create(harness: Harness, name: str) -> str:
+    fields = await harness.home_form()
+    fields["name"] = name
+    answer = await harness.browser.post("/connect/boards", data=fields)
+    location = answer.headers["location"]
+    if location.startswith(MIRO):
+        back = await harness.browser.get(await harness.consent(location))
+        location = back.headers["location"]
+    return location
+
+
+async def fail_next_board_creation(harness: Harness, status: int = 400) -> None:
+    fault = {
+        "action": "status",
+        "status": status,
+        "method": "POST",
+        "path": "/v2/boards",
+        "times": 1,
+    }
+    answer = await harness.browser.post(f"{MIRO}/_emulator/faults", json=fault)
+    assert answer.status_code == 201
+
+
+async def test_board_failing_after_consent_keeps_the_connection(
+    harness: Harness,
+) -> None:
+    await harness.sign_up()
+    await fail_next_board_creation(harness)
+    location = await connect_and_create(harness, "Doomed")
+    assert parse_qs(urlsplit(location).query) == {"miro_error": ["action_failed"]}
+    home = await harness.browser.get(location)
+    assert "The board could not be created" in home.text
+    assert "Disconnect" in home.text  # the connection itself was stored
+    assert "No boards yet." in home.text
+    # The next click works at once.
+    location = await connect_and_create(harness, "Fine")
+    assert "miro_board_id" in location
+
+
+async def test_miro_failing_for_a_connected_user(harness: Harness) -> None:
+    await harness.sign_up()
+    await connect_and_create(harness, "First")
+    await fail_next_board_creation(harness)
+    fields = await harness.home_form()
+    fields["name"] = "Second"
+    page = await harness.browser.post("/connect/boards", data=fields)
+    assert page.status_code == 502
+    assert 'data-reason="miro_error"' in page.text
+    assert "Traceback" not in page.text
+
+
+async def test_api_answers_502_problem_when_miro_fails(harness: Harness) -> None:
+    user = "api-user"
+    async with harness.api() as api:
+        first = await api.post(
+            f"/api/v1/users/{user}/boards",
+            json={"name": "A", "return_url": f"{RETURN_ORIGIN}/done"},
+        )
+        await fail_next_board_creation(harness)
+        launch = await harness.browser.get(first.json()["authorize_url"])
+        back = await harness.browser.get(
+            await harness.consent(launch.headers["location"])
+        )
+        landed = urlsplit(back.headers["location"])
+        assert landed.netloc == "app.example"
+        assert parse_qs(landed.query) == {"miro_error": ["action_failed"]}
+
+        await fail_next_board_creation(harness, status=400)
+        failed = await api.post(f"/api/v1/users/{user}/boards", json={"name": "B"})
+        assert failed.status_code == 502
+        assert failed.headers["content-type"] == "application/problem+json"
+        assert failed.json()["reason"] == "miro_error"
+        ok = await api.post(f"/api/v1/users/{user}/boards", json={"name": "C"})
+        assert ok.status_code == 201
+
+
+async def test_needs_reauth_shows_reconnect_and_consent_revives_it(
+    harness: Harness,
+) -> None:
+    await harness.sign_up()
+    await connect_and_create(harness, "Alive")
+    connector = harness.app.state.miroconnect.connector
+    assert isinstance(connector, FlowConnector)
+    connection = await connector.vault.connection_for("account:1")
+    assert connection is not None
+    await connector.vault.mark_needs_reauth(connection.id, "app uninstalled")
+
+    home = await harness.browser.get("/")
+    assert "Miro needs your approval again (app uninstalled)" in home.text
+    fields = await harness.home_form("/connect/reconnect")
+    to_miro = await harness.browser.post("/connect/reconnect", data=fields)
+    assert to_miro.headers["location"].startswith(f"{MIRO}/oauth/authorize?")
+    back = await harness.browser.get(await harness.consent(to_miro.headers["location"]))
+    assert back.headers["location"] == "/"
+    home = await harness.browser.get("/")
+    assert "needs your approval" not in home.text
+    assert "Disconnect" in home.text
+    async with harness.api() as api:
+        status = (await api.get("/api/v1/users/account:1/connection")).json()
+    assert status["status"] == "connected"
