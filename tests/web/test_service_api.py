@@ -218,3 +218,23 @@ async def test_invalid_bodies_are_problem_documents(harness: Harness) -> None:
             assert answer.json()["errors"]
         bad_user = await api.get("/api/v1/users/a%20b/boards")
         assert bad_user.status_code == 422
+
+
+async def test_cancel_at_miro_returns_to_the_app_with_miro_error(
+    harness: Harness,
+) -> None:
+    async with harness.api() as api:
+        first = await api.post(
+            BOARDS, json={"name": "No", "return_url": f"{RETURN_ORIGIN}/back"}
+        )
+    launch = await harness.browser.get(first.json()["authorize_url"])
+    callback = await harness.consent(launch.headers["location"], decision="cancel")
+    back = await harness.browser.get(callback)
+    assert back.status_code == 303
+    landed = urlsplit(back.headers["location"])
+    assert (landed.netloc, landed.path) == ("app.example", "/back")
+    assert parse_qs(landed.query) == {"miro_error": ["access_denied"]}
+    # A forged callback has no verified flow: our own page, never a redirect.
+    forged = await harness.browser.get(callback)
+    assert forged.status_code == 400
+    assert "location" not in forged.headers

@@ -23,7 +23,11 @@ from starlette.responses import RedirectResponse, Response
 
 from miroconnect.errors import AuthorizationError, MiroConnectError
 from miroconnect.oauth.actions import ActionResult, PendingAction
-from miroconnect.web.connector import AuthorizationNeeded, CallbackOutcome
+from miroconnect.web.connector import (
+    AuthorizationNeeded,
+    CallbackFailedError,
+    CallbackOutcome,
+)
 from miroconnect.web.context import WebContext
 from miroconnect.web.dependencies import ContextDep, CSRFDep
 from miroconnect.web.reasons import failure_text
@@ -190,6 +194,9 @@ def connect_router(
                 error_description=error_description,
                 binding_cookie_value=request.cookies.get(BINDING_COOKIE),
             )
+        except CallbackFailedError as exc:
+            context.metrics.flows_failed.labels(exc.reason).inc()
+            response = _callback_failure(context, request, exc.reason, exc.return_url)
         except AuthorizationError as exc:
             context.metrics.flows_failed.labels(exc.reason).inc()
             response = error_page(context, request, exc.reason)
@@ -252,6 +259,17 @@ def _reason_of(exc: MiroConnectError) -> str:
     if isinstance(exc, AuthorizationError):
         return exc.reason
     return "miro_error"
+
+
+def _callback_failure(
+    context: WebContext, request: Request, reason: str, return_url: str | None
+) -> Response:
+    # A flow that ends on another site (service mode, an allow-listed return URL) goes
+    # back there with `miro_error`, so that app can say what happened in its own words;
+    # a flow that ends on our own pages gets our page for the reason.
+    if return_url and urlsplit(return_url).scheme in ("http", "https"):
+        return RedirectResponse(with_query(return_url, miro_error=reason), 303)
+    return error_page(context, request, reason)
 
 
 async def _callback_success(

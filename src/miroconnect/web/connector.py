@@ -15,6 +15,7 @@ from miroconnect.oauth.actions import ActionResult, PendingAction
 
 __all__ = [
     "AuthorizationNeeded",
+    "CallbackFailedError",
     "CallbackOutcome",
     "ConnectionStatus",
     "Connector",
@@ -59,6 +60,20 @@ class CallbackOutcome:
     action_failed: bool = False
 
 
+class CallbackFailedError(Exception):
+    """`Connector.complete` failed with `reason` (an `AuthorizationError` reason).
+
+    `return_url` is where the flow was to end, known when the failure came after the
+    browser was verified (the user cancelled at Miro, Miro refused the code, ...): a flow
+    started by another app then goes back to it with `miro_error=<reason>`.
+    """
+
+    def __init__(self, reason: str, return_url: str | None = None) -> None:
+        super().__init__(reason)
+        self.reason = reason
+        self.return_url = return_url
+
+
 class Connector(Protocol):
     """The connect flow and the vault, seen from the web layer."""
 
@@ -93,7 +108,8 @@ class Connector(Protocol):
         error_description: str | None,
         binding_cookie_value: str | None,
     ) -> CallbackOutcome:
-        """Finish the flow from Miro's callback; raises an `AuthorizationError` leaf."""
+        """Finish the flow from Miro's callback; raises `CallbackFailedError` (or an
+        `AuthorizationError` leaf)."""
         ...
 
     async def connection(self, app_user_id: str) -> ConnectionStatus | None:
