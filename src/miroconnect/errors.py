@@ -23,6 +23,7 @@ The tree:
     + LaunchReplayedError         launch link already used
     + LaunchExpiredError          launch link too old
   x ReauthorizationRequiredError  the connection is dead; send the user through consent
+  x TokenStorageError           Miro issued a new token pair that the database would not store
   x NotConnectedError           the user has no connection to Miro
   x MiroAPIError                Miro answered with an error (status, code, message)
     + BadRequestError             400: invalid parameters
@@ -78,6 +79,7 @@ __all__ = [
     "StateExpiredError",
     "StateReplayedError",
     "StateUnknownError",
+    "TokenStorageError",
     "UnauthorizedError",
     "UserMismatchError",
 ]
@@ -224,6 +226,12 @@ class ReauthorizationRequiredError(MiroConnectError):
         self, message: str = "the Miro connection must be authorized again"
     ) -> None:
         super().__init__(message)
+
+
+class TokenStorageError(MiroConnectError):
+    """Miro rotated the connection's tokens, but the database would not store the new pair
+    even after retries: the database is down. The connection needs consent again if the
+    process exits before the database is back."""
 
 
 class NotConnectedError(MiroConnectError):

@@ -15,6 +15,7 @@ browser that opened it and gives the Miro URL.
 from __future__ import annotations
 
 import hmac
+import logging
 import uuid
 from collections.abc import Iterable
 from dataclasses import dataclass, field
@@ -22,6 +23,7 @@ from datetime import datetime, timedelta
 
 from miroconnect.errors import (
     AccessDeniedError,
+    AuthorizationError,
     BrowserMismatchError,
     CodeMissingError,
     ConsentFailedError,
@@ -36,6 +38,7 @@ from miroconnect.errors import (
     StateUnknownError,
     UserMismatchError,
 )
+from miroconnect.logs import log_event
 from miroconnect.oauth.actions import (
     ActionContext,
     ActionResult,
@@ -59,6 +62,8 @@ __all__ = [
 ]
 
 STATE_TTL = timedelta(minutes=10)
+
+logger = logging.getLogger(__name__)
 
 
 @dataclass(frozen=True)
@@ -161,13 +166,14 @@ class ConnectFlow:
         Raises `ReturnURLRejectedError` for an unsafe `return_url`. `team_id` preselects
         a team on Miro's screen; the user still chooses.
         """
-        return_url = check_return_url(return_url, self.allowed_return_urls)
+        return_url = self._check_return_url(return_url, app_user_id)
         now = self.clock()
         state, binding = new_secret(), new_secret()
         expires_at = now + self.state_ttl
+        flow_id = uuid.uuid4().hex
         await self.store.add_pending(
             NewPendingAuthorization(
-                id=uuid.uuid4().hex,
+                id=flow_id,
                 app_user_id=app_user_id,
                 action=action,
                 return_url=return_url,
@@ -176,6 +182,14 @@ class ConnectFlow:
                 state_hash=hash_secret(state),
                 binding_hash=hash_secret(binding),
             )
+        )
+        log_event(
+            logger,
+            "flow.started",
+            flow_id=flow_id,
+            app_user_id=app_user_id,
+            mode="browser",
+            action=action.kind if action else None,
         )
         return FlowStart(
             authorize_url=self.miro.authorize_url(state, team_id=team_id),
@@ -187,13 +201,14 @@ class ConnectFlow:
         self, app_user_id: str, action: PendingAction | None, return_url: str
     ) -> FlowLaunch:
         """Service mode: like `start`, but the browser is bound later, by `launch`."""
-        return_url = check_return_url(return_url, self.allowed_return_urls)
+        return_url = self._check_return_url(return_url, app_user_id)
         now = self.clock()
         launch = new_secret()
         expires_at = now + self.state_ttl
+        flow_id = uuid.uuid4().hex
         await self.store.add_pending(
             NewPendingAuthorization(
-                id=uuid.uuid4().hex,
+                id=flow_id,
                 app_user_id=app_user_id,
                 action=action,
                 return_url=return_url,
@@ -202,6 +217,14 @@ class ConnectFlow:
                 launch_hash=hash_secret(launch),
                 launch_expires_at=expires_at,
             )
+        )
+        log_event(
+            logger,
+            "flow.started",
+            flow_id=flow_id,
+            app_user_id=app_user_id,
+            mode="service",
+            action=action.kind if action else None,
         )
         return FlowLaunch(launch_token=launch, expires_at=expires_at)
 
@@ -212,6 +235,7 @@ class ConnectFlow:
         `LaunchUnknownError`, `LaunchReplayedError` or `LaunchExpiredError`.
         """
         if not launch_token:
+            _log_failure(LaunchUnknownError())
             raise LaunchUnknownError()
         now = self.clock()
         state, binding = new_secret(), new_secret()
@@ -224,10 +248,18 @@ class ConnectFlow:
             now=now,
         )
         if claimed.pending is None:
-            raise {
+            error = {
                 "replayed": LaunchReplayedError,
                 "expired": LaunchExpiredError,
             }.get(claimed.failure or "", LaunchUnknownError)()
+            _log_failure(error)
+            raise error
+        log_event(
+            logger,
+            "flow.launched",
+            flow_id=claimed.pending.id,
+            app_user_id=claimed.pending.app_user_id,
+        )
         return FlowStart(
             authorize_url=self.miro.authorize_url(state),
             binding_cookie_value=binding,
@@ -249,6 +281,27 @@ class ConnectFlow:
         `app_user_id` is the user logged in to the host app when it knows one: the state
         must belong to that user. Raises one `AuthorizationError` leaf per failure.
         """
+        try:
+            return await self._complete(
+                state=state,
+                code=code,
+                error=error,
+                binding_cookie_value=binding_cookie_value,
+                app_user_id=app_user_id,
+            )
+        except MiroConnectError as exc:
+            _log_failure(exc)
+            raise
+
+    async def _complete(
+        self,
+        *,
+        state: str | None,
+        code: str | None,
+        error: str | None,
+        binding_cookie_value: str | None,
+        app_user_id: str | None,
+    ) -> FlowOutcome:
         if not state:
             raise StateUnknownError("the callback carries no state")
         now = self.clock()
@@ -259,6 +312,12 @@ class ConnectFlow:
             if await self.store.pending_exists(state_hash):
                 raise StateReplayedError()
             raise StateUnknownError()
+        log_event(
+            logger,
+            "flow.callback_consumed",
+            flow_id=pending.id,
+            app_user_id=pending.app_user_id,
+        )
         if now >= pending.expires_at:
             raise StateExpiredError()
         if not _same(binding_cookie_value, pending.binding_hash):
@@ -279,6 +338,13 @@ class ConnectFlow:
         # shrank in between (a stored value is still input).
         return_url = check_return_url(pending.return_url, self.allowed_return_urls)
         tokens = await self.miro.exchange_code(code, now=now)
+        log_event(
+            logger,
+            "flow.code_exchanged",
+            flow_id=pending.id,
+            app_user_id=pending.app_user_id,
+            expiring=tokens.expires_at is not None,
+        )
         try:
             identity = await self.miro.token_info(tokens.access_token)
         except MiroConnectError as exc:
@@ -293,13 +359,31 @@ class ConnectFlow:
             tokens=tokens,
             now=self.clock(),
         )
-        if pending.action is None:
-            return FlowOutcome(return_url, connection, None)
-        try:
-            result = await self._run(pending.action, connection)
-        except MiroConnectError as exc:
-            return FlowOutcome(return_url, connection, None, action_error=exc)
-        return FlowOutcome(return_url, connection, result)
+        log_event(
+            logger,
+            "flow.connection_stored",
+            flow_id=pending.id,
+            app_user_id=pending.app_user_id,
+            connection_id=connection.id,
+            miro_team_id=connection.miro_team_id,
+        )
+        result: ActionResult | None = None
+        action_error: MiroConnectError | None = None
+        if pending.action is not None:
+            try:
+                result = await self._run(pending.action, connection)
+            except MiroConnectError as exc:
+                action_error = exc
+        log_event(
+            logger,
+            "flow.completed",
+            flow_id=pending.id,
+            app_user_id=pending.app_user_id,
+            connection_id=connection.id,
+            action=pending.action.kind if pending.action else None,
+            action_ok=None if pending.action is None else action_error is None,
+        )
+        return FlowOutcome(return_url, connection, result, action_error=action_error)
 
     async def _run(self, action: PendingAction, connection: Connection) -> ActionResult:
         context = ActionContext(
@@ -309,7 +393,35 @@ class ConnectFlow:
             miro_team_id=connection.miro_team_id,
             tokens=self.vault.token_source(connection.id),
         )
-        return await self.runner.run(action, context)
+        try:
+            result = await self.runner.run(action, context)
+        except MiroConnectError as exc:
+            log_event(
+                logger,
+                "flow.action_failed",
+                level=logging.WARNING,
+                connection_id=connection.id,
+                app_user_id=connection.app_user_id,
+                action=action.kind,
+                error_type=type(exc).__name__,
+                reason=getattr(exc, "reason", None),
+            )
+            raise
+        log_event(
+            logger,
+            "flow.action_run",
+            connection_id=connection.id,
+            app_user_id=connection.app_user_id,
+            action=action.kind,
+        )
+        return result
+
+    def _check_return_url(self, return_url: str, app_user_id: str) -> str:
+        try:
+            return check_return_url(return_url, self.allowed_return_urls)
+        except AuthorizationError as exc:
+            _log_failure(exc, app_user_id=app_user_id)
+            raise
 
     async def run_or_authorize(
         self,
@@ -326,7 +438,7 @@ class ConnectFlow:
         A connection whose refresh Miro rejects (now, or earlier: `needs_reauth`) leads
         back through consent the same way. `service=True` starts a launch-link flow.
         """
-        return_url = check_return_url(return_url, self.allowed_return_urls)
+        return_url = self._check_return_url(return_url, app_user_id)
         connection = await self.vault.connection_for(app_user_id, team_id)
         if connection is not None and connection.is_live:
             try:
@@ -340,3 +452,9 @@ class ConnectFlow:
         return ConsentRequired(
             await self.start(app_user_id, action, return_url, team_id=team_id)
         )
+
+
+def _log_failure(exc: MiroConnectError, **fields: str) -> None:
+    """`flow.failed` with the error's stable reason (never its inputs)."""
+    reason = exc.reason if isinstance(exc, AuthorizationError) else type(exc).__name__
+    log_event(logger, "flow.failed", level=logging.WARNING, reason=reason, **fields)

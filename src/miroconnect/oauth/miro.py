@@ -8,6 +8,8 @@ appear in an exception message.
 
 from __future__ import annotations
 
+import logging
+import time
 from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
@@ -22,6 +24,7 @@ from miroconnect.errors import (
     MiroTransportError,
     MiroUnavailableError,
 )
+from miroconnect.logs import log_event
 from miroconnect.oauth.params import (
     authorization_code_form,
     build_authorize_url,
@@ -71,6 +74,9 @@ class MiroOAuthConfig:
             auth_url=settings.miro_auth_url,
             api_url=settings.miro_api_url,
         )
+
+
+logger = logging.getLogger(__name__)
 
 
 class RefreshRejectedError(Exception):
@@ -139,8 +145,42 @@ class MiroOAuthClient:
             team_id=team_id,
         )
 
+    async def _send(
+        self, method: str, path: str, call: str, **kwargs: Any
+    ) -> httpx2.Response:
+        """One request to Miro, logged as `miro.call` (path and status; never a body,
+        a header or a query)."""
+        started = time.perf_counter()
+        try:
+            response = await self._http.request(method, path, **kwargs)
+        except httpx2.HTTPError as exc:
+            log_event(
+                logger,
+                "miro.call",
+                level=logging.WARNING,
+                call=call,
+                method=method,
+                path=path,
+                error_type=type(exc).__name__,
+                duration_ms=round((time.perf_counter() - started) * 1000, 1),
+            )
+            raise
+        log_event(
+            logger,
+            "miro.call",
+            level=logging.INFO if response.status_code < 500 else logging.WARNING,
+            call=call,
+            method=method,
+            path=path,
+            status_code=response.status_code,
+            duration_ms=round((time.perf_counter() - started) * 1000, 1),
+        )
+        return response
+
     async def _post_token(self, form: dict[str, str]) -> httpx2.Response:
-        return await self._http.post("/v1/oauth/token", data=form)
+        return await self._send(
+            "POST", "/v1/oauth/token", f"token.{form.get('grant_type')}", data=form
+        )
 
     async def exchange_code(self, code: str, *, now: datetime) -> TokenSet:
         """Exchange an authorization code; `CodeRejectedError` or `MiroUnavailableError`."""
@@ -199,8 +239,11 @@ class MiroOAuthClient:
     async def token_info(self, access_token: str) -> MiroIdentity:
         """`GET /v1/oauth-token`: the Miro user, team and scopes of `access_token`."""
         try:
-            response = await self._http.get(
-                "/v1/oauth-token", headers={"Authorization": f"Bearer {access_token}"}
+            response = await self._send(
+                "GET",
+                "/v1/oauth-token",
+                "token_info",
+                headers={"Authorization": f"Bearer {access_token}"},
             )
         except httpx2.HTTPError as exc:
             raise MiroTransportError(
@@ -227,7 +270,7 @@ class MiroOAuthClient:
             "clientSecret": self.config.client_secret,
         }
         try:
-            response = await self._http.post("/v2/oauth/revoke", json=body)
+            response = await self._send("POST", "/v2/oauth/revoke", "revoke", json=body)
         except httpx2.HTTPError:
             return False
         return response.status_code in (200, 204)

@@ -10,6 +10,16 @@ refresh tokens: a second refresh with the old token fails and may kill the grant
    other processes queue too; re-read again under it;
 4. call Miro, and commit the new pair *before* anyone uses it (the lock's exit commits).
 
+If Miro answered with a new pair but the database failed to store it (a restart, a dropped
+connection), the pair is not thrown away: Miro already killed the old one, so losing the
+answer would lose the connection. It is saved again in fresh transactions, with bounded
+backoff through the injectable `sleep`, and only then returned; if the database stays down,
+`TokenStorageError` is raised.
+
+Every step logs one event (`vault.refresh.started`, `.succeeded`, `.skipped`, `.rejected`,
+`.failed`, `.store_retry`, `.store_failed`, `vault.needs_reauth`, `vault.disconnected`,
+`vault.maintenance`) with connection ids and reasons, never a token.
+
 A refresh Miro rejects marks the connection `needs_reauth` with the reason, and raises
 `ReauthorizationRequiredError`, so the next action of that user goes through consent.
 """
@@ -17,16 +27,19 @@ A refresh Miro rejects marks the connection `needs_reauth` with the reason, and 
 from __future__ import annotations
 
 import asyncio
+import logging
 import weakref
-from collections.abc import Callable, Sequence
+from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass
-from datetime import timedelta
+from datetime import datetime, timedelta
 
 from miroconnect.errors import (
     MiroConnectError,
     NotConnectedError,
     ReauthorizationRequiredError,
+    TokenStorageError,
 )
+from miroconnect.logs import log_event
 from miroconnect.oauth.miro import MiroOAuthClient, RefreshRejectedError
 from miroconnect.oauth.store import ConnectionStore
 from miroconnect.oauth.tokens import (
@@ -42,6 +55,15 @@ __all__ = ["DisconnectResult", "MaintenanceReport", "TokenVault", "VaultTokenSou
 REFRESH_MARGIN = timedelta(minutes=2)
 REFRESH_TOKEN_LIFETIME = timedelta(days=60)
 MAINTENANCE_WINDOW = timedelta(days=10)
+# Saving a rotated pair after a database error: attempts, and the first wait (doubling, at
+# most 2 s): about 6 s in all, longer than a PostgreSQL restart or failover usually takes.
+STORE_RETRY_ATTEMPTS = 6
+STORE_RETRY_DELAY = 0.2
+STORE_RETRY_MAX_DELAY = 2.0
+
+logger = logging.getLogger(__name__)
+
+Sleep = Callable[[float], Awaitable[None]]
 
 
 @dataclass(frozen=True)
@@ -99,6 +121,9 @@ class TokenVault:
         refresh_margin: timedelta = REFRESH_MARGIN,
         refresh_token_lifetime: timedelta = REFRESH_TOKEN_LIFETIME,
         maintenance_window: timedelta = MAINTENANCE_WINDOW,
+        store_retry_attempts: int = STORE_RETRY_ATTEMPTS,
+        store_retry_delay: float = STORE_RETRY_DELAY,
+        sleep: Sleep = asyncio.sleep,
     ) -> None:
         self.store = store
         self.miro = miro
@@ -106,6 +131,9 @@ class TokenVault:
         self.refresh_margin = refresh_margin
         self.refresh_token_lifetime = refresh_token_lifetime
         self.maintenance_window = maintenance_window
+        self.store_retry_attempts = max(1, store_retry_attempts)
+        self.store_retry_delay = store_retry_delay
+        self._sleep = sleep
         # Weak values: a lock lives as long as some task holds or awaits it.
         self._locks: weakref.WeakValueDictionary[str, asyncio.Lock] = (
             weakref.WeakValueDictionary()
@@ -170,14 +198,18 @@ class TokenVault:
         if not tokens.expires_within(self.refresh_margin, self.clock()):
             return tokens.access_token
         seen = tokens.access_token
-        return await self._refresh(connection_id, lambda _, t: self._stale(t, seen))
+        return await self._refresh(
+            connection_id, lambda _, t: self._stale(t, seen), trigger="expiry"
+        )
 
     async def _after_rejection(self, connection_id: str, rejected: str) -> str:
         stored = await self.store.load_tokens(connection_id)
         tokens = _require_live(stored, connection_id)
         if tokens.access_token != rejected:
             return tokens.access_token  # someone already replaced it
-        return await self._refresh(connection_id, lambda _, t: self._stale(t, rejected))
+        return await self._refresh(
+            connection_id, lambda _, t: self._stale(t, rejected), trigger="rejected_401"
+        )
 
     def _stale(self, tokens: TokenSet, seen: str) -> bool:
         """Still the token we judged stale, or itself near its end?"""
@@ -186,41 +218,199 @@ class TokenVault:
         )
 
     async def _refresh(
-        self, connection_id: str, needed: Callable[[Connection, TokenSet], bool]
+        self,
+        connection_id: str,
+        needed: Callable[[Connection, TokenSet], bool],
+        *,
+        trigger: str,
     ) -> str:
         """Refresh single-flight, if `needed` still holds once the locks are held."""
         async with self._lock(connection_id):
             stored = await self.store.load_tokens(connection_id)
             tokens = _require_live(stored, connection_id)
             if stored is None or not needed(stored.connection, tokens):
-                return tokens.access_token  # another task of ours refreshed it
+                log_event(
+                    logger,
+                    "vault.refresh.skipped",
+                    connection_id=connection_id,
+                    trigger=trigger,
+                    by="task",  # another task of this process refreshed it
+                )
+                return tokens.access_token
             rejected_reason: str | None = None
-            async with self.store.lock(connection_id) as locked:
-                tokens = _require_live(locked.current, connection_id)
-                if not needed(locked.current.connection, tokens):
-                    return tokens.access_token  # another process refreshed it
-                now = self.clock()
-                if tokens.refresh_token is None:
-                    # A non-expiring token Miro no longer accepts: only consent helps.
-                    rejected_reason = "access_token_rejected"
-                else:
-                    try:
-                        self.refresh_count += 1
-                        new = await self.miro.refresh(tokens.refresh_token, now=now)
-                    except RefreshRejectedError as exc:
-                        rejected_reason = f"refresh_rejected ({exc.status_code})"
+            new: TokenSet | None = None
+            used: str | None = None
+            try:
+                async with self.store.lock(connection_id) as locked:
+                    tokens = _require_live(locked.current, connection_id)
+                    if not needed(locked.current.connection, tokens):
+                        log_event(
+                            logger,
+                            "vault.refresh.skipped",
+                            connection_id=connection_id,
+                            trigger=trigger,
+                            by="process",  # another process refreshed it
+                        )
+                        return tokens.access_token
+                    now = self.clock()
+                    if tokens.refresh_token is None:
+                        # A non-expiring token Miro no longer accepts: only consent helps.
+                        rejected_reason = "access_token_rejected"
                     else:
-                        await locked.save_tokens(new, now=now)
-                if rejected_reason is not None:
-                    await locked.set_status(
-                        ConnectionStatus.NEEDS_REAUTH, rejected_reason, now=now
-                    )
+                        used = tokens.refresh_token
+                        try:
+                            new = await self._call_miro(
+                                connection_id, used, trigger, now
+                            )
+                        except RefreshRejectedError as exc:
+                            rejected_reason = f"refresh_rejected ({exc.status_code})"
+                        else:
+                            await locked.save_tokens(new, now=now)
+                    if rejected_reason is not None:
+                        await locked.set_status(
+                            ConnectionStatus.NEEDS_REAUTH, rejected_reason, now=now
+                        )
+            except MiroConnectError:
+                raise
+            except Exception as exc:
+                if new is None:
+                    raise  # nothing from Miro to lose: the caller sees the error
+                # Miro rotated (the old pair is dead) but the write or commit failed.
+                await self._store_after_failure(connection_id, new, used, exc)
             # The lock's exit committed: the new pair is stored before it is used.
             if rejected_reason is not None:
+                log_event(
+                    logger,
+                    "vault.needs_reauth",
+                    level=logging.WARNING,
+                    connection_id=connection_id,
+                    reason=rejected_reason,
+                )
                 raise ReauthorizationRequiredError(
                     f"the Miro connection must be authorized again ({rejected_reason})"
                 )
+            assert new is not None  # noqa: S101  # set on every path that gets here
+            log_event(
+                logger,
+                "vault.refresh.succeeded",
+                connection_id=connection_id,
+                trigger=trigger,
+                expires_at=new.expires_at,
+            )
             return new.access_token
+
+    async def _call_miro(
+        self, connection_id: str, refresh_token: str, trigger: str, now: datetime
+    ) -> TokenSet:
+        """One refresh at Miro, logged; raises what `MiroOAuthClient.refresh` raises."""
+        log_event(
+            logger,
+            "vault.refresh.started",
+            connection_id=connection_id,
+            trigger=trigger,
+        )
+        self.refresh_count += 1
+        try:
+            return await self.miro.refresh(refresh_token, now=now)
+        except RefreshRejectedError as exc:
+            log_event(
+                logger,
+                "vault.refresh.rejected",
+                level=logging.WARNING,
+                connection_id=connection_id,
+                status_code=exc.status_code,
+                error_code=exc.code,
+            )
+            raise
+        except MiroConnectError as exc:
+            log_event(
+                logger,
+                "vault.refresh.failed",
+                level=logging.WARNING,
+                connection_id=connection_id,
+                error_type=type(exc).__name__,
+                status_code=getattr(exc, "status_code", None),
+            )
+            raise
+
+    async def _store_after_failure(
+        self,
+        connection_id: str,
+        new: TokenSet,
+        used: str | None,
+        first_error: Exception,
+    ) -> None:
+        """Save a rotated pair whose first write failed, in fresh transactions.
+
+        Under the lock again, the row tells what happened meanwhile: the pair is already
+        there (the commit had gone through, only its answer was lost); still the pair we
+        refreshed from (save ours; if a peer meanwhile tried the dead refresh token and
+        marked the connection `needs_reauth`, it is live again); a newer pair from a
+        reconnect (keep it); or disconnected (do not bring the tokens back).
+        """
+        error: Exception = first_error
+        delay = self.store_retry_delay
+        for attempt in range(1, self.store_retry_attempts + 1):
+            log_event(
+                logger,
+                "vault.refresh.store_retry",
+                level=logging.WARNING,
+                connection_id=connection_id,
+                attempt=attempt,
+                error_type=type(error).__name__,
+            )
+            await self._sleep(delay)
+            delay = min(delay * 2, STORE_RETRY_MAX_DELAY)
+            try:
+                async with self.store.lock(connection_id) as locked:
+                    current = locked.current
+                    held = current.tokens
+                    status = current.connection.status
+                    if status is ConnectionStatus.REMOVED or held is None:
+                        outcome = "disconnected"
+                    elif held.refresh_token == new.refresh_token and (
+                        held.access_token == new.access_token
+                    ):
+                        outcome = "already_stored"
+                    elif held.refresh_token == used:
+                        now = self.clock()
+                        await locked.save_tokens(new, now=now)
+                        if status is ConnectionStatus.NEEDS_REAUTH:
+                            await locked.set_status(
+                                ConnectionStatus.CONNECTED, None, now=now
+                            )
+                        outcome = "stored"
+                    else:
+                        outcome = "superseded"
+            except MiroConnectError:
+                raise
+            except Exception as exc:
+                error = exc
+                continue
+            log_event(
+                logger,
+                "vault.refresh.stored_after_retry",
+                connection_id=connection_id,
+                attempt=attempt,
+                outcome=outcome,
+            )
+            if outcome == "disconnected":
+                await self.miro.revoke(new.access_token)
+                raise NotConnectedError(f"connection {connection_id} was disconnected")
+            return
+        log_event(
+            logger,
+            "vault.refresh.store_failed",
+            level=logging.ERROR,
+            connection_id=connection_id,
+            attempts=self.store_retry_attempts,
+            error_type=type(error).__name__,
+        )
+        raise TokenStorageError(
+            f"Miro renewed the tokens of connection {connection_id} but the database "
+            f"did not store them after {self.store_retry_attempts} attempts "
+            f"({type(error).__name__})"
+        ) from error
 
     # -- changing status ----------------------------------------------------------------
 
@@ -232,6 +422,17 @@ class TokenVault:
                 await locked.set_status(
                     ConnectionStatus.NEEDS_REAUTH, reason[:200], now=self.clock()
                 )
+                marked = True
+            else:
+                marked = False
+        if marked:
+            log_event(
+                logger,
+                "vault.needs_reauth",
+                level=logging.WARNING,
+                connection_id=connection_id,
+                reason=reason[:200],
+            )
 
     async def disconnect(
         self,
@@ -261,7 +462,15 @@ class TokenVault:
             raise NotConnectedError("no Miro connection to disconnect")
         revoked_all = True
         for connection in targets:
-            revoked_all &= await self._disconnect_one(connection.id)
+            revoked = await self._disconnect_one(connection.id)
+            revoked_all &= revoked
+            log_event(
+                logger,
+                "vault.disconnected",
+                connection_id=connection.id,
+                app_user_id=connection.app_user_id,
+                revoked_at_miro=revoked,
+            )
         return DisconnectResult(
             connection_ids=tuple(c.id for c in targets), revoked_at_miro=revoked_all
         )
@@ -296,6 +505,7 @@ class TokenVault:
         lock makes concurrent runs on several machines a no-op."""
         async with self.store.maintenance_lock() as acquired:
             if not acquired:
+                log_event(logger, "vault.maintenance.skipped", reason="lock_held")
                 return MaintenanceReport(ran=False)
             now = self.clock()
             cutoff = now - (self.refresh_token_lifetime - self.maintenance_window)
@@ -310,7 +520,7 @@ class TokenVault:
 
             for connection_id in due:
                 try:
-                    await self._refresh(connection_id, still_due)
+                    await self._refresh(connection_id, still_due, trigger="maintenance")
                 except ReauthorizationRequiredError:
                     needs_reauth += 1
                 except NotConnectedError:
@@ -322,13 +532,24 @@ class TokenVault:
             deleted = await self.store.delete_stale_pending(
                 before=now - timedelta(days=1)
             )
-            return MaintenanceReport(
+            report = MaintenanceReport(
                 ran=True,
                 refreshed=refreshed,
                 needs_reauth=needs_reauth,
                 failed=failed,
                 pending_deleted=deleted,
             )
+            log_event(
+                logger,
+                "vault.maintenance",
+                level=logging.WARNING if failed else logging.INFO,
+                due=len(due),
+                refreshed=refreshed,
+                needs_reauth=needs_reauth,
+                failed=failed,
+                pending_deleted=deleted,
+            )
+            return report
 
 
 class VaultTokenSource:

@@ -1,0 +1,263 @@
+"""Structured JSON logs on the stdlib `logging` module, with request ids and no secrets.
+
+Every record becomes one JSON object on one line:
+
+```json
+{"ts": "2026-11-28T12:00:00.123Z", "level": "info", "logger": "miroconnect.oauth.flow",
+ "event": "flow.completed", "request_id": "3f2a...", "connection_id": "ab12...",
+ "app_user_id": "user-1"}
+```
+
+`event` is a stable dotted name (what dashboards and alerts match on); the other keys are the
+event's fields. Records from other libraries (uvicorn, SQLAlchemy) get `event: "log"` and
+their text in `message`.
+
+The API other layers call:
+
+* `get_logger(name)`: a `logging.Logger` (plain stdlib, nothing configured at import).
+* `log_event(logger, "flow.completed", connection_id=..., level=logging.INFO)`: one event
+  with fields. Pass ids, counts and reasons; never a token, code, state or secret.
+* `request_context(request_id)`: a context manager setting the request id of every event
+  logged inside it (a `contextvars.ContextVar`, so each asyncio task keeps its own);
+  `new_request_id()` makes one, `current_request_id()` reads it.
+* `configure_logging(json=True, level="INFO")`: install the JSON (or plain-text) handler on
+  the root logger. Only the edge calls it: the CLI's `main()`, an app factory, a benchmark.
+* `redact(text)`: what the formatter does to every message and field value.
+
+Defense in depth: even if a caller passes a secret by mistake, the formatter redacts what
+looks like one before the line is written: Miro token shapes (`eyJ...`), `Bearer x`,
+`access_token=`, `refresh_token=`, `code=`, `state=`, `client_secret=` and their JSON forms,
+and any field whose name says it holds a secret (`*token`, `*secret*`, `password`, `code`,
+`state`, `authorization`, `cookie`). Redaction is a net, not the plan: the plan is not to
+log secrets.
+"""
+
+from __future__ import annotations
+
+import json as jsonlib
+import logging
+import re
+import secrets
+import sys
+from collections.abc import Iterator, Mapping
+from contextlib import contextmanager
+from contextvars import ContextVar
+from datetime import UTC, datetime
+from typing import Any, TextIO
+
+__all__ = [
+    "JSONFormatter",
+    "REDACTED",
+    "TextFormatter",
+    "configure_logging",
+    "current_request_id",
+    "get_logger",
+    "log_event",
+    "new_request_id",
+    "redact",
+    "redact_value",
+    "request_context",
+]
+
+REDACTED = "[REDACTED]"
+
+_request_id: ContextVar[str | None] = ContextVar("miroconnect_request_id", default=None)
+
+# The attribute `log_event` stores its event name and fields under, on the LogRecord.
+_EVENT_ATTR = "miroconnect_event"
+_FIELDS_ATTR = "miroconnect_fields"
+_RESERVED = frozenset({"ts", "level", "logger", "event", "request_id", "message"})
+
+_SECRET_PATTERNS: tuple[tuple[re.Pattern[str], str], ...] = (
+    # Miro's tokens and codes start with base64 of `{"miro.origin":` (`eyJ`, as any JWT).
+    (re.compile(r"eyJ[A-Za-z0-9_\-.=+/]{8,}"), REDACTED),
+    (re.compile(r"(?i)\b(bearer|basic)\s+[^\s\"',;]+"), r"\1 " + REDACTED),
+    # key=value in query strings, form bodies and messages.
+    (
+        re.compile(
+            r"(?i)\b(access_token|refresh_token|id_token|code|state|client_secret|"
+            r"password|api_key|launch_token)=[^&\s\"',;]+"
+        ),
+        r"\1=" + REDACTED,
+    ),
+    # "key": "value" in JSON bodies (snake and camel case).
+    (
+        re.compile(
+            r"(?i)(\"(?:access_?token|refresh_?token|id_?token|code|state|"
+            r"client_?secret|password)\"\s*:\s*)\"[^\"]*\""
+        ),
+        r"\1" + '"' + REDACTED + '"',
+    ),
+)
+
+_SECRET_KEY = re.compile(
+    r"(?i)(token$|secret|password|passwd|^code$|^state$|authorization|cookie|api_?key)"
+)
+
+
+def redact(text: str) -> str:
+    """`text` with everything that looks like a secret replaced by `[REDACTED]`."""
+    for pattern, replacement in _SECRET_PATTERNS:
+        text = pattern.sub(replacement, text)
+    return text
+
+
+def redact_value(key: str, value: Any) -> Any:
+    """A field value made safe to log: secret-named keys are blanked, strings redacted,
+    containers walked; other values are kept (and JSON-encoded with `str` as fallback)."""
+    if _SECRET_KEY.search(key) and value is not None:
+        return REDACTED
+    if isinstance(value, str):
+        return redact(value)
+    if isinstance(value, Mapping):
+        return {str(k): redact_value(str(k), v) for k, v in value.items()}
+    if isinstance(value, list | tuple | set | frozenset):
+        return [redact_value(key, v) for v in value]
+    if value is None or isinstance(value, bool | int | float):
+        return value
+    return redact(str(value))
+
+
+def new_request_id() -> str:
+    """A fresh request id: 16 random bytes, hex."""
+    return secrets.token_hex(16)
+
+
+def current_request_id() -> str | None:
+    """The request id of the running context, if one was set."""
+    return _request_id.get()
+
+
+@contextmanager
+def request_context(request_id: str | None = None) -> Iterator[str]:
+    """Set the request id for every event logged inside the block (and in tasks started
+    inside it, which copy the context).
+
+    ```python
+    with request_context(request.headers.get("x-request-id")) as rid:
+        response.headers["x-request-id"] = rid
+    ```
+
+    A missing id, or one that is not a short token of letters, digits and `-_.:`, is
+    replaced by a fresh one: request ids come from clients and end up in log lines.
+    """
+    if not request_id or not re.fullmatch(r"[A-Za-z0-9_.:\-]{1,100}", request_id):
+        request_id = new_request_id()
+    token = _request_id.set(request_id)
+    try:
+        yield request_id
+    finally:
+        _request_id.reset(token)
+
+
+def get_logger(name: str) -> logging.Logger:
+    """The stdlib logger `name` (for symmetry; nothing is configured here)."""
+    return logging.getLogger(name)
+
+
+def log_event(
+    logger: logging.Logger, event: str, /, *, level: int = logging.INFO, **fields: Any
+) -> None:
+    """Log one structured event: a dotted name and its fields.
+
+    ```python
+    log_event(logger, "vault.refresh.succeeded", connection_id=cid)
+    log_event(logger, "flow.failed", level=logging.WARNING, reason="state_replayed")
+    ```
+
+    Fields are ids, counts, durations and reasons. Never a token, code, state or secret:
+    the formatter would redact them, but that is the last line of defense, not the first.
+    """
+    if logger.isEnabledFor(level):
+        logger.log(
+            level,
+            event,
+            extra={_EVENT_ATTR: event, _FIELDS_ATTR: fields},
+            stacklevel=2,
+        )
+
+
+def _record_fields(record: logging.LogRecord) -> tuple[str, str | None, dict[str, Any]]:
+    """(event, message or None, fields) of a record, all redacted."""
+    event = getattr(record, _EVENT_ATTR, None)
+    raw: Mapping[str, Any] = getattr(record, _FIELDS_ATTR, None) or {}
+    fields: dict[str, Any] = {}
+    for key, value in raw.items():
+        # A field may not overwrite the envelope: keep it under a prefixed name.
+        name = f"field_{key}" if key in _RESERVED else key
+        fields[name] = redact_value(key, value)
+    if event is not None:
+        return str(event), None, fields
+    try:
+        message = record.getMessage()
+    except Exception:  # a bad %-format in someone's log call must not kill logging
+        message = str(record.msg)
+    return "log", redact(message), fields
+
+
+class JSONFormatter(logging.Formatter):
+    """One JSON object per line: ts, level, logger, event, request_id, then the fields."""
+
+    def format(self, record: logging.LogRecord) -> str:
+        event, message, fields = _record_fields(record)
+        ts = datetime.fromtimestamp(record.created, UTC)
+        out: dict[str, Any] = {
+            "ts": ts.isoformat(timespec="milliseconds").replace("+00:00", "Z"),
+            "level": record.levelname.lower(),
+            "logger": record.name,
+            "event": event,
+            "request_id": current_request_id(),
+        }
+        if message is not None:
+            out["message"] = message
+        out.update(fields)
+        if record.exc_info and record.exc_info[0] is not None:
+            out["error_type"] = record.exc_info[0].__name__
+            out["traceback"] = redact(self.formatException(record.exc_info))
+        return jsonlib.dumps(out, default=str, ensure_ascii=False)
+
+
+class TextFormatter(logging.Formatter):
+    """Human-readable lines for development, redacted the same way."""
+
+    def format(self, record: logging.LogRecord) -> str:
+        event, message, fields = _record_fields(record)
+        ts = datetime.fromtimestamp(record.created, UTC).strftime("%H:%M:%S")
+        parts = [f"{ts} {record.levelname:<7} {event}"]
+        if message is not None:
+            parts.append(message)
+        parts.extend(f"{key}={value}" for key, value in fields.items())
+        rid = current_request_id()
+        if rid:
+            parts.append(f"request_id={rid}")
+        line = " ".join(parts)
+        if record.exc_info and record.exc_info[0] is not None:
+            line += "\n" + redact(self.formatException(record.exc_info))
+        return line
+
+
+_HANDLER_NAME = "miroconnect"
+
+
+def configure_logging(
+    *, json: bool = True, level: str = "INFO", stream: TextIO | None = None
+) -> logging.Handler:
+    """Send every log record to `stream` (stderr by default), one JSON object per line.
+
+    Call it once, at the edge (CLI `main()`, app factory); calling it again replaces the
+    handler it installed before, and leaves other handlers alone. Returns the handler.
+    Raises `ValueError` for an unknown level name.
+    """
+    numeric = logging.getLevelName(level.upper())
+    if not isinstance(numeric, int):
+        raise ValueError(f"unknown log level {level!r}")
+    handler = logging.StreamHandler(stream or sys.stderr)
+    handler.set_name(_HANDLER_NAME)
+    handler.setFormatter(JSONFormatter() if json else TextFormatter())
+    root = logging.getLogger()
+    for old in list(root.handlers):
+        if old.get_name() == _HANDLER_NAME:
+            root.removeHandler(old)
+    root.addHandler(handler)
+    root.setLevel(numeric)
+    return handler

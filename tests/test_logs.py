@@ -1,0 +1,195 @@
+"""The JSON log format: one object per line, request ids, and redaction as a last net."""
+
+from __future__ import annotations
+
+import asyncio
+import io
+import json
+import logging
+from collections.abc import Iterator
+from typing import Any
+
+import pytest
+
+from miroconnect.logs import (
+    REDACTED,
+    JSONFormatter,
+    configure_logging,
+    current_request_id,
+    log_event,
+    new_request_id,
+    redact,
+    request_context,
+)
+
+MIRO_TOKEN = "eyJtaXJvLm9yaWdpbiI6ImV1MDEifQ_Zx9aQk2mB7rT1sV4wY6uP0cE3hJ5lN8"
+
+
+@pytest.fixture
+def capture() -> Iterator[io.StringIO]:
+    stream = io.StringIO()
+    handler = logging.StreamHandler(stream)
+    handler.setFormatter(JSONFormatter())
+    logger = logging.getLogger("miroconnect.test")
+    logger.addHandler(handler)
+    logger.setLevel(logging.DEBUG)
+    try:
+        yield stream
+    finally:
+        logger.removeHandler(handler)
+        logger.setLevel(logging.NOTSET)
+
+
+def lines(stream: io.StringIO) -> list[dict[str, Any]]:
+    return [json.loads(line) for line in stream.getvalue().splitlines()]
+
+
+def test_an_event_is_one_json_object_with_the_envelope(capture: io.StringIO) -> None:
+    logger = logging.getLogger("miroconnect.test")
+    with request_context("req-42") as rid:
+        log_event(logger, "flow.completed", connection_id="c1", count=3, ok=True)
+    log_event(logger, "flow.failed", level=logging.WARNING, reason="state_replayed")
+    first, second = lines(capture)
+    assert rid == "req-42"
+    assert first["event"] == "flow.completed" and first["level"] == "info"
+    assert first["logger"] == "miroconnect.test" and first["request_id"] == "req-42"
+    assert (first["connection_id"], first["count"], first["ok"]) == ("c1", 3, True)
+    assert first["ts"].endswith("Z") and "T" in first["ts"]
+    assert second["request_id"] is None and second["level"] == "warning"
+    assert second["reason"] == "state_replayed"
+    assert "message" not in first
+
+
+def test_fields_cannot_overwrite_the_envelope(capture: io.StringIO) -> None:
+    log_event(logging.getLogger("miroconnect.test"), "x", event="y", level_="z")
+    (line,) = lines(capture)
+    assert line["event"] == "x" and line["field_event"] == "y"
+
+
+def test_plain_records_get_event_log_and_a_redacted_message(
+    capture: io.StringIO,
+) -> None:
+    logger = logging.getLogger("miroconnect.test")
+    logger.info("GET /callback?code=%s&state=abc123 HTTP/1.1", MIRO_TOKEN)
+    try:
+        raise RuntimeError(f"Authorization: Bearer {MIRO_TOKEN}")
+    except RuntimeError:
+        logger.exception("boom")
+    plain, failed = lines(capture)
+    assert plain["event"] == "log"
+    assert (
+        plain["message"] == f"GET /callback?code={REDACTED}&state={REDACTED} HTTP/1.1"
+    )
+    assert failed["error_type"] == "RuntimeError"
+    assert "Bearer [REDACTED]" in failed["traceback"]
+    assert MIRO_TOKEN not in capture.getvalue()
+    assert "abc123" not in capture.getvalue()
+
+
+@pytest.mark.parametrize(
+    ("text", "secret"),
+    [
+        (f"token {MIRO_TOKEN} expired", MIRO_TOKEN),
+        ("Authorization: Bearer s3cr3t-value", "s3cr3t-value"),
+        ("grant_type=refresh_token&refresh_token=rt-9f8e7d", "rt-9f8e7d"),
+        ("access_token=at-1a2b3c; Path=/", "at-1a2b3c"),
+        ("client_id=1&client_secret=cs-ffee99", "cs-ffee99"),
+        ("/connect/callback?state=St4t3Val&code=c0de99", "St4t3Val"),
+        ("/connect/callback?state=St4t3Val&code=c0de99", "c0de99"),
+        ('{"accessToken": "at-json-1", "clientSecret": "cs-json"}', "at-json-1"),
+        ('{"accessToken": "at-json-1", "clientSecret": "cs-json"}', "cs-json"),
+        ('{"refresh_token":"rt-json-2"}', "rt-json-2"),
+    ],
+)
+def test_redact_catches_secret_shapes(text: str, secret: str) -> None:
+    assert secret not in redact(text)
+    assert REDACTED in redact(text)
+
+
+def test_redact_leaves_ordinary_text_alone() -> None:
+    text = "status_code=401 error_code=invalid_grant connection c1 needs_reauth"
+    assert redact(text) == text
+
+
+def test_secret_named_fields_and_nested_values_are_redacted(
+    capture: io.StringIO,
+) -> None:
+    log_event(
+        logging.getLogger("miroconnect.test"),
+        "oops",
+        access_token="at-plain-1",
+        client_secret="cs-plain-2",
+        code="code-plain-3",
+        state="state-plain-4",
+        headers={"Authorization": "Bearer at-plain-5", "accept": "json"},
+        urls=[f"https://x/cb?code={MIRO_TOKEN}"],
+        reason="refresh_rejected (401)",
+        token_version=3,
+    )
+    (line,) = lines(capture)
+    raw = capture.getvalue()
+    for secret in ("at-plain-1", "cs-plain-2", "code-plain-3", "state-plain-4"):
+        assert secret not in raw
+    assert "at-plain-5" not in raw and MIRO_TOKEN not in raw
+    assert line["headers"]["accept"] == "json"
+    assert line["reason"] == "refresh_rejected (401)" and line["token_version"] == 3
+
+
+async def test_request_ids_follow_tasks_and_bad_ids_are_replaced() -> None:
+    seen: list[str | None] = []
+
+    async def child() -> None:
+        await asyncio.sleep(0)
+        seen.append(current_request_id())
+
+    with request_context("outer-1"):
+        task = asyncio.create_task(child())
+        with request_context("inner-2"):
+            seen.append(current_request_id())
+        await task
+    assert seen == ["inner-2", "outer-1"]
+    assert current_request_id() is None
+    with request_context("bad id\n{injected}") as rid:
+        assert rid != "bad id\n{injected}" and len(rid) == 32
+    assert len(new_request_id()) == 32
+
+
+def test_configure_logging_installs_one_handler_and_checks_the_level() -> None:
+    root = logging.getLogger()
+    before = list(root.handlers)
+    level = root.level
+    stream = io.StringIO()
+    try:
+        configure_logging(json=False, level="debug", stream=io.StringIO())
+        handler = configure_logging(level="INFO", stream=stream)
+        ours = [h for h in root.handlers if h not in before]
+        assert ours == [handler]
+        with request_context("r-1"):
+            log_event(logging.getLogger("miroconnect.x"), "a.b", n=1)
+        logging.getLogger("miroconnect.x").debug("hidden")
+        (line,) = lines(stream)
+        assert (line["event"], line["n"], line["request_id"]) == ("a.b", 1, "r-1")
+        with pytest.raises(ValueError, match="unknown log level"):
+            configure_logging(level="LOUD")
+    finally:
+        for extra in [h for h in root.handlers if h not in before]:
+            root.removeHandler(extra)
+        root.setLevel(level)
+
+
+def test_text_format_is_redacted_too() -> None:
+    root = logging.getLogger()
+    before = list(root.handlers)
+    level = root.level
+    stream = io.StringIO()
+    try:
+        configure_logging(json=False, stream=stream)
+        log_event(
+            logging.getLogger("miroconnect.x"), "vault.x", refresh_token="rt-77", n=2
+        )
+        assert "vault.x" in stream.getvalue() and "n=2" in stream.getvalue()
+        assert "rt-77" not in stream.getvalue()
+    finally:
+        for extra in [h for h in root.handlers if h not in before]:
+            root.removeHandler(extra)
+        root.setLevel(level)
