@@ -233,18 +233,17 @@ def api_router() -> APIRouter:
         user_id: UserIdPath,
         limit: Annotated[int, Query(ge=1, le=100)] = 20,
         cursor: Annotated[
-            str | None,
+            int | None,
             Query(
-                max_length=18,
-                pattern=r"^[0-9]+$",
+                ge=1,
+                le=2**31 - 1,
                 description="`next_cursor` of the previous page.",
             ),
         ] = None,
     ) -> BoardList:
         """The boards made through miroconnect for a user, newest first."""
-        before = int(cursor) if cursor is not None else None
         records, next_id = await context.boards.page(
-            user_id, limit=limit, before_id=before
+            user_id, limit=limit, before_id=cursor
         )
         return BoardList(
             boards=[_board(record) for record in records],
