@@ -1,16 +1,21 @@
-"""CreditPacer: a burst spends the credits a window has and waits for the reset."""
+"""CreditPacer: a burst spends the credits a window has and waits for the reset, with the
+balances in memory or shared through the database."""
 
 from __future__ import annotations
 
 import asyncio
 import math
 import random
+from collections.abc import Callable
 
 import httpx2
 from fakes import FakeTime
 
 from miroconnect.client import CreditPacer, MiroClient, RetryPolicy, StaticTokenSource
-from miroconnect.client.pacing import parse_reading
+from miroconnect.client.pacing import RateLimitReading, Reservation, parse_reading
+from miroconnect.storage.db import Database
+from miroconnect.storage.migrate import upgrade
+from miroconnect.storage.pacing import SQLPacingStore
 
 
 class CreditServer:
@@ -129,3 +134,180 @@ def test_reading_parses_the_three_headers_or_nothing() -> None:
     )
     assert reading is not None and (reading.limit, reading.remaining) == (100, 50)
     assert parse_reading({"x-ratelimit-limit": "x"}) is None
+
+
+# -- the shared store: the same pacing, one budget for every pacer on a database --------------
+
+
+async def _sql_pacer(database_url: str, time: FakeTime) -> tuple[CreditPacer, Database]:
+    db = Database(database_url)
+    return CreditPacer(store=SQLPacingStore(db), clock=time.now, sleep=time.sleep), db
+
+
+async def _burst(
+    pacers: list[CreditPacer], server: CreditServer, time: FakeTime, per_pacer: int
+) -> None:
+    async with httpx2.AsyncClient(transport=httpx2.MockTransport(server)) as http:
+        clients = [
+            MiroClient(
+                http,
+                StaticTokenSource("t", key="user-1"),
+                base_url="https://api.example",
+                pacer=pacer,
+                retry=RetryPolicy(rng=random.Random(0)),  # noqa: S311 (jitter)
+                sleep=time.sleep,
+            )
+            for pacer in pacers
+        ]
+        await asyncio.gather(
+            *(c.boards.create(name="x") for c in clients for _ in range(per_pacer))
+        )
+
+
+async def test_sql_store_paces_a_burst_like_the_memory_store(database_url: str) -> None:
+    await upgrade(database_url)
+    time = FakeTime()
+    server = CreditServer(time, credits=2000, window=10)
+    pacer, db = await _sql_pacer(database_url, time)
+    start = time.epoch()
+    try:
+        await _burst([pacer], server, time, 30)
+        reading = await pacer.reading("user-1")
+    finally:
+        await db.dispose()
+    assert (server.created, server.limited) == (30, 0)
+    elapsed = time.epoch() - start
+    assert (math.ceil(30 / 4) - 1) * 10 <= elapsed <= math.ceil(30 / 4) * 10
+    assert reading is not None and reading.limit == 2000
+
+
+async def test_pacers_on_one_database_share_one_budget(database_url: str) -> None:
+    # Three pacers, each with its own Database engine, stand for three processes.
+    await upgrade(database_url)
+    time = FakeTime()
+    server = CreditServer(time, credits=2000, window=10)
+    made = [await _sql_pacer(database_url, time) for _ in range(3)]
+    try:
+        await _burst([pacer for pacer, _ in made], server, time, 6)
+    finally:
+        for _, db in made:
+            await db.dispose()
+    assert (server.created, server.limited) == (18, 0)
+
+
+async def test_pacers_with_memory_stores_overdraw_the_shared_budget() -> None:
+    # The control for the test above: per-process memory cannot see the others' spending.
+    time = FakeTime()
+    server = CreditServer(time, credits=2000, window=10)
+    pacers = [CreditPacer(clock=time.now, sleep=time.sleep) for _ in range(3)]
+    await _burst(pacers, server, time, 6)
+    assert server.created == 18
+    assert server.limited > 0
+
+
+def at(t: float) -> Callable[[], float]:
+    return lambda: t
+
+
+def _reading(remaining: int, reset_at: float) -> RateLimitReading:
+    return RateLimitReading(limit=2000, remaining=remaining, reset_at=reset_at)
+
+
+async def test_an_older_reading_never_raises_the_shared_balance(
+    database_url: str,
+) -> None:
+    await upgrade(database_url)
+    db = Database(database_url)
+    store = SQLPacingStore(db)
+    try:
+        assert await store.reserve("k", 500, at(100.0)) == Reservation(True, probe=True)
+        # Other pacers' calls are refused while the probe is out.
+        assert await store.reserve("k", 500, at(100.0)) == Reservation(False)
+        await store.record(
+            "k",
+            500,
+            probe=True,
+            reading=_reading(1500, 110.0),
+            answered=True,
+            status_code=201,
+            now=100.1,
+        )
+        assert await store.reserve("k", 500, at(100.2)) == Reservation(True)
+        assert await store.reserve("k", 500, at(100.2)) == Reservation(True)
+        # The second call's answer (remaining 500) arrives before the first's (1000).
+        # Taken net of the call still in flight, the newest says 0 are left; the older
+        # one, taken as the in-memory pacer would, would say 1000.
+        for remaining in (500, 1000):
+            await store.record(
+                "k",
+                500,
+                probe=False,
+                reading=_reading(remaining, 110.0),
+                answered=True,
+                status_code=201,
+                now=100.3,
+            )
+        assert await store.reading("k") == _reading(0, 110.0)
+        # A late answer from the previous window changes nothing either.
+        await store.record(
+            "k",
+            500,
+            probe=False,
+            reading=_reading(2000, 100.0),
+            answered=True,
+            status_code=201,
+            now=100.4,
+        )
+        assert await store.reading("k") == _reading(0, 110.0)
+        refused = await store.reserve("k", 500, at(100.5))
+        assert refused == Reservation(False, retry_at=110.0)
+        # After the reset the next call probes the new window.
+        assert await store.reserve("k", 500, at(110.1)) == Reservation(True, probe=True)
+    finally:
+        await db.dispose()
+
+
+async def test_a_crashed_process_bookings_expire(database_url: str) -> None:
+    await upgrade(database_url)
+    db = Database(database_url)
+    store = SQLPacingStore(db, stale_after=60.0)
+    try:
+        assert (await store.reserve("k", 500, at(100.0))).probe
+        await store.record(
+            "k",
+            500,
+            probe=True,
+            reading=_reading(1500, 200.0),
+            answered=True,
+            status_code=201,
+            now=100.0,
+        )
+        # A process books 1000 credits and dies before recording the answers.
+        assert (await store.reserve("k", 500, at(101.0))).granted
+        assert (await store.reserve("k", 500, at(101.0))).granted
+        # While its calls could still be in flight, a new reading is taken net of them.
+        assert (await store.reserve("k", 500, at(102.0))).granted
+        await store.record(
+            "k",
+            500,
+            probe=False,
+            reading=_reading(1000, 200.0),
+            answered=True,
+            status_code=201,
+            now=102.0,
+        )
+        assert await store.reading("k") == _reading(0, 200.0)
+        # Long after, the dead bookings no longer count.
+        assert (await store.reserve("k", 500, at(300.0))).probe
+        await store.record(
+            "k",
+            500,
+            probe=True,
+            reading=_reading(1500, 400.0),
+            answered=True,
+            status_code=201,
+            now=300.0,
+        )
+        assert await store.reading("k") == _reading(1500, 400.0)
+    finally:
+        await db.dispose()

@@ -4,15 +4,23 @@ from __future__ import annotations
 
 from miroconnect.client.auth import MiroAuth, StaticTokenSource
 from miroconnect.client.client import DEFAULT_API_URL, MiroClient, shared_pacer
-from miroconnect.client.pacing import CREDITS_BY_LEVEL, CreditPacer, RateLimitReading
+from miroconnect.client.pacing import (
+    CREDITS_BY_LEVEL,
+    CreditPacer,
+    MemoryPacingStore,
+    PacingStore,
+    RateLimitReading,
+)
 from miroconnect.client.retry import RetryPolicy
 
 __all__ = [
     "CREDITS_BY_LEVEL",
     "DEFAULT_API_URL",
     "CreditPacer",
+    "MemoryPacingStore",
     "MiroAuth",
     "MiroClient",
+    "PacingStore",
     "RateLimitReading",
     "RetryPolicy",
     "StaticTokenSource",

@@ -162,8 +162,8 @@ class Requester:
                 raise error from exc
             finally:
                 if not answered:
-                    self._pacer.settle(ticket, None, None)
-            self._pacer.settle(ticket, response.headers, response.status_code)
+                    await self._pacer.settle(ticket, None, None)
+            await self._pacer.settle(ticket, response.headers, response.status_code)
             status = response.status_code
             if status < 400:
                 return response

@@ -5,10 +5,29 @@ Miro counts credits per user per app in fixed windows and reports the balance in
 response. Each endpoint costs the credits of its level (1-4: 50/100/500/2000).
 [Rate limiting](https://developers.miro.com/reference/rate-limiting)
 
-`CreditPacer` keeps, per connection key, the last reading and the credits of calls still in
-flight, shared by every task in the process that uses that key. A call that would overdraw
-the balance waits for the reset instead of being sent. Until a first reading exists, one call
-at a time goes out as a probe, so a burst on a fresh connection cannot overdraw either.
+`CreditPacer` books each call's credits against the balance of its connection key before the
+call leaves, and records the reading its answer brings. A call that would overdraw the balance
+waits for the reset instead of being sent. Until a first reading exists (and again once a
+window is over), one call at a time goes out as a probe, so a burst on a fresh connection
+cannot overdraw either.
+
+Where the balances live is a `PacingStore`:
+
+- `MemoryPacingStore` (the default): in this process's memory, shared by every task of the
+  process that uses the pacer. Right for a library user with one process.
+- `miroconnect.storage.pacing.SQLPacingStore`: one row per connection key in the database, so
+  every process and machine on that database spends one budget per key. Use it whenever more
+  than one process calls Miro for the same users (`miroconnect serve --workers N`, several
+  servers on one PostgreSQL):
+
+```python
+from miroconnect.storage.db import Database
+from miroconnect.storage.pacing import SQLPacingStore
+
+db = Database("postgresql+asyncpg://...")
+pacer = CreditPacer(store=SQLPacingStore(db))  # one per process, like `db`
+miro = MiroClient(http, vault.tokens_for(connection_id), pacer=pacer)
+```
 """
 
 from __future__ import annotations
@@ -16,14 +35,19 @@ from __future__ import annotations
 import asyncio
 import threading
 from collections.abc import Awaitable, Callable, Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, field
+from typing import Protocol
 
 from miroconnect.types import Clock, system_clock
 
 __all__ = [
     "CREDITS_BY_LEVEL",
     "CreditPacer",
+    "MemoryPacingStore",
+    "Now",
+    "PacingStore",
     "RateLimitReading",
+    "Reservation",
     "Sleep",
     "Ticket",
     "parse_reading",
@@ -34,6 +58,9 @@ CREDITS_BY_LEVEL: Mapping[int, int] = {1: 50, 2: 100, 3: 500, 4: 2000}
 
 Sleep = Callable[[float], Awaitable[None]]
 """Waits the given number of seconds; injected so tests do not wait for real."""
+
+Now = Callable[[], float]
+"""The pacer's clock in UNIX seconds."""
 
 
 @dataclass(frozen=True)
@@ -59,12 +86,69 @@ def parse_reading(headers: Mapping[str, str]) -> RateLimitReading | None:
 
 
 @dataclass(frozen=True)
+class Reservation:
+    """A store's answer to "may a call costing these credits go out now?".
+
+    `granted`: it may, and its credits are booked (`probe`: it is the one call that learns
+    the balance of a window nobody has a reading for). Otherwise `retry_at` says when the
+    balance is back (UNIX seconds), or is None while another call is probing.
+    """
+
+    granted: bool
+    probe: bool = False
+    retry_at: float | None = None
+
+
+_GRANTED = Reservation(True)
+_PROBE = Reservation(True, probe=True)
+_PROBING = Reservation(False)
+
+
+class PacingStore(Protocol):
+    """Where the pacer keeps each connection key's balance; the seam between one process
+    (`MemoryPacingStore`) and many (`SQLPacingStore`).
+
+    Both calls must be atomic with respect to every other user of the same store: a
+    reservation books its credits in the same step that checks them.
+    """
+
+    async def reserve(self, key: str, credits: int, now: Now) -> Reservation:
+        """Book `credits` for a call on `key` if the balance allows it at `now()`.
+
+        Read `now()` as late as possible (after any wait for a lock or a connection): a
+        time taken before a wait could book a call into a window that is already over.
+        """
+        ...
+
+    async def record(
+        self,
+        key: str,
+        credits: int,
+        *,
+        probe: bool,
+        reading: RateLimitReading | None,
+        answered: bool,
+        status_code: int | None,
+        now: float,
+    ) -> None:
+        """The call booked by `reserve` is over: it got `reading` (`answered` False: it got
+        no answer at all)."""
+        ...
+
+    async def reading(self, key: str) -> RateLimitReading | None:
+        """The balance known for `key` (net of calls in flight), if any."""
+        ...
+
+
+@dataclass(frozen=True)
 class Ticket:
     """Permission to send one call; hand it back to `CreditPacer.settle`."""
 
     key: str
     credits: int
     probe: bool
+    # Set when this process's probe is over, to wake the tasks waiting for its reading.
+    done: asyncio.Event | None = field(default=None, compare=False, repr=False)
 
 
 class _Ledger:
@@ -76,104 +160,66 @@ class _Ledger:
         self.remaining = 0
         self.reset_at = 0.0
         self.in_flight = 0  # credits of calls sent and not yet answered
-        self.probing: asyncio.Event | None = None
+        self.probing = False
 
 
-class CreditPacer:
-    """Waits before calls that would overdraw a connection's credit balance.
+class MemoryPacingStore:
+    """Balances in this process's memory: the default `PacingStore`.
 
-    Share one pacer between every `MiroClient` of a process (the default does); give it a
-    fake `clock` and `sleep` in tests:
-
-    ```python
-    pacer = CreditPacer(clock=fake.now, sleep=fake.sleep)
-    ticket = await pacer.acquire("connection-1", 500)
-    ... send ...
-    pacer.settle(ticket, response.headers, response.status_code)
-    ```
+    Correct for one process; with several processes on one Miro app each would spend the
+    whole budget (use `SQLPacingStore` there). Plain state and no awaits under its lock,
+    so it works from any event loop and any thread.
     """
 
-    def __init__(
-        self,
-        *,
-        clock: Clock = system_clock,
-        sleep: Sleep = asyncio.sleep,
-        margin: float = 0.05,
-    ) -> None:
-        self._clock = clock
-        self._sleep = sleep
-        # Wait this much past the announced reset, so a call does not land in the old window
-        # because of a clock a little behind Miro's.
-        self._margin = margin
+    def __init__(self) -> None:
         self._ledgers: dict[str, _Ledger] = {}
-        # Plain state and no awaits while it is held: the pacer works from any event loop and
-        # any thread (the benchmarks run several loops).
         self._lock = threading.Lock()
 
-    def now(self) -> float:
-        """The pacer's time in UNIX seconds."""
-        return self._clock().timestamp()
-
-    def reading(self, key: str) -> RateLimitReading | None:
-        """The last balance known for `key` (remaining net of calls in flight), if any."""
+    async def reserve(self, key: str, credits: int, now: Now) -> Reservation:
         with self._lock:
-            ledger = self._ledgers.get(key)
-            if ledger is None or ledger.limit is None:
-                return None
-            return RateLimitReading(ledger.limit, ledger.remaining, ledger.reset_at)
+            ledger = self._ledgers.setdefault(key, _Ledger())
+            if not ledger.metered or credits <= 0:
+                ledger.in_flight += credits
+                return _GRANTED
+            if ledger.limit is None or now() >= ledger.reset_at:
+                # No reading yet, or its window is over and the new window's length is
+                # unknown: one call goes out as a probe, the others wait for its reading.
+                if ledger.probing:
+                    return _PROBING
+                ledger.probing = True
+                ledger.in_flight += credits
+                return _PROBE
+            if ledger.remaining >= credits or credits > ledger.limit:
+                # (A call dearer than the whole budget can only be tried.)
+                ledger.remaining -= credits
+                ledger.in_flight += credits
+                return _GRANTED
+            return Reservation(False, retry_at=ledger.reset_at)
 
-    async def acquire(self, key: str, credits: int) -> Ticket:
-        """Wait until a call costing `credits` fits the balance of `key`, and book it."""
-        while True:
-            wait_for: asyncio.Event | None = None
-            delay = 0.0
-            with self._lock:
-                ledger = self._ledgers.setdefault(key, _Ledger())
-                now = self.now()
-                if not ledger.metered or credits <= 0:
-                    ledger.in_flight += credits
-                    return Ticket(key, credits, probe=False)
-                if ledger.limit is None or now >= ledger.reset_at:
-                    # No reading yet, or its window is over and the new window's length
-                    # is unknown: one call goes out as a probe, the others wait for the
-                    # reading its answer brings.
-                    if ledger.probing is None:
-                        ledger.probing = asyncio.Event()
-                        ledger.in_flight += credits
-                        return Ticket(key, credits, probe=True)
-                    wait_for = ledger.probing
-                elif ledger.remaining >= credits or credits > ledger.limit:
-                    # (A call dearer than the whole budget can only be tried.)
-                    ledger.remaining -= credits
-                    ledger.in_flight += credits
-                    return Ticket(key, credits, probe=False)
-                else:
-                    delay = ledger.reset_at - now + self._margin
-            if wait_for is not None:
-                await wait_for.wait()
-            else:
-                await self._sleep(delay)
-
-    def settle(
-        self, ticket: Ticket, headers: Mapping[str, str] | None, status_code: int | None
+    async def record(
+        self,
+        key: str,
+        credits: int,
+        *,
+        probe: bool,
+        reading: RateLimitReading | None,
+        answered: bool,
+        status_code: int | None,
+        now: float,
     ) -> None:
-        """Record the answer to a ticket's call (`headers` None: it got no answer)."""
         with self._lock:
-            ledger = self._ledgers.setdefault(ticket.key, _Ledger())
-            ledger.in_flight = max(0, ledger.in_flight - ticket.credits)
-            reading = parse_reading(headers) if headers is not None else None
+            ledger = self._ledgers.setdefault(key, _Ledger())
+            ledger.in_flight = max(0, ledger.in_flight - credits)
             if reading is not None:
                 self._apply(ledger, reading, status_code)
-            elif headers is not None and ticket.probe and ledger.limit is None:
+            elif answered and probe and ledger.limit is None:
                 # Miro (or a stand-in) does not meter this connection: stop pacing it.
                 ledger.metered = False
-            if ticket.probe and ledger.probing is not None:
-                ledger.probing.set()
-                ledger.probing = None
+            if probe:
+                ledger.probing = False
 
-    def _apply(
-        self, ledger: _Ledger, reading: RateLimitReading, status: int | None
-    ) -> None:
+    @staticmethod
+    def _apply(ledger: _Ledger, reading: RateLimitReading, status: int | None) -> None:
         if ledger.limit is not None and reading.reset_at < ledger.reset_at - 0.5:
             return  # a late answer from a window that is already over
         ledger.metered = True
@@ -185,15 +231,109 @@ class CreditPacer:
             remaining = min(remaining, 0)
         ledger.remaining = remaining
 
+    async def reading(self, key: str) -> RateLimitReading | None:
+        with self._lock:
+            ledger = self._ledgers.get(key)
+            if ledger is None or ledger.limit is None:
+                return None
+            return RateLimitReading(ledger.limit, ledger.remaining, ledger.reset_at)
+
+
+class CreditPacer:
+    """Waits before calls that would overdraw a connection's credit balance.
+
+    Share one pacer between every `MiroClient` of a process (the default does). Give it a
+    `SQLPacingStore` when several processes call Miro for the same users, and a fake
+    `clock` and `sleep` in tests:
+
+    ```python
+    pacer = CreditPacer(clock=fake.now, sleep=fake.sleep)
+    ticket = await pacer.acquire("connection-1", 500)
+    ... send ...
+    await pacer.settle(ticket, response.headers, response.status_code)
+    ```
+    """
+
+    def __init__(
+        self,
+        *,
+        store: PacingStore | None = None,
+        clock: Clock = system_clock,
+        sleep: Sleep = asyncio.sleep,
+        margin: float = 0.05,
+        poll_interval: float = 0.05,
+    ) -> None:
+        self.store: PacingStore = store if store is not None else MemoryPacingStore()
+        self._clock = clock
+        self._sleep = sleep
+        # Wait this much past the announced reset, so a call does not land in the old window
+        # because of a clock a little behind Miro's.
+        self._margin = margin
+        # How often to ask again while another process's probe is out (no event crosses
+        # processes).
+        self._poll = poll_interval
+        self._probes: dict[str, asyncio.Event] = {}
+        self._lock = threading.Lock()
+
+    def now(self) -> float:
+        """The pacer's time in UNIX seconds."""
+        return self._clock().timestamp()
+
+    async def reading(self, key: str) -> RateLimitReading | None:
+        """The last balance known for `key` (remaining net of calls in flight), if any."""
+        return await self.store.reading(key)
+
+    async def acquire(self, key: str, credits: int) -> Ticket:
+        """Wait until a call costing `credits` fits the balance of `key`, and book it."""
+        while True:
+            answer = await self.store.reserve(key, credits, self.now)
+            if answer.granted:
+                done = None
+                if answer.probe:
+                    done = asyncio.Event()
+                    with self._lock:
+                        self._probes[key] = done
+                return Ticket(key, credits, probe=answer.probe, done=done)
+            if answer.retry_at is not None:
+                # The clock again: the reservation itself may have waited.
+                await self._sleep(max(0.0, answer.retry_at - self.now()) + self._margin)
+                continue
+            with self._lock:
+                local = self._probes.get(key)
+            if local is not None:
+                await local.wait()  # our own probe: its answer wakes us
+            else:
+                await self._sleep(self._poll)  # another process's probe
+
+    async def settle(
+        self, ticket: Ticket, headers: Mapping[str, str] | None, status_code: int | None
+    ) -> None:
+        """Record the answer to a ticket's call (`headers` None: it got no answer)."""
+        try:
+            await self.store.record(
+                ticket.key,
+                ticket.credits,
+                probe=ticket.probe,
+                reading=parse_reading(headers) if headers is not None else None,
+                answered=headers is not None,
+                status_code=status_code,
+                now=self.now(),
+            )
+        finally:
+            if ticket.done is not None:
+                with self._lock:
+                    if self._probes.get(ticket.key) is ticket.done:
+                        del self._probes[ticket.key]
+                ticket.done.set()
+
     async def wait_for_reset(self, key: str, reset_at: float | None) -> bool:
         """After a 429: wait until `reset_at` (or the known reset) has passed.
 
         Returns False when no reset time is known (the caller backs off instead).
         """
-        with self._lock:
-            ledger = self._ledgers.get(key)
-            if reset_at is None and ledger is not None and ledger.limit is not None:
-                reset_at = ledger.reset_at
+        if reset_at is None:
+            known = await self.store.reading(key)
+            reset_at = known.reset_at if known is not None else None
         if reset_at is None:
             return False
         await self._sleep(max(0.0, reset_at - self.now()) + self._margin)
