@@ -11,10 +11,12 @@ from typing import Any
 
 import pytest
 
+from miroconnect.config import Settings
 from miroconnect.logs import (
     REDACTED,
     JSONFormatter,
     configure_logging,
+    configure_logging_from_settings,
     current_request_id,
     log_event,
     new_request_id,
@@ -154,42 +156,59 @@ async def test_request_ids_follow_tasks_and_bad_ids_are_replaced() -> None:
     assert len(new_request_id()) == 32
 
 
+@pytest.fixture
+def restore_logging() -> Iterator[None]:
+    root = logging.getLogger()
+    before, level = list(root.handlers), root.level
+    try:
+        yield
+    finally:
+        for extra in [h for h in root.handlers if h not in before]:
+            root.removeHandler(extra)
+        root.setLevel(level)
+        logging.getLogger("miroconnect").setLevel(logging.NOTSET)
+
+
+@pytest.mark.usefixtures("restore_logging")
 def test_configure_logging_installs_one_handler_and_checks_the_level() -> None:
     root = logging.getLogger()
     before = list(root.handlers)
-    level = root.level
     stream = io.StringIO()
-    try:
-        configure_logging(json=False, level="debug", stream=io.StringIO())
-        handler = configure_logging(level="INFO", stream=stream)
-        ours = [h for h in root.handlers if h not in before]
-        assert ours == [handler]
-        with request_context("r-1"):
-            log_event(logging.getLogger("miroconnect.x"), "a.b", n=1)
-        logging.getLogger("miroconnect.x").debug("hidden")
-        (line,) = lines(stream)
-        assert (line["event"], line["n"], line["request_id"]) == ("a.b", 1, "r-1")
-        with pytest.raises(ValueError, match="unknown log level"):
-            configure_logging(level="LOUD")
-    finally:
-        for extra in [h for h in root.handlers if h not in before]:
-            root.removeHandler(extra)
-        root.setLevel(level)
+    configure_logging(json=False, level="debug", stream=io.StringIO())
+    handler = configure_logging(level="INFO", stream=stream)
+    assert [h for h in root.handlers if h not in before] == [handler]
+    with request_context("r-1"):
+        log_event(logging.getLogger("miroconnect.x"), "a.b", n=1)
+    logging.getLogger("miroconnect.x").debug("hidden")
+    logging.getLogger("alembic.runtime").info("library chatter")
+    logging.getLogger("alembic.runtime").warning("library warning")
+    first, second = lines(stream)
+    assert (first["event"], first["n"], first["request_id"]) == ("a.b", 1, "r-1")
+    assert second["message"] == "library warning"
+    with pytest.raises(ValueError, match="unknown log level"):
+        configure_logging(level="LOUD")
 
 
+@pytest.mark.usefixtures("restore_logging")
 def test_text_format_is_redacted_too() -> None:
-    root = logging.getLogger()
-    before = list(root.handlers)
-    level = root.level
     stream = io.StringIO()
-    try:
-        configure_logging(json=False, stream=stream)
-        log_event(
-            logging.getLogger("miroconnect.x"), "vault.x", refresh_token="rt-77", n=2
-        )
-        assert "vault.x" in stream.getvalue() and "n=2" in stream.getvalue()
-        assert "rt-77" not in stream.getvalue()
-    finally:
-        for extra in [h for h in root.handlers if h not in before]:
-            root.removeHandler(extra)
-        root.setLevel(level)
+    configure_logging(json=False, stream=stream)
+    log_event(logging.getLogger("miroconnect.x"), "vault.x", refresh_token="rt-77", n=2)
+    assert "vault.x" in stream.getvalue() and "n=2" in stream.getvalue()
+    assert "rt-77" not in stream.getvalue()
+
+
+@pytest.mark.usefixtures("restore_logging")
+def test_configuring_from_settings_falls_back_on_a_bad_level() -> None:
+    stream = io.StringIO()
+    configure_logging_from_settings(
+        Settings(log_level="chatty", log_format="json"), stream=stream
+    )
+    (line,) = lines(stream)
+    assert line["event"] == "logging.misconfigured" and line["level"] == "warning"
+    text = io.StringIO()
+    configure_logging_from_settings(
+        Settings(log_level="debug", log_format="text"), stream=text
+    )
+    logging.getLogger("miroconnect.x").debug("shown")
+    assert "shown" in text.getvalue() and not text.getvalue().startswith("{")

@@ -47,3 +47,7 @@ class Settings(BaseSettings):
     # Comma-separated service API keys.
     api_keys: SecretStr = SecretStr("")
     allowed_return_urls: CommaList = Field(default_factory=list)
+
+    # Logs (miroconnect.logs): `json` (one object per line) or `text`, and the level.
+    log_format: str = "json"
+    log_level: str = "INFO"

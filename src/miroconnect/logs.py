@@ -22,6 +22,8 @@ The API other layers call:
   `new_request_id()` makes one, `current_request_id()` reads it.
 * `configure_logging(json=True, level="INFO")`: install the JSON (or plain-text) handler on
   the root logger. Only the edge calls it: the CLI's `main()`, an app factory, a benchmark.
+  `configure_logging_from_settings(settings)` does the same from `MIROCONNECT_LOG_FORMAT`
+  (`json` | `text`) and `MIROCONNECT_LOG_LEVEL`.
 * `redact(text)`: what the formatter does to every message and field value.
 
 Defense in depth: even if a caller passes a secret by mistake, the formatter redacts what
@@ -43,13 +45,17 @@ from collections.abc import Iterator, Mapping
 from contextlib import contextmanager
 from contextvars import ContextVar
 from datetime import UTC, datetime
-from typing import Any, TextIO
+from typing import TYPE_CHECKING, Any, TextIO
+
+if TYPE_CHECKING:
+    from miroconnect.config import Settings
 
 __all__ = [
     "JSONFormatter",
     "REDACTED",
     "TextFormatter",
     "configure_logging",
+    "configure_logging_from_settings",
     "current_request_id",
     "get_logger",
     "log_event",
@@ -239,18 +245,30 @@ class TextFormatter(logging.Formatter):
 _HANDLER_NAME = "miroconnect"
 
 
+def _level(name: str) -> int:
+    numeric = logging.getLevelName(name.upper())
+    if not isinstance(numeric, int):
+        raise ValueError(f"unknown log level {name!r}")
+    return numeric
+
+
 def configure_logging(
-    *, json: bool = True, level: str = "INFO", stream: TextIO | None = None
+    *,
+    json: bool = True,
+    level: str = "INFO",
+    library_level: str = "WARNING",
+    stream: TextIO | None = None,
 ) -> logging.Handler:
     """Send every log record to `stream` (stderr by default), one JSON object per line.
 
-    Call it once, at the edge (CLI `main()`, app factory); calling it again replaces the
-    handler it installed before, and leaves other handlers alone. Returns the handler.
-    Raises `ValueError` for an unknown level name.
+    `level` applies to miroconnect's own loggers; other libraries (Alembic, SQLAlchemy,
+    httpx2) log at `library_level` or above, whichever is higher, so their chatter does not
+    drown the events. Call it once, at the edge (CLI `main()`, app factory); calling it
+    again replaces the handler it installed before, and leaves other handlers alone.
+    Returns the handler. Raises `ValueError` for an unknown level name.
     """
-    numeric = logging.getLevelName(level.upper())
-    if not isinstance(numeric, int):
-        raise ValueError(f"unknown log level {level!r}")
+    numeric = _level(level)
+    libraries = max(numeric, _level(library_level))
     handler = logging.StreamHandler(stream or sys.stderr)
     handler.set_name(_HANDLER_NAME)
     handler.setFormatter(JSONFormatter() if json else TextFormatter())
@@ -259,5 +277,39 @@ def configure_logging(
         if old.get_name() == _HANDLER_NAME:
             root.removeHandler(old)
     root.addHandler(handler)
-    root.setLevel(numeric)
+    root.setLevel(libraries)
+    logging.getLogger("miroconnect").setLevel(numeric)
+    return handler
+
+
+def configure_logging_from_settings(
+    settings: Settings | None = None, *, stream: TextIO | None = None
+) -> logging.Handler:
+    """`configure_logging` from `settings.log_format` and `settings.log_level` (read from
+    the environment when `settings` is None).
+
+    Never fails: unreadable settings or an unknown level fall back to JSON at INFO, and the
+    fallback is logged as `logging.misconfigured`, so a typo cannot silence the logs.
+    """
+    problem: str | None = None
+    json_format, level = True, "INFO"
+    try:
+        if settings is None:
+            from miroconnect.config import Settings
+
+            settings = Settings()
+        json_format = settings.log_format.strip().lower() != "text"
+        level = settings.log_level
+        handler = configure_logging(json=json_format, level=level, stream=stream)
+    except Exception as exc:  # a bad setting must not stop the program from starting
+        problem = type(exc).__name__
+        handler = configure_logging(json=json_format, level="INFO", stream=stream)
+    if problem is not None:
+        log_event(
+            logging.getLogger(__name__),
+            "logging.misconfigured",
+            level=logging.WARNING,
+            error_type=problem,
+            hint="check MIROCONNECT_LOG_FORMAT and MIROCONNECT_LOG_LEVEL",
+        )
     return handler

@@ -13,7 +13,16 @@ __all__ = ["build_app", "main"]
 
 def build_app() -> typer.Typer:
     """The Typer application with every command registered."""
-    from miroconnect.cli import db, demo, emulator, keys, maintain, serve
+    from miroconnect.cli import (
+        connections,
+        db,
+        demo,
+        doctor,
+        emulator,
+        keys,
+        maintain,
+        serve,
+    )
 
     app = typer.Typer(
         name="miroconnect",
@@ -28,9 +37,14 @@ def build_app() -> typer.Typer:
     maintain.register(app)
     serve.register(app)
     demo.register(app)
+    connections.register(app)
+    doctor.register(app)
     return app
 
 
 def main() -> None:
     """Console-script entry point."""
+    from miroconnect.logs import configure_logging_from_settings
+
+    configure_logging_from_settings()
     build_app()()

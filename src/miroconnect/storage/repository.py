@@ -14,7 +14,7 @@ from contextlib import asynccontextmanager
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import delete, func, select, text, update
+from sqlalchemy import delete, func, literal, select, text, update
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncSession
 
@@ -324,6 +324,34 @@ class SQLStore:
         async with self.db.session() as session:
             return [_to_connection(row) for row in await session.scalars(statement)]
 
+    async def list_connections(
+        self,
+        *,
+        app_user_id: str | None = None,
+        status: ConnectionStatus | None = None,
+        limit: int = 100,
+    ) -> tuple[Sequence[Connection], int]:
+        """Operators' view: at most `limit` connections matching the filters, most
+        recently updated first, and how many match in all."""
+        C = ConnectionRow
+        conditions = []
+        if app_user_id is not None:
+            conditions.append(C.app_user_id == app_user_id)
+        if status is not None:
+            conditions.append(C.status == status.value)
+        statement = (
+            select(C)
+            .where(*conditions)
+            .order_by(C.updated_at.desc(), C.id)
+            .limit(limit)
+        )
+        async with self.db.session() as session:
+            total = await session.scalar(
+                select(func.count()).select_from(C).where(*conditions)
+            )
+            rows = [_to_connection(row) for row in await session.scalars(statement)]
+        return rows, int(total or 0)
+
     async def load_tokens(self, connection_id: str) -> StoredTokens | None:
         """The connection and its decrypted tokens, without a lock."""
         async with self.db.session() as session:
@@ -350,10 +378,13 @@ class SQLStore:
     ) -> Sequence[str]:
         """Connected rows whose refresh token was issued before the cutoff, oldest first."""
         C = ConnectionRow
+        # The status is written into the SQL, not bound: only then does the partial index
+        # `ix_connections_due` match under PostgreSQL's generic plan of a prepared statement.
+        connected = literal(ConnectionStatus.CONNECTED.value, literal_execute=True)
         statement = (
             select(C.id)
             .where(
-                C.status == ConnectionStatus.CONNECTED.value,
+                C.status == connected,
                 C.refresh_token_ciphertext.is_not(None),
                 C.refresh_issued_at < refresh_issued_before,
             )

@@ -1,0 +1,208 @@
+"""`miroconnect connections list|show|disconnect`: the vault's connections, for operators.
+
+Nothing here prints a token: the commands read `Connection` values, which carry none.
+`list` and `show` need `MIROCONNECT_DATABASE_URL` and `MIROCONNECT_ENCRYPTION_KEYS`;
+`disconnect` also the `MIROCONNECT_MIRO_*` settings, because it revokes at Miro.
+"""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import Callable, Coroutine, Sequence
+from datetime import datetime
+from typing import Annotated, Any, TypeVar
+
+import httpx2
+import typer
+from rich.console import Console
+from rich.table import Table
+
+from miroconnect.config import Settings
+from miroconnect.errors import MiroConnectError
+from miroconnect.oauth.tokens import Connection, ConnectionStatus
+from miroconnect.types import Clock, system_clock
+
+__all__ = ["register"]
+
+T = TypeVar("T")
+
+
+def _console() -> Console:
+    console = Console()
+    # Piped or captured output: do not wrap ids at 80 columns.
+    return console if console.is_terminal else Console(width=200)
+
+
+def _when(value: datetime | None) -> str:
+    return value.strftime("%Y-%m-%d %H:%M:%SZ") if value else "-"
+
+
+def _run(work: Callable[[], Coroutine[Any, Any, T]]) -> T:
+    """Run `work`, turning our errors into one `error:` line and exit code 1."""
+    try:
+        return asyncio.run(work())
+    except MiroConnectError as exc:
+        typer.echo(f"error: {exc}", err=True)
+        raise typer.Exit(1) from None
+
+
+def _table(connections: Sequence[Connection]) -> Table:
+    table = Table(show_lines=False, header_style="bold")
+    for column in (
+        "id",
+        "app user",
+        "Miro user",
+        "Miro team",
+        "status",
+        "key",
+        "updated",
+    ):
+        table.add_column(column, no_wrap=column in ("id", "key", "updated"))
+    for c in connections:
+        status = c.status.value
+        if c.status_reason:
+            status += f" ({c.status_reason})"
+        table.add_row(
+            c.id,
+            c.app_user_id,
+            c.miro_user_name or c.miro_user_id,
+            c.miro_team_name or c.miro_team_id,
+            status,
+            c.key_id or "-",
+            _when(c.updated_at),
+        )
+    return table
+
+
+def register(
+    app: typer.Typer,
+    *,
+    transport: httpx2.AsyncBaseTransport | None = None,
+    clock: Clock = system_clock,
+) -> None:
+    """Add the `connections` group; `transport` reaches Miro (tests pass the emulator)."""
+    connections = typer.Typer(
+        help="The connections in the vault (never their tokens).",
+        no_args_is_help=True,
+    )
+
+    @connections.command("list")
+    def list_(
+        user: str | None = typer.Option(None, "--user", help="only this app user"),
+        status: Annotated[
+            ConnectionStatus | None,
+            typer.Option("--status", case_sensitive=False, help="only this status"),
+        ] = None,
+        limit: int = typer.Option(100, min=1, max=10_000, help="at most this many"),
+    ) -> None:
+        """Connections, most recently updated first."""
+        from miroconnect.crypto import KeyRing, TokenCipher
+        from miroconnect.storage.db import Database
+        from miroconnect.storage.repository import SQLStore
+
+        settings = Settings()
+
+        async def work() -> tuple[Sequence[Connection], int]:
+            ring = KeyRing.parse(settings.encryption_keys.get_secret_value())
+            db = Database(settings.database_url)
+            try:
+                return await SQLStore(db, TokenCipher(ring)).list_connections(
+                    app_user_id=user, status=status, limit=limit
+                )
+            finally:
+                await db.dispose()
+
+        found, total = _run(work)
+        if not found:
+            typer.echo("no connections")
+            return
+        console = _console()
+        console.print(_table(found))
+        shown = f"{len(found)} of {total}" if total > len(found) else str(total)
+        console.print(f"{shown} connection(s)")
+
+    @connections.command("show")
+    def show(
+        connection_id: str = typer.Argument(..., help="the connection id"),
+    ) -> None:
+        """One connection: who, which team, status and key (no tokens)."""
+        from miroconnect.crypto import KeyRing, TokenCipher
+        from miroconnect.errors import NotConnectedError
+        from miroconnect.storage.db import Database
+        from miroconnect.storage.repository import SQLStore
+
+        settings = Settings()
+
+        async def work() -> Connection:
+            ring = KeyRing.parse(settings.encryption_keys.get_secret_value())
+            db = Database(settings.database_url)
+            try:
+                found = await SQLStore(db, TokenCipher(ring)).get_connection(
+                    connection_id
+                )
+            finally:
+                await db.dispose()
+            if found is None:
+                raise NotConnectedError(f"connection {connection_id} does not exist")
+            return found
+
+        c = _run(work)
+        rows = [
+            ("id", c.id),
+            ("app user", c.app_user_id),
+            ("Miro user", f"{c.miro_user_id} ({c.miro_user_name or '?'})"),
+            ("Miro team", f"{c.miro_team_id} ({c.miro_team_name or '?'})"),
+            ("status", c.status.value),
+            ("reason", c.status_reason or "-"),
+            ("scopes", " ".join(c.scopes) or "-"),
+            ("key id", c.key_id or "- (no tokens stored)"),
+            ("access token expires", _when(c.access_expires_at)),
+            ("refresh token issued", _when(c.refresh_issued_at)),
+            ("created", _when(c.created_at)),
+            ("updated", _when(c.updated_at)),
+        ]
+        width = max(len(name) for name, _ in rows)
+        for name, value in rows:
+            typer.echo(f"{name:<{width}}  {value}")
+
+    @connections.command("disconnect")
+    def disconnect(
+        connection_id: str = typer.Argument(..., help="the connection id"),
+        yes: bool = typer.Option(False, "--yes", "-y", help="do not ask to confirm"),
+    ) -> None:
+        """Revoke the connection at Miro and delete its tokens here.
+
+        The tokens are deleted even when Miro cannot be reached; the output says whether
+        Miro confirmed the revocation.
+        """
+        from miroconnect.oauth.vault import DisconnectResult
+        from miroconnect.storage.factory import open_vault
+
+        settings = Settings()
+        if not yes:
+            typer.confirm(
+                f"Disconnect {connection_id} (revoke at Miro, delete its tokens)?",
+                abort=True,
+            )
+
+        async def work() -> DisconnectResult:
+            stack = open_vault(settings, transport=transport, clock=clock)
+            try:
+                return await stack.vault.disconnect(connection_id=connection_id)
+            finally:
+                await stack.aclose()
+
+        result = _run(work)
+        if result.revoked_at_miro:
+            typer.echo(
+                f"disconnected {connection_id}: Miro confirmed the revocation; "
+                "tokens deleted"
+            )
+        else:
+            typer.echo(
+                f"disconnected {connection_id}: tokens deleted, but Miro did NOT confirm "
+                "the revocation (unreachable or refused); the user can also remove the "
+                "app in Miro's settings"
+            )
+
+    app.add_typer(connections, name="connections")

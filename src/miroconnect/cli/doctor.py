@@ -1,0 +1,270 @@
+"""`miroconnect doctor`: is this deployment ready? One line per check, non-zero on failure.
+
+The checks, in order (a check whose prerequisite failed is skipped, and says why):
+
+1. settings: every `MIROCONNECT_*` setting the service needs is set and well-formed
+   (the same rules `miroconnect serve` applies before it starts);
+2. database: `MIROCONNECT_DATABASE_URL` answers `SELECT 1`;
+3. migrations: the database's Alembic revision against this version's head;
+4. encryption keys: `MIROCONNECT_ENCRYPTION_KEYS` parses; every key id found on a stored
+   ciphertext is configured, and opens one of its rows (rows counted by key id);
+5. Miro authorization URL and 6. Miro API URL answer over HTTP (a plain GET with no
+   credentials: no client secret, no token leaves this process).
+
+Output never shows a secret: settings are named, not printed, and the database URL is shown
+with its password hidden.
+"""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import Awaitable
+from dataclasses import dataclass
+from typing import TYPE_CHECKING
+
+import httpx2
+import typer
+
+from miroconnect.config import Settings
+from miroconnect.logs import redact
+
+if TYPE_CHECKING:
+    from miroconnect.storage.repository import SQLStore
+
+__all__ = ["Check", "register", "run_checks"]
+
+CHECK_TIMEOUT = 5.0
+
+
+@dataclass(frozen=True)
+class Check:
+    """One check's outcome: `ok` True (passed), False (failed) or None (skipped)."""
+
+    name: str
+    ok: bool | None
+    detail: str
+
+
+def _describe(exc: BaseException) -> str:
+    """A driver error in one safe line: its type and first line, redacted."""
+    inner = getattr(exc, "orig", None) or exc
+    first = (str(inner).strip().splitlines() or [""])[0][:200]
+    return redact(f"{type(inner).__name__}: {first}" if first else type(inner).__name__)
+
+
+def _safe_url(url: str) -> str:
+    from sqlalchemy.engine import make_url
+
+    try:
+        return make_url(url).render_as_string(hide_password=True)
+    except Exception:  # an unparsable URL: do not echo it, it may hold a password
+        return "(unparsable URL)"
+
+
+async def _database(settings: Settings) -> Check:
+    from sqlalchemy import text
+    from sqlalchemy.ext.asyncio import create_async_engine
+
+    shown = _safe_url(settings.database_url)
+    try:
+        engine = create_async_engine(settings.database_url)
+    except Exception as exc:
+        return Check("database", False, f"{shown}: invalid URL ({_describe(exc)})")
+    try:
+        async with asyncio.timeout(CHECK_TIMEOUT):
+            async with engine.connect() as connection:
+                await connection.scalar(text("SELECT 1"))
+    except Exception as exc:
+        return Check("database", False, f"{shown} does not answer: {_describe(exc)}")
+    finally:
+        await engine.dispose()
+    return Check("database", True, f"{shown} answers ({engine.dialect.name})")
+
+
+async def _migrations(settings: Settings) -> Check:
+    from alembic.script import ScriptDirectory
+    from alembic.util import CommandError
+
+    from miroconnect.storage.migrate import alembic_config, current_revision
+
+    scripts = ScriptDirectory.from_config(alembic_config())
+    head = scripts.get_current_head()
+    try:
+        current = await current_revision(settings.database_url)
+    except Exception as exc:
+        return Check("migrations", False, f"cannot read the revision: {_describe(exc)}")
+    if current == head:
+        return Check("migrations", True, f"at head ({head})")
+    if current is None:
+        return Check(
+            "migrations",
+            False,
+            f"the database is empty, this version needs {head}: "
+            "run `miroconnect db upgrade`",
+        )
+    try:
+        scripts.get_revision(current)
+    except CommandError:
+        return Check(
+            "migrations",
+            False,
+            f"the database is at {current}, which this version does not know "
+            f"(migrated by a newer version?); this version needs {head}",
+        )
+    return Check(
+        "migrations",
+        False,
+        f"the database is at {current}, this version needs {head}: "
+        "run `miroconnect db upgrade`",
+    )
+
+
+async def _keys(settings: Settings, *, database_ready: bool) -> Check:
+    from miroconnect.crypto import KeyRing, TokenCipher
+    from miroconnect.errors import CryptoError, MiroConnectError
+    from miroconnect.storage.db import Database
+    from miroconnect.storage.repository import SQLStore
+    from miroconnect.storage.rotation import count_by_key
+
+    value = settings.encryption_keys.get_secret_value()
+    if not value:
+        return Check(
+            "encryption keys",
+            False,
+            "MIROCONNECT_ENCRYPTION_KEYS is not set: `miroconnect keys generate`",
+        )
+    try:
+        ring = KeyRing.parse(value)
+    except MiroConnectError as exc:
+        return Check("encryption keys", False, str(exc))
+    configured = f"{len(ring.key_ids)} key(s), primary {ring.primary}"
+    if not database_ready:
+        return Check(
+            "encryption keys",
+            False,
+            f"{configured}; stored ciphertexts not checked: the database is not ready",
+        )
+    db = Database(settings.database_url)
+    store = SQLStore(db, TokenCipher(ring))
+    problems: list[str] = []
+    try:
+        counts = dict(await count_by_key(store))
+        for key_id in sorted(counts):
+            if key_id not in ring.keys:
+                problems.append(
+                    f"{counts[key_id]} row(s) under key {key_id!r}, which is not "
+                    "configured: add it back to MIROCONNECT_ENCRYPTION_KEYS"
+                )
+                continue
+            sample = await _one_row_under(store, key_id)
+            if sample is not None:
+                try:
+                    await store.load_tokens(sample)
+                except CryptoError:
+                    problems.append(
+                        f"key {key_id!r} does not open its rows: wrong key material "
+                        "for that id"
+                    )
+    except Exception as exc:
+        return Check("encryption keys", False, f"{configured}; {_describe(exc)}")
+    finally:
+        await db.dispose()
+    by_key = ", ".join(f"{k}: {n}" for k, n in sorted(counts.items())) or "no rows"
+    detail = f"{configured}; rows by key id: {by_key}"
+    if problems:
+        return Check("encryption keys", False, f"{detail}; " + "; ".join(problems))
+    old = [k for k in counts if k != ring.primary]
+    if old:
+        detail += (
+            f"; run `miroconnect keys rotate` to move {', '.join(old)} to the primary"
+        )
+    unused = [k for k in ring.key_ids if k != ring.primary and k not in counts]
+    if unused:
+        detail += f"; {', '.join(unused)} encrypt(s) nothing and may be removed"
+    return Check("encryption keys", True, detail)
+
+
+async def _one_row_under(store: SQLStore, key_id: str) -> str | None:
+    from sqlalchemy import select
+
+    from miroconnect.storage.models import ConnectionRow
+
+    async with store.db.session() as session:
+        found = await session.scalar(
+            select(ConnectionRow.id).where(ConnectionRow.key_id == key_id).limit(1)
+        )
+    return None if found is None else str(found)
+
+
+async def _reachable(
+    name: str, url: str, http: httpx2.AsyncClient, *, path: str = ""
+) -> Check:
+    target = url.rstrip("/") + path if path else url
+    try:
+        response = await http.get(target)
+    except httpx2.HTTPError as exc:
+        return Check(name, False, f"{target} does not answer ({type(exc).__name__})")
+    if response.status_code >= 500:
+        return Check(name, False, f"{target} answered {response.status_code}")
+    return Check(name, True, f"{target} answers (HTTP {response.status_code})")
+
+
+async def run_checks(
+    settings: Settings, *, transport: httpx2.AsyncBaseTransport | None = None
+) -> list[Check]:
+    """Every check, in order; `transport` reaches Miro (the emulator in tests)."""
+    from miroconnect.web.checks import settings_problems
+
+    results: list[Check] = []
+    problems = settings_problems(settings)
+    results.append(
+        Check("settings", False, "\n".join(problems))
+        if problems
+        else Check("settings", True, "every required setting is set")
+    )
+    database = await _database(settings)
+    results.append(database)
+    if database.ok:
+        migrations = await _migrations(settings)
+    else:
+        migrations = Check("migrations", None, "skipped: the database does not answer")
+    results.append(migrations)
+    results.append(await _keys(settings, database_ready=bool(migrations.ok)))
+    async with httpx2.AsyncClient(
+        transport=transport, timeout=CHECK_TIMEOUT, follow_redirects=False
+    ) as http:
+        checks: list[Awaitable[Check]] = [
+            _reachable("Miro authorization URL", settings.miro_auth_url, http),
+            _reachable(
+                "Miro API URL", settings.miro_api_url, http, path="/v1/oauth-token"
+            ),
+        ]
+        results.extend(await asyncio.gather(*checks))
+    return results
+
+
+_MARK = {True: "ok  ", False: "FAIL", None: "skip"}
+
+
+def register(
+    app: typer.Typer, *, transport: httpx2.AsyncBaseTransport | None = None
+) -> None:
+    """Add `doctor`; `transport` reaches Miro (tests pass the emulator)."""
+
+    @app.command("doctor")
+    def doctor() -> None:
+        """Check settings, database, migrations, keys and Miro; non-zero on failure."""
+        settings = Settings()
+        results = asyncio.run(run_checks(settings, transport=transport))
+        width = max(len(check.name) for check in results)
+        indent = " " * (len(_MARK[True]) + width + 4)
+        for check in results:
+            first, *more = check.detail.split("\n")
+            typer.echo(f"{_MARK[check.ok]}  {check.name:<{width}}  {first}")
+            for line in more:  # several problems: one line each
+                typer.echo(f"{indent}{line}")
+        failed = [check.name for check in results if check.ok is False]
+        if failed:
+            typer.echo(f"{len(failed)} check(s) failed: {', '.join(failed)}", err=True)
+            raise typer.Exit(1)
+        typer.echo("all checks passed")
