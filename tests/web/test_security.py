@@ -214,3 +214,20 @@ async def test_metrics_registries_are_per_app(harness: Harness) -> None:
     ) as client:
         text = (await client.get("/metrics")).text
     assert 'route="/healthz"' not in text
+
+
+def test_every_flow_failure_has_its_own_page() -> None:
+    import miroconnect.errors as errors
+    from miroconnect.web.reasons import failure_text, known_reasons
+
+    leaves = {
+        cls.reason
+        for cls in vars(errors).values()
+        if isinstance(cls, type)
+        and issubclass(cls, errors.AuthorizationError)
+        and cls is not errors.AuthorizationError
+    }
+    assert len(leaves) >= 14
+    assert leaves <= known_reasons()
+    titles = {failure_text(reason).title for reason in leaves}
+    assert len(titles) == len(leaves)  # one page each, not one page for all

@@ -8,7 +8,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-__all__ = ["FailureText", "failure_text"]
+__all__ = ["FailureText", "failure_text", "known_reasons"]
 
 
 @dataclass(frozen=True)
@@ -119,6 +119,16 @@ _TEXTS: dict[str, FailureText] = {
         "so nothing was done.",
         "Go back, reload the page, and send the form again.",
     ),
+    "invalid_request": FailureText(
+        "That request could not be understood",
+        "Something in the address or the form was missing or malformed.",
+        "Go back to the home page and try again.",
+    ),
+    "internal": FailureText(
+        "Something went wrong on our side",
+        "The app hit an unexpected error; nothing was done twice, and no secret was shown.",
+        "Try again in a moment; if it persists, tell the app's owner the time it happened.",
+    ),
     "not_found": FailureText(
         "Page not found",
         "There is nothing at this address.",
@@ -136,3 +146,8 @@ _FALLBACK = FailureText(
 def failure_text(reason: str) -> FailureText:
     """The page text for `reason` (a generic text for reasons not listed)."""
     return _TEXTS.get(reason, _FALLBACK)
+
+
+def known_reasons() -> frozenset[str]:
+    """Every reason with a page of its own."""
+    return frozenset(_TEXTS)

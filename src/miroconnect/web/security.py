@@ -12,11 +12,10 @@ from __future__ import annotations
 import hmac
 import secrets
 from collections.abc import Iterable
-from http.cookies import SimpleCookie
 
 from itsdangerous import BadSignature, URLSafeSerializer
 from starlette.datastructures import MutableHeaders
-from starlette.requests import Request
+from starlette.requests import Request, cookie_parser
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 __all__ = [
@@ -122,14 +121,13 @@ class SecurityMiddleware:
         if scope["type"] != "http":
             await self.app(scope, receive, send)
             return
-        cookies = SimpleCookie()
+        # Starlette's parser, as `request.cookies` uses: the same value is seen here and
+        # by the CSRF check, even when another app on this host sets odd cookies.
+        cookies: dict[str, str] = {}
         for name, raw in scope.get("headers", []):
             if name == b"cookie":
-                try:
-                    cookies.load(raw.decode("latin-1"))
-                except Exception:  # noqa: S112 - a malformed cookie header is ignored
-                    continue
-        existing = cookies[CSRF_COOKIE].value if CSRF_COOKIE in cookies else None
+                cookies.update(cookie_parser(raw.decode("latin-1")))
+        existing = cookies.get(CSRF_COOKIE)
         new_value = None if _valid_cookie_value(existing) else secrets.token_urlsafe(32)
         scope.setdefault("state", {})["csrf_value"] = new_value or existing
         secure = cookie_is_secure(scope)
