@@ -109,3 +109,13 @@ async def test_needs_reauth_shows_reconnect_and_consent_revives_it(
     async with harness.api() as api:
         status = (await api.get("/api/v1/users/account:1/connection")).json()
     assert status["status"] == "connected"
+
+
+async def test_an_expired_token_is_refreshed_without_the_user(harness: Harness) -> None:
+    await harness.sign_up()
+    await connect_and_create(harness, "Monday")
+    harness.clock.advance(2 * 3600)  # the access token lived one hour
+    location = await connect_and_create(harness, "Wednesday")
+    assert "miro_board_id" in location  # no Miro page: refreshed in the background
+    metrics = (await harness.browser.get("/metrics")).text
+    assert 'miroconnect_token_refreshes_total{status="200"} 1.0' in metrics
