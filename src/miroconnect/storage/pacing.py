@@ -74,9 +74,15 @@ class SQLPacingStore:
         self._refusals: dict[str, tuple[float, Reservation]] = {}
 
     async def _one(self, statement: Any) -> Any:
-        async with self._db.write_session() as session, session.begin():
-            result = await session.execute(statement)
-            return result.first()
+        """Run one statement in its own short transaction; its first row, if any."""
+        if self._db.is_sqlite:
+            # BEGIN IMMEDIATE: take the write lock up front, waiting `busy_timeout`.
+            async with self._db.write_session() as session, session.begin():
+                return (await session.execute(statement)).first()
+        # One statement is atomic on PostgreSQL; a bare connection skips the ORM session
+        # (about half the cost of the call).
+        async with self._db.engine.begin() as connection:
+            return (await connection.execute(statement)).first()
 
     def _in_flight_after(self, credits: int, now: float) -> ColumnElement[int]:
         return case(
@@ -243,8 +249,9 @@ class SQLPacingStore:
             values["metered"] = case(
                 (_T.credit_limit.is_(None), literal(False)), else_=_T.metered
             )
-        async with self._db.write_session() as session, session.begin():
-            await session.execute(update(_T).where(_T.key == key).values(**values))
+        await self._one(
+            update(_T).where(_T.key == key).values(**values).returning(_T.key)
+        )
 
     async def reading(self, key: str) -> RateLimitReading | None:
         """The shared balance of `key` (net of calls in flight), if a reading exists."""
