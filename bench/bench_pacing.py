@@ -5,7 +5,7 @@ request) with a reading whose budget never runs out, so the numbers are pure boo
 `MemoryPacingStore` (the default) versus `SQLPacingStore` on a SQLite file and, when the local
 PostgreSQL answers, on a fresh PostgreSQL database. Sequential calls give the latency added to
 each call; 32 concurrent tasks on one key give the throughput one process reaches on one
-Miro user (Miro itself allows at most 100,000 credits a minute, about 33 level-2 calls/s).
+Miro user (Miro itself allows at most 100,000 credits a minute, about 17 level-2 calls/s).
 
 Rerun: `make bench` or `.venv/bin/python -m bench bench_pacing` (about 35 s).
 """
