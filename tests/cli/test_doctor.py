@@ -128,9 +128,20 @@ def test_missing_settings_and_a_dead_database_are_named(tmp_path: Path) -> None:
     assert "MIROCONNECT_ENCRYPTION_KEYS is not set" in problems
     assert "MIROCONNECT_SECRET_KEY is too short" in problems
     assert line_of(result, "database").startswith("FAIL")
-    assert "does not answer" in line_of(result, "database")
+    assert "no-such-dir does not exist" in line_of(result, "database")
     assert line_of(result, "migrations").startswith("skip")
     assert "Traceback" not in result.output
+
+
+def test_a_database_that_does_not_answer_is_named_without_its_password() -> None:
+    url = "postgresql+asyncpg://miroconnect:pw-9f8e7d6c@127.0.0.1:1/miroconnect"
+    emulator = make_emulator(FakeClock())
+    result = run_doctor(environment(url), emulator_transport(emulator))
+    database = line_of(result, "database")
+    assert result.exit_code == 1 and database.startswith("FAIL")
+    assert "miroconnect:***@127.0.0.1:1/miroconnect does not answer" in database
+    assert "pw-9f8e7d6c" not in result.output
+    assert line_of(result, "migrations").startswith("skip")
 
 
 def test_miro_unreachable_fails_and_nothing_secret_is_sent(database_url: str) -> None:

@@ -61,11 +61,35 @@ def _safe_url(url: str) -> str:
         return "(unparsable URL)"
 
 
+def _missing_sqlite_folder(url: str) -> str | None:
+    """The folder of a SQLite database file, when it does not exist."""
+    from pathlib import Path
+
+    from sqlalchemy.engine import make_url
+
+    try:
+        parsed = make_url(url)
+    except Exception:
+        return None
+    if parsed.get_backend_name() != "sqlite" or parsed.database in (
+        None,
+        "",
+        ":memory:",
+    ):
+        return None
+    folder = Path(parsed.database).parent
+    return None if folder.is_dir() else str(folder)
+
+
 async def _database(settings: Settings) -> Check:
     from sqlalchemy import text
     from sqlalchemy.ext.asyncio import create_async_engine
 
     shown = _safe_url(settings.database_url)
+    missing = _missing_sqlite_folder(settings.database_url)
+    if missing is not None:
+        # Checked up front: a failed aiosqlite connect leaves its thread racing the loop.
+        return Check("database", False, f"{shown}: the folder {missing} does not exist")
     try:
         engine = create_async_engine(settings.database_url)
     except Exception as exc:
