@@ -172,8 +172,8 @@ async def harness(database_url: str) -> AsyncIterator[Harness]:
     clock = FakeClock()
     emulator = create_emulator(
         clock=clock,
+        # No seed: ids stay unique even across `POST /_emulator/reset`, as Miro's are.
         clients=[EmulatorClient(CLIENT_ID, CLIENT_SECRET, (REDIRECT_URI,))],
-        seed=7,
     )
     await upgrade(database_url)
     settings = make_settings(database_url)

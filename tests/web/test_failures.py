@@ -119,3 +119,20 @@ async def test_an_expired_token_is_refreshed_without_the_user(harness: Harness) 
     assert "miro_board_id" in location  # no Miro page: refreshed in the background
     metrics = (await harness.browser.get("/metrics")).text
     assert 'miroconnect_token_refreshes_total{status="200"} 1.0' in metrics
+
+
+async def test_after_miro_forgot_the_grant_one_click_reconnects_and_creates(
+    harness: Harness,
+) -> None:
+    # What a restarted demo looks like: the emulator forgot every token it issued.
+    await harness.sign_up()
+    await connect_and_create(harness, "Before")
+    assert (await harness.browser.post(f"{MIRO}/_emulator/reset")).status_code < 300
+    fields = await harness.home_form()
+    fields["name"] = "After"
+    answer = await harness.browser.post("/connect/boards", data=fields)
+    assert answer.headers["location"].startswith(f"{MIRO}/oauth/authorize?")
+    back = await harness.browser.get(await harness.consent(answer.headers["location"]))
+    assert "miro_board_id" in back.headers["location"], back.headers["location"]
+    home = await harness.browser.get("/")
+    assert home.text.count('<span class="name">After</span>') == 1
