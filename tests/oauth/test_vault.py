@@ -344,6 +344,35 @@ async def test_maintenance_refreshes_old_refresh_tokens_only(
     assert again.pending_deleted == 0 and report.pending_deleted == 2
 
 
+async def test_maintenance_works_through_every_due_batch(
+    stack: VaultStack, flow: ConnectFlow, emulator: Starlette, clock: FakeClock
+) -> None:
+    # Five due connections and batches of two: one run must refresh all five.
+    for n in range(5):
+        await connect(flow, emulator, f"user-{n}")
+    clock.advance(days=51)
+    report = await stack.vault.maintain(batch_size=2)
+    assert report.ran and report.refreshed == 5 and report.failed == 0
+    stats = await control(emulator, "GET", "/_emulator/stats")
+    assert stats["token_grants"]["refresh_token"] == 5
+
+
+async def test_maintenance_stops_when_miro_is_down_instead_of_spinning(
+    stack: VaultStack, flow: ConnectFlow, emulator: Starlette, clock: FakeClock
+) -> None:
+    for n in range(3):
+        await connect(flow, emulator, f"user-{n}")
+    clock.advance(days=51)
+    await add_fault(
+        emulator, method="POST", path="/v1/oauth/token", action="status", status=503
+    )
+    report = await stack.vault.maintain(batch_size=2)
+    # One full batch fails, nothing progresses, the run ends; the rows stay due.
+    assert report.ran and report.refreshed == 0 and report.failed == 2
+    await control(emulator, "DELETE", "/_emulator/faults")
+    assert (await stack.vault.maintain(batch_size=2)).refreshed == 3
+
+
 async def test_maintenance_lock_lets_one_process_run(
     stack: VaultStack, is_postgresql: bool
 ) -> None:

@@ -502,33 +502,47 @@ class TokenVault:
     async def maintain(self, *, batch_size: int = 500) -> MaintenanceReport:
         """Refresh connections whose refresh token nears its 60-day end, and forget
         expired flows. Run it daily (`miroconnect maintain`); on PostgreSQL an advisory
-        lock makes concurrent runs on several machines a no-op."""
+        lock makes concurrent runs on several machines a no-op.
+
+        Works through every due connection, `batch_size` at a time, oldest first. A
+        connection that fails (Miro down) stays due; a batch in which nothing succeeds
+        ends the run, so a Miro outage cannot keep the job spinning on the same rows.
+        """
         async with self.store.maintenance_lock() as acquired:
             if not acquired:
                 log_event(logger, "vault.maintenance.skipped", reason="lock_held")
                 return MaintenanceReport(ran=False)
             now = self.clock()
             cutoff = now - (self.refresh_token_lifetime - self.maintenance_window)
-            due = await self.store.due_for_maintenance(
-                refresh_issued_before=cutoff, limit=batch_size
-            )
-            refreshed = needs_reauth = failed = 0
+            refreshed = needs_reauth = failed = seen = 0
 
             def still_due(connection: Connection, tokens: TokenSet) -> bool:
                 issued = connection.refresh_issued_at
                 return issued is not None and issued < cutoff
 
-            for connection_id in due:
-                try:
-                    await self._refresh(connection_id, still_due, trigger="maintenance")
-                except ReauthorizationRequiredError:
-                    needs_reauth += 1
-                except NotConnectedError:
-                    continue
-                except MiroConnectError:
-                    failed += 1  # Miro down: the next run tries again
-                else:
-                    refreshed += 1
+            while True:
+                due = await self.store.due_for_maintenance(
+                    refresh_issued_before=cutoff, limit=batch_size
+                )
+                progress = 0
+                for connection_id in due:
+                    try:
+                        await self._refresh(
+                            connection_id, still_due, trigger="maintenance"
+                        )
+                    except ReauthorizationRequiredError:
+                        needs_reauth += 1
+                        progress += 1
+                    except NotConnectedError:
+                        progress += 1
+                    except MiroConnectError:
+                        failed += 1  # Miro down: the next run tries again
+                    else:
+                        refreshed += 1
+                        progress += 1
+                seen += len(due)
+                if len(due) < batch_size or progress == 0:
+                    break
             deleted = await self.store.delete_stale_pending(
                 before=now - timedelta(days=1)
             )
@@ -543,7 +557,7 @@ class TokenVault:
                 logger,
                 "vault.maintenance",
                 level=logging.WARNING if failed else logging.INFO,
-                due=len(due),
+                due=seen,
                 refreshed=refreshed,
                 needs_reauth=needs_reauth,
                 failed=failed,
