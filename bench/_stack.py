@@ -1,0 +1,345 @@
+"""Plumbing shared by the load benches: ports, a throwaway PostgreSQL database, child
+processes in their own process groups (always stopped), the emulator and `miroconnect serve`
+as real servers on loopback, and the service-mode connect flow driven like a browser.
+
+Not a bench itself (no `bench_` prefix): `python -m bench` does not run it.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import os
+import secrets
+import signal
+import socket
+import statistics
+import subprocess
+import sys
+import time
+from collections.abc import Iterator, Mapping, Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import IO
+from urllib.parse import parse_qsl, urlsplit
+
+import asyncpg
+import httpx2
+from sqlalchemy.engine import make_url
+
+from miroconnect.crypto import generate_key
+
+__all__ = [
+    "DEFAULT_PG_SERVER",
+    "EMULATOR_USER_COOKIE",
+    "Children",
+    "MiroApp",
+    "ServiceKeys",
+    "children",
+    "connect_user",
+    "create_database",
+    "drop_database",
+    "free_port",
+    "percentile_ms",
+    "register_app",
+    "service_env",
+    "start_emulator",
+    "start_service",
+    "wait_ready",
+]
+
+DEFAULT_PG_SERVER = os.environ.get(
+    "MIROCONNECT_BENCH_PG_URL", "postgresql://postgres@127.0.0.1:5432/postgres"
+)
+EMULATOR_USER_COOKIE = (
+    "miro_emulator_user"  # the emulator's sign-in cookie: who consents
+)
+RETURN_ORIGIN = "https://app.bench.test"  # the host app; the driver never follows it
+
+
+def free_port() -> int:
+    """A TCP port free on 127.0.0.1 right now."""
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        port: int = sock.getsockname()[1]
+        return port
+
+
+def percentile_ms(samples: Sequence[float], fraction: float) -> float:
+    """The `fraction` quantile of `samples` (seconds), in milliseconds (nearest rank)."""
+    if not samples:
+        return float("nan")
+    ordered = sorted(samples)
+    if fraction == 0.5:
+        return statistics.median(ordered) * 1000
+    index = min(len(ordered) - 1, max(0, round(fraction * len(ordered)) - 1))
+    return ordered[index] * 1000
+
+
+# -- child processes -----------------------------------------------------------------------
+
+
+@dataclass
+class Children:
+    """Child processes, each the leader of its own process group (so a uvicorn master
+    and its workers stop together), with output to a log file each."""
+
+    folder: Path
+    running: list[tuple[str, subprocess.Popen[bytes], IO[bytes]]] = field(
+        default_factory=list
+    )
+
+    def log(self, name: str) -> Path:
+        """Where the output of child `name` goes."""
+        return self.folder / f"{name}.log"
+
+    def start(
+        self, name: str, argv: Sequence[str], env: Mapping[str, str] | None = None
+    ) -> subprocess.Popen[bytes]:
+        """Start `argv` in a new session; its stdout and stderr go to `log(name)`."""
+        output = self.log(name).open("wb")
+        try:
+            process = subprocess.Popen(  # noqa: S603 - our own commands, fixed arguments
+                list(argv),
+                stdin=subprocess.DEVNULL,
+                stdout=output,
+                stderr=subprocess.STDOUT,
+                env=dict(env) if env is not None else None,
+                start_new_session=True,
+            )
+        except BaseException:
+            output.close()
+            raise
+        self.running.append((name, process, output))
+        return process
+
+    def stop(self) -> None:
+        """SIGTERM every group, wait up to 15 s, then SIGKILL what is left."""
+        for _, process, _ in self.running:
+            _signal_group(process, signal.SIGTERM)
+        deadline = time.monotonic() + 15
+        for _, process, _ in self.running:
+            with contextlib.suppress(subprocess.TimeoutExpired):
+                process.wait(max(0.1, deadline - time.monotonic()))
+        for _, process, output in self.running:
+            # Workers of a group may outlive their master: kill the group in any case.
+            _signal_group(process, signal.SIGKILL)
+            with contextlib.suppress(subprocess.TimeoutExpired):
+                process.wait(5)
+            output.close()
+        self.running.clear()
+
+
+def _signal_group(process: subprocess.Popen[bytes], signum: int) -> None:
+    with contextlib.suppress(ProcessLookupError, PermissionError):
+        os.killpg(process.pid, signum)  # the child leads its group (start_new_session)
+
+
+@contextlib.contextmanager
+def children(folder: Path) -> Iterator[Children]:
+    """`Children` that are all stopped when the block ends, however it ends."""
+    group = Children(folder)
+    try:
+        yield group
+    finally:
+        group.stop()
+
+
+async def wait_ready(
+    url: str, process: subprocess.Popen[bytes], log: Path, timeout: float = 90
+) -> None:
+    """Poll `url` until it answers 200; fail with the child's last log lines if it
+    exits or takes longer than `timeout` seconds."""
+    deadline = time.monotonic() + timeout
+    async with httpx2.AsyncClient(timeout=2) as client:
+        while True:
+            with contextlib.suppress(httpx2.TransportError):
+                if (await client.get(url)).status_code == 200:
+                    return
+            if process.poll() is not None or time.monotonic() > deadline:
+                tail = log.read_text(errors="replace").splitlines()[-15:]
+                raise RuntimeError(
+                    f"{url} did not come up (exit {process.poll()}):\n"
+                    + "\n".join(tail)
+                )
+            await asyncio.sleep(0.2)
+
+
+# -- PostgreSQL ------------------------------------------------------------------------------
+
+
+async def create_database(server: str, prefix: str) -> tuple[str, str]:
+    """A fresh database on `server`: its name and its SQLAlchemy (asyncpg) URL."""
+    name = f"{prefix}_{secrets.token_hex(4)}"
+    connection = await asyncpg.connect(server)
+    try:
+        await connection.execute(f'CREATE DATABASE "{name}"')
+    finally:
+        await connection.close()
+    url = make_url(server).set(drivername="postgresql+asyncpg", database=name)
+    return name, url.render_as_string(hide_password=False)
+
+
+async def drop_database(server: str, name: str) -> None:
+    """Drop `name`, disconnecting whoever is still on it."""
+    connection = await asyncpg.connect(server)
+    try:
+        await connection.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+    finally:
+        await connection.close()
+
+
+# -- the emulator and the service --------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class MiroApp:
+    """A Miro app registered at the emulator."""
+
+    client_id: str
+    client_secret: str = field(repr=False)
+    redirect_uris: tuple[str, ...]
+
+
+def start_emulator(group: Children, port: int, *, credits: int) -> str:
+    """`miroconnect emulator` (uvicorn) with auto-approve; returns its base URL. Apps are
+    registered afterwards through the control API, so no secret is on a command line."""
+    group.start(
+        "emulator",
+        [
+            sys.executable,
+            "-m",
+            "miroconnect",
+            "emulator",
+            "--port",
+            str(port),
+            "--auto-approve",
+            "--credits",
+            str(credits),
+        ],
+    )
+    return f"http://127.0.0.1:{port}"
+
+
+async def register_app(
+    emulator: str, app: MiroApp, *, access_token_ttl: int | None = None
+) -> None:
+    """`POST /_emulator/clients` (expiring tokens; the TTL when given, else one hour)."""
+    body: dict[str, object] = {
+        "client_id": app.client_id,
+        "client_secret": app.client_secret,
+        "redirect_uris": list(app.redirect_uris),
+    }
+    if access_token_ttl is not None:
+        body["access_token_ttl"] = access_token_ttl
+    async with httpx2.AsyncClient(timeout=10) as client:
+        answer = await client.post(f"{emulator}/_emulator/clients", json=body)
+        answer.raise_for_status()
+
+
+@dataclass(frozen=True)
+class ServiceKeys:
+    """Secrets generated for one run of the service (never printed)."""
+
+    api_key: str = field(repr=False)
+    secret_key: str = field(repr=False)
+    encryption_keys: str = field(repr=False)
+
+    @classmethod
+    def generate(cls) -> ServiceKeys:
+        return cls(
+            api_key="bench-" + secrets.token_urlsafe(24),
+            secret_key=secrets.token_urlsafe(48),
+            encryption_keys=generate_key("bench1"),
+        )
+
+
+def service_env(
+    *,
+    database_url: str,
+    app: MiroApp,
+    redirect_uri: str,
+    emulator: str,
+    keys: ServiceKeys,
+) -> dict[str, str]:
+    """The environment of `miroconnect serve` (ours only: inherited MIROCONNECT_* dropped)."""
+    env = {k: v for k, v in os.environ.items() if not k.startswith("MIROCONNECT_")}
+    env.update(
+        MIROCONNECT_DATABASE_URL=database_url,
+        MIROCONNECT_MIRO_CLIENT_ID=app.client_id,
+        MIROCONNECT_MIRO_CLIENT_SECRET=app.client_secret,
+        MIROCONNECT_MIRO_REDIRECT_URI=redirect_uri,
+        MIROCONNECT_MIRO_AUTH_URL=f"{emulator}/oauth/authorize",
+        MIROCONNECT_MIRO_API_URL=emulator,
+        MIROCONNECT_ENCRYPTION_KEYS=keys.encryption_keys,
+        MIROCONNECT_SECRET_KEY=keys.secret_key,
+        MIROCONNECT_API_KEYS=keys.api_key,
+        MIROCONNECT_ALLOWED_RETURN_URLS=RETURN_ORIGIN,
+        MIROCONNECT_LOG_FORMAT="json",
+        MIROCONNECT_LOG_LEVEL="INFO",
+    )
+    return env
+
+
+def start_service(
+    group: Children, name: str, port: int, env: Mapping[str, str], *, workers: int = 1
+) -> subprocess.Popen[bytes]:
+    """`miroconnect serve --port PORT --workers N` on 127.0.0.1."""
+    return group.start(
+        name,
+        [
+            sys.executable,
+            "-m",
+            "miroconnect",
+            "serve",
+            "--host",
+            "127.0.0.1",
+            "--port",
+            str(port),
+            "--workers",
+            str(workers),
+        ],
+        env,
+    )
+
+
+# -- the connect flow, as a browser and the host app drive it ----------------------------------
+
+
+async def connect_user(
+    browser: httpx2.AsyncClient,
+    service: str,
+    api_key: str,
+    app_user: str,
+    miro_user: str,
+) -> str:
+    """One service-mode round trip: start (`POST .../boards` -> 202), the launch link,
+    consent at the emulator (auto-approve, signed in as `miro_user`), the callback (code
+    exchange, token info, store, board). Returns the board id from the final redirect.
+
+    `browser` must follow no redirects; its cookie jar is cleared first (a new browser).
+    """
+    browser.cookies.clear()
+    started = await browser.post(
+        f"{service}/api/v1/users/{app_user}/boards",
+        json={"name": "connect", "return_url": f"{RETURN_ORIGIN}/done"},
+        headers={"authorization": f"Bearer {api_key}"},
+    )
+    if started.status_code != 202:
+        raise RuntimeError(f"start: {started.status_code} {started.text[:200]}")
+    launched = await browser.get(started.json()["authorize_url"])
+    if launched.status_code != 303:
+        raise RuntimeError(f"launch: {launched.status_code}")
+    consent = await browser.get(
+        launched.headers["location"],
+        headers={"cookie": f"{EMULATOR_USER_COOKIE}={miro_user}"},
+    )
+    if consent.status_code != 302:
+        raise RuntimeError(f"consent: {consent.status_code}")
+    back = await browser.get(consent.headers["location"])
+    location = back.headers.get("location", "")
+    board = dict(parse_qsl(urlsplit(location).query)).get("miro_board_id")
+    if back.status_code != 303 or not board:
+        reason = dict(parse_qsl(urlsplit(location).query)).get("miro_error")
+        raise RuntimeError(f"callback: {back.status_code} {reason or back.text[:200]}")
+    return board
