@@ -1,0 +1,307 @@
+"""Connect-flow throughput: complete OAuth round trips per second, miroconnect versus a
+minimal Authlib Starlette app, against the same emulator in the same run.
+
+On 127.0.0.1, all stopped at the end: `miroconnect emulator` (uvicorn, auto-approve), and
+two apps, each one uvicorn process storing in a SQLite file of its own:
+
+- *miroconnect*: `miroconnect serve` (SQLite). A round trip is the service-mode flow:
+  the host app's `POST /api/v1/users/{id}/boards` (202, a pending authorization with the
+  board as its action), the browser opens the launch link (303 to Miro, binding cookie),
+  consent at the emulator (302 back), the callback (state and browser checks, code
+  exchange, token info, tokens encrypted and stored, the board created through the
+  exactly-once action runner, 303 to the app with `miro_board_id`): 4 requests to the
+  service, 1 to the emulator, 3 from the service to the emulator;
+- *Authlib*: `bench/_authlib_app.py` (Authlib's Starlette client on httpx2, tokens in
+  SQLite in plaintext, the board by a raw httpx2 call): `GET /login` (302 to Miro, state in
+  the session cookie), consent at the emulator (302 back), `GET /callback` (state check,
+  code exchange, store, board, 303 with `miro_board_id`): 2 requests to the app, 1 to the
+  emulator, 2 from the app to the emulator. Authlib builds a new HTTP client, and with it a
+  TLS context (about 20 ms of CPU), for every code exchange; *authlib-tuned* is the same
+  app with one TLS context shared through `client_kwargs`, served by the same process.
+
+Each round trip is a new browser (empty cookie jar), a new app user and a new Miro user.
+Both sides are driven by the same loop: `CONCURRENCY` tasks, each with its own
+`httpx2.AsyncClient` (no redirects followed: every hop is a request of the loop), a series
+is time-bounded (`SECONDS`), sides alternate for `ROUNDS` rounds. A round trip counts when
+the final redirect carries a board id; anything else is a failure.
+
+Rerun: `.venv/bin/python -m bench bench_connect` (about 45 s). Scale with
+`MIROCONNECT_BENCH_CONNECT_CONCURRENCY` (default 8), `_SECONDS` (8), `_ROUNDS` (2).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import os
+import secrets
+import sys
+import tempfile
+import time
+from collections.abc import Awaitable, Callable, Sequence
+from dataclasses import dataclass
+from pathlib import Path
+from urllib.parse import parse_qsl, urlsplit
+
+import httpx2
+
+from bench._stack import (
+    EMULATOR_USER_COOKIE,
+    MiroApp,
+    ServiceKeys,
+    children,
+    connect_user,
+    free_port,
+    percentile_ms,
+    register_app,
+    service_env,
+    start_emulator,
+    start_service,
+    wait_ready,
+)
+from miroconnect.storage.migrate import upgrade
+
+__all__ = ["Series", "main", "run"]
+
+REPO = Path(__file__).resolve().parent.parent
+
+Flow = Callable[[httpx2.AsyncClient, str], Awaitable[None]]
+
+
+def _env_int(name: str, default: int) -> int:
+    return int(os.environ.get(f"MIROCONNECT_BENCH_CONNECT_{name}", default))
+
+
+@dataclass(frozen=True)
+class Series:
+    """One timed series of round trips."""
+
+    side: str
+    flows: int
+    failed: int
+    seconds: float
+    latencies: tuple[float, ...]
+    first_failure: str | None
+
+    @property
+    def rate(self) -> float:
+        return self.flows / self.seconds
+
+
+async def _series(side: str, concurrency: int, seconds: float, flow: Flow) -> Series:
+    latencies: list[float] = []
+    failures: list[str] = []
+    prefix = f"{side[:2]}{secrets.token_hex(3)}"
+    numbers = iter(range(10**9))
+
+    async def lane(browser: httpx2.AsyncClient, deadline: float) -> None:
+        for number in numbers:
+            if time.monotonic() >= deadline:
+                return
+            began = time.monotonic()
+            try:
+                await flow(browser, f"{prefix}-{number}")
+            except (RuntimeError, KeyError, httpx2.HTTPError) as exc:
+                failures.append(f"{type(exc).__name__}: {exc}"[:300])
+                continue
+            latencies.append(time.monotonic() - began)
+
+    browsers = [httpx2.AsyncClient(timeout=60) for _ in range(concurrency)]
+    try:
+        # One untimed round trip per task: connections open, code paths warm.
+        await asyncio.gather(
+            *(flow(b, f"{prefix}-warm{i}") for i, b in enumerate(browsers))
+        )
+        began = time.monotonic()
+        deadline = began + seconds
+        await asyncio.gather(*(lane(browser, deadline) for browser in browsers))
+        elapsed = time.monotonic() - began
+    finally:
+        for browser in browsers:
+            await browser.aclose()
+    return Series(
+        side,
+        len(latencies),
+        len(failures),
+        elapsed,
+        tuple(latencies),
+        failures[0] if failures else None,
+    )
+
+
+async def _authlib_flow(browser: httpx2.AsyncClient, app: str, name: str) -> None:
+    browser.cookies.clear()
+    login = await browser.get(f"{app}/login", params={"user": name})
+    if login.status_code != 302:
+        raise RuntimeError(f"login: {login.status_code}")
+    consent = await browser.get(
+        login.headers["location"],
+        headers={"cookie": f"{EMULATOR_USER_COOKIE}=miro-{name}"},
+    )
+    if consent.status_code != 302:
+        raise RuntimeError(f"consent: {consent.status_code}")
+    back = await browser.get(consent.headers["location"])
+    board = dict(parse_qsl(urlsplit(back.headers.get("location", "")).query))
+    if back.status_code != 303 or not board.get("miro_board_id"):
+        raise RuntimeError(f"callback: {back.status_code} {back.text[:200]}")
+
+
+async def run(*, concurrency: int, seconds: float, rounds: int) -> list[Series]:
+    """Start the emulator and both apps, alternate the series, stop everything."""
+    with tempfile.TemporaryDirectory() as folder, children(Path(folder)) as group:
+        ours_port, authlib_port, emulator_port = free_port(), free_port(), free_port()
+        emulator = start_emulator(group, emulator_port, credits=10**9)
+        ours_app = MiroApp(
+            "3458764" + str(secrets.randbelow(10**9)),
+            secrets.token_urlsafe(24),
+            (f"http://127.0.0.1:{ours_port}/connect/callback",),
+        )
+        authlib_app = MiroApp(
+            "3458765" + str(secrets.randbelow(10**9)),
+            secrets.token_urlsafe(24),
+            (
+                f"http://127.0.0.1:{authlib_port}/callback",
+                f"http://127.0.0.1:{authlib_port}/tuned/callback",
+            ),
+        )
+        database_url = f"sqlite+aiosqlite:///{Path(folder) / 'miroconnect.db'}"
+        await upgrade(database_url)
+        keys = ServiceKeys.generate()
+        ours_env = service_env(
+            database_url=database_url,
+            app=ours_app,
+            redirect_uri=ours_app.redirect_uris[0],
+            emulator=emulator,
+            keys=keys,
+        )
+        ours_process = start_service(group, "serve", ours_port, ours_env)
+        authlib_env = {
+            k: v for k, v in os.environ.items() if not k.startswith("BENCH_")
+        }
+        authlib_env.update(
+            BENCH_AUTHLIB_EMULATOR=emulator,
+            BENCH_AUTHLIB_CLIENT_ID=authlib_app.client_id,
+            BENCH_AUTHLIB_CLIENT_SECRET=authlib_app.client_secret,
+            BENCH_AUTHLIB_BASE_URL=f"http://127.0.0.1:{authlib_port}",
+            BENCH_AUTHLIB_DATABASE=str(Path(folder) / "authlib.db"),
+            BENCH_AUTHLIB_SESSION_SECRET=secrets.token_urlsafe(32),
+        )
+        authlib_process = group.start(
+            "authlib",
+            [
+                sys.executable,
+                "-m",
+                "uvicorn",
+                "bench._authlib_app:create_app",
+                "--factory",
+                "--app-dir",
+                str(REPO),
+                "--host",
+                "127.0.0.1",
+                "--port",
+                str(authlib_port),
+            ],
+            authlib_env,
+        )
+        await wait_ready(
+            f"{emulator}/_emulator/stats", group.running[0][1], group.log("emulator")
+        )
+        await register_app(emulator, ours_app)
+        await register_app(emulator, authlib_app)
+        ours = f"http://127.0.0.1:{ours_port}"
+        authlib = f"http://127.0.0.1:{authlib_port}"
+        await wait_ready(f"{ours}/readyz", ours_process, group.log("serve"))
+        await _wait_authlib(authlib, authlib_process, group.log("authlib"))
+
+        async def ours_flow(browser: httpx2.AsyncClient, name: str) -> None:
+            await connect_user(browser, ours, keys.api_key, name, f"miro-{name}")
+
+        async def authlib_flow(browser: httpx2.AsyncClient, name: str) -> None:
+            await _authlib_flow(browser, authlib, name)
+
+        async def tuned_flow(browser: httpx2.AsyncClient, name: str) -> None:
+            await _authlib_flow(browser, f"{authlib}/tuned", name)
+
+        results: list[Series] = []
+        for number in range(rounds):
+            for side, flow in (
+                ("miroconnect", ours_flow),
+                ("authlib", authlib_flow),
+                ("authlib-tuned", tuned_flow),
+            ):
+                series = await _series(side, concurrency, seconds, flow)
+                results.append(series)
+                print(
+                    f"round {number + 1} {side:13}: {series.flows} round trips in "
+                    f"{series.seconds:.1f} s = {series.rate:5.1f}/s, p50 "
+                    f"{percentile_ms(series.latencies, 0.5):6.1f} ms, p99 "
+                    f"{percentile_ms(series.latencies, 0.99):6.1f} ms, "
+                    f"failed {series.failed}",
+                    flush=True,
+                )
+                if series.first_failure:
+                    print(f"  first failure: {series.first_failure}", flush=True)
+        return results
+
+
+async def _wait_authlib(app: str, process: object, log: Path) -> None:
+    """The Authlib app has no health route: wait until `/login` answers at all."""
+    deadline = time.monotonic() + 60
+    async with httpx2.AsyncClient(timeout=2) as client:
+        while time.monotonic() < deadline:
+            try:
+                await client.get(f"{app}/callback")
+            except httpx2.TransportError:
+                await asyncio.sleep(0.2)
+                continue
+            return
+    tail = log.read_text(errors="replace").splitlines()[-15:]
+    raise RuntimeError("the Authlib app did not come up:\n" + "\n".join(tail))
+
+
+def _pooled(results: Sequence[Series], side: str) -> tuple[float, float, float, int]:
+    """Round trips/s, p50 ms, p99 ms and failures of one side over every round."""
+    mine = [r for r in results if r.side == side]
+    latencies = [x for r in mine for x in r.latencies]
+    return (
+        sum(r.flows for r in mine) / sum(r.seconds for r in mine),
+        percentile_ms(latencies, 0.5),
+        percentile_ms(latencies, 0.99),
+        sum(r.failed for r in mine),
+    )
+
+
+def main() -> None:
+    """Run with the defaults (or the MIROCONNECT_BENCH_CONNECT_* variables)."""
+    concurrency = _env_int("CONCURRENCY", 8)
+    seconds = _env_int("SECONDS", 8)
+    rounds = _env_int("ROUNDS", 2)
+    print(
+        f"connect: miroconnect serve (SQLite) vs Authlib Starlette (SQLite), one "
+        f"uvicorn process each, {concurrency} concurrent, {rounds} x {seconds} s per "
+        f"side; load average {os.getloadavg()[0]:.1f}",
+        flush=True,
+    )
+    results = asyncio.run(run(concurrency=concurrency, seconds=seconds, rounds=rounds))
+    ours = _pooled(results, "miroconnect")
+    theirs = _pooled(results, "authlib")
+    tuned = _pooled(results, "authlib-tuned")
+    print("| app | round trips/s | p50 | p99 | failed |", flush=True)
+    for label, (rate, p50, p99, failed) in (
+        ("miroconnect", ours),
+        ("Authlib", theirs),
+        ("Authlib, shared TLS context", tuned),
+    ):
+        print(
+            f"| {label} | {rate:.1f} | {p50:.1f} ms | {p99:.1f} ms | {failed} |",
+            flush=True,
+        )
+    print(
+        f"ratio miroconnect / Authlib: {ours[0] / theirs[0]:.2f}; miroconnect / Authlib "
+        f"with a shared TLS context: {ours[0] / tuned[0]:.2f}; load average at the end "
+        f"{os.getloadavg()[0]:.1f}",
+        flush=True,
+    )
+
+
+if __name__ == "__main__":
+    main()
