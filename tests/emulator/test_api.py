@@ -334,3 +334,25 @@ async def test_unknown_api_path_and_method(
 ) -> None:
     response = await http.delete("/v2/boards", headers=tokens.headers)
     assert response.status_code == 405 and response.json()["type"] == "error"
+
+
+async def test_ids_never_repeat_across_a_reset_of_a_seeded_emulator(
+    http: httpx2.AsyncClient, tokens: Tokens
+) -> None:
+    before = {await _board(http, tokens, name=f"b{i}") for i in range(5)}
+    assert (await http.post("/_emulator/reset")).status_code == 204
+    # The old token stays dead: a new one is never the old one again.
+    assert (await http.get("/v2/boards", headers=tokens.headers)).status_code == 401
+    fresh = await connect(http)
+    assert fresh.access != tokens.access and fresh.refresh != tokens.refresh
+    after = {await _board(http, fresh, name=f"b{i}") for i in range(5)}
+    assert len(before) == len(after) == 5
+    assert not before & after
+
+
+async def test_a_seed_still_repeats_ids_from_run_to_run() -> None:
+    from miroconnect.emulator.ids import IdFactory
+
+    one, two = IdFactory(7), IdFactory(7)
+    assert [one.board_id() for _ in range(3)] == [two.board_id() for _ in range(3)]
+    assert one.secret() == two.secret()

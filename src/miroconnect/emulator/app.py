@@ -74,7 +74,8 @@ def create_emulator(
       (`default_user` unless the sign-in cookie names another).
     * `credits` per `window_seconds` is the rate-limit budget per (user, app).
     * `clients` are registered from the start, and survive `POST /_emulator/reset`.
-    * `seed` makes ids and tokens repeat from run to run.
+    * `seed` makes ids and tokens repeat from run to run; within one emulator no id is
+      made twice, not even across `POST /_emulator/reset`.
 
     ```python
     app = create_emulator(clients=[EmulatorClient("id", "secret", ("http://app/cb",))])

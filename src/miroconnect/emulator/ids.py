@@ -10,6 +10,7 @@ from __future__ import annotations
 import hashlib
 import random
 import string
+from collections.abc import Callable
 
 __all__ = ["TOKEN_PREFIX", "IdFactory", "stable_numeric_id"]
 
@@ -35,7 +36,9 @@ class IdFactory:
     """Makes board, item and token ids from one random source.
 
     With a seed the ids repeat from run to run (useful in tests); without one they come
-    from the operating system's generator, as tokens should.
+    from the operating system's generator, as tokens should. Within one factory no id is
+    ever made twice: Miro's ids are unique for good, and clients (the action runner's
+    duplicate check, a token cache) rely on that.
     """
 
     def __init__(self, seed: int | None = None) -> None:
@@ -46,6 +49,16 @@ class IdFactory:
             if seed is not None
             else random.SystemRandom()
         )
+        # Every id handed out so far: a redraw on collision keeps them unique (a few
+        # bytes per id; an emulator lives for a test run or a demo).
+        self._issued: set[str] = set()
+
+    def _unique(self, make: Callable[[], str]) -> str:
+        while True:
+            value = make()
+            if value not in self._issued:
+                self._issued.add(value)
+                return value
 
     @property
     def rng(self) -> random.Random:
@@ -54,16 +67,27 @@ class IdFactory:
 
     def board_id(self) -> str:
         """`uXjV` + 7 base64url characters + `=`, e.g. `uXjVOD6LSME=`."""
-        return "uXjV" + "".join(self._rng.choice(_BASE64URL) for _ in range(7)) + "="
+        return self._unique(
+            lambda: (
+                "uXjV" + "".join(self._rng.choice(_BASE64URL) for _ in range(7)) + "="
+            )
+        )
 
     def item_id(self) -> str:
         """A 19-digit numeric string starting 3458764, like Miro's item ids."""
-        return "3458764" + "".join(self._rng.choice(string.digits) for _ in range(12))
+        return self._unique(
+            lambda: (
+                "3458764" + "".join(self._rng.choice(string.digits) for _ in range(12))
+            )
+        )
 
     def secret(self) -> str:
         """A code or token: Miro's `eyJ..._` prefix and 27 random characters."""
-        return TOKEN_PREFIX + "".join(
-            self._rng.choice(_TOKEN_ALPHABET) for _ in range(27)
+        return self._unique(
+            lambda: (
+                TOKEN_PREFIX
+                + "".join(self._rng.choice(_TOKEN_ALPHABET) for _ in range(27))
+            )
         )
 
     def cursor_salt(self) -> str:

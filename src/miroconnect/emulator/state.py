@@ -212,12 +212,16 @@ class EmulatorState:
         self.credits = credits
         self.window_seconds = window_seconds
         self.auto_approve = auto_approve
-        self._seed = seed
+        # One id factory for the emulator's lifetime, not one per reset: a seeded factory
+        # made afresh would hand out the same board ids and tokens again after a reset
+        # (an old token would come back to life, the runner would see "impossible"
+        # duplicate boards). Miro never reuses an id.
+        self.ids = IdFactory(seed)
         self.reset()
 
     def reset(self) -> None:
-        """Forget everything except the clients given to `create_emulator`."""
-        self.ids = IdFactory(self._seed)
+        """Forget everything except the clients given to `create_emulator` (ids made
+        before the reset are never made again)."""
         self.offset = timedelta()
         self.clients: dict[str, EmulatorClient] = {
             c.client_id: c for c in self._initial_clients
