@@ -13,8 +13,10 @@ from miroconnect.errors import (
     CodeRejectedError,
     ConfigurationError,
     MiroAPIError,
+    MiroServerError,
     MiroTransportError,
     MiroUnavailableError,
+    RateLimitedError,
 )
 from miroconnect.oauth.miro import (
     MiroOAuthClient,
@@ -132,8 +134,14 @@ async def test_refresh_error_mapping() -> None:
     with pytest.raises(MiroAPIError) as failed:
         await client(Recorder(502, {"message": "bad gateway"})).refresh("rt", now=NOW)
     assert failed.value.status_code == 502
-    with pytest.raises(MiroAPIError):
+    # Retryable answers carry their leaf: the action runner must not fail an operation
+    # for good because Miro's token endpoint was briefly down or rate limited.
+    assert isinstance(failed.value, MiroServerError)
+    with pytest.raises(RateLimitedError):
+        await client(Recorder(429, {"code": "tooManyRequests"})).refresh("rt", now=NOW)
+    with pytest.raises(MiroAPIError) as invalid:
         await client(Recorder(200, [])).refresh("rt", now=NOW)
+    assert not isinstance(invalid.value, MiroServerError | RateLimitedError)
 
 
 async def test_token_info_and_revoke_wire() -> None:

@@ -21,8 +21,10 @@ from miroconnect.errors import (
     CodeRejectedError,
     ConfigurationError,
     MiroAPIError,
+    MiroServerError,
     MiroTransportError,
     MiroUnavailableError,
+    RateLimitedError,
 )
 from miroconnect.logs import log_event
 from miroconnect.oauth.params import (
@@ -228,7 +230,14 @@ class MiroOAuthClient:
         if 400 <= response.status_code < 500 and response.status_code != 429:
             raise RefreshRejectedError(response.status_code, _error_code(response))
         if response.status_code != 200:
-            raise MiroAPIError(
+            # The leaf says "try again later" to callers that sort errors by it: the
+            # action runner keeps an operation open (not failed) after a 429 or a 5xx.
+            cls: type[MiroAPIError] = MiroAPIError
+            if response.status_code == 429:
+                cls = RateLimitedError
+            elif response.status_code >= 500:
+                cls = MiroServerError
+            raise cls(
                 response.status_code, _error_code(response), _error_message(response)
             )
         try:
