@@ -125,10 +125,15 @@ class AuthorizationError(MiroConnectError):
     """The OAuth connect flow failed.
 
     `reason` is a short stable code (`state_expired`, `access_denied`, ...) that pages
-    and API errors show, and that metrics count.
+    and API errors show, and that metrics count. A failure of `ConnectFlow.complete`
+    after the state was consumed carries `app_user_id` (the flow's user), and once the
+    browser was verified also `return_url` (where the flow was to end, re-checked
+    against the allow-list), so the caller can send the user back there.
     """
 
     reason = "authorization_failed"
+    app_user_id: str | None = None
+    return_url: str | None = None
 
     def __init__(self, message: str | None = None) -> None:
         super().__init__(message or self.__doc__ or self.reason)

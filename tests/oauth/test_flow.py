@@ -517,3 +517,57 @@ async def test_run_or_authorize_runs_at_once_when_connected(
     assert isinstance(second, ActionDone)
     assert second.result.kind == "create_board"
     assert len(runner.runs) == 2
+
+
+async def test_failures_after_the_browser_check_carry_the_return_url(
+    stack: VaultStack, clock: FakeClock, runner: ProbeRunner
+) -> None:
+    # The web layer sends the user back to the app with the reason; it learns where
+    # from the error, not from the consumed row.
+    emulator = make_emulator(clock, auto_approve=False)
+    flow = stack.flow(runner, allowed_return_urls=["https://app.example.com"])
+    start = await flow.start("user-1", BOARD, "https://app.example.com/p/7?x=1")
+    callback = await consent(emulator, start.authorize_url, decision="cancel")
+    with pytest.raises(AccessDeniedError) as caught:
+        await flow.complete(
+            state=callback["state"],
+            code=None,
+            error=callback["error"],
+            binding_cookie_value=start.binding_cookie_value,
+        )
+    assert caught.value.return_url == "https://app.example.com/p/7?x=1"
+    assert caught.value.app_user_id == "user-1"
+    # A return URL the allow-list no longer holds is not handed out.
+    start = await flow.start("user-1", BOARD, "https://app.example.com/p/8")
+    callback = await consent(emulator, start.authorize_url, decision="cancel")
+    with pytest.raises(AccessDeniedError) as shrunk:
+        await stack.flow(runner).complete(
+            state=callback["state"],
+            code=None,
+            error=callback["error"],
+            binding_cookie_value=start.binding_cookie_value,
+        )
+    assert shrunk.value.return_url is None
+    assert shrunk.value.app_user_id == "user-1"
+
+
+async def test_failures_before_the_browser_check_carry_no_return_url(
+    flow: ConnectFlow, emulator: Starlette
+) -> None:
+    start = await flow.start("user-1", None, "https://app.example.com/done")
+    callback = await consent(emulator, start.authorize_url)
+    with pytest.raises(BrowserMismatchError) as caught:
+        await flow.complete(
+            state=callback["state"],
+            code=callback["code"],
+            binding_cookie_value="another-browser",
+        )
+    assert caught.value.return_url is None
+    assert caught.value.app_user_id == "user-1"
+    with pytest.raises(StateReplayedError) as replayed:
+        await flow.complete(
+            state=callback["state"],
+            code=callback["code"],
+            binding_cookie_value=start.binding_cookie_value,
+        )
+    assert replayed.value.return_url is None and replayed.value.app_user_id is None

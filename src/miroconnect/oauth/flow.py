@@ -47,7 +47,11 @@ from miroconnect.oauth.actions import (
 )
 from miroconnect.oauth.miro import MiroOAuthClient
 from miroconnect.oauth.params import check_return_url, hash_secret, new_secret
-from miroconnect.oauth.store import FlowStore, NewPendingAuthorization
+from miroconnect.oauth.store import (
+    FlowStore,
+    NewPendingAuthorization,
+    PendingAuthorization,
+)
 from miroconnect.oauth.tokens import Connection
 from miroconnect.oauth.vault import TokenVault
 from miroconnect.types import Clock, system_clock
@@ -318,14 +322,47 @@ class ConnectFlow:
             flow_id=pending.id,
             app_user_id=pending.app_user_id,
         )
-        if now >= pending.expires_at:
-            raise StateExpiredError()
-        if not _same(binding_cookie_value, pending.binding_hash):
-            raise BrowserMismatchError()
-        if app_user_id is not None and not hmac.compare_digest(
-            app_user_id.encode(), pending.app_user_id.encode()
-        ):
-            raise UserMismatchError()
+        try:
+            if now >= pending.expires_at:
+                raise StateExpiredError()
+            if not _same(binding_cookie_value, pending.binding_hash):
+                raise BrowserMismatchError()
+            if app_user_id is not None and not hmac.compare_digest(
+                app_user_id.encode(), pending.app_user_id.encode()
+            ):
+                raise UserMismatchError()
+        except AuthorizationError as exc:
+            # No return URL: this browser is not (or no longer) the one that started
+            # the flow, so it is not sent on to the app's page.
+            exc.app_user_id = pending.app_user_id
+            raise
+        try:
+            return await self._exchange_and_run(
+                pending, code=code, error=error, now=now
+            )
+        except AuthorizationError as exc:
+            # The browser is the flow's own: it may go back to where the flow was to end
+            # (if that is still allowed), with the reason.
+            exc.app_user_id = pending.app_user_id
+            exc.return_url = self._allowed_or_none(pending.return_url)
+            raise
+
+    def _allowed_or_none(self, return_url: str) -> str | None:
+        try:
+            return check_return_url(return_url, self.allowed_return_urls)
+        except AuthorizationError:
+            return None
+
+    async def _exchange_and_run(
+        self,
+        pending: PendingAuthorization,
+        *,
+        code: str | None,
+        error: str | None,
+        now: datetime,
+    ) -> FlowOutcome:
+        """The callback's steps after the browser check: Miro's answer, the code
+        exchange, the connection, the pending action."""
         if error:
             if error == "access_denied":
                 raise AccessDeniedError()

@@ -6,7 +6,6 @@ from typing import Any
 from urllib.parse import quote, urlsplit
 
 import httpx2
-from sqlalchemy import select
 
 from miroconnect.actions import MiroActionRunner
 from miroconnect.config import Settings
@@ -15,11 +14,9 @@ from miroconnect.errors import AuthorizationError, ConfigurationError, NotConnec
 from miroconnect.oauth.actions import ActionResult, ActionRunner, PendingAction
 from miroconnect.oauth.flow import ActionDone, ConnectFlow, FlowLaunch, FlowStart
 from miroconnect.oauth.miro import MiroOAuthClient, MiroOAuthConfig
-from miroconnect.oauth.params import hash_secret
 from miroconnect.oauth.tokens import ConnectionStatus as VaultStatus
 from miroconnect.oauth.vault import TokenVault
 from miroconnect.storage.db import Database
-from miroconnect.storage.models import PendingAuthorizationRow
 from miroconnect.storage.repository import SQLStore
 from miroconnect.types import Clock
 from miroconnect.web.connector import (
@@ -30,18 +27,6 @@ from miroconnect.web.connector import (
 )
 
 __all__ = ["FlowConnector", "build_connector", "public_base_url"]
-
-
-# Failures the flow detects after it verified the state and the browser binding.
-_AFTER_BROWSER_CHECK = frozenset(
-    {
-        "access_denied",
-        "consent_failed",
-        "code_missing",
-        "code_rejected",
-        "miro_unavailable",
-    }
-)
 
 
 def public_base_url(settings: Settings) -> str:
@@ -63,12 +48,10 @@ class FlowConnector:
         vault: TokenVault,
         *,
         launch_base_url: str,
-        database: Database,
         closers: tuple[Any, ...] = (),
     ) -> None:
         self.flow = flow
         self.vault = vault
-        self._database = database
         self._launch_base_url = launch_base_url.rstrip("/")
         self._closers = closers
 
@@ -122,27 +105,15 @@ class FlowConnector:
                 binding_cookie_value=binding_cookie_value,
             )
         except AuthorizationError as exc:
-            return_url = None
-            if state and exc.reason in _AFTER_BROWSER_CHECK:
-                return_url = await self._return_url_of(state)
-            raise CallbackFailedError(exc.reason, return_url) from exc
+            # The flow sets `return_url` only for failures after the browser check
+            # (cancelled at Miro, code refused, ...), and only if it is still allowed.
+            raise CallbackFailedError(exc.reason, exc.return_url) from exc
         return CallbackOutcome(
             return_url=outcome.return_url,
             result=outcome.action_result,
             app_user_id=outcome.connection.app_user_id,
             action_failed=outcome.action_error is not None,
         )
-
-    async def _return_url_of(self, state: str) -> str | None:
-        # The flow's errors do not carry the return URL, so read it from the consumed
-        # pending authorization (kept until maintenance deletes stale ones).
-        async with self._database.session() as session:
-            found = await session.scalar(
-                select(PendingAuthorizationRow.return_url).where(
-                    PendingAuthorizationRow.state_hash == hash_secret(state)
-                )
-            )
-        return found
 
     async def connection(self, app_user_id: str) -> ConnectionStatus | None:
         found = await self.vault.connection_for(app_user_id)
@@ -208,6 +179,5 @@ def build_connector(
         flow,
         vault,
         launch_base_url=public_base_url(settings),
-        database=database,
         closers=(miro, http),
     )
