@@ -137,7 +137,12 @@ def _signal_group(process: subprocess.Popen[bytes], signum: int) -> None:
 
 @contextlib.contextmanager
 def children(folder: Path) -> Iterator[Children]:
-    """`Children` that are all stopped when the block ends, however it ends."""
+    """`Children` that are all stopped when the block ends, however it ends. Their logs go
+    to `folder`, or to `MIROCONNECT_BENCH_LOGS` when set (kept for a post-mortem)."""
+    kept = os.environ.get("MIROCONNECT_BENCH_LOGS")
+    if kept:
+        folder = Path(kept)
+        folder.mkdir(parents=True, exist_ok=True)
     group = Children(folder)
     try:
         yield group

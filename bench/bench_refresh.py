@@ -19,9 +19,11 @@ Setup (all on 127.0.0.1, all stopped and the database dropped at the end):
   4 processes.
 
 The run: `LANES` tasks, each taking the next user in a fixed rotation and sending that user
-a *burst* of concurrent calls, one per process: `POST .../boards` to three processes (so
-three processes find the same due token at the same moment), `GET .../boards` to the fourth
-and `GET .../connection` to the first. It lasts `SECONDS` (or `MAX_BURSTS` bursts).
+two *bursts* back to back. A burst is five concurrent calls: `POST .../boards` to three
+processes (so three processes find the same due token at the same moment), `GET .../boards`
+to the fourth and `GET .../connection` to the first. With 1,000 users a user comes round
+again long after its token fell due, so the first burst of a visit crosses one expiry; the
+second finds the token just refreshed and must not refresh it. It lasts `SECONDS`.
 
 The accounting of "one refresh grant per expiry per user":
 
@@ -31,8 +33,8 @@ The accounting of "one refresh grant per expiry per user":
   token. Board creations are the only calls that need a token (listing boards and reading the
   connection are database reads), so a token that falls due between two bursts is not
   refreshed until the next one: the vault refreshes on use, not on a timer. A burst within
-  the uncertainty of a due moment (`SLACK` plus the previous burst's duration) is counted
-  as *ambiguous* and left out of the per-user comparison;
+  the uncertainty of a due moment (`SLACK` plus the previous burst's duration), or a burst
+  with a failed call, makes the user *ambiguous*: left out of the per-user comparison;
 - *refresh grants* (actual), three ways: the emulator's `refresh_token` grant counter (and
   its `token_errors`, which a second refresh with a rotated token would raise), each
   user's `token_version` in the database (one per pair stored), and the services'
@@ -42,8 +44,8 @@ The accounting of "one refresh grant per expiry per user":
 Then: every user must still be `connected` (through the API and in the database), and
 every call must have succeeded (201/200).
 
-Rerun: `.venv/bin/python -m bench bench_refresh` (about 2 minutes). Scale with
-`MIROCONNECT_BENCH_REFRESH_SECONDS` (default 60), `_USERS` (1000), `_PERIOD` (4), `_LANES`
+Rerun: `.venv/bin/python -m bench bench_refresh` (about 2.5 minutes). Scale with
+`MIROCONNECT_BENCH_REFRESH_SECONDS` (default 90), `_USERS` (1000), `_PERIOD` (4), `_LANES`
 (8); `MIROCONNECT_BENCH_PG_URL` names another PostgreSQL server.
 """
 
@@ -91,6 +93,7 @@ REFRESH_MARGIN_S = 120  # the vault's REFRESH_MARGIN
 EXPIRES_IN_SHORTFALL_S = 1  # the emulator answers expires_in = ttl - 1
 SLACK = 0.05  # seconds of clock uncertainty around a due moment
 SEED_LANES = 16
+TOUCH = 2  # bursts per visit of a user, back to back
 # (kind, process offset) of the calls in one burst: offset 0 is the user's "home" process.
 BURST = (("create", 0), ("create", 1), ("create", 2), ("list", 3), ("get", 0))
 
@@ -111,6 +114,7 @@ class _Burst:
     user: int
     started: float
     ended: float
+    ok: bool  # every call of the burst succeeded
 
 
 @dataclass
@@ -133,7 +137,8 @@ class RefreshReport:
     calls_per_second: float
     latency_ms: dict[str, tuple[float, float]]  # kind -> (p50, p99)
     expected_refreshes: int
-    ambiguous_bursts: int
+    not_due_bursts: int
+    ambiguous_users: int
     emulator_refresh_grants: int
     emulator_token_errors: int
     stored_refreshes: int
@@ -146,6 +151,7 @@ class RefreshReport:
     connected_api: int
     connected_db: int
     failures: tuple[str, ...]  # the first few failed calls, if any
+    server_errors: dict[str, int]  # error-level log events of the services, by kind
     mismatches: tuple[str, ...]  # the first few users whose counts differ, if any
 
 
@@ -208,8 +214,10 @@ async def _burst(
         log.calls.append(_Call(kind, time.monotonic() - began, ok))
 
     started = time.monotonic()
+    failed_before = len(log.failures)
     await asyncio.gather(*(call(kind, offset) for kind, offset in BURST))
-    log.bursts.append(_Burst(user_index, started, time.monotonic()))
+    ok = len(log.failures) == failed_before
+    log.bursts.append(_Burst(user_index, started, time.monotonic(), ok))
 
 
 async def _load(
@@ -232,7 +240,10 @@ async def _load(
         async def lane() -> None:
             while time.monotonic() < deadline and len(log.bursts) < max_bursts:
                 index = next(rotation)
-                await _burst(client, services, index, users[index], log)
+                # The first burst finds the token due; the second, right after, must not
+                # refresh again (its token is fresh for another `period` seconds).
+                for _ in range(TOUCH):
+                    await _burst(client, services, index, users[index], log)
 
         await asyncio.gather(*(lane() for _ in range(lanes)))
     return log
@@ -243,8 +254,9 @@ def _expected(
     users: Sequence[str],
     connected: dict[str, tuple[float, float]],
     period: float,
-) -> tuple[dict[int, int], set[int]]:
-    """Crossed expiries per user index, and the users with an ambiguous burst.
+) -> tuple[dict[int, int], set[int], int]:
+    """Crossed expiries per user index, the users with an ambiguous burst, and the number
+    of bursts that certainly found a token not yet due.
 
     The vault judges a token due when it reads it, somewhere inside a burst
     (`started..ended`), and the token it then issues is due `period` after a moment inside
@@ -252,19 +264,26 @@ def _expected(
     """
     expected: dict[int, int] = dict.fromkeys(range(len(users)), 0)
     ambiguous: set[int] = set()
+    not_due = 0
     by_user: dict[int, list[_Burst]] = {}
     for burst in log.bursts:
         by_user.setdefault(burst.user, []).append(burst)
     for index, bursts in by_user.items():
         issued_low, issued_high = connected[users[index]]
         for burst in sorted(bursts, key=lambda b: b.started):
-            if burst.started >= issued_high + period + SLACK:
+            if not burst.ok:
+                # A failed call may have stopped before or after its refresh.
+                ambiguous.add(index)
+                issued_high = max(issued_high, burst.ended)
+            elif burst.started >= issued_high + period + SLACK:
                 expected[index] += 1  # due for certain: refreshed once, reissued here
                 issued_low, issued_high = burst.started, burst.ended
             elif burst.ended > issued_low + period - SLACK:
                 ambiguous.add(index)  # may or may not have been due: not compared
                 issued_high = burst.ended
-    return expected, ambiguous
+            else:
+                not_due += 1
+    return expected, ambiguous, not_due
 
 
 async def _versions(dsn: str) -> dict[str, tuple[int, str, str]]:
@@ -318,8 +337,9 @@ def _log_events(paths: Sequence[Path]) -> list[dict[str, Any]]:
                 event = json.loads(line)
             except ValueError:
                 continue
-            if isinstance(event, dict) and str(event.get("event", "")).startswith(
-                "vault.refresh"
+            if isinstance(event, dict) and (
+                str(event.get("event", "")).startswith("vault.refresh")
+                or event.get("level") in ("error", "critical")
             ):
                 events.append(event)
     return events
@@ -438,7 +458,7 @@ def _report(
     events: list[dict[str, Any]],
     connected_api: int,
 ) -> RefreshReport:
-    expected, ambiguous = _expected(log, users, connected, period)
+    expected, ambiguous, not_due = _expected(log, users, connected, period)
     owner = {after[user][2]: index for index, user in enumerate(users) if user in after}
     started = [e for e in events if e.get("event") == "vault.refresh.started"]
     logged: Counter[int] = Counter(
@@ -476,7 +496,8 @@ def _report(
         calls_per_second=len(log.calls) / elapsed,
         latency_ms=latency,
         expected_refreshes=sum(expected.values()),
-        ambiguous_bursts=len(ambiguous),
+        not_due_bursts=not_due,
+        ambiguous_users=len(ambiguous),
         emulator_refresh_grants=int(grants_after) - int(grants_before),
         emulator_token_errors=int(stats_after["token_errors"])
         - int(stats_before["token_errors"]),
@@ -490,6 +511,13 @@ def _report(
         connected_api=connected_api,
         connected_db=sum(1 for v in after.values() if v[1] == "connected"),
         failures=tuple(log.failures[:5]),
+        server_errors=dict(
+            Counter(
+                f"{e.get('event')}: {e.get('error_type')} {str(e.get('message'))[:160]}"
+                for e in events
+                if e.get("level") in ("error", "critical")
+            )
+        ),
         mismatches=tuple(
             f"{users[i]}: expected {expected[i]}, stored {stored.get(i)}, "
             f"logged {logged.get(i, 0)}"
@@ -509,7 +537,8 @@ def _print(report: RefreshReport) -> None:
     for kind, (p50, p99) in r.latency_ms.items():
         print(f"  {kind:6} p50 {p50:7.1f} ms  p99 {p99:7.1f} ms", flush=True)
     print(
-        f"refreshes: expected (expiries crossed) {r.expected_refreshes}, emulator grants "
+        f"bursts finding the token due (expiries crossed) {r.expected_refreshes}, not "
+        f"yet due {r.not_due_bursts}; refresh grants: emulator "
         f"{r.emulator_refresh_grants}, stored {r.stored_refreshes}, logged "
         f"{r.logged_refreshes} {r.logged_triggers}; token errors "
         f"{r.emulator_token_errors}; skipped by process {r.skipped_by_process}, by task "
@@ -518,7 +547,7 @@ def _print(report: RefreshReport) -> None:
     )
     print(
         f"per user: {r.users_matching}/{r.users_compared} match exactly "
-        f"({r.ambiguous_bursts} users with an ambiguous burst left out)",
+        f"({r.ambiguous_users} users with an ambiguous burst left out)",
         flush=True,
     )
     print(
@@ -530,12 +559,14 @@ def _print(report: RefreshReport) -> None:
         print(f"  mismatch: {mismatch}", flush=True)
     for failure in r.failures:
         print(f"  failure: {failure}", flush=True)
+    for kind, count in list(r.server_errors.items())[:5]:
+        print(f"  server error x{count}: {kind}", flush=True)
 
 
 def main() -> None:
     """Run with the defaults (or the MIROCONNECT_BENCH_REFRESH_* variables)."""
     users = _env_int("USERS", 1000)
-    seconds = _env_int("SECONDS", 60)
+    seconds = _env_int("SECONDS", 90)
     period = _env_int("PERIOD", 4)
     lanes = _env_int("LANES", 8)
     print(
