@@ -15,6 +15,7 @@ from sqlalchemy import insert
 from support import FakeTime, connect, create_tables, emulator_app_client
 
 from miroconnect.actions import MiroActionRunner
+from miroconnect.actions.operations import OperationStore
 from miroconnect.client import CreditPacer, MiroClient, RetryPolicy, StaticTokenSource
 from miroconnect.emulator import create_emulator, emulator_transport
 from miroconnect.errors import ActionError, ActionFailedError, NotFoundError
@@ -209,6 +210,47 @@ async def test_a_crashed_worker_is_taken_over_and_its_board_adopted(
     result = await world.runner.run(create("Orphan", "k-crash"), world.context)
     assert result.data["board_id"] == board.id
     assert len(await world.boards()) == 1
+
+
+class DatabaseOutage(OperationStore):
+    """The operations table during a PostgreSQL restart: `finish` fails, and so do the
+    first `release` attempts, then the database is back."""
+
+    def __init__(self, db: Database, time: FakeTime, failing_releases: int) -> None:
+        super().__init__(db, clock=time.now)
+        self.failing_releases = failing_releases
+        self.release_calls = 0
+
+    async def finish(self, op_id: str, owner: str, result: Any) -> None:
+        raise ConnectionError("the database system is shutting down")
+
+    async def release(self, op_id: str, owner: str) -> None:
+        self.release_calls += 1
+        if self.release_calls <= self.failing_releases:
+            raise ConnectionError("the database system is starting up")
+        await super().release(op_id, owner)
+
+
+async def test_a_database_restart_does_not_leave_the_lease_behind(
+    world: World,
+) -> None:
+    # The board is made, then the database goes away: the run fails, but it gives its
+    # lease back once the database answers, so the app's retry resumes at once instead of
+    # waiting out the 2-minute lease.
+    outage = DatabaseOutage(world.db, world.time, failing_releases=2)
+    world.runner.operations = outage
+    with pytest.raises(ConnectionError):
+        await world.runner.run(create("Restart", "k-restart"), world.context)
+    assert outage.release_calls == 3
+    op = await outage.get(world.context.app_user_id, "k-restart")
+    assert op is not None and op.state == "sent" and op.created_board_id is not None
+
+    retry = make_runner(world.db, world.http, world.time)
+    before = world.time.now()
+    result = await retry.run(create("Restart", "k-restart"), world.context)
+    assert result.data["board_id"] == op.created_board_id
+    assert world.time.now() - before < timedelta(seconds=5)
+    assert [b["name"] for b in await world.boards()] == ["Restart"]
 
 
 async def test_a_definitive_error_fails_the_operation_and_the_key_repeats_it(

@@ -12,6 +12,7 @@ began, that no other operation has adopted (a unique column guarantees that).
 from __future__ import annotations
 
 import asyncio
+import logging
 from collections.abc import Awaitable, Callable, Mapping, Sequence
 from datetime import timedelta
 from typing import Any
@@ -26,12 +27,14 @@ from miroconnect.client.pacing import Sleep
 from miroconnect.errors import (
     ActionError,
     ActionFailedError,
+    LeaseLostError,
     MiroAPIError,
     MiroServerError,
     MiroTransportError,
     RateLimitedError,
     UnauthorizedError,
 )
+from miroconnect.logs import log_event
 from miroconnect.oauth.actions import ActionContext, ActionResult, PendingAction
 from miroconnect.storage.db import Database
 from miroconnect.types import Clock, system_clock
@@ -40,6 +43,13 @@ __all__ = ["DEFAULT_STARTER_NOTES", "KINDS", "MiroActionRunner"]
 
 KINDS = ("create_board", "copy_board", "share_board", "add_starter_content")
 DEFAULT_STARTER_NOTES = ("Goals", "Ideas", "Next steps")
+# Giving a lease back after a database error: attempts, and the first wait (doubling, at
+# most 2 s): about 9 s in all, longer than a PostgreSQL restart usually takes.
+RELEASE_ATTEMPTS = 7
+RELEASE_RETRY_DELAY = 0.2
+RELEASE_RETRY_MAX_DELAY = 2.0
+
+logger = logging.getLogger(__name__)
 
 
 def _text(
@@ -191,19 +201,47 @@ class MiroActionRunner:
         )
         try:
             data = await self._execute(op, owner, client, context)
+            await self.operations.finish(op.id, owner, data)
         except MiroAPIError as error:
             if _definitive(error):
                 await self.operations.fail(op.id, owner, str(error))
             else:
-                await self.operations.release(op.id, owner)
+                await self._release(op.id, owner)
             raise
         except BaseException:
-            # Unreachable Miro, a dead connection, a cancelled task: the outcome is open,
-            # so the row stays pending/sent and the next run with this key resumes it.
-            await asyncio.shield(self.operations.release(op.id, owner))
+            # Unreachable Miro, a dead connection, the database gone, a cancelled task:
+            # the outcome is open, so the row stays pending/sent and the next run with
+            # this key resumes it (reconciling first).
+            await asyncio.shield(self._release(op.id, owner))
             raise
-        await self.operations.finish(op.id, owner, data)
         return ActionResult(op.kind, data)
+
+    async def _release(self, op_id: str, owner: str) -> None:
+        """Give the lease back, through a short database outage (a restart, a failover).
+
+        A lease left behind makes every retry with this key wait until it runs out (`lease`,
+        2 minutes by default) before it can take the operation over. If the database stays
+        away, the lease runs out by itself; the caller's own error says what broke.
+        """
+        delay = RELEASE_RETRY_DELAY
+        for attempt in range(1, RELEASE_ATTEMPTS + 1):
+            try:
+                await self.operations.release(op_id, owner)
+                return
+            except LeaseLostError:
+                return  # another worker took it over: nothing of ours to give back
+            except Exception as exc:
+                if attempt == RELEASE_ATTEMPTS:
+                    log_event(
+                        logger,
+                        "action.release_failed",
+                        level=logging.WARNING,
+                        operation_id=op_id,
+                        error_type=type(exc).__name__,
+                    )
+                    return
+                await self._sleep(delay)
+                delay = min(delay * 2, RELEASE_RETRY_MAX_DELAY)
 
     # -- the kinds ------------------------------------------------------------------------
 
