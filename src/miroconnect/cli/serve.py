@@ -51,6 +51,10 @@ def register(app: typer.Typer) -> None:
             proxy_headers=True,
             forwarded_allow_ips=forwarded_allow_ips,
             log_level="info",
+            # The app logs one `http.request` event per request, by route template.
+            # uvicorn's access log would write the raw URL: Miro's callback carries the
+            # one-time code and state in its query.
+            access_log=False,
         )
 
 

@@ -38,6 +38,7 @@ from miroconnect.web.dependencies import (
 from miroconnect.web.metrics import CONTENT_TYPE_LATEST, MeteredTransport, Metrics
 from miroconnect.web.pages import pages_router
 from miroconnect.web.problems import PROBLEM_MEDIA_TYPE, ProblemError, problem_response
+from miroconnect.web.requestlog import RequestLogMiddleware, route_label
 from miroconnect.web.security import (
     CSRFSigner,
     SecurityMiddleware,
@@ -80,22 +81,6 @@ def _is_api(request: Request) -> bool:
     return request.url.path.startswith("/api/")
 
 
-def _route_label(scope: Scope) -> str:
-    """The request's path with its path parameters named, e.g. `/connect/launch/{token}`.
-
-    Built from the path, because an included router's route knows only its own suffix;
-    the values are replaced, so no id or launch token becomes a label.
-    """
-    if scope.get("route") is None:
-        return "unmatched"
-    params = {str(v): k for k, v in (scope.get("path_params") or {}).items()}
-    segments = str(scope["path"]).split("/")
-    return "/".join(
-        "{" + params[segment] + "}" if segment in params else segment
-        for segment in segments
-    )
-
-
 class _RequestTimer:
     """Observes how long each request took, labelled by its route template."""
 
@@ -111,7 +96,7 @@ class _RequestTimer:
         try:
             await self.app(scope, receive, send)
         finally:
-            label = _route_label(scope)
+            label = route_label(scope)
             self.metrics.http_latency.labels(label, scope["method"]).observe(
                 time.perf_counter() - started
             )
@@ -303,18 +288,23 @@ def create_app(
         csp=content_security_policy(_miro_web_origins(settings)),
     )
     app.add_middleware(_RequestTimer, metrics=metrics)
+    # Outermost: every event of the request, and the timer's, carries its request id.
+    app.add_middleware(RequestLogMiddleware)
     return app
 
 
 def create_service_app() -> FastAPI:
     """`miroconnect serve`'s app factory: settings from the environment, checked.
 
-    Each worker process calls it (uvicorn `factory=True`); raises `ConfigurationError`
-    naming every missing setting.
+    Each worker process calls it (uvicorn `factory=True`), so it sets up the logs too:
+    with `--workers N` > 1 the workers are fresh processes that never ran the CLI's
+    `main()`. Raises `ConfigurationError` naming every missing setting.
     """
+    from miroconnect.logs import configure_logging_from_settings
     from miroconnect.web.checks import settings_problems
 
     settings = Settings()
+    configure_logging_from_settings(settings)
     problems = settings_problems(settings)
     if problems:
         raise ConfigurationError("; ".join(problems))

@@ -1,0 +1,84 @@
+"""One request id and one `http.request` event per HTTP request.
+
+`RequestLogMiddleware` runs each request inside `miroconnect.logs.request_context`, so every
+event the request causes (flow steps, vault refreshes, Miro calls) carries the same
+`request_id`. The id is the client's `X-Request-ID` when it is a short token of safe
+characters (a proxy's or the calling app's id joins their logs to ours), else a fresh one;
+either way it comes back in the response's `X-Request-ID`.
+
+The event names the route by its template (`/connect/launch/{token}`), never the raw URL:
+Miro's callback carries the one-time `code` and `state` in its query, and launch links carry
+a token in their path.
+"""
+
+from __future__ import annotations
+
+import logging
+import time
+
+from starlette.datastructures import Headers, MutableHeaders
+from starlette.types import ASGIApp, Message, Receive, Scope, Send
+
+from miroconnect.logs import log_event, request_context
+
+__all__ = ["REQUEST_ID_HEADER", "RequestLogMiddleware", "route_label"]
+
+REQUEST_ID_HEADER = "x-request-id"
+
+logger = logging.getLogger(__name__)
+
+
+def route_label(scope: Scope) -> str:
+    """The request's path with its path parameters named, e.g. `/connect/launch/{token}`.
+
+    Built from the path, because an included router's route knows only its own suffix;
+    the values are replaced, so no id or launch token becomes a label. `unmatched` when
+    no route took the request (a 404: its path is whatever the client sent).
+    """
+    if scope.get("route") is None:
+        return "unmatched"
+    params = {str(v): k for k, v in (scope.get("path_params") or {}).items()}
+    segments = str(scope["path"]).split("/")
+    return "/".join(
+        "{" + params[segment] + "}" if segment in params else segment
+        for segment in segments
+    )
+
+
+class RequestLogMiddleware:
+    """Sets the request id for each HTTP request, echoes it, and logs `http.request`
+    (method, route template, status code, duration in ms)."""
+
+    def __init__(self, app: ASGIApp) -> None:
+        self.app = app
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http":
+            await self.app(scope, receive, send)
+            return
+        # `request_context` keeps the client's id only if it is 1-100 characters of
+        # letters, digits and `-_.:` (it ends up in log lines and a response header).
+        incoming = Headers(scope=scope).get(REQUEST_ID_HEADER)
+        with request_context(incoming) as request_id:
+            status = 500  # what the client gets if the app raises before answering
+            started = time.perf_counter()
+
+            async def send_with_id(message: Message) -> None:
+                nonlocal status
+                if message["type"] == "http.response.start":
+                    status = int(message["status"])
+                    MutableHeaders(scope=message)[REQUEST_ID_HEADER] = request_id
+                await send(message)
+
+            try:
+                await self.app(scope, receive, send_with_id)
+            finally:
+                log_event(
+                    logger,
+                    "http.request",
+                    level=logging.INFO if status < 500 else logging.WARNING,
+                    method=scope["method"],
+                    route=route_label(scope),
+                    status_code=status,
+                    duration_ms=round((time.perf_counter() - started) * 1000, 1),
+                )
