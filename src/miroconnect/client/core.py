@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import asyncio
+import logging
+import time
 from collections.abc import Mapping
 from typing import Any
 from urllib.parse import quote
@@ -23,6 +25,7 @@ from miroconnect.errors import (
     RateLimitedError,
     UnauthorizedError,
 )
+from miroconnect.logs import log_event
 from miroconnect.oauth.source import TokenSource
 
 __all__ = ["Requester", "api_error", "path_id", "transport_error"]
@@ -40,6 +43,49 @@ _ERRORS: Mapping[int, type[MiroAPIError]] = {
 _REQUEST_ID_HEADERS = ("x-request-id", "request-id", "x-miro-request-id")
 
 Params = Mapping[str, str | int]
+
+logger = logging.getLogger(__name__)
+
+
+def _int(value: str | None) -> int | None:
+    try:
+        return int(value) if value is not None else None
+    except ValueError:
+        return None
+
+
+def _log_call(
+    method: str,
+    path: str,
+    *,
+    started: float,
+    attempt: int,
+    response: httpx2.Response | None = None,
+    error: BaseException | None = None,
+) -> None:
+    """`miro.call`: one event per HTTP request to Miro (each retry is its own).
+
+    Method, path (never a query: it may carry values the caller passed), status,
+    duration, attempt and the credits Miro says are left. Never a header or a body: the
+    token travels in one, and revoke's JSON carries it too.
+    """
+    status = response.status_code if response is not None else None
+    log_event(
+        logger,
+        "miro.call",
+        level=logging.INFO if status is not None and status < 500 else logging.WARNING,
+        method=method,
+        path=path.split("?", 1)[0],
+        status_code=status,
+        duration_ms=round((time.perf_counter() - started) * 1000, 1),
+        attempt=attempt,
+        rate_limit_remaining=(
+            _int(response.headers.get("x-ratelimit-remaining"))
+            if response is not None
+            else None
+        ),
+        error_type=type(error).__name__ if error is not None else None,
+    )
 
 
 def path_id(value: str) -> str:
@@ -144,6 +190,8 @@ class Requester:
         while True:
             ticket = await self._pacer.acquire(self._key, credits)
             answered = False
+            attempt = retries + limited + 1
+            started = time.perf_counter()
             try:
                 response = await self._http.request(
                     method,
@@ -154,6 +202,7 @@ class Requester:
                 )
                 answered = True
             except httpx2.TransportError as exc:
+                _log_call(method, path, started=started, attempt=attempt, error=exc)
                 error = transport_error(exc, method, path)
                 if idempotent and retries + 1 < self._retry.attempts:
                     await self._sleep(self._retry.backoff(retries))
@@ -163,6 +212,7 @@ class Requester:
             finally:
                 if not answered:
                     await self._pacer.settle(ticket, None, None)
+            _log_call(method, path, started=started, attempt=attempt, response=response)
             await self._pacer.settle(ticket, response.headers, response.status_code)
             status = response.status_code
             if status < 400:
