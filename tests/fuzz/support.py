@@ -56,9 +56,9 @@ CLIENT_SECRET = "fuzz-client-secret-" + os.urandom(12).hex()
 API_KEY = "fuzz-api-key-" + os.urandom(12).hex()
 SECRET_KEY = "fuzz-secret-key-" + os.urandom(24).hex()
 RETURN_ORIGIN = "https://app.example"
-# Cases per fuzz test: 500 in `make test`, thousands for the bench
+# Cases per fuzz test: 400 in `make test`, thousands for the bench
 # (`MIROCONNECT_FUZZ_EXAMPLES=3000`, see bench/bench_fuzz.py).
-EXAMPLES = int(os.environ.get("MIROCONNECT_FUZZ_EXAMPLES", "500"))
+EXAMPLES = int(os.environ.get("MIROCONNECT_FUZZ_EXAMPLES", "400"))
 
 
 class FrozenClock:
