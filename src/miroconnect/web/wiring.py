@@ -8,6 +8,7 @@ from urllib.parse import quote, urlsplit
 import httpx2
 
 from miroconnect.actions import MiroActionRunner
+from miroconnect.client import CreditPacer
 from miroconnect.config import Settings
 from miroconnect.crypto import KeyRing, TokenCipher
 from miroconnect.errors import AuthorizationError, ConfigurationError, NotConnectedError
@@ -17,6 +18,7 @@ from miroconnect.oauth.miro import MiroOAuthClient, MiroOAuthConfig
 from miroconnect.oauth.tokens import ConnectionStatus as VaultStatus
 from miroconnect.oauth.vault import TokenVault
 from miroconnect.storage.db import Database
+from miroconnect.storage.pacing import SQLPacingStore
 from miroconnect.storage.repository import SQLStore
 from miroconnect.types import Clock
 from miroconnect.web.connector import (
@@ -164,13 +166,16 @@ def build_connector(
     miro = MiroOAuthClient(config, transport=transport)
     vault = TokenVault(store, miro, clock=clock)
     http = httpx2.AsyncClient(transport=transport, timeout=30.0)
+    # Rate-limit readings in the database: every worker and server on it spends one
+    # credit budget per connection (a pacer in memory would let each spend it whole).
+    pacer = CreditPacer(store=SQLPacingStore(database), clock=clock)
     flow = ConnectFlow(
         store=store,
         vault=vault,
         miro=miro,
         runner=runner
         or MiroActionRunner(
-            database, http, base_url=settings.miro_api_url, clock=clock
+            database, http, base_url=settings.miro_api_url, pacer=pacer, clock=clock
         ),
         allowed_return_urls=settings.allowed_return_urls,
         clock=clock,
