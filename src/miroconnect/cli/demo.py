@@ -63,9 +63,17 @@ def register(app: typer.Typer) -> None:
         data_dir: Path = typer.Option(  # noqa: B008 - Typer's declaration style
             Path("data"), "--data", help="folder for the database and demo keys"
         ),
+        verbose: bool = typer.Option(
+            False, "--verbose", help="log every request and flow step (info level)"
+        ),
     ) -> None:
         """Run the reference app with the Miro emulator as Miro (offline, SQLite)."""
         from miroconnect.cli.emulator import is_loopback
+        from miroconnect.logs import configure_logging
+
+        # A terminal a person reads: readable lines, and only warnings unless asked
+        # (`serve` keeps JSON for log collectors).
+        configure_logging(json=False, level="INFO" if verbose else "WARNING")
 
         if not is_loopback(host):
             typer.echo(
