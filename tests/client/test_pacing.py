@@ -9,7 +9,7 @@ import random
 from collections.abc import Callable
 
 import httpx2
-from fakes import FakeTime
+from fakes import FakeTime, SteppedTime
 
 from miroconnect.client import CreditPacer, MiroClient, RetryPolicy, StaticTokenSource
 from miroconnect.client.pacing import RateLimitReading, Reservation, parse_reading
@@ -145,7 +145,7 @@ async def _sql_pacer(database_url: str, time: FakeTime) -> tuple[CreditPacer, Da
 
 
 async def _burst(
-    pacers: list[CreditPacer], server: CreditServer, time: FakeTime, per_pacer: int
+    pacers: list[CreditPacer], server: CreditServer, time: SteppedTime, per_pacer: int
 ) -> None:
     async with httpx2.AsyncClient(transport=httpx2.MockTransport(server)) as http:
         clients = [
@@ -159,14 +159,14 @@ async def _burst(
             )
             for pacer in pacers
         ]
-        await asyncio.gather(
+        await time.gather(
             *(c.boards.create(name="x") for c in clients for _ in range(per_pacer))
         )
 
 
 async def test_sql_store_paces_a_burst_like_the_memory_store(database_url: str) -> None:
     await upgrade(database_url)
-    time = FakeTime()
+    time = SteppedTime()
     server = CreditServer(time, credits=2000, window=10)
     pacer, db = await _sql_pacer(database_url, time)
     start = time.epoch()
@@ -184,7 +184,7 @@ async def test_sql_store_paces_a_burst_like_the_memory_store(database_url: str) 
 async def test_pacers_on_one_database_share_one_budget(database_url: str) -> None:
     # Three pacers, each with its own Database engine, stand for three processes.
     await upgrade(database_url)
-    time = FakeTime()
+    time = SteppedTime()
     server = CreditServer(time, credits=2000, window=10)
     made = [await _sql_pacer(database_url, time) for _ in range(3)]
     try:
@@ -197,7 +197,7 @@ async def test_pacers_on_one_database_share_one_budget(database_url: str) -> Non
 
 async def test_pacers_with_memory_stores_overdraw_the_shared_budget() -> None:
     # The control for the test above: per-process memory cannot see the others' spending.
-    time = FakeTime()
+    time = SteppedTime()
     server = CreditServer(time, credits=2000, window=10)
     pacers = [CreditPacer(clock=time.now, sleep=time.sleep) for _ in range(3)]
     await _burst(pacers, server, time, 6)
