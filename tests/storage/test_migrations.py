@@ -2,9 +2,10 @@
 
 from __future__ import annotations
 
+import pytest
 from alembic.autogenerate import compare_metadata
 from alembic.runtime.migration import MigrationContext
-from sqlalchemy import inspect
+from sqlalchemy import inspect, text
 from sqlalchemy.engine import Connection
 from sqlalchemy.ext.asyncio import create_async_engine
 
@@ -39,3 +40,17 @@ async def test_upgrade_head_matches_the_models(database_url: str) -> None:
 async def test_first_revision_is_0001(database_url: str) -> None:
     await upgrade(database_url, "0001")
     assert await current_revision(database_url) == "0001"
+
+
+async def test_upgrade_leaves_sqlite_in_wal_mode(database_url: str) -> None:
+    # So that several processes opening the database at once need not switch it.
+    if not database_url.startswith("sqlite"):
+        pytest.skip("journal modes are SQLite's")
+    await upgrade(database_url)
+    engine = create_async_engine(database_url)
+    try:
+        async with engine.connect() as connection:
+            mode = (await connection.execute(text("PRAGMA journal_mode"))).scalar()
+    finally:
+        await engine.dispose()
+    assert mode == "wal"

@@ -39,6 +39,12 @@ async def upgrade(database_url: str, revision: str = "head") -> None:
         async with engine.connect() as connection:
             await connection.run_sync(run)
             await connection.commit()
+            if connection.dialect.name == "sqlite":
+                # WAL is kept in the file. Switching needs the database to itself, and
+                # when several processes open their first connections at once (serve
+                # --workers) the switch in `Database` fails with "database is locked"
+                # without waiting; done here, alone, it leaves them a no-op.
+                await connection.exec_driver_sql("PRAGMA journal_mode = WAL")
     finally:
         await engine.dispose()
 
