@@ -8,7 +8,6 @@ from collections.abc import Callable
 
 import httpx2
 import pytest
-from fakes import FakeTime, RotatingTokenSource
 
 from miroconnect.client import CreditPacer, MiroClient, RetryPolicy, StaticTokenSource
 from miroconnect.client.models import Position, StickyNoteData
@@ -21,6 +20,7 @@ from miroconnect.errors import (
     ReauthorizationRequiredError,
     UnauthorizedError,
 )
+from support import FakeTime, RotatingTokenSource
 
 Handler = Callable[[httpx2.Request], httpx2.Response]
 BOARD_ID = "uXjVOD6LSME="

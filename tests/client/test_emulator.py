@@ -6,7 +6,6 @@ import asyncio
 import time as real_time
 
 import httpx2
-from fakes import FakeTime, Grant, connect, emulator_app_client
 
 from miroconnect.client import CreditPacer, MiroClient, StaticTokenSource
 from miroconnect.client.models import (
@@ -18,6 +17,7 @@ from miroconnect.client.models import (
 )
 from miroconnect.emulator import create_emulator, emulator_transport
 from miroconnect.errors import NotFoundError, ReauthorizationRequiredError
+from support import FakeTime, Grant, connect, emulator_app_client
 
 BASE = "http://miro.test"
 

@@ -7,10 +7,10 @@ import logging
 
 import httpx2
 import pytest
-from fakes import FakeTime, connect, emulator_app_client
 
 from miroconnect.client import CreditPacer, MiroClient, StaticTokenSource
 from miroconnect.emulator import create_emulator, emulator_transport
+from support import FakeTime, connect, emulator_app_client
 
 BASE = "http://miro.test"
 

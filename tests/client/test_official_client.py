@@ -7,41 +7,23 @@ port in a thread, and both clients talk HTTP to it.
 from __future__ import annotations
 
 import asyncio
-import socket
-import threading
 from collections.abc import Iterator
 from typing import Any
 
 import httpx2
 import pytest
-import uvicorn
-from fakes import connect, emulator_app_client
 
 from miroconnect.client import CreditPacer, MiroClient, StaticTokenSource
 from miroconnect.client.models import FrameData, Position, ShapeData, StickyNoteData
-from miroconnect.emulator import create_emulator
+from miroconnect.emulator import create_emulator, serve_in_thread
+from support import connect, emulator_app_client
 
 
 @pytest.fixture(scope="module")
 def server_url() -> Iterator[str]:
     app = create_emulator(auto_approve=True, clients=[emulator_app_client()], seed=5)
-    sock = socket.socket()
-    sock.bind(("127.0.0.1", 0))
-    port = sock.getsockname()[1]
-    config = uvicorn.Config(
-        app, log_level="warning", lifespan="off", ws="none", access_log=False
-    )
-    server = uvicorn.Server(config)
-    thread = threading.Thread(target=server.run, kwargs={"sockets": [sock]})
-    thread.start()
-    try:
-        while not server.started:
-            threading.Event().wait(0.01)
-        yield f"http://127.0.0.1:{port}"
-    finally:
-        server.should_exit = True
-        thread.join(5)
-        sock.close()
+    with serve_in_thread(app) as base_url:
+        yield base_url
 
 
 def official(base_url: str, token: str) -> Any:

@@ -9,13 +9,13 @@ import random
 from collections.abc import Callable
 
 import httpx2
-from fakes import FakeTime, SteppedTime
 
 from miroconnect.client import CreditPacer, MiroClient, RetryPolicy, StaticTokenSource
 from miroconnect.client.pacing import RateLimitReading, Reservation, parse_reading
 from miroconnect.storage.db import Database
 from miroconnect.storage.migrate import upgrade
 from miroconnect.storage.pacing import SQLPacingStore
+from support import FakeTime, SteppedTime
 
 
 class CreditServer:

@@ -11,8 +11,6 @@ from __future__ import annotations
 
 import asyncio
 import multiprocessing
-import socket
-import threading
 import time
 from collections.abc import Iterator
 from typing import Any
@@ -20,11 +18,10 @@ from typing import Any
 import httpx2
 import pacing_worker
 import pytest
-import uvicorn
-from fakes import connect, emulator_app_client
 
-from miroconnect.emulator import create_emulator
+from miroconnect.emulator import create_emulator, serve_in_thread
 from miroconnect.storage.migrate import upgrade
+from support import connect, emulator_app_client
 
 PROCESSES = 4
 BOARDS = 5  # per process: 20 creations, 4 windows' worth of credits
@@ -38,28 +35,8 @@ def miro_server() -> Iterator[str]:
         credits=2500,
         window_seconds=1,
     )
-    sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
-    sock.bind(("127.0.0.1", 0))
-    port = sock.getsockname()[1]
-    server = uvicorn.Server(
-        uvicorn.Config(
-            app, log_level="critical", lifespan="off", ws="none", access_log=False
-        )
-    )
-    thread = threading.Thread(
-        target=server.run, kwargs={"sockets": [sock]}, daemon=True
-    )
-    thread.start()
-    deadline = time.monotonic() + 10
-    while not server.started:
-        assert time.monotonic() < deadline, "uvicorn did not start"
-        time.sleep(0.01)
-    try:
-        yield f"http://127.0.0.1:{port}"
-    finally:
-        server.should_exit = True
-        thread.join(timeout=10)
-        sock.close()
+    with serve_in_thread(app) as base_url:
+        yield base_url
 
 
 async def _grant(api_url: str) -> tuple[str, str]:

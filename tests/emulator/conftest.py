@@ -3,9 +3,6 @@ the OAuth dance, and a real uvicorn server for clients that need a socket."""
 
 from __future__ import annotations
 
-import socket
-import threading
-import time
 from collections.abc import AsyncIterator, Iterator
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
@@ -14,10 +11,14 @@ from urllib.parse import parse_qs, urlsplit
 
 import httpx2
 import pytest
-import uvicorn
 from starlette.applications import Starlette
 
-from miroconnect.emulator import EmulatorClient, create_emulator, emulator_transport
+from miroconnect.emulator import (
+    EmulatorClient,
+    create_emulator,
+    emulator_transport,
+    serve_in_thread,
+)
 
 REDIRECT_URI = "http://127.0.0.1:8000/oauth/callback"
 CLIENT = EmulatorClient("3074457363680401096", "app-secret", (REDIRECT_URI,))
@@ -149,28 +150,8 @@ class LiveServer:
 
 def serve(app: Starlette) -> Iterator[LiveServer]:
     """Run `app` under uvicorn on a free loopback port in a thread, until the end."""
-    sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
-    sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
-    sock.bind(("127.0.0.1", 0))
-    port = sock.getsockname()[1]
-    config = uvicorn.Config(
-        app, log_level="critical", lifespan="off", ws="none", access_log=False
-    )
-    server = uvicorn.Server(config)
-    thread = threading.Thread(
-        target=server.run, kwargs={"sockets": [sock]}, daemon=True
-    )
-    thread.start()
-    deadline = time.monotonic() + 10
-    while not server.started:
-        assert time.monotonic() < deadline, "uvicorn did not start"
-        time.sleep(0.01)
-    try:
-        yield LiveServer(f"http://127.0.0.1:{port}", app)
-    finally:
-        server.should_exit = True
-        thread.join(timeout=10)
-        sock.close()
+    with serve_in_thread(app) as url:
+        yield LiveServer(url, app)
 
 
 @pytest.fixture(scope="module")

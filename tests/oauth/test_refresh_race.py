@@ -9,9 +9,7 @@ from __future__ import annotations
 
 import asyncio
 import json
-import socket
 import sys
-import threading
 import time
 from collections.abc import Iterator
 from pathlib import Path
@@ -20,9 +18,8 @@ from urllib.parse import parse_qsl, urlsplit
 
 import httpx2
 import pytest
-import uvicorn
 
-from miroconnect.emulator import EmulatorClient, create_emulator
+from miroconnect.emulator import EmulatorClient, create_emulator, serve_in_thread
 from miroconnect.storage.migrate import upgrade
 
 from .support import (
@@ -45,29 +42,8 @@ def miro_server() -> Iterator[str]:
         auto_approve=True,
         clients=[EmulatorClient(CLIENT_ID, CLIENT_SECRET, (REDIRECT_URI,))],
     )
-    sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
-    sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
-    sock.bind(("127.0.0.1", 0))
-    port = sock.getsockname()[1]
-    server = uvicorn.Server(
-        uvicorn.Config(
-            app, log_level="critical", lifespan="off", ws="none", access_log=False
-        )
-    )
-    thread = threading.Thread(
-        target=server.run, kwargs={"sockets": [sock]}, daemon=True
-    )
-    thread.start()
-    deadline = time.monotonic() + 10
-    while not server.started:
-        assert time.monotonic() < deadline, "uvicorn did not start"
-        time.sleep(0.01)
-    try:
-        yield f"http://127.0.0.1:{port}"
-    finally:
-        server.should_exit = True
-        thread.join(timeout=10)
-        sock.close()
+    with serve_in_thread(app) as base_url:
+        yield base_url
 
 
 async def run_workers(args: list[str]) -> list[dict[str, Any]]:

@@ -17,6 +17,7 @@ client = httpx2.AsyncClient(transport=emulator_transport(app), base_url="http://
 from __future__ import annotations
 
 from miroconnect.emulator.app import create_emulator
+from miroconnect.emulator.serving import serve_in_thread
 from miroconnect.emulator.state import EmulatorClient
 from miroconnect.emulator.transport import ConnectionAborted, emulator_transport
 
@@ -25,4 +26,5 @@ __all__ = [
     "EmulatorClient",
     "create_emulator",
     "emulator_transport",
+    "serve_in_thread",
 ]

@@ -1,12 +1,14 @@
-"""Helpers for the action tests: a fake clock, the emulator OAuth dance, a database.
+"""Helpers shared by the test folders (importable as `support`: pytest's `pythonpath`).
 
-(`tests/client/fakes.py` has the same first two; test folders are not packages, so the
-helpers cannot be shared by import.)
+Fake clocks that sleep by moving forward, a token source that rotates, the emulator app the
+client and action tests register, the OAuth dance against an auto-approving emulator, and
+a migrated database.
 """
 
 from __future__ import annotations
 
 import asyncio
+from collections.abc import Awaitable
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 
@@ -21,6 +23,7 @@ __all__ = [
     "CLIENT_ID",
     "CLIENT_SECRET",
     "FakeTime",
+    "SteppedTime",
     "Grant",
     "RotatingTokenSource",
     "connect",
@@ -52,6 +55,70 @@ class FakeTime:
         if target > self.current:
             self.current = target
         await asyncio.sleep(0)
+
+
+class SteppedTime(FakeTime):
+    """A fake clock for bursts that also do real I/O (a database): time moves only when
+    every task of the burst is asleep, to the earliest wake-up, as a discrete-event
+    simulation would.
+
+    `FakeTime` moves the clock as soon as one task sleeps. With a database in the loop
+    that is wrong: while a task granted a call is still waiting on SQLite or PostgreSQL (a
+    wait of real time), a task refused for the same window could jump the clock to the
+    next reset, and the granted call would then land in the wrong window, a window more
+    or less depending on CPU load. Run the burst's tasks with `gather` to take part;
+    sleeps of other tasks move the clock at once, as in `FakeTime`.
+    """
+
+    def __init__(self, start: datetime | None = None) -> None:
+        super().__init__(start)
+        self._members: set[asyncio.Task[object]] = set()
+        self._asleep: list[tuple[datetime, asyncio.Future[None]]] = []
+
+    async def gather(self, *calls: Awaitable[object]) -> list[object]:
+        """Run `calls` concurrently as members of the burst; their results."""
+
+        async def member(call: Awaitable[object]) -> object:
+            task = asyncio.current_task()
+            assert task is not None
+            self._members.add(task)
+            try:
+                return await call
+            finally:
+                self._members.discard(task)
+                self._step()
+
+        return list(await asyncio.gather(*(member(call) for call in calls)))
+
+    async def sleep(self, seconds: float) -> None:
+        if asyncio.current_task() not in self._members:
+            await super().sleep(seconds)
+            return
+        self.sleeps.append(seconds)
+        if seconds <= 0:
+            await asyncio.sleep(0)  # a yield, not a wait
+            return
+        wake = asyncio.get_running_loop().create_future()
+        entry = (self.current + timedelta(seconds=seconds), wake)
+        self._asleep.append(entry)
+        self._step()
+        try:
+            await wake
+        finally:
+            if entry in self._asleep:  # cancelled while asleep
+                self._asleep.remove(entry)
+                self._step()
+
+    def _step(self) -> None:
+        """When every member sleeps: move to the earliest wake-up and wake those due."""
+        if not self._asleep or len(self._asleep) < len(self._members):
+            return
+        due = min(at for at, _ in self._asleep)
+        self.current = max(self.current, due)
+        for entry in [e for e in self._asleep if e[0] <= self.current]:
+            self._asleep.remove(entry)
+            if not entry[1].done():
+                entry[1].set_result(None)
 
 
 class RotatingTokenSource:
