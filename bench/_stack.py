@@ -206,9 +206,12 @@ class MiroApp:
     redirect_uris: tuple[str, ...]
 
 
-def start_emulator(group: Children, port: int, *, credits: int) -> str:
-    """`miroconnect emulator` (uvicorn) with auto-approve; returns its base URL. Apps are
-    registered afterwards through the control API, so no secret is on a command line."""
+def start_emulator(
+    group: Children, port: int, *, credits: int, window: int = 60
+) -> str:
+    """`miroconnect emulator` (uvicorn) with auto-approve, `credits` per user and app per
+    `window` seconds; returns its base URL. Apps are registered afterwards through the
+    control API, so no secret is on a command line."""
     group.start(
         "emulator",
         [
@@ -221,6 +224,8 @@ def start_emulator(group: Children, port: int, *, credits: int) -> str:
             "--auto-approve",
             "--credits",
             str(credits),
+            "--window",
+            str(window),
         ],
     )
     return f"http://127.0.0.1:{port}"
