@@ -25,7 +25,7 @@ Both sides are driven by the same loop: `CONCURRENCY` tasks, each with its own
 is time-bounded (`SECONDS`), sides alternate for `ROUNDS` rounds. A round trip counts when
 the final redirect carries a board id; anything else is a failure.
 
-Rerun: `.venv/bin/python -m bench bench_connect` (about 45 s). Scale with
+Rerun: `.venv/bin/python -m bench bench_connect` (about 55 s). Scale with
 `MIROCONNECT_BENCH_CONNECT_CONCURRENCY` (default 8), `_SECONDS` (8), `_ROUNDS` (2).
 """
 
@@ -34,6 +34,7 @@ from __future__ import annotations
 import asyncio
 import os
 import secrets
+import subprocess
 import sys
 import tempfile
 import time
@@ -243,11 +244,13 @@ async def run(*, concurrency: int, seconds: float, rounds: int) -> list[Series]:
         return results
 
 
-async def _wait_authlib(app: str, process: object, log: Path) -> None:
-    """The Authlib app has no health route: wait until `/login` answers at all."""
-    deadline = time.monotonic() + 60
+async def _wait_authlib(
+    app: str, process: subprocess.Popen[bytes], log: Path, timeout: float = 60
+) -> None:
+    """The Authlib app has no health route: wait until it answers HTTP at all."""
+    deadline = time.monotonic() + timeout
     async with httpx2.AsyncClient(timeout=2) as client:
-        while time.monotonic() < deadline:
+        while process.poll() is None and time.monotonic() < deadline:
             try:
                 await client.get(f"{app}/callback")
             except httpx2.TransportError:

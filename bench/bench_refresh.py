@@ -11,7 +11,8 @@ Setup (all on 127.0.0.1, all stopped and the database dropped at the end):
   lives less than 2 minutes is due the moment it is issued, so every call would refresh it
   again (four processes -> four grants for one "expiry"). With `ttl = PERIOD + 121` each
   token falls due exactly `PERIOD` seconds after the vault asked for it: the time-lapse of
-  Miro's one hour (due at 58 minutes), with the same margin;
+  Miro's one hour (due at 58 minutes), with the same margin. Its rate-limit window is
+  600 s (Miro: 60 s), see `WINDOW`;
 - 4 `miroconnect serve` processes (one port each; each has its own redirect URI at the
   emulator, all share the database, the keys and the API key);
 - `USERS` users connected through the real service-mode flow (202, launch link, consent
