@@ -73,7 +73,8 @@ def _body(draw: st.DrawFn) -> bytes:
             board["return_url"] = draw(_return_urls)
         if draw(st.booleans()):
             board[draw(_text)] = draw(_json_values)
-        return json.dumps(board)  # NaN and Infinity included: not JSON.encode()
+        # json.dumps lets NaN and Infinity through: bodies that are not strict JSON.
+        return json.dumps(board).encode()
     if kind == "json":
         return json.dumps(draw(_json_values)).encode()
     if kind == "bytes":
