@@ -3,6 +3,7 @@ with ids and reasons, and no token, code, state, cookie or secret appears in any
 
 from __future__ import annotations
 
+import asyncio
 import io
 import json
 import logging
@@ -13,11 +14,17 @@ import httpx2
 import pytest
 from starlette.applications import Starlette
 
+from miroconnect.crypto import TokenCipher
 from miroconnect.errors import ReauthorizationRequiredError, StateReplayedError
 from miroconnect.logs import JSONFormatter, request_context
 from miroconnect.oauth.actions import PendingAction
 from miroconnect.oauth.flow import ConnectFlow, ConsentRequired, FlowStart
+from miroconnect.oauth.miro import MiroOAuthClient
+from miroconnect.oauth.tokens import StoredTokens
+from miroconnect.oauth.vault import TokenVault
+from miroconnect.storage.db import Database
 from miroconnect.storage.factory import VaultStack
+from miroconnect.storage.repository import SQLStore
 
 from .support import CLIENT_SECRET, KEY1, FakeClock, consent
 from .test_vault import add_fault
@@ -171,6 +178,39 @@ async def test_flow_and_vault_log_every_step_and_no_secret(
         assert secret not in logs.raw
 
 
+class ReadCountingStore(SQLStore):
+    """The real store; `all_read` fires once `expected` token reads have happened, so a
+    test can hold Miro's answer until every task has looked at the stale token."""
+
+    def __init__(self, db: Database, cipher: TokenCipher, expected: int) -> None:
+        super().__init__(db, cipher)
+        self.expected = expected
+        self.reads = 0
+        self.all_read = asyncio.Event()
+
+    async def load_tokens(self, connection_id: str) -> StoredTokens | None:
+        stored = await super().load_tokens(connection_id)
+        self.reads += 1
+        if self.reads >= self.expected:
+            self.all_read.set()
+        return stored
+
+
+class HeldTokenEndpoint(httpx2.AsyncBaseTransport):
+    """Passes requests through, but holds the token endpoint until `release` is set."""
+
+    def __init__(
+        self, inner: httpx2.AsyncBaseTransport, release: asyncio.Event
+    ) -> None:
+        self.inner = inner
+        self.release = release
+
+    async def handle_async_request(self, request: httpx2.Request) -> httpx2.Response:
+        if request.url.path == "/v1/oauth/token":
+            await asyncio.wait_for(self.release.wait(), timeout=10)
+        return await self.inner.handle_async_request(request)
+
+
 async def test_skipped_refreshes_are_logged(
     stack: VaultStack,
     flow: ConnectFlow,
@@ -179,8 +219,6 @@ async def test_skipped_refreshes_are_logged(
     transport: httpx2.AsyncBaseTransport,
     logs: Captured,
 ) -> None:
-    import asyncio
-
     start = await flow.start("user-1", None, "/")
     callback = await consent(emulator, start.authorize_url)
     outcome = await flow.complete(
@@ -189,8 +227,21 @@ async def test_skipped_refreshes_are_logged(
         binding_cookie_value=start.binding_cookie_value,
     )
     clock.advance(minutes=59)
-    source = stack.vault.token_source(outcome.connection.id)
-    await asyncio.gather(*(source.access_token() for _ in range(5)))
+    # Five tasks must all see the stale token before Miro answers the one refresh;
+    # otherwise a late task finds the new token at once and has nothing to skip. Six
+    # reads come before the token request: each task's first, and the refresher's
+    # second look under the lock.
+    store = ReadCountingStore(stack.db, stack.store.cipher, expected=6)
+    miro = MiroOAuthClient(
+        stack.miro.config, transport=HeldTokenEndpoint(transport, store.all_read)
+    )
+    vault = TokenVault(store, miro, clock=clock)
+    try:
+        source = vault.token_source(outcome.connection.id)
+        tokens = await asyncio.gather(*(source.access_token() for _ in range(5)))
+    finally:
+        await miro.aclose()
+    assert len(set(tokens)) == 1
     assert len(logs.of("vault.refresh.started")) == 1
     skipped = logs.of("vault.refresh.skipped")
     assert len(skipped) == 4 and {s["by"] for s in skipped} == {"task"}
