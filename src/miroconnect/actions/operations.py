@@ -145,7 +145,8 @@ class OperationStore:
     async def _update(self, op_id: str, owner: str, **values: Any) -> None:
         now = self._clock()
         values.setdefault("updated_at", now)
-        async with self._db.session() as session, session.begin():
+        # One UPDATE: atomic by itself (autocommit on PostgreSQL, one round trip).
+        async with self._db.single_session() as session, session.begin():
             result = await session.execute(
                 update(OperationRow)
                 .where(OperationRow.id == op_id, OperationRow.lease_owner == owner)

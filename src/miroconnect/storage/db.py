@@ -74,10 +74,34 @@ class Database:
             self.engine.execution_options(**{_WRITE_OPTION: True}),
             expire_on_commit=False,
         )
+        # PostgreSQL runs one statement atomically without BEGIN and COMMIT around it: a
+        # single statement on an autocommit connection is one round trip, not three.
+        # SQLite keeps its explicit transactions (see the module doc). `single_engine`
+        # is for Core statements, `single_session()` for the ORM; one statement each.
+        self.single_engine: AsyncEngine = (
+            self.engine.execution_options(isolation_level="AUTOCOMMIT")
+            if self.is_postgresql
+            else self.engine
+        )
+        self._single_sessions = (
+            async_sessionmaker(self.single_engine, expire_on_commit=False)
+            if self.is_postgresql
+            else self._sessions
+        )
 
     def session(self) -> AsyncSession:
         """A session for reads and single-statement writes."""
         return self._sessions()
+
+    def single_session(self) -> AsyncSession:
+        """A session for exactly one statement (a read, or one atomic write).
+
+        On PostgreSQL its connection is in autocommit mode: the statement is its own
+        transaction, with no `BEGIN`/`COMMIT` round trips around it, so never run two
+        statements in it that must be atomic together. Elsewhere it is `session()`;
+        wrap it in `session.begin()` for writes so both commit.
+        """
+        return self._single_sessions()
 
     def write_session(self) -> AsyncSession:
         """A session whose transaction takes the write lock up front on SQLite.

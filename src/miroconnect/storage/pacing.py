@@ -79,9 +79,9 @@ class SQLPacingStore:
             # BEGIN IMMEDIATE: take the write lock up front, waiting `busy_timeout`.
             async with self._db.write_session() as session, session.begin():
                 return (await session.execute(statement)).first()
-        # One statement is atomic on PostgreSQL; a bare connection skips the ORM session
-        # (about half the cost of the call).
-        async with self._db.engine.begin() as connection:
+        # One statement is atomic on PostgreSQL: autocommit (no BEGIN/COMMIT round trips),
+        # on a bare connection (the ORM session costs about as much as the call).
+        async with self._db.single_engine.begin() as connection:
             return (await connection.execute(statement)).first()
 
     def _in_flight_after(self, credits: int, now: float) -> ColumnElement[int]:

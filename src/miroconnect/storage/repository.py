@@ -301,7 +301,7 @@ class SQLStore:
 
     async def get_connection(self, connection_id: str) -> Connection | None:
         """One connection, any status."""
-        async with self.db.session() as session:
+        async with self.db.single_session() as session:
             row = await session.get(ConnectionRow, connection_id)
             return None if row is None else _to_connection(row)
 
@@ -321,7 +321,7 @@ class SQLStore:
             statement = statement.where(C.miro_team_id == team_id)
         if status is not None:
             statement = statement.where(C.status == status.value)
-        async with self.db.session() as session:
+        async with self.db.single_session() as session:
             return [_to_connection(row) for row in await session.scalars(statement)]
 
     async def list_connections(
@@ -354,7 +354,7 @@ class SQLStore:
 
     async def load_tokens(self, connection_id: str) -> StoredTokens | None:
         """The connection and its decrypted tokens, without a lock."""
-        async with self.db.session() as session:
+        async with self.db.single_session() as session:
             row = await session.get(ConnectionRow, connection_id)
             if row is None:
                 return None
