@@ -14,6 +14,7 @@ from typing import Any
 from uuid import uuid4
 
 from sqlalchemy import select, update
+from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.exc import IntegrityError
 
 from miroconnect.errors import ActionError, LeaseLostError
@@ -59,10 +60,12 @@ class Operation:
 
 @dataclass(frozen=True)
 class Claim:
-    """What `OperationStore.claim` found: the operation, and whether we now run it."""
+    """What `OperationStore.claim` found: the operation, whether we now run it, and
+    whether this claim inserted it (nothing was ever sent for it)."""
 
     operation: Operation
     owned: bool
+    created: bool = False
 
 
 class OperationStore:
@@ -90,9 +93,29 @@ class OperationStore:
         miro_user_id: str,
         miro_team_id: str,
         owner: str,
+        sending: bool = False,
     ) -> Claim:
         """Insert the operation, or find it; take its lease if it is free (new, or its
-        worker's lease ran out)."""
+        worker's lease ran out).
+
+        `sending=True`: the caller sends its first request right after a new claim, so a
+        new row is inserted already `sent` (attempt 1) and needs no `mark_sent` before
+        that request. A worker that resumes such a row reconciles first, as after any
+        `sent`; that is the price of a crash between the claim and the request.
+        """
+        created = await self._insert(
+            app_user_id=app_user_id,
+            idempotency_key=idempotency_key,
+            kind=kind,
+            params=params,
+            connection_id=connection_id,
+            miro_user_id=miro_user_id,
+            miro_team_id=miro_team_id,
+            owner=owner,
+            sending=sending,
+        )
+        if created is not None:
+            return Claim(created, owned=True, created=True)
         while True:
             now = self._clock()
             try:
@@ -141,6 +164,70 @@ class OperationStore:
                 # Another worker inserted the same key between our read and our insert
                 # (PostgreSQL; SQLite's immediate transaction cannot interleave): read it.
                 continue
+
+    async def _insert(
+        self,
+        *,
+        app_user_id: str,
+        idempotency_key: str,
+        kind: str,
+        params: Mapping[str, Any],
+        connection_id: str,
+        miro_user_id: str,
+        miro_team_id: str,
+        owner: str,
+        sending: bool,
+    ) -> Operation | None:
+        """The common case, a new key, in one statement: `INSERT ... ON CONFLICT DO
+        NOTHING RETURNING` (one round trip on PostgreSQL, where the usual read-lock-insert
+        transaction took four). `None` if the key exists (or the dialect has no such
+        insert): `claim` then reads and locks the row."""
+        now = self._clock()
+        values: dict[str, Any] = {
+            "id": uuid4().hex,
+            "app_user_id": app_user_id,
+            "idempotency_key": idempotency_key,
+            "kind": kind,
+            "params": dict(params),
+            "connection_id": connection_id,
+            "miro_user_id": miro_user_id,
+            "miro_team_id": miro_team_id,
+            "state": "sent" if sending else "pending",
+            "attempts": 1 if sending else 0,
+            "lease_owner": owner,
+            "lease_until": now + self._lease,
+            "started_at": now,
+            "updated_at": now,
+        }
+        dialect = self._db.engine.dialect.name
+        if dialect == "postgresql":
+            statement: Any = postgresql.insert(OperationRow)
+        elif dialect == "sqlite":
+            statement = sqlite.insert(OperationRow)
+        else:  # pragma: no cover (only the two supported databases)
+            return None
+        statement = (
+            statement.values(**values)
+            .on_conflict_do_nothing(index_elements=["app_user_id", "idempotency_key"])
+            .returning(OperationRow.id)
+        )
+        async with self._db.single_session() as session, session.begin():
+            inserted = (await session.execute(statement)).first()
+        if inserted is None:
+            return None
+        return Operation(
+            id=values["id"],
+            app_user_id=app_user_id,
+            idempotency_key=idempotency_key,
+            kind=kind,
+            params=dict(params),
+            state=values["state"],
+            attempts=values["attempts"],
+            created_board_id=None,
+            result=None,
+            error=None,
+            started_at=now,
+        )
 
     async def _update(self, op_id: str, owner: str, **values: Any) -> None:
         now = self._clock()

@@ -169,6 +169,8 @@ class MiroActionRunner:
         _validate(action)
         key = action.idempotency_key or uuid4().hex
         owner = uuid4().hex
+        # A board kind sends its create request first: a new row is inserted as `sent`.
+        creates = action.kind in ("create_board", "copy_board")
         while True:
             claim = await self.operations.claim(
                 app_user_id=context.app_user_id,
@@ -179,6 +181,7 @@ class MiroActionRunner:
                 miro_user_id=context.miro_user_id,
                 miro_team_id=context.miro_team_id,
                 owner=owner,
+                sending=creates,
             )
             op = claim.operation
             if op.state == "done" and op.result is not None:
@@ -200,7 +203,7 @@ class MiroActionRunner:
             sleep=self._sleep,
         )
         try:
-            data = await self._execute(op, owner, client, context)
+            data = await self._execute(op, owner, client, context, fresh=claim.created)
             await self.operations.finish(op.id, owner, data)
         except MiroAPIError as error:
             if _definitive(error):
@@ -246,7 +249,13 @@ class MiroActionRunner:
     # -- the kinds ------------------------------------------------------------------------
 
     async def _execute(
-        self, op: Operation, owner: str, client: MiroClient, context: ActionContext
+        self,
+        op: Operation,
+        owner: str,
+        client: MiroClient,
+        context: ActionContext,
+        *,
+        fresh: bool,
     ) -> dict[str, Any]:
         p = op.params
         if op.kind in ("create_board", "copy_board"):
@@ -269,7 +278,9 @@ class MiroActionRunner:
                         team_id=context.miro_team_id,
                     )
 
-            board = await self._create_once(op, owner, client, context, name, send)
+            board = await self._create_once(
+                op, owner, client, context, name, send, fresh=fresh
+            )
             data = _board_data(board)
             if p.get("starter_content") or p.get("notes") or p.get("frame_title"):
                 await self._starter_content(op, owner, client, board.id)
@@ -288,12 +299,16 @@ class MiroActionRunner:
         context: ActionContext,
         name: str,
         send: Callable[[], Awaitable[Board]],
+        *,
+        fresh: bool,
     ) -> Board:
         if op.created_board_id is not None:
             # An earlier run made (or adopted) the board and stopped before the end.
             return await client.boards.get(op.created_board_id)
-        # `sent` from an earlier run: that request may have created the board.
-        ambiguous = op.state == "sent"
+        # `sent` from an earlier run: that request may have created the board. A row
+        # this run inserted is `sent` already, with nothing sent yet (`claim(sending=)`).
+        ambiguous = op.state == "sent" and not fresh
+        marked = fresh
         last: Exception | None = None
         for attempt in range(self._attempts):
             sending = False
@@ -302,7 +317,9 @@ class MiroActionRunner:
                     found = await self._reconcile(op, owner, client, context, name)
                     if found is not None:
                         return found
-                await self.operations.mark_sent(op.id, owner)
+                if not marked:
+                    await self.operations.mark_sent(op.id, owner)
+                marked = False
                 sending = True
                 board = await send()
             except MiroTransportError as error:
