@@ -15,6 +15,7 @@ import anyio.to_thread
 from argon2 import PasswordHasher
 from argon2.exceptions import InvalidHashError, VerificationError
 from sqlalchemy import select
+from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.exc import IntegrityError
 
 from miroconnect.storage.db import Database
@@ -124,7 +125,31 @@ class BoardStore:
         self, app_user_id: str, board_id: str, name: str, view_link: str
     ) -> BoardRecord:
         """Remember a board; recording the same board twice keeps the first record."""
-        async with self._database.write_session() as session:
+        now = self._clock()
+        values = {
+            "app_user_id": app_user_id,
+            "board_id": board_id,
+            "name": name,
+            "view_link": view_link,
+            "created_at": now,
+        }
+        dialect = self._database.engine.dialect.name
+        insert = postgresql.insert if dialect == "postgresql" else sqlite.insert
+        # One statement (one round trip on PostgreSQL): a board recorded before, by a
+        # repeated call or a concurrent callback, is left as it is and read back.
+        statement = (
+            insert(WebBoardRow)
+            .values(**values)
+            .on_conflict_do_nothing(index_elements=["app_user_id", "board_id"])
+            .returning(WebBoardRow.id)
+        )
+        async with self._database.single_session() as session, session.begin():
+            inserted = (await session.execute(statement)).first()
+        if inserted is not None:
+            return BoardRecord(
+                board_id=board_id, name=name, view_link=view_link, created_at=now
+            )
+        async with self._database.single_session() as session:
             existing = (
                 await session.execute(
                     select(WebBoardRow).where(
@@ -132,32 +157,8 @@ class BoardStore:
                         WebBoardRow.board_id == board_id,
                     )
                 )
-            ).scalar_one_or_none()
-            if existing is not None:
-                return _record(existing)
-            row = WebBoardRow(
-                app_user_id=app_user_id,
-                board_id=board_id,
-                name=name,
-                view_link=view_link,
-                created_at=self._clock(),
-            )
-            session.add(row)
-            try:
-                await session.commit()
-            except IntegrityError:
-                # A concurrent callback recorded the same board first: that row stands.
-                await session.rollback()
-                again = (
-                    await session.execute(
-                        select(WebBoardRow).where(
-                            WebBoardRow.app_user_id == app_user_id,
-                            WebBoardRow.board_id == board_id,
-                        )
-                    )
-                ).scalar_one()
-                return _record(again)
-            return _record(row)
+            ).scalar_one()
+            return _record(existing)
 
     async def page(
         self, app_user_id: str, *, limit: int, before_id: int | None = None
