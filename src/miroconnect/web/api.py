@@ -32,7 +32,12 @@ from miroconnect.web.accounts import BoardRecord
 from miroconnect.web.connect import record_board
 from miroconnect.web.connector import AuthorizationNeeded
 from miroconnect.web.dependencies import APIKeyDep, ContextDep
-from miroconnect.web.problems import Problem, ProblemError
+from miroconnect.web.problems import (
+    Problem,
+    ProblemError,
+    database_unavailable,
+    database_unavailable_error,
+)
 
 __all__ = [
     "AuthorizationRequired",
@@ -126,11 +131,20 @@ def _problems(*statuses: int) -> dict[int | str, dict[str, Any]]:
         401: "No API key, or a wrong one.",
         422: "The body or a parameter does not validate.",
         502: "Miro refused or could not be reached.",
+        503: "The database does not answer (e.g. restarting): retry after "
+        "`Retry-After` seconds, with the same `Idempotency-Key`.",
     }
     return {
         status: {"model": Problem, "description": described[status]}
         for status in statuses
     }
+
+
+def _raise_if_database_down(exc: MiroConnectError) -> None:
+    """A 503 when our error wraps a database outage (e.g. `TokenStorageError`: Miro
+    renewed the tokens but the database would not store them), not Miro's fault."""
+    if database_unavailable(exc):
+        raise database_unavailable_error() from None
 
 
 def _board(record: BoardRecord) -> Board:
@@ -156,7 +170,7 @@ def api_router() -> APIRouter:
                 "model": AuthorizationRequired,
                 "description": "The user must connect Miro first.",
             },
-            **_problems(400, 401, 403, 422, 502),
+            **_problems(400, 401, 403, 422, 502, 503),
         },
     )
     async def create_board(
@@ -206,6 +220,7 @@ def api_router() -> APIRouter:
         except AuthorizationError as exc:
             raise ProblemError(403, str(exc), reason=exc.reason) from None
         except MiroConnectError as exc:
+            _raise_if_database_down(exc)
             logger.warning("API create board failed: %s", type(exc).__name__)
             context.metrics.actions.labels("create_board", "failed").inc()
             raise ProblemError(
@@ -226,7 +241,7 @@ def api_router() -> APIRouter:
 
     @router.get(
         "/users/{user_id}/boards",
-        responses=_problems(401, 422),
+        responses=_problems(401, 422, 503),
     )
     async def list_boards(
         context: ContextDep,
@@ -250,12 +265,13 @@ def api_router() -> APIRouter:
             next_cursor=str(next_id) if next_id is not None else None,
         )
 
-    @router.get("/users/{user_id}/connection", responses=_problems(401, 422, 502))
+    @router.get("/users/{user_id}/connection", responses=_problems(401, 422, 502, 503))
     async def get_connection(context: ContextDep, user_id: UserIdPath) -> Connection:
         """A user's Miro connection: status, Miro user, team and scopes."""
         try:
             found = await context.connector.connection(user_id)
-        except MiroConnectError:
+        except MiroConnectError as exc:
+            _raise_if_database_down(exc)
             raise ProblemError(
                 502, "the connection could not be read", reason="miro_error"
             ) from None
@@ -276,13 +292,14 @@ def api_router() -> APIRouter:
         "/users/{user_id}/connection",
         status_code=204,
         response_class=Response,
-        responses=_problems(401, 422, 502),
+        responses=_problems(401, 422, 502, 503),
     )
     async def delete_connection(context: ContextDep, user_id: UserIdPath) -> Response:
         """Revoke the user's tokens at Miro and forget them (no error if none)."""
         try:
             await context.connector.disconnect(user_id)
-        except MiroConnectError:
+        except MiroConnectError as exc:
+            _raise_if_database_down(exc)
             raise ProblemError(
                 502, "Miro could not be reached to revoke", reason="miro_error"
             ) from None

@@ -10,18 +10,21 @@ from pathlib import Path
 from typing import Any
 from urllib.parse import urlsplit
 
+import asyncpg
 import httpx2
 from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
 from fastapi.openapi.utils import get_openapi
 from fastapi.staticfiles import StaticFiles
 from sqlalchemy import text
+from sqlalchemy.exc import DBAPIError
 from starlette.exceptions import HTTPException as StarletteHTTPException
 from starlette.responses import JSONResponse, RedirectResponse, Response
 from starlette.types import ASGIApp, Receive, Scope, Send
 
 from miroconnect.config import Settings
 from miroconnect.errors import ConfigurationError
+from miroconnect.logs import log_event
 from miroconnect.oauth.actions import ActionRunner
 from miroconnect.storage.db import Database
 from miroconnect.types import Clock, system_clock
@@ -37,7 +40,15 @@ from miroconnect.web.dependencies import (
 )
 from miroconnect.web.metrics import CONTENT_TYPE_LATEST, MeteredTransport, Metrics
 from miroconnect.web.pages import pages_router
-from miroconnect.web.problems import PROBLEM_MEDIA_TYPE, ProblemError, problem_response
+from miroconnect.web.problems import (
+    DATABASE_RETRY_AFTER,
+    PROBLEM_MEDIA_TYPE,
+    ProblemError,
+    database_unavailable,
+    database_unavailable_response,
+    problem_response,
+)
+from miroconnect.web.reasons import FailureText
 from miroconnect.web.requestlog import RequestLogMiddleware, route_label
 from miroconnect.web.security import (
     CSRFSigner,
@@ -79,6 +90,30 @@ def _callback_path(settings: Settings) -> str:
 
 def _is_api(request: Request) -> bool:
     return request.url.path.startswith("/api/")
+
+
+def _answers_problems(request: Request) -> bool:
+    """Whether errors on this path are problem documents (else HTML pages)."""
+    return _is_api(request) or request.url.path in ("/healthz", "/readyz")
+
+
+# The reference app's page while the database is away (reasons.py has the flow's pages).
+_DATABASE_UNAVAILABLE_PAGE = FailureText(
+    "The app cannot reach its database",
+    "The app's database is not answering right now (it may be restarting). "
+    "Nothing was lost.",
+    "Wait a few seconds and try again.",
+)
+# Classes a connection-level database failure arrives as: SQLAlchemy's wrapper, asyncpg's
+# own errors (raw where SQLAlchemy does not translate them), and the OSError asyncpg raises
+# when the server refuses the connection. `database_unavailable` picks the right ones.
+_DATABASE_ERROR_CLASSES: tuple[type[Exception], ...] = (
+    DBAPIError,
+    OSError,
+    asyncpg.PostgresError,
+    asyncpg.InterfaceError,
+    asyncpg.InternalClientError,
+)
 
 
 class _RequestTimer:
@@ -244,11 +279,15 @@ def create_app(
         try:
             async with database.session() as session:
                 await session.execute(text("SELECT 1"))
-        except Exception:
-            logger.exception("readiness check: the database does not answer")
-            return problem_response(
-                503, "the database does not answer", reason="database_unavailable"
+        except Exception as exc:
+            # Not ready, whatever the error (a probe repeats: no traceback each time).
+            log_event(
+                logger,
+                "readiness.database_unavailable",
+                level=logging.WARNING,
+                error_type=type(exc).__name__,
             )
+            return database_unavailable_response()
         return JSONResponse({"status": "ready"})
 
     @app.get("/metrics", include_in_schema=False)
@@ -321,8 +360,50 @@ def _install_error_handlers(app: FastAPI, context: WebContext) -> None:
     @app.exception_handler(ProblemError)
     async def on_problem(request: Request, exc: ProblemError) -> Response:
         return problem_response(
-            exc.status, exc.detail, reason=exc.reason, headers=exc.headers
+            exc.status,
+            exc.detail,
+            reason=exc.reason,
+            headers=exc.headers,
+            type=exc.type,
+            title=exc.title,
         )
+
+    def unavailable(request: Request, exc: BaseException) -> Response:
+        log_event(
+            logger,
+            "http.database_unavailable",
+            level=logging.WARNING,
+            path=route_label(request.scope),
+            error_type=type(exc).__name__,
+        )
+        if _answers_problems(request):
+            return database_unavailable_response()
+        page = context.render(
+            request,
+            "error.html",
+            {"reason": "database_unavailable", "text": _DATABASE_UNAVAILABLE_PAGE},
+            status_code=503,
+        )
+        page.headers["retry-after"] = str(DATABASE_RETRY_AFTER)
+        return page
+
+    def crashed(request: Request, exc: BaseException) -> Response:
+        # Never a stack trace to the client; the log has it (with no secrets in it:
+        # our exceptions never carry tokens).
+        logger.error("unhandled error on %s", request.url.path, exc_info=exc)
+        if _answers_problems(request):
+            return problem_response(500, "internal error", reason="internal")
+        return error_page(context, request, "internal", status_code=500)
+
+    async def on_database_error(request: Request, exc: Exception) -> Response:
+        # Handled here (Starlette's ExceptionMiddleware), not by `on_crash`: the
+        # connection to the client stays usable.
+        if database_unavailable(exc):
+            return unavailable(request, exc)
+        return crashed(request, exc)
+
+    for error_class in _DATABASE_ERROR_CLASSES:
+        app.add_exception_handler(error_class, on_database_error)
 
     @app.exception_handler(RequestValidationError)
     async def on_invalid(request: Request, exc: RequestValidationError) -> Response:
@@ -356,12 +437,9 @@ def _install_error_handlers(app: FastAPI, context: WebContext) -> None:
 
     @app.exception_handler(Exception)
     async def on_crash(request: Request, exc: Exception) -> Response:
-        # Never a stack trace to the client; the log has it (with no secrets in it:
-        # our exceptions never carry tokens).
-        logger.error("unhandled error on %s", request.url.path, exc_info=exc)
-        if _is_api(request):
-            return problem_response(500, "internal error", reason="internal")
-        return error_page(context, request, "internal", status_code=500)
+        if database_unavailable(exc):  # e.g. wrapped in an error of ours
+            return unavailable(request, exc)
+        return crashed(request, exc)
 
 
 def _install_openapi(app: FastAPI) -> None:
