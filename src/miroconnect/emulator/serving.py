@@ -36,7 +36,8 @@ def serve_in_thread(
 
     Yields the base URL once the server accepts connections; on exit, stops the server and
     waits for its thread. Raises `RuntimeError` if it does not start within
-    `startup_timeout` seconds.
+    `startup_timeout` seconds, or stops before it serves (the error that stopped it is the
+    cause, caught in the server's thread rather than left to the thread's excepthook).
     """
     sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
     try:
@@ -48,15 +49,27 @@ def serve_in_thread(
                 app, log_level="critical", lifespan="off", ws="none", access_log=False
             )
         )
-        thread = threading.Thread(
-            target=server.run, kwargs={"sockets": [sock]}, daemon=True
-        )
+        failures: list[BaseException] = []
+
+        def run() -> None:
+            try:
+                server.run(sockets=[sock])
+            except (
+                BaseException
+            ) as exc:  # uvicorn exits (SystemExit) when it cannot start
+                failures.append(exc)
+
+        thread = threading.Thread(target=run, daemon=True)
         thread.start()
         try:
             deadline = time.monotonic() + startup_timeout
             while not server.started:
                 if not thread.is_alive():
-                    raise RuntimeError("uvicorn stopped before it started serving")
+                    cause = failures[0] if failures else None
+                    detail = f" ({type(cause).__name__}: {cause})" if cause else ""
+                    raise RuntimeError(
+                        f"uvicorn stopped before it started serving{detail}"
+                    ) from cause
                 if time.monotonic() > deadline:
                     raise RuntimeError(
                         f"uvicorn did not start within {startup_timeout:g} s"
