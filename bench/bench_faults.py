@@ -539,7 +539,13 @@ async def run(server: str = DEFAULT_SERVER) -> list[str]:
             rows = await _operations(dsn)
             _report(tally, facts, stats, boards, rows)
             tracebacks = served_log.count("Traceback")
-            print(f"service log: {tracebacks} tracebacks (logged, never sent)")
+            # uvicorn's line for an exception that escaped the app after (or before) the
+            # answer: it then closes that connection.
+            escaped = served_log.count("Exception in ASGI application")
+            print(
+                f"service log: {tracebacks} tracebacks (logged, never sent), "
+                f"{escaped} exceptions that escaped to uvicorn"
+            )
             return _verify(tally, facts, boards, rows)
     finally:
         _ensure_postgresql_running()

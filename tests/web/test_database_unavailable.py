@@ -24,7 +24,7 @@ from fastapi import FastAPI
 from sqlalchemy.exc import DBAPIError, OperationalError
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from miroconnect.emulator import create_emulator, emulator_transport
+from miroconnect.emulator import create_emulator, emulator_transport, serve_in_thread
 from miroconnect.errors import TokenStorageError
 from miroconnect.storage.db import Database
 from miroconnect.storage.migrate import upgrade
@@ -111,6 +111,8 @@ def assert_unavailable_problem(answer: httpx2.Response) -> None:
     assert answer.status_code == 503, answer.text
     assert answer.headers["content-type"] == PROBLEM_MEDIA_TYPE
     assert answer.headers["retry-after"] == "5"
+    # Answered by a handler, not after an escaped exception: the connection stays open.
+    assert "connection" not in answer.headers
     body = answer.json()
     assert body["type"] == DATABASE_UNAVAILABLE_TYPE
     assert body["title"] == "Database unavailable"
@@ -229,7 +231,9 @@ async def test_driver_errors_from_the_database(
     ],
     ids=["bug", "concurrent-use"],
 )
-async def test_bugs_stay_500(tmp_path: Path, error: Exception) -> None:
+async def test_bugs_stay_500_and_close_the_connection(
+    tmp_path: Path, error: Exception
+) -> None:
     url = f"sqlite+aiosqlite:///{tmp_path / 'db.sqlite'}"
     app = _app(url, database=FailingDatabase(url, error))
     async with app.router.lifespan_context(app), _client(app) as client:
@@ -240,6 +244,8 @@ async def test_bugs_stay_500(tmp_path: Path, error: Exception) -> None:
     assert answer.json()["reason"] == "internal"
     assert "Traceback" not in answer.text
     assert "retry-after" not in answer.headers
+    # The server is about to close this connection: the answer says so.
+    assert answer.headers["connection"] == "close"
     assert readiness.status_code == 503  # whatever the error, not ready
 
 
@@ -275,6 +281,40 @@ async def test_terminated_backends_answer_503_once_then_recover(
             await admin.close()
         assert_unavailable_problem(await client.get("/api/v1/users/u1/boards"))
         assert (await client.get("/api/v1/users/u1/boards")).status_code == 200
+
+
+async def test_a_500_makes_the_client_open_a_new_connection(tmp_path: Path) -> None:
+    """Over a real socket: after a 500 (the server closes that connection) the client's
+    pool opens a new connection instead of sending on the closing one (which would be
+    reset with no answer); after a 200 or a 503 the connection is kept."""
+    url = f"sqlite+aiosqlite:///{tmp_path / 'db.sqlite'}"
+    broken = _app(url, database=FailingDatabase(url, RuntimeError("a bug")))
+    down = _app(url, database=FailingDatabase(url, asyncpg.AdminShutdownError("bye")))
+
+    async def get(client: httpx2.AsyncClient, path: str) -> tuple[int, int]:
+        """The status, and the client's local port (read before the body, while the
+        connection is surely open): the same port is the same connection."""
+        async with client.stream("GET", path) as answer:
+            stream = answer.extensions["network_stream"]
+            port = int(stream.get_extra_info("client_addr")[1])
+            await answer.aread()
+            return answer.status_code, port
+
+    for app, status, keeps in ((broken, 500, False), (down, 503, True)):
+        with serve_in_thread(app) as base_url:
+            async with httpx2.AsyncClient(
+                base_url=base_url,
+                headers=AUTH,
+                limits=httpx2.Limits(max_connections=1),
+            ) as client:
+                first = await get(client, "/healthz")
+                second = await get(client, "/healthz")
+                failed = await get(client, "/api/v1/users/u1/boards")
+                after = await get(client, "/healthz")
+        assert first[0] == second[0] == after[0] == 200
+        assert failed[0] == status
+        assert first[1] == second[1] == failed[1]  # keep-alive works
+        assert (after[1] == failed[1]) is keeps
 
 
 def _raise(error: BaseException, cause: BaseException | None = None) -> BaseException:

@@ -396,11 +396,12 @@ def _install_error_handlers(app: FastAPI, context: WebContext) -> None:
         return error_page(context, request, "internal", status_code=500)
 
     async def on_database_error(request: Request, exc: Exception) -> Response:
-        # Handled here (Starlette's ExceptionMiddleware), not by `on_crash`: the
-        # connection to the client stays usable.
+        # Handled here (Starlette's ExceptionMiddleware), not by `on_crash`: nothing is
+        # re-raised, so the connection to the client stays usable after a 503. After a
+        # bug, as after `on_crash`, the client gets a fresh connection.
         if database_unavailable(exc):
             return unavailable(request, exc)
-        return crashed(request, exc)
+        return _closing(crashed(request, exc))
 
     for error_class in _DATABASE_ERROR_CLASSES:
         app.add_exception_handler(error_class, on_database_error)
@@ -437,9 +438,19 @@ def _install_error_handlers(app: FastAPI, context: WebContext) -> None:
 
     @app.exception_handler(Exception)
     async def on_crash(request: Request, exc: Exception) -> Response:
+        # Starlette's ServerErrorMiddleware sends this answer and then re-raises `exc`,
+        # and uvicorn closes the connection of a request that raised. `_closing` says so
+        # in the answer: a client that pooled the connection would otherwise send its
+        # next request on it and see it reset with no answer at all.
         if database_unavailable(exc):  # e.g. wrapped in an error of ours
-            return unavailable(request, exc)
-        return crashed(request, exc)
+            return _closing(unavailable(request, exc))
+        return _closing(crashed(request, exc))
+
+
+def _closing(response: Response) -> Response:
+    """`response` with `Connection: close`: the client opens a new connection next time."""
+    response.headers["connection"] = "close"
+    return response
 
 
 def _install_openapi(app: FastAPI) -> None:
