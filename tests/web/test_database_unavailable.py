@@ -14,12 +14,14 @@ import asyncio
 import socket
 import sqlite3
 import threading
+import traceback
 from collections.abc import AsyncIterator, Iterator
 from pathlib import Path
 
 import asyncpg
 import httpx2
 import pytest
+import uvloop
 from fastapi import FastAPI
 from sqlalchemy.exc import DBAPIError, OperationalError
 from sqlalchemy.ext.asyncio import AsyncSession
@@ -315,6 +317,23 @@ async def test_a_500_makes_the_client_open_a_new_connection(tmp_path: Path) -> N
         assert failed[0] == status
         assert first[1] == second[1] == failed[1]  # keep-alive works
         assert (after[1] == failed[1]) is keeps
+
+
+def test_a_refused_connection_under_uvloop_is_an_outage(refusing_port: int) -> None:
+    """uvicorn runs uvloop when it is installed (`miroconnect serve` does): the refusal
+    then starts in uvloop's frames, below asyncpg's."""
+
+    async def refuse() -> OSError:
+        try:
+            await asyncpg.connect(host="127.0.0.1", port=refusing_port, user="x")
+        except OSError as refused:
+            return refused
+        raise AssertionError("the port accepted a connection")
+
+    with asyncio.Runner(loop_factory=uvloop.new_event_loop) as runner:
+        refused = runner.run(refuse())
+    assert "uvloop" in "".join(traceback.format_tb(refused.__traceback__))
+    assert database_unavailable(refused)
 
 
 def _raise(error: BaseException, cause: BaseException | None = None) -> BaseException:

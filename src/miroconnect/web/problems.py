@@ -178,6 +178,9 @@ _SQLITE_UNAVAILABLE = ("unable to open database file", "disk I/O error")
 # Modules whose OSErrors are the database's: asyncpg raises a bare ConnectionRefusedError
 # (or TimeoutError, gaierror) from `connect`, and SQLAlchemy's pool lets it through.
 _DRIVER_MODULES = ("asyncpg", "sqlalchemy", "aiosqlite")
+# Where such an OSError starts, below the driver: the event loop and the sockets (asyncio,
+# or uvloop, which uvicorn runs when installed: its frames are `uvloop/loop.pyx`).
+_IO_MODULES = frozenset(sys.stdlib_module_names) | {"uvloop"}
 
 
 def _chain(exc: BaseException) -> Iterator[BaseException]:
@@ -201,13 +204,13 @@ def _chain(exc: BaseException) -> Iterator[BaseException]:
 
 
 def _raised_in_driver(traceback: TracebackType | None) -> bool:
-    """Whether the innermost frame outside the standard library (asyncio, socket) is the
+    """Whether the innermost frame outside the event loop and the standard library is the
     driver's or the pool's: the OSError came from connecting to the database, not from our
     code that SQLAlchemy happened to call."""
     raiser = ""
     while traceback is not None:
         module = str(traceback.tb_frame.f_globals.get("__name__", ""))
-        if module.split(".")[0] not in sys.stdlib_module_names:
+        if module.split(".")[0] not in _IO_MODULES:
             raiser = module
         traceback = traceback.tb_next
     return raiser.split(".")[0] in _DRIVER_MODULES
