@@ -38,6 +38,7 @@ The tree:
   x ActionError                 an action (create board, ...) cannot run: bad kind or params
     + ActionFailedError           the operation with this idempotency key already failed
     + LeaseLostError              another worker took the operation over (lease ran out)
+    + OperationInProgressError    another worker is still running this idempotency key
 
 Messages never contain a token, a code or a secret.
 """
@@ -73,6 +74,7 @@ __all__ = [
     "MiroUnavailableError",
     "NotConnectedError",
     "NotFoundError",
+    "OperationInProgressError",
     "RateLimitedError",
     "ReauthorizationRequiredError",
     "ReturnURLRejectedError",
@@ -326,3 +328,12 @@ class ActionFailedError(ActionError):
 
 class LeaseLostError(ActionError):
     """Another worker took the operation over (this worker's lease ran out)."""
+
+
+class OperationInProgressError(ActionError):
+    """Another worker still holds the operation with this idempotency key: nothing was sent
+    for this request. Repeat it with the same key after `retry_after` seconds."""
+
+    def __init__(self, message: str, *, retry_after: int) -> None:
+        super().__init__(message)
+        self.retry_after = retry_after

@@ -31,6 +31,7 @@ from miroconnect.errors import (
     MiroAPIError,
     MiroServerError,
     MiroTransportError,
+    OperationInProgressError,
     RateLimitedError,
     UnauthorizedError,
 )
@@ -48,6 +49,11 @@ DEFAULT_STARTER_NOTES = ("Goals", "Ideas", "Next steps")
 RELEASE_ATTEMPTS = 7
 RELEASE_RETRY_DELAY = 0.2
 RELEASE_RETRY_MAX_DELAY = 2.0
+# How long a repeat waits for another worker's run of the same key before it gives up with
+# `OperationInProgressError` (the other worker may have crashed: its lease, 2 minutes by
+# default, must run out before anyone may resume the operation).
+IN_PROGRESS_WAIT = timedelta(seconds=15)
+IN_PROGRESS_RETRY_AFTER = 5  # seconds: what the error suggests to the caller
 
 logger = logging.getLogger(__name__)
 
@@ -134,7 +140,8 @@ class MiroActionRunner:
     `copy_board` {template_board_id, name, starter_content?...}, `share_board` {board_id,
     emails, role?}, `add_starter_content` {board_id, notes?, frame_title?}. The same key
     again (double click, refreshed callback, retried API call) returns the first result;
-    while the first run is still going, the repeat waits for it.
+    while the first run is still going, the repeat waits for it, at most `in_progress_wait`,
+    then raises `OperationInProgressError` (retry later with the same key).
     """
 
     def __init__(
@@ -151,6 +158,7 @@ class MiroActionRunner:
         lease: timedelta = timedelta(minutes=2),
         clock_skew: timedelta = timedelta(seconds=30),
         poll_interval: float = 0.05,
+        in_progress_wait: timedelta = IN_PROGRESS_WAIT,
     ) -> None:
         self.operations = OperationStore(db, clock=clock, lease=lease)
         self._http = http
@@ -163,6 +171,8 @@ class MiroActionRunner:
         # a creation time slightly before the operation's start.
         self._skew = clock_skew
         self._poll = poll_interval
+        self._clock = clock
+        self._in_progress_wait = in_progress_wait
 
     async def run(self, action: PendingAction, context: ActionContext) -> ActionResult:
         """Run `action` for `context`'s user, or return the result of its first run."""
@@ -171,6 +181,7 @@ class MiroActionRunner:
         owner = uuid4().hex
         # A board kind sends its create request first: a new row is inserted as `sent`.
         creates = action.kind in ("create_board", "copy_board")
+        give_up = self._clock() + self._in_progress_wait
         while True:
             claim = await self.operations.claim(
                 app_user_id=context.app_user_id,
@@ -190,9 +201,22 @@ class MiroActionRunner:
                 raise ActionFailedError(op.error or "the action failed")
             if claim.owned:
                 break
-            await self._sleep(
-                self._poll
-            )  # another worker runs it: wait for its outcome
+            # Another worker runs it: wait for its outcome, but not for as long as a
+            # crashed worker's lease lasts.
+            if self._clock() >= give_up:
+                log_event(
+                    logger,
+                    "action.in_progress",
+                    level=logging.WARNING,
+                    operation_id=op.id,
+                    action=op.kind,
+                )
+                raise OperationInProgressError(
+                    "another request with this idempotency key is still running; "
+                    "repeat it with the same key later",
+                    retry_after=IN_PROGRESS_RETRY_AFTER,
+                )
+            await self._sleep(self._poll)
 
         client = MiroClient(
             self._http,

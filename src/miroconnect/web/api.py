@@ -24,6 +24,7 @@ from starlette.responses import JSONResponse, Response
 from miroconnect.errors import (
     AuthorizationError,
     MiroConnectError,
+    OperationInProgressError,
     ReturnURLRejectedError,
 )
 from miroconnect.oauth.actions import PendingAction
@@ -129,6 +130,8 @@ def _problems(*statuses: int) -> dict[int | str, dict[str, Any]]:
         400: "The request cannot be carried out as sent.",
         403: "The return URL is not on an allowed origin.",
         401: "No API key, or a wrong one.",
+        409: "A request with this `Idempotency-Key` is still running: retry after "
+        "`Retry-After` seconds, with the same key.",
         422: "The body or a parameter does not validate.",
         502: "Miro refused or could not be reached.",
         503: "The database does not answer (e.g. restarting): retry after "
@@ -170,7 +173,7 @@ def api_router() -> APIRouter:
                 "model": AuthorizationRequired,
                 "description": "The user must connect Miro first.",
             },
-            **_problems(400, 401, 403, 422, 502, 503),
+            **_problems(400, 401, 403, 409, 422, 502, 503),
         },
     )
     async def create_board(
@@ -219,6 +222,14 @@ def api_router() -> APIRouter:
             answer = await context.connector.run_or_launch(user_id, action, return_url)
         except AuthorizationError as exc:
             raise ProblemError(403, str(exc), reason=exc.reason) from None
+        except OperationInProgressError as exc:
+            # Nothing was sent for this request: the same key later gets the result.
+            raise ProblemError(
+                409,
+                str(exc),
+                reason="operation_in_progress",
+                headers={"Retry-After": str(exc.retry_after)},
+            ) from None
         except MiroConnectError as exc:
             _raise_if_database_down(exc)
             logger.warning("API create board failed: %s", type(exc).__name__)
