@@ -31,8 +31,10 @@ class SignInRequiredError(Exception):
     """A page needs a signed-in account (answered with a redirect to sign in)."""
 
 
-def get_context(request: Request) -> WebContext:
+async def get_context(request: Request) -> WebContext:
     """The app's `WebContext`."""
+    # `async def` for this and `require_api_key`, though neither awaits: FastAPI runs a
+    # plain `def` dependency in its thread pool, a thread hop on every request.
     context: WebContext = request.app.state.miroconnect
     return context
 
@@ -70,7 +72,7 @@ async def reference_app_user_id(account: OptionalAccountDep) -> str:
     return account.app_user_id
 
 
-def require_api_key(request: Request, context: ContextDep) -> None:
+async def require_api_key(request: Request, context: ContextDep) -> None:
     """Accept only `Authorization: Bearer <key>` with one of the configured keys.
 
     Every configured key is compared, in constant time, so the answer time does not say
