@@ -12,16 +12,21 @@ from typing import Any
 import httpx2
 import pytest
 from sqlalchemy import insert
-from support import FakeTime, connect, create_tables, emulator_app_client
 
 from miroconnect.actions import MiroActionRunner
 from miroconnect.actions.operations import OperationStore
 from miroconnect.client import CreditPacer, MiroClient, RetryPolicy, StaticTokenSource
 from miroconnect.emulator import create_emulator, emulator_transport
-from miroconnect.errors import ActionError, ActionFailedError, NotFoundError
+from miroconnect.errors import (
+    ActionError,
+    ActionFailedError,
+    NotFoundError,
+    OperationInProgressError,
+)
 from miroconnect.oauth.actions import ActionContext, PendingAction
 from miroconnect.storage.db import Database
 from miroconnect.storage.models import OperationRow
+from support import FakeTime, connect, create_tables, emulator_app_client
 
 BASE = "http://miro.test"
 
@@ -210,6 +215,39 @@ async def test_a_crashed_worker_is_taken_over_and_its_board_adopted(
     result = await world.runner.run(create("Orphan", "k-crash"), world.context)
     assert result.data["board_id"] == board.id
     assert len(await world.boards()) == 1
+
+
+async def test_a_repeat_while_another_worker_holds_the_key_gives_up_clearly(
+    world: World,
+) -> None:
+    # A live worker holds the operation (its 2-minute lease is fresh): a repeat with the
+    # same key must not wait out the lease, nor send anything to Miro.
+    started = world.time.now()
+    async with world.db.session() as session, session.begin():
+        await session.execute(
+            insert(OperationRow).values(
+                id="op-busy",
+                app_user_id=world.context.app_user_id,
+                idempotency_key="k-busy",
+                kind="create_board",
+                params={"name": "Busy"},
+                connection_id="conn-1",
+                miro_user_id=world.context.miro_user_id,
+                miro_team_id=world.context.miro_team_id,
+                state="sent",
+                attempts=1,
+                lease_owner="live-worker",
+                lease_until=started + timedelta(minutes=2),
+                started_at=started,
+                updated_at=started,
+            )
+        )
+    with pytest.raises(OperationInProgressError) as caught:
+        await world.runner.run(create("Busy", "k-busy"), world.context)
+    waited = (world.time.now() - started).total_seconds()
+    assert 15 <= waited < 30
+    assert caught.value.retry_after > 0
+    assert await world.boards() == []
 
 
 class DatabaseOutage(OperationStore):
