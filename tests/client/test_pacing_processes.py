@@ -100,6 +100,12 @@ def test_processes_sharing_the_database_get_no_429(
 
 
 def test_processes_pacing_from_their_own_memory_collect_429s(miro_server: str) -> None:
+    """The control. Its margin does not depend on the machine's speed the way a timing
+    test's would: each memory pacer spends what its own readings leave, so any two
+    processes whose bursts meet in one 1-second window overdraw it, and only bursts spread
+    over four different windows (3 s apart, after one barrier) could collect none. Measured
+    under load (2 and 6 busy loops on 2 cores): 11-22 429s in 15 runs, bursts 2.4-3.4 s
+    including the 429s' retries, every process at the barrier within 8 s of its start."""
     outcomes, _ = _burst(None, miro_server)
     stats = asyncio.run(_stats(miro_server))
 
