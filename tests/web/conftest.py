@@ -7,6 +7,7 @@ it does not follow redirects, so tests see each hop.
 
 from __future__ import annotations
 
+import threading
 from collections.abc import AsyncIterator
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
@@ -190,3 +191,15 @@ async def harness(database_url: str) -> AsyncIterator[Harness]:
         ) as browser,
     ):
         yield Harness(app, emulator, browser, clock, settings)
+
+
+@pytest.fixture
+async def aiosqlite_threads_finish() -> AsyncIterator[None]:
+    """Wait, before the test's event loop closes, for the worker threads of the SQLite
+    connections that failed to open. aiosqlite stops such a thread by queueing a call that
+    ends with `loop.call_soon_threadsafe`: on a closed loop it raises in the thread."""
+    before = set(threading.enumerate())
+    yield
+    for thread in set(threading.enumerate()) - before:
+        if "_connection_worker_thread" in thread.name:
+            thread.join(10)

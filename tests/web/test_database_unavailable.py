@@ -13,7 +13,6 @@ from __future__ import annotations
 import asyncio
 import socket
 import sqlite3
-import threading
 import traceback
 from collections.abc import AsyncIterator, Iterator
 from pathlib import Path
@@ -43,15 +42,8 @@ AUTH = {"authorization": f"Bearer {API_KEY}"}
 
 
 @pytest.fixture(autouse=True)
-async def _aiosqlite_threads_finish() -> AsyncIterator[None]:
-    """Wait, before the test's event loop closes, for the worker threads of the SQLite
-    connections that failed to open. aiosqlite stops such a thread by queueing a call that
-    ends with `loop.call_soon_threadsafe`: on a closed loop it raises in the thread."""
-    before = set(threading.enumerate())
-    yield
-    for thread in set(threading.enumerate()) - before:
-        if "_connection_worker_thread" in thread.name:
-            thread.join(10)
+def _aiosqlite_threads(aiosqlite_threads_finish: None) -> None:
+    """Every test here opens databases that may fail to open (see the fixture)."""
 
 
 @pytest.fixture

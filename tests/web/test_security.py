@@ -184,6 +184,7 @@ async def test_health_readiness_and_metrics(harness: Harness) -> None:
     assert 'route="/connect/callback"' in text
 
 
+@pytest.mark.usefixtures("aiosqlite_threads_finish")
 async def test_readyz_says_when_the_database_is_down(tmp_path: object) -> None:
     settings = make_settings("sqlite+aiosqlite:////nonexistent/dir/db.sqlite")
     app = create_app(
