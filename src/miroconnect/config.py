@@ -33,6 +33,9 @@ class Settings(BaseSettings):
     model_config = SettingsConfigDict(env_prefix="MIROCONNECT_", extra="ignore")
 
     database_url: str = "sqlite+aiosqlite:///./miroconnect.db"
+    # PostgreSQL connections each process keeps open (plus 4 more under bursts); size it so
+    # processes x (pool + 4) stays under the server's `max_connections`.
+    database_pool_size: int = Field(default=16, ge=1, le=500)
 
     miro_client_id: str = ""
     miro_client_secret: SecretStr = SecretStr("")

@@ -65,3 +65,32 @@ async def test_plain_sessions_do_not_take_the_write_lock(
                     assert (await other.scalar(text("SELECT 1"))) == 1
     finally:
         await db.dispose()
+
+
+async def test_the_pool_size_setting_reaches_the_vault_on_postgresql(
+    database_url: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from sqlalchemy.pool import QueuePool
+
+    from miroconnect.config import Settings
+    from miroconnect.crypto import generate_key
+    from miroconnect.storage.factory import open_vault
+
+    # The environment is the edge where settings come from; setenv is that edge here.
+    monkeypatch.setenv("MIROCONNECT_DATABASE_URL", database_url)
+    monkeypatch.setenv("MIROCONNECT_DATABASE_POOL_SIZE", "3")
+    monkeypatch.setenv("MIROCONNECT_ENCRYPTION_KEYS", generate_key("k1"))
+    monkeypatch.setenv("MIROCONNECT_MIRO_CLIENT_ID", "3074457363680401096")
+    monkeypatch.setenv("MIROCONNECT_MIRO_CLIENT_SECRET", "secret")
+    monkeypatch.setenv("MIROCONNECT_MIRO_REDIRECT_URI", "http://127.0.0.1:8000/cb")
+    settings = Settings()
+    assert settings.database_pool_size == 3
+    stack = open_vault(settings)
+    try:
+        pool = stack.db.engine.sync_engine.pool
+        if database_url.startswith("postgresql"):
+            assert isinstance(pool, QueuePool) and pool.size() == 3
+        else:  # SQLite keeps SQLAlchemy's own pool for its file
+            assert not isinstance(pool, QueuePool) or pool.size() != 3
+    finally:
+        await stack.aclose()

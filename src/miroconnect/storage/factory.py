@@ -67,7 +67,7 @@ def open_vault(
     `MIROCONNECT_MIRO_*` settings.
     """
     cipher = TokenCipher(KeyRing.parse(settings.encryption_keys.get_secret_value()))
-    db = Database(settings.database_url)
+    db = Database(settings.database_url, pool_size=settings.database_pool_size)
     store = SQLStore(db, cipher)
     miro = MiroOAuthClient(
         miro_config or MiroOAuthConfig.from_settings(settings), transport=transport

@@ -150,7 +150,9 @@ def build_context(
     """The services behind the routers (see `create_app` for the arguments)."""
     clock = clock or system_clock
     metrics = Metrics()
-    database = database or Database(settings.database_url)
+    database = database or Database(
+        settings.database_url, pool_size=settings.database_pool_size
+    )
     transport = MeteredTransport(
         miro_transport or httpx2.AsyncHTTPTransport(retries=0), metrics
     )
