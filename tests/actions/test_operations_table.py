@@ -10,12 +10,12 @@ from alembic.migration import MigrationContext
 from sqlalchemy import Connection, insert
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import create_async_engine
-from support import FakeTime
 
 from miroconnect.storage.base import Base
 from miroconnect.storage.db import Database
 from miroconnect.storage.migrate import upgrade
 from miroconnect.storage.models import OperationRow
+from support import FakeTime
 
 
 def row(**values: Any) -> dict[str, Any]:
