@@ -183,3 +183,40 @@ async def test_signup_refuses_a_taken_name(harness: Harness) -> None:
     answer = await harness.browser.post("/signup", data=fields)
     assert answer.status_code == 422
     assert "That username is taken." in answer.text
+
+
+async def test_callback_in_another_accounts_session_is_refused(
+    harness: Harness,
+) -> None:
+    await harness.sign_up("alice", "wonderland")
+    location = await create_board(harness, "Alice's")
+    callback = await harness.consent(location)
+    # Bob signs in on the same browser: the binding cookie is still there.
+    await harness.browser.post("/signout", data=await harness.home_form("/signout"))
+    await harness.sign_up("bob", "builder")
+    assert "mc_flow" in harness.browser.cookies
+
+    page = await harness.browser.get(callback)
+    assert page.status_code == 400
+    assert 'data-reason="user_mismatch"' in page.text
+    assert "Started by another account" in page.text
+    connector = harness.app.state.miroconnect.connector
+    assert await connector.connection("account:1") is None
+    assert await connector.connection("account:2") is None
+    home = await harness.browser.get("/")
+    assert "Not connected" in home.text and "Alice&#39;s" not in home.text
+
+
+async def test_a_signed_out_callback_completes_for_the_browser_that_started(
+    harness: Harness,
+) -> None:
+    await harness.sign_up()
+    location = await create_board(harness, "While signed out")
+    callback = await harness.consent(location)
+    await harness.browser.post("/signout", data=await harness.home_form("/signout"))
+
+    back = await harness.browser.get(callback)
+    assert back.status_code == 303
+    assert parse_qs(urlsplit(back.headers["location"]).query)["miro_board_id"]
+    connector = harness.app.state.miroconnect.connector
+    assert await connector.connection("account:1") is not None

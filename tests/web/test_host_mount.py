@@ -13,6 +13,7 @@ from fastapi.responses import HTMLResponse
 from miroconnect.emulator import EmulatorClient, create_emulator, emulator_transport
 from miroconnect.storage.migrate import upgrade
 from miroconnect.web import build_context, connect_router, csrf_token, install
+from miroconnect.web.context import WebContext
 
 from .conftest import (
     APP,
@@ -94,3 +95,90 @@ async def test_a_host_app_gets_the_same_one_click_flow(database_url: str) -> Non
         missing = await browser.post("/connect/boards", data={"name": "x"})
         assert missing.status_code == 403
         assert missing.headers["x-frame-options"] == "DENY"
+
+
+@asynccontextmanager
+async def mounted_host(
+    database_url: str,
+) -> AsyncIterator[tuple[FastAPI, WebContext, Harness]]:
+    """A host app with `connect_router` behind `host_user`, and a browser for it."""
+    await upgrade(database_url)
+    clock = FakeClock()
+    emulator = create_emulator(
+        clock=clock, clients=[EmulatorClient(CLIENT_ID, CLIENT_SECRET, (REDIRECT_URI,))]
+    )
+    context = build_context(
+        make_settings(database_url),
+        miro_transport=emulator_transport(emulator),
+        clock=clock,
+    )
+
+    @asynccontextmanager
+    async def lifespan(app: FastAPI) -> AsyncIterator[None]:
+        yield
+        await context.aclose()
+
+    host = FastAPI(lifespan=lifespan)
+    install(host, context)
+    host.include_router(
+        connect_router(host_user, home_url="/projects"), prefix="/connect"
+    )
+
+    @host.get("/projects", response_class=HTMLResponse)
+    async def projects(request: Request) -> str:
+        return (
+            '<form method=post action="/connect/boards">'
+            f'<input type=hidden name=csrf_token value="{csrf_token(request)}">'
+            "<input name=name value=Plan></form>"
+        )
+
+    async with (
+        host.router.lifespan_context(host),
+        httpx2.AsyncClient(transport=Browser(host, emulator), base_url=APP) as browser,
+    ):
+        yield host, context, Harness(host, emulator, browser, clock, context.settings)
+
+
+async def start_and_consent(harness: Harness) -> str:
+    """Press the host's "Create board" and approve at Miro; returns the callback URL."""
+    page = await harness.browser.get("/projects")
+    fields = form_fields(page.text, "/connect/boards")
+    to_miro = await harness.browser.post("/connect/boards", data=fields)
+    assert to_miro.headers["location"].startswith(f"{MIRO}/oauth/authorize?")
+    return await harness.consent(to_miro.headers["location"])
+
+
+async def test_a_callback_in_another_host_users_session_is_refused(
+    database_url: str,
+) -> None:
+    async with mounted_host(database_url) as (_, context, harness):
+        browser = harness.browser
+        browser.cookies.set("host_user", "7", domain="testserver.local")
+        callback = await start_and_consent(harness)
+        # User 8 signs in to the host on the same browser; the binding cookie is there.
+        browser.cookies.set("host_user", "8", domain="testserver.local")
+        assert "mc_flow" in browser.cookies
+
+        page = await browser.get(callback)
+        assert page.status_code == 400
+        assert 'data-reason="user_mismatch"' in page.text
+        assert await context.connector.connection("host:7") is None
+        assert await context.connector.connection("host:8") is None
+
+
+async def test_a_callback_signed_out_of_the_host_completes_by_the_binding(
+    database_url: str,
+) -> None:
+    async with mounted_host(database_url) as (_, context, harness):
+        browser = harness.browser
+        browser.cookies.set("host_user", "7", domain="testserver.local")
+        callback = await start_and_consent(harness)
+        # The host's login would answer 401 now; the callback does not need it.
+        browser.cookies.delete("host_user", domain="testserver.local")
+
+        back = await browser.get(callback)
+        assert back.status_code == 303
+        target = urlsplit(back.headers["location"])
+        assert target.path == "/projects"
+        assert parse_qs(target.query)["miro_board_id"]
+        assert await context.connector.connection("host:7") is not None

@@ -13,12 +13,15 @@ answer into a redirect or a page. Nothing secret reaches a URL we build or a pag
 
 from __future__ import annotations
 
+import inspect
 import logging
 from collections.abc import Awaitable, Callable
 from typing import Annotated, Any
 from urllib.parse import parse_qsl, urlencode, urlsplit, urlunsplit
 
 from fastapi import APIRouter, Depends, Form, Request
+from starlette.concurrency import run_in_threadpool
+from starlette.exceptions import HTTPException
 from starlette.responses import RedirectResponse, Response
 
 from miroconnect.errors import AuthorizationError, MiroConnectError
@@ -29,7 +32,7 @@ from miroconnect.web.connector import (
     CallbackOutcome,
 )
 from miroconnect.web.context import WebContext
-from miroconnect.web.dependencies import ContextDep, CSRFDep
+from miroconnect.web.dependencies import ContextDep, CSRFDep, SignInRequiredError
 from miroconnect.web.reasons import failure_text
 from miroconnect.web.security import cookie_is_secure
 
@@ -40,6 +43,7 @@ __all__ = [
     "csrf_token",
     "error_page",
     "record_board",
+    "signed_in_or_none",
     "with_query",
 ]
 
@@ -118,6 +122,38 @@ def _to_miro(
     return response
 
 
+def signed_in_or_none(
+    get_current_user_id: Callable[..., Awaitable[str]] | Callable[..., str],
+) -> Callable[..., Awaitable[str | None]]:
+    """`get_current_user_id` as a dependency that answers `None` when nobody is signed in.
+
+    The host's dependency says "nobody" by raising `HTTPException` (a 401, a redirect to
+    its login) or `SignInRequiredError`. Its own parameters are resolved by FastAPI as
+    usual (same signature); a sub-dependency that raises still ends the request.
+    """
+    call: Callable[..., Any] = get_current_user_id
+    signature = inspect.signature(call, eval_str=True)
+    # A function, or an instance of a class with `async def __call__`.
+    is_async = inspect.iscoroutinefunction(call) or inspect.iscoroutinefunction(
+        type(call).__call__
+    )
+
+    async def optional_user_id(**kwargs: Any) -> str | None:
+        try:
+            if is_async:
+                return str(await call(**kwargs))
+            # A plain `def` runs in the thread pool, as FastAPI would run it.
+            return str(await run_in_threadpool(call, **kwargs))
+        except (HTTPException, SignInRequiredError):
+            return None
+
+    # FastAPI reads the parameters to resolve from the signature.
+    optional_user_id.__signature__ = signature.replace(  # type: ignore[attr-defined]
+        return_annotation=str | None
+    )
+    return optional_user_id
+
+
 def connect_router(
     get_current_user_id: Callable[..., Awaitable[str]] | Callable[..., str],
     *,
@@ -135,6 +171,10 @@ def connect_router(
     * `POST /boards`: form `name`, `description`, `request_id` (an idempotency key per
       rendered form), `csrf_token`; creates the board now, or goes through consent first.
     * `GET {callback_path}`: Miro's redirect back; finishes the flow and the action.
+      It does not require the host's login (the binding cookie proves the browser), but
+      when `get_current_user_id` names a signed-in user, a flow started for another
+      user is refused (`user_mismatch`): a signed-out callback completes, a callback in
+      a different user's session does not (see `signed_in_or_none`).
     * `GET /launch/{token}`: the one-time link of service mode.
     * `POST /reconnect`: consent again, with nothing pending.
     * `POST /disconnect`: revoke at Miro and forget the tokens.
@@ -143,6 +183,7 @@ def connect_router(
     # A default, not an `Annotated` alias: with postponed annotations FastAPI resolves
     # names in the module's globals, where a local alias does not exist.
     current_user = Depends(get_current_user_id)
+    signed_in_user = Depends(signed_in_or_none(get_current_user_id))
 
     @router.post("/boards", dependencies=[CSRFDep])
     async def create_board(
@@ -185,6 +226,7 @@ def connect_router(
         code: str | None = None,
         error: str | None = None,
         error_description: str | None = None,
+        user_id: str | None = signed_in_user,
     ) -> Response:
         try:
             outcome = await context.connector.complete(
@@ -193,6 +235,7 @@ def connect_router(
                 error=error,
                 error_description=error_description,
                 binding_cookie_value=request.cookies.get(BINDING_COOKIE),
+                app_user_id=user_id,
             )
         except CallbackFailedError as exc:
             context.metrics.flows_failed.labels(exc.reason).inc()

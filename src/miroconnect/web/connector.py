@@ -107,9 +107,14 @@ class Connector(Protocol):
         error: str | None,
         error_description: str | None,
         binding_cookie_value: str | None,
+        app_user_id: str | None = None,
     ) -> CallbackOutcome:
         """Finish the flow from Miro's callback; raises `CallbackFailedError` (or an
-        `AuthorizationError` leaf)."""
+        `AuthorizationError` leaf).
+
+        `app_user_id` is the user signed in at this browser, when the app knows one: a
+        flow started for another user then fails with reason `user_mismatch`.
+        """
         ...
 
     async def connection(self, app_user_id: str) -> ConnectionStatus | None:

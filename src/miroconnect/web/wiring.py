@@ -97,6 +97,7 @@ class FlowConnector:
         error: str | None,
         error_description: str | None,
         binding_cookie_value: str | None,
+        app_user_id: str | None = None,
     ) -> CallbackOutcome:
         try:
             outcome = await self.flow.complete(
@@ -105,6 +106,7 @@ class FlowConnector:
                 error=error,
                 error_description=error_description,
                 binding_cookie_value=binding_cookie_value,
+                app_user_id=app_user_id,
             )
         except AuthorizationError as exc:
             # The flow sets `return_url` only for failures after the browser check
