@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import logging
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from urllib.parse import parse_qs, urlsplit
@@ -27,6 +28,7 @@ from .conftest import (
     form_fields,
     make_settings,
 )
+from .test_request_log import Recorder
 
 
 def host_user(request: Request) -> str:
@@ -182,3 +184,47 @@ async def test_a_callback_signed_out_of_the_host_completes_by_the_binding(
         assert target.path == "/projects"
         assert parse_qs(target.query)["miro_board_id"]
         assert await context.connector.connection("host:7") is not None
+
+
+async def test_the_connect_routes_in_a_host_get_request_ids_and_logs(
+    database_url: str,
+) -> None:
+    recorder = Recorder()
+    package = logging.getLogger("miroconnect")
+    package.addHandler(recorder)
+    package.setLevel(logging.DEBUG)
+    try:
+        async with mounted_host(database_url) as (host, _, harness):
+
+            @host.get("/connected-apps")
+            async def connected_apps() -> dict[str, str]:
+                return {"page": "the host's, next to the prefix"}
+
+            browser = harness.browser
+            browser.cookies.set("host_user", "7", domain="testserver.local")
+            callback = await start_and_consent(harness)
+            back = await browser.get(callback, headers={"X-Request-ID": "host-cb-1"})
+            assert back.status_code == 303
+            assert back.headers["x-request-id"] == "host-cb-1"
+
+            # The host's own routes are left alone: no id, no event of ours.
+            for path in ("/projects", "/connected-apps"):
+                page = await browser.get(path, headers={"X-Request-ID": "host-own"})
+                assert page.status_code == 200
+                assert "x-request-id" not in page.headers, path
+    finally:
+        package.removeHandler(recorder)
+        package.setLevel(logging.NOTSET)
+
+    logged = recorder.of("http.request")
+    assert [(s.fields["method"], s.fields["route"]) for s in logged] == [
+        ("POST", "/connect/boards"),
+        ("GET", "/connect/callback"),
+    ]
+    assert logged[1].request_id == "host-cb-1"
+    assert logged[1].fields["status_code"] == 303
+    assert logged[0].request_id not in (None, "host-cb-1")
+    # The flow's steps in the callback carry its id.
+    for event in ("flow.callback_consumed", "flow.completed"):
+        assert [s.request_id for s in recorder.of(event)] == ["host-cb-1"], event
+    assert all(s.request_id != "host-own" for s in recorder.seen)

@@ -192,8 +192,10 @@ def install(app: FastAPI, context: WebContext, *, prefix: str = "/connect") -> N
     """Prepare a host FastAPI app for `connect_router`, mounted at `prefix`.
 
     Sets `app.state.miroconnect`, gives browsers the CSRF cookie (security headers only
-    on `prefix`, so the host's own pages keep their policy), and answers a failed CSRF
-    check with a 403 page. Close `context` in the host's lifespan.
+    on `prefix`, so the host's own pages keep their policy), answers a failed CSRF
+    check with a 403 page, and gives each request under `prefix` a request id
+    (`X-Request-ID`, on every event it logs) and an `http.request` event, as
+    `create_app` does for all of its requests. Close `context` in the host's lifespan.
 
     ```python
     context = build_context(Settings())
@@ -217,6 +219,8 @@ def install(app: FastAPI, context: WebContext, *, prefix: str = "/connect") -> N
         csp=content_security_policy(_miro_web_origins(context.settings)),
         header_paths=(prefix,),
     )
+    # Outermost of ours; the host's own routes pass through it untouched.
+    app.add_middleware(RequestLogMiddleware, prefixes=(prefix,))
 
 
 def create_app(

@@ -47,13 +47,28 @@ def route_label(scope: Scope) -> str:
 
 class RequestLogMiddleware:
     """Sets the request id for each HTTP request, echoes it, and logs `http.request`
-    (method, route template, status code, duration in ms)."""
+    (method, route template, status code, duration in ms).
 
-    def __init__(self, app: ASGIApp) -> None:
+    `prefixes`: only requests at or under these paths (`/connect`, `/connect/...`); a host
+    app that mounts the connect routes keeps its own routes' responses and logs as they
+    were. `None` (`create_app`): every request.
+    """
+
+    def __init__(
+        self, app: ASGIApp, *, prefixes: tuple[str, ...] | None = None
+    ) -> None:
         self.app = app
+        self.prefixes = (
+            None if prefixes is None else tuple(p.rstrip("/") for p in prefixes)
+        )
+
+    def _covers(self, path: str) -> bool:
+        if self.prefixes is None:
+            return True
+        return any(path == p or path.startswith(p + "/") for p in self.prefixes)
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
-        if scope["type"] != "http":
+        if scope["type"] != "http" or not self._covers(str(scope["path"])):
             await self.app(scope, receive, send)
             return
         # `request_context` keeps the client's id only if it is 1-100 characters of
