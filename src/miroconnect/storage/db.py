@@ -6,7 +6,13 @@ transactions lazily and always DEFERRED; a deferred transaction that reads and t
 fails with "database is locked" *without waiting* when another process wrote in between.
 So the driver's own transaction handling is switched off and we emit `BEGIN` ourselves:
 `BEGIN IMMEDIATE` (take the write lock first, waiting up to `busy_timeout`) for sessions
-from `Database.write_session()`, plain `BEGIN` otherwise.
+from `Database.write_session()`, plain `BEGIN` for `Database.session()`, and none at all
+for `Database.single_session()` / `single_engine`: one statement then runs in SQLite's own
+autocommit, atomic by itself, and holds the write lock only while it executes in the
+driver's thread. An explicit `BEGIN; UPDATE; COMMIT` holds it across every round trip
+between the event loop and that thread, and when the loop is busy with other requests
+that is milliseconds, in which every other writer sleeps in `busy_timeout`'s backoff
+(up to 100 ms a nap): the connect bench's p99 above 1 s.
 
 PostgreSQL needs none of this: the refresh path locks its row with `SELECT ... FOR UPDATE`,
 which SQLite ignores (its IMMEDIATE transaction already holds the database's write lock).
@@ -28,6 +34,7 @@ from sqlalchemy.ext.asyncio import (
 __all__ = ["Database"]
 
 _WRITE_OPTION = "miroconnect_immediate"
+_SINGLE_OPTION = "miroconnect_single_statement"
 # Connections each process keeps open (PostgreSQL). SQLAlchemy's default, 5 kept and 10 more
 # opened under load, closes each extra connection as soon as it is returned: at 8-16
 # concurrent requests per process that was a new PostgreSQL session (TCP, TLS negotiation,
@@ -74,19 +81,20 @@ class Database:
             self.engine.execution_options(**{_WRITE_OPTION: True}),
             expire_on_commit=False,
         )
-        # PostgreSQL runs one statement atomically without BEGIN and COMMIT around it: a
-        # single statement on an autocommit connection is one round trip, not three.
-        # SQLite keeps its explicit transactions (see the module doc). `single_engine`
+        # One statement is atomic without BEGIN and COMMIT around it. PostgreSQL: on an
+        # autocommit connection it is one round trip, not three. SQLite: no BEGIN is
+        # sent (the driver is in autocommit, see the module doc), so the statement takes
+        # and drops the write lock inside one call to the driver's thread. `single_engine`
         # is for Core statements, `single_session()` for the ORM; one statement each.
-        self.single_engine: AsyncEngine = (
-            self.engine.execution_options(isolation_level="AUTOCOMMIT")
-            if self.is_postgresql
-            else self.engine
-        )
-        self._single_sessions = (
-            async_sessionmaker(self.single_engine, expire_on_commit=False)
-            if self.is_postgresql
-            else self._sessions
+        self.single_engine: AsyncEngine = self.engine
+        if self.is_postgresql:
+            self.single_engine = self.engine.execution_options(
+                isolation_level="AUTOCOMMIT"
+            )
+        elif self.is_sqlite:
+            self.single_engine = self.engine.execution_options(**{_SINGLE_OPTION: True})
+        self._single_sessions = async_sessionmaker(
+            self.single_engine, expire_on_commit=False
         )
 
     def session(self) -> AsyncSession:
@@ -96,10 +104,10 @@ class Database:
     def single_session(self) -> AsyncSession:
         """A session for exactly one statement (a read, or one atomic write).
 
-        On PostgreSQL its connection is in autocommit mode: the statement is its own
-        transaction, with no `BEGIN`/`COMMIT` round trips around it, so never run two
-        statements in it that must be atomic together. Elsewhere it is `session()`;
-        wrap it in `session.begin()` for writes so both commit.
+        No `BEGIN` is sent (PostgreSQL: an autocommit connection; SQLite: the driver's
+        autocommit): the statement is its own transaction, so never run two statements
+        in it that must be atomic together. `session.begin()` around a write is still
+        fine (its `COMMIT` has nothing left to do).
         """
         return self._single_sessions()
 
@@ -131,5 +139,8 @@ def _configure_sqlite(engine: AsyncEngine, busy_timeout_ms: int) -> None:
 
     @event.listens_for(engine.sync_engine, "begin")
     def _on_begin(connection: Connection) -> None:
-        immediate = connection.get_execution_options().get(_WRITE_OPTION, False)
+        options = connection.get_execution_options()
+        if options.get(_SINGLE_OPTION, False):
+            return  # one statement, in SQLite's own autocommit (see the module doc)
+        immediate = options.get(_WRITE_OPTION, False)
         connection.exec_driver_sql("BEGIN IMMEDIATE" if immediate else "BEGIN")

@@ -74,13 +74,11 @@ class SQLPacingStore:
         self._refusals: dict[str, tuple[float, Reservation]] = {}
 
     async def _one(self, statement: Any) -> Any:
-        """Run one statement in its own short transaction; its first row, if any."""
-        if self._db.is_sqlite:
-            # BEGIN IMMEDIATE: take the write lock up front, waiting `busy_timeout`.
-            async with self._db.write_session() as session, session.begin():
-                return (await session.execute(statement)).first()
-        # One statement is atomic on PostgreSQL: autocommit (no BEGIN/COMMIT round trips),
-        # on a bare connection (the ORM session costs about as much as the call).
+        """Run one statement as its own transaction; its first row, if any."""
+        # One statement is atomic by itself: no BEGIN (PostgreSQL: autocommit, no
+        # BEGIN/COMMIT round trips; SQLite: the write lock is held only while the
+        # statement runs, not across trips to the event loop), on a bare connection
+        # (the ORM session costs about as much as the call).
         async with self._db.single_engine.begin() as connection:
             return (await connection.execute(statement)).first()
 

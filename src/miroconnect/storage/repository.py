@@ -15,6 +15,7 @@ from datetime import datetime
 from typing import Any
 
 from sqlalchemy import delete, func, literal, select, text, update
+from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncSession
 
@@ -175,7 +176,8 @@ class SQLStore:
             expires_at=pending.expires_at,
             launch_expires_at=pending.launch_expires_at,
         )
-        async with self.db.session() as session, session.begin():
+        # One INSERT: no BEGIN around it (see `Database.single_session`).
+        async with self.db.single_session() as session, session.begin():
             session.add(row)
 
     async def claim_launch(
@@ -206,10 +208,13 @@ class SQLStore:
             .returning(P)
             .execution_options(synchronize_session=False)
         )
-        async with self.db.session() as session, session.begin():
+        # The UPDATE alone decides (atomic without BEGIN, see `Database.single_session`);
+        # the read after a miss only tells why, so it needs no transaction with it.
+        async with self.db.single_session() as session, session.begin():
             row = (await session.scalars(statement)).one_or_none()
-            if row is not None:
-                return LaunchResult(_to_pending(row))
+        if row is not None:
+            return LaunchResult(_to_pending(row))
+        async with self.db.single_session() as session:
             found = await session.scalar(select(P).where(P.launch_hash == launch_hash))
         if found is None:
             return LaunchResult(None, "unknown")
@@ -230,7 +235,8 @@ class SQLStore:
             .returning(P)
             .execution_options(synchronize_session=False)
         )
-        async with self.db.session() as session, session.begin():
+        # One statement, atomic without BEGIN (see `Database.single_session`).
+        async with self.db.single_session() as session, session.begin():
             row = (await session.scalars(statement)).one_or_none()
             return None if row is None else _to_pending(row)
 
@@ -254,6 +260,11 @@ class SQLStore:
         """Upsert the (app user, team) row; a reconnect replaces the tokens."""
         for attempt in range(3):
             try:
+                inserted = await self._insert_connection(
+                    app_user_id, identity, tokens, now
+                )
+                if inserted is not None:
+                    return inserted
                 return await self._save_connection(app_user_id, identity, tokens, now)
             except IntegrityError:
                 # Two flows of one user inserted the same (user, team) at once on
@@ -261,6 +272,56 @@ class SQLStore:
                 if attempt == 2:
                     raise
         raise AssertionError("unreachable")  # pragma: no cover
+
+    def _fill(
+        self,
+        row: ConnectionRow,
+        identity: MiroIdentity,
+        tokens: TokenSet,
+        now: datetime,
+    ) -> None:
+        row.miro_user_id = identity.user_id
+        row.miro_user_name = identity.user_name
+        row.miro_team_name = identity.team_name
+        row.status = ConnectionStatus.CONNECTED.value
+        row.status_reason = None
+        self._write_tokens(row, tokens, now)
+        if identity.scopes:
+            row.scopes = " ".join(identity.scopes)
+
+    async def _insert_connection(
+        self,
+        app_user_id: str,
+        identity: MiroIdentity,
+        tokens: TokenSet,
+        now: datetime,
+    ) -> Connection | None:
+        """The common case, a first connection, in one statement: `INSERT ... ON
+        CONFLICT DO NOTHING RETURNING`, no transaction held open around it (on SQLite no
+        write lock across trips to the event loop; on PostgreSQL one round trip instead
+        of four). `None` if the (user, team) row exists: `_save_connection` then locks
+        and updates it. The ciphertexts are bound to the new row's id, as there."""
+        row = ConnectionRow(
+            id=uuid.uuid4().hex,
+            app_user_id=app_user_id,
+            miro_team_id=identity.team_id,
+            created_at=now,
+            token_version=0,
+            scopes="",
+        )
+        self._fill(row, identity, tokens, now)
+        values = {c.key: getattr(row, c.key) for c in ConnectionRow.__table__.columns}
+        insert: Any = (postgresql.insert if self.db.is_postgresql else sqlite.insert)(
+            ConnectionRow
+        )
+        statement = (
+            insert.values(**values)
+            .on_conflict_do_nothing(index_elements=["app_user_id", "miro_team_id"])
+            .returning(ConnectionRow.id)
+        )
+        async with self.db.single_session() as session, session.begin():
+            inserted = (await session.execute(statement)).first()
+        return None if inserted is None else _to_connection(row)
 
     async def _save_connection(
         self,
@@ -286,14 +347,7 @@ class SQLStore:
                     scopes="",
                 )
                 session.add(row)
-            row.miro_user_id = identity.user_id
-            row.miro_user_name = identity.user_name
-            row.miro_team_name = identity.team_name
-            row.status = ConnectionStatus.CONNECTED.value
-            row.status_reason = None
-            self._write_tokens(row, tokens, now)
-            if identity.scopes:
-                row.scopes = " ".join(identity.scopes)
+            self._fill(row, identity, tokens, now)
             await session.flush()
             return _to_connection(row)
 
