@@ -94,3 +94,28 @@ async def test_the_pool_size_setting_reaches_the_vault_on_postgresql(
             assert not isinstance(pool, QueuePool) or pool.size() != 3
     finally:
         await stack.aclose()
+
+
+async def test_single_statements_hold_no_write_lock_between_round_trips(
+    tmp_path: Path,
+) -> None:
+    # SQLite: a single-statement write sends no BEGIN, so the write lock is gone as soon
+    # as the statement has run, before its (empty) COMMIT: another writer gets it at once
+    # instead of sleeping in busy_timeout's backoff while this task waits for the loop.
+    db = Database(f"sqlite+aiosqlite:///{tmp_path}/z.db", busy_timeout_ms=100)
+    try:
+        async with db.session() as session, session.begin():
+            await session.execute(text("CREATE TABLE t (n INTEGER)"))
+        async with db.single_session() as single, single.begin():
+            await single.execute(text("INSERT INTO t VALUES (1)"))
+            async with db.write_session() as other, other.begin():
+                await other.execute(text("INSERT INTO t VALUES (2)"))
+        async with db.single_engine.begin() as connection:
+            await connection.execute(text("UPDATE t SET n = n + 10"))
+            async with db.write_session() as other, other.begin():
+                await other.execute(text("INSERT INTO t VALUES (3)"))
+        async with db.session() as session:
+            rows = (await session.scalars(text("SELECT n FROM t ORDER BY n"))).all()
+        assert rows == [3, 11, 12]
+    finally:
+        await db.dispose()
