@@ -34,13 +34,16 @@ __all__ = [
     "EMULATOR_USER_COOKIE",
     "Children",
     "MiroApp",
+    "Series",
     "ServiceKeys",
     "children",
     "connect_user",
     "create_database",
     "drop_database",
+    "env_int",
     "free_port",
     "percentile_ms",
+    "pooled",
     "register_app",
     "service_env",
     "start_emulator",
@@ -77,6 +80,39 @@ def percentile_ms(samples: Sequence[float], fraction: float) -> float:
 
 
 # -- child processes -----------------------------------------------------------------------
+
+
+def env_int(bench: str, name: str, default: int) -> int:
+    """`MIROCONNECT_BENCH_<BENCH>_<NAME>` as an int, else `default`."""
+    return int(os.environ.get(f"MIROCONNECT_BENCH_{bench}_{name}", default))
+
+
+@dataclass(frozen=True)
+class Series:
+    """One timed series of requests from one side of a side-by-side bench."""
+
+    side: str
+    count: int
+    failed: int
+    seconds: float
+    latencies: tuple[float, ...]
+    first_failure: str | None = None
+
+    @property
+    def rate(self) -> float:
+        return self.count / self.seconds
+
+
+def pooled(results: Sequence[Series], side: str) -> tuple[float, float, float, int]:
+    """Requests/s, p50 ms, p99 ms and failures of one side over every round."""
+    mine = [r for r in results if r.side == side]
+    latencies = [x for r in mine for x in r.latencies]
+    return (
+        sum(r.count for r in mine) / sum(r.seconds for r in mine),
+        percentile_ms(latencies, 0.5),
+        percentile_ms(latencies, 0.99),
+        sum(r.failed for r in mine),
+    )
 
 
 @dataclass

@@ -30,8 +30,7 @@ import os
 import secrets
 import tempfile
 import time
-from collections.abc import Awaitable, Callable, Sequence
-from dataclasses import dataclass
+from collections.abc import Awaitable, Callable
 from pathlib import Path
 from urllib.parse import parse_qsl, urlencode, urlsplit
 
@@ -41,13 +40,16 @@ from bench._stack import (
     DEFAULT_PG_SERVER,
     EMULATOR_USER_COOKIE,
     MiroApp,
+    Series,
     ServiceKeys,
     children,
     connect_user,
     create_database,
     drop_database,
+    env_int,
     free_port,
     percentile_ms,
+    pooled,
     register_app,
     service_env,
     start_emulator,
@@ -56,29 +58,10 @@ from bench._stack import (
 )
 from miroconnect.storage.migrate import upgrade
 
-__all__ = ["Series", "main", "run"]
+__all__ = ["main", "run"]
 
 WORKERS = 4
 MAX_CALLS = 20_000
-
-
-def _env_int(name: str, default: int) -> int:
-    return int(os.environ.get(f"MIROCONNECT_BENCH_BOARDS_{name}", default))
-
-
-@dataclass(frozen=True)
-class Series:
-    """One timed series of board creations."""
-
-    side: str
-    calls: int
-    failed: int
-    seconds: float
-    latencies: tuple[float, ...]
-
-    @property
-    def rate(self) -> float:
-        return self.calls / self.seconds
 
 
 async def _series(
@@ -218,7 +201,7 @@ async def run(
                     series = await _series(side, concurrency, seconds, call)
                     results.append(series)
                     print(
-                        f"round {number + 1} {side:7}: {series.calls} boards in "
+                        f"round {number + 1} {side:7}: {series.count} boards in "
                         f"{series.seconds:.1f} s = {series.rate:6.0f}/s, p50 "
                         f"{percentile_ms(series.latencies, 0.5):6.1f} ms, p99 "
                         f"{percentile_ms(series.latencies, 0.99):6.1f} ms, "
@@ -230,24 +213,11 @@ async def run(
         await drop_database(server, name)
 
 
-def _pooled(results: Sequence[Series], side: str) -> tuple[float, float, float, int]:
-    """calls/s, p50 ms, p99 ms and failures of one side over every round."""
-    mine = [r for r in results if r.side == side]
-    latencies = [x for r in mine for x in r.latencies]
-    rate = sum(r.calls for r in mine) / sum(r.seconds for r in mine)
-    return (
-        rate,
-        percentile_ms(latencies, 0.5),
-        percentile_ms(latencies, 0.99),
-        sum(r.failed for r in mine),
-    )
-
-
 def main() -> None:
     """Run with the defaults (or the MIROCONNECT_BENCH_BOARDS_* variables)."""
-    concurrency = _env_int("CONCURRENCY", 16)
-    seconds = _env_int("SECONDS", 8)
-    rounds = _env_int("ROUNDS", 2)
+    concurrency = env_int("BOARDS", "CONCURRENCY", 16)
+    seconds = env_int("BOARDS", "SECONDS", 8)
+    rounds = env_int("BOARDS", "ROUNDS", 2)
     print(
         f"boards: service (serve --workers {WORKERS}, PostgreSQL) vs direct to the "
         f"emulator, {concurrency} concurrent, {rounds} x {seconds} s per side; "
@@ -255,8 +225,8 @@ def main() -> None:
         flush=True,
     )
     results = asyncio.run(run(concurrency=concurrency, seconds=seconds, rounds=rounds))
-    direct = _pooled(results, "direct")
-    service = _pooled(results, "service")
+    direct = pooled(results, "direct")
+    service = pooled(results, "service")
     print("| path | boards/s | p50 | p99 | failed |", flush=True)
     for label, (rate, p50, p99, failed) in (("direct", direct), ("service", service)):
         print(

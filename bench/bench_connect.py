@@ -38,8 +38,7 @@ import subprocess
 import sys
 import tempfile
 import time
-from collections.abc import Awaitable, Callable, Sequence
-from dataclasses import dataclass
+from collections.abc import Awaitable, Callable
 from pathlib import Path
 from urllib.parse import parse_qsl, urlsplit
 
@@ -48,11 +47,14 @@ import httpx2
 from bench._stack import (
     EMULATOR_USER_COOKIE,
     MiroApp,
+    Series,
     ServiceKeys,
     children,
     connect_user,
+    env_int,
     free_port,
     percentile_ms,
+    pooled,
     register_app,
     service_env,
     start_emulator,
@@ -61,31 +63,11 @@ from bench._stack import (
 )
 from miroconnect.storage.migrate import upgrade
 
-__all__ = ["Series", "main", "run"]
+__all__ = ["main", "run"]
 
 REPO = Path(__file__).resolve().parent.parent
 
 Flow = Callable[[httpx2.AsyncClient, str], Awaitable[None]]
-
-
-def _env_int(name: str, default: int) -> int:
-    return int(os.environ.get(f"MIROCONNECT_BENCH_CONNECT_{name}", default))
-
-
-@dataclass(frozen=True)
-class Series:
-    """One timed series of round trips."""
-
-    side: str
-    flows: int
-    failed: int
-    seconds: float
-    latencies: tuple[float, ...]
-    first_failure: str | None
-
-    @property
-    def rate(self) -> float:
-        return self.flows / self.seconds
 
 
 async def _series(side: str, concurrency: int, seconds: float, flow: Flow) -> Series:
@@ -232,7 +214,7 @@ async def run(*, concurrency: int, seconds: float, rounds: int) -> list[Series]:
                 series = await _series(side, concurrency, seconds, flow)
                 results.append(series)
                 print(
-                    f"round {number + 1} {side:13}: {series.flows} round trips in "
+                    f"round {number + 1} {side:13}: {series.count} round trips in "
                     f"{series.seconds:.1f} s = {series.rate:5.1f}/s, p50 "
                     f"{percentile_ms(series.latencies, 0.5):6.1f} ms, p99 "
                     f"{percentile_ms(series.latencies, 0.99):6.1f} ms, "
@@ -261,23 +243,11 @@ async def _wait_authlib(
     raise RuntimeError("the Authlib app did not come up:\n" + "\n".join(tail))
 
 
-def _pooled(results: Sequence[Series], side: str) -> tuple[float, float, float, int]:
-    """Round trips/s, p50 ms, p99 ms and failures of one side over every round."""
-    mine = [r for r in results if r.side == side]
-    latencies = [x for r in mine for x in r.latencies]
-    return (
-        sum(r.flows for r in mine) / sum(r.seconds for r in mine),
-        percentile_ms(latencies, 0.5),
-        percentile_ms(latencies, 0.99),
-        sum(r.failed for r in mine),
-    )
-
-
 def main() -> None:
     """Run with the defaults (or the MIROCONNECT_BENCH_CONNECT_* variables)."""
-    concurrency = _env_int("CONCURRENCY", 8)
-    seconds = _env_int("SECONDS", 8)
-    rounds = _env_int("ROUNDS", 2)
+    concurrency = env_int("CONNECT", "CONCURRENCY", 8)
+    seconds = env_int("CONNECT", "SECONDS", 8)
+    rounds = env_int("CONNECT", "ROUNDS", 2)
     print(
         f"connect: miroconnect serve (SQLite) vs Authlib Starlette (SQLite), one "
         f"uvicorn process each, {concurrency} concurrent, {rounds} x {seconds} s per "
@@ -285,9 +255,9 @@ def main() -> None:
         flush=True,
     )
     results = asyncio.run(run(concurrency=concurrency, seconds=seconds, rounds=rounds))
-    ours = _pooled(results, "miroconnect")
-    theirs = _pooled(results, "authlib")
-    tuned = _pooled(results, "authlib-tuned")
+    ours = pooled(results, "miroconnect")
+    theirs = pooled(results, "authlib")
+    tuned = pooled(results, "authlib-tuned")
     print("| app | round trips/s | p50 | p99 | failed |", flush=True)
     for label, (rate, p50, p99, failed) in (
         ("miroconnect", ours),

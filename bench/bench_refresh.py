@@ -77,6 +77,7 @@ from bench._stack import (
     connect_user,
     create_database,
     drop_database,
+    env_int,
     free_port,
     percentile_ms,
     register_app,
@@ -102,10 +103,6 @@ TOUCH = 2  # bursts per visit of a user, back to back
 WINDOW = 600
 # (kind, process offset) of the calls in one burst: offset 0 is the user's "home" process.
 BURST = (("create", 0), ("create", 1), ("create", 2), ("list", 3), ("get", 0))
-
-
-def _env_int(name: str, default: int) -> int:
-    return int(os.environ.get(f"MIROCONNECT_BENCH_REFRESH_{name}", default))
 
 
 @dataclass
@@ -571,10 +568,10 @@ def _print(report: RefreshReport) -> None:
 
 def main() -> None:
     """Run with the defaults (or the MIROCONNECT_BENCH_REFRESH_* variables)."""
-    users = _env_int("USERS", 1000)
-    seconds = _env_int("SECONDS", 90)
-    period = _env_int("PERIOD", 4)
-    lanes = _env_int("LANES", 8)
+    users = env_int("REFRESH", "USERS", 1000)
+    seconds = env_int("REFRESH", "SECONDS", 90)
+    period = env_int("REFRESH", "PERIOD", 4)
+    lanes = env_int("REFRESH", "LANES", 8)
     print(
         f"refresh: {PROCESSES} serve processes, PostgreSQL, {users} users, token due "
         f"every {period} s (emulator ttl {period + 121} s), {seconds} s of bursts from "
