@@ -170,30 +170,14 @@ class ConnectFlow:
         Raises `ReturnURLRejectedError` for an unsafe `return_url`. `team_id` preselects
         a team on Miro's screen; the user still chooses.
         """
-        return_url = self._check_return_url(return_url, app_user_id)
-        now = self.clock()
         state, binding = new_secret(), new_secret()
-        expires_at = now + self.state_ttl
-        flow_id = uuid.uuid4().hex
-        await self.store.add_pending(
-            NewPendingAuthorization(
-                id=flow_id,
-                app_user_id=app_user_id,
-                action=action,
-                return_url=return_url,
-                created_at=now,
-                expires_at=expires_at,
-                state_hash=hash_secret(state),
-                binding_hash=hash_secret(binding),
-            )
-        )
-        log_event(
-            logger,
-            "flow.started",
-            flow_id=flow_id,
-            app_user_id=app_user_id,
+        expires_at = await self._remember(
+            app_user_id,
+            action,
+            return_url,
             mode="browser",
-            action=action.kind if action else None,
+            state_hash=hash_secret(state),
+            binding_hash=hash_secret(binding),
         )
         return FlowStart(
             authorize_url=self.miro.authorize_url(state, team_id=team_id),
@@ -205,9 +189,30 @@ class ConnectFlow:
         self, app_user_id: str, action: PendingAction | None, return_url: str
     ) -> FlowLaunch:
         """Service mode: like `start`, but the browser is bound later, by `launch`."""
+        launch = new_secret()
+        expires_at = await self._remember(
+            app_user_id,
+            action,
+            return_url,
+            mode="service",
+            launch_hash=hash_secret(launch),
+        )
+        return FlowLaunch(launch_token=launch, expires_at=expires_at)
+
+    async def _remember(
+        self,
+        app_user_id: str,
+        action: PendingAction | None,
+        return_url: str,
+        *,
+        mode: str,
+        state_hash: str | None = None,
+        binding_hash: str | None = None,
+        launch_hash: str | None = None,
+    ) -> datetime:
+        """Store a new pending flow (hashes only) and log its start; its expiry."""
         return_url = self._check_return_url(return_url, app_user_id)
         now = self.clock()
-        launch = new_secret()
         expires_at = now + self.state_ttl
         flow_id = uuid.uuid4().hex
         await self.store.add_pending(
@@ -218,8 +223,10 @@ class ConnectFlow:
                 return_url=return_url,
                 created_at=now,
                 expires_at=expires_at,
-                launch_hash=hash_secret(launch),
-                launch_expires_at=expires_at,
+                state_hash=state_hash,
+                binding_hash=binding_hash,
+                launch_hash=launch_hash,
+                launch_expires_at=expires_at if launch_hash else None,
             )
         )
         log_event(
@@ -227,10 +234,10 @@ class ConnectFlow:
             "flow.started",
             flow_id=flow_id,
             app_user_id=app_user_id,
-            mode="service",
+            mode=mode,
             action=action.kind if action else None,
         )
-        return FlowLaunch(launch_token=launch, expires_at=expires_at)
+        return expires_at
 
     async def launch(self, launch_token: str) -> FlowStart:
         """Service mode: the browser opened the launch link. Works once per token.
