@@ -39,66 +39,6 @@ def host_user(request: Request) -> str:
     return f"host:{user}"
 
 
-async def test_a_host_app_gets_the_same_one_click_flow(database_url: str) -> None:
-    await upgrade(database_url)
-    clock = FakeClock()
-    emulator = create_emulator(
-        clock=clock, clients=[EmulatorClient(CLIENT_ID, CLIENT_SECRET, (REDIRECT_URI,))]
-    )
-    context = build_context(
-        make_settings(database_url),
-        miro_transport=emulator_transport(emulator),
-        clock=clock,
-    )
-
-    @asynccontextmanager
-    async def lifespan(app: FastAPI) -> AsyncIterator[None]:
-        yield
-        await context.aclose()
-
-    host = FastAPI(lifespan=lifespan)
-    install(host, context)
-    host.include_router(
-        connect_router(host_user, home_url="/projects"), prefix="/connect"
-    )
-
-    @host.get("/projects", response_class=HTMLResponse)
-    async def projects(request: Request) -> str:
-        board = request.query_params.get("miro_board_id", "none")
-        return (
-            f"<p id=board>{board}</p>"
-            '<form method=post action="/connect/boards">'
-            f'<input type=hidden name=csrf_token value="{csrf_token(request)}">'
-            "<input name=name value=Plan></form>"
-        )
-
-    async with (
-        host.router.lifespan_context(host),
-        httpx2.AsyncClient(transport=Browser(host, emulator), base_url=APP) as browser,
-    ):
-        harness = Harness(host, emulator, browser, clock, context.settings)
-        browser.cookies.set("host_user", "7", domain="testserver.local")
-        page = await browser.get("/projects")
-        # The host's own pages keep their own headers: no CSP of ours there.
-        assert "content-security-policy" not in page.headers
-        fields = form_fields(page.text, "/connect/boards")
-
-        to_miro = await browser.post("/connect/boards", data=fields)
-        assert to_miro.headers["location"].startswith(f"{MIRO}/oauth/authorize?")
-        back = await browser.get(await harness.consent(to_miro.headers["location"]))
-        target = urlsplit(back.headers["location"])
-        assert target.path == "/projects"
-        assert parse_qs(target.query)["miro_board_id"]
-
-        again = await browser.post("/connect/boards", data=fields | {"name": "Two"})
-        assert urlsplit(again.headers["location"]).path == "/projects"
-        assert (await context.connector.connection("host:7")) is not None
-
-        missing = await browser.post("/connect/boards", data={"name": "x"})
-        assert missing.status_code == 403
-        assert missing.headers["x-frame-options"] == "DENY"
-
-
 @asynccontextmanager
 async def mounted_host(
     database_url: str,
@@ -139,6 +79,31 @@ async def mounted_host(
         httpx2.AsyncClient(transport=Browser(host, emulator), base_url=APP) as browser,
     ):
         yield host, context, Harness(host, emulator, browser, clock, context.settings)
+
+
+async def test_a_host_app_gets_the_same_one_click_flow(database_url: str) -> None:
+    async with mounted_host(database_url) as (_, context, harness):
+        browser = harness.browser
+        browser.cookies.set("host_user", "7", domain="testserver.local")
+        page = await browser.get("/projects")
+        # The host's own pages keep their own headers: no CSP of ours there.
+        assert "content-security-policy" not in page.headers
+        fields = form_fields(page.text, "/connect/boards")
+
+        to_miro = await browser.post("/connect/boards", data=fields)
+        assert to_miro.headers["location"].startswith(f"{MIRO}/oauth/authorize?")
+        back = await browser.get(await harness.consent(to_miro.headers["location"]))
+        target = urlsplit(back.headers["location"])
+        assert target.path == "/projects"
+        assert parse_qs(target.query)["miro_board_id"]
+
+        again = await browser.post("/connect/boards", data=fields | {"name": "Two"})
+        assert urlsplit(again.headers["location"]).path == "/projects"
+        assert (await context.connector.connection("host:7")) is not None
+
+        missing = await browser.post("/connect/boards", data={"name": "x"})
+        assert missing.status_code == 403
+        assert missing.headers["x-frame-options"] == "DENY"
 
 
 async def start_and_consent(harness: Harness) -> str:
