@@ -35,7 +35,9 @@ def main() -> None:
             "no:cacheprovider",
         ],
         cwd=root,
-        env=dict(os.environ) | {"MIROCONNECT_FUZZ_EXAMPLES": EXAMPLES},
+        # New examples every run here; `make test` draws the same ones each time.
+        env=dict(os.environ)
+        | {"MIROCONNECT_FUZZ_EXAMPLES": EXAMPLES, "MIROCONNECT_FUZZ_EXPLORE": "1"},
         capture_output=True,
         text=True,
         check=False,

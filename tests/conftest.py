@@ -11,12 +11,27 @@ marked `db` automatically.
 from __future__ import annotations
 
 import asyncio
+import os
 import secrets
 from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
+from hypothesis import settings as hypothesis_settings
 from sqlalchemy.engine import make_url
+
+# Randomised tests draw the same examples on every run, CI included: a failure is a bug to
+# fix (its example is printed, with the blob `@reproduce_failure` takes), never a reason to
+# rerun. `MIROCONNECT_FUZZ_EXPLORE=1` (the fuzz bench) draws new examples each run instead.
+hypothesis_settings.register_profile(
+    "repeatable", derandomize=True, print_blob=True, database=None
+)
+hypothesis_settings.register_profile(
+    "explore", derandomize=False, print_blob=True, database=None
+)
+hypothesis_settings.load_profile(
+    "explore" if os.environ.get("MIROCONNECT_FUZZ_EXPLORE") == "1" else "repeatable"
+)
 
 
 def pytest_addoption(parser: pytest.Parser) -> None:
