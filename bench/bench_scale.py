@@ -54,7 +54,9 @@ from miroconnect.oauth.miro import MiroOAuthClient, MiroOAuthConfig
 from miroconnect.oauth.vault import TokenVault
 from miroconnect.storage.db import Database
 from miroconnect.storage.migrate import upgrade
-from miroconnect.storage.repository import SQLStore, token_associated_data
+from miroconnect.storage.models import ConnectionRow
+from miroconnect.storage.repository import SQLStore
+from miroconnect.storage.sealing import associated_data
 
 __all__ = ["StepResult", "main", "run"]
 
@@ -141,23 +143,32 @@ def _rows(
             issued = T0 - timedelta(seconds=rng.uniform(0, 50 * day - 3600))
             expires = T0 + timedelta(seconds=rng.uniform(300, 3600))
         access = refresh = key_id = None
+        app_user_id = f"app-user-{index:07d}"
+        team_id = f"345876{index % 50_000:07d}"
+        miro_user_id = f"307445{index:010d}"
         if status != "removed":
+            owner = ConnectionRow(
+                id=connection_id,
+                app_user_id=app_user_id,
+                miro_user_id=miro_user_id,
+                miro_team_id=team_id,
+            )
             access = cipher.encrypt(
                 secrets.token_urlsafe(32),
-                associated_data=token_associated_data(connection_id, "access_token"),
+                associated_data=associated_data(owner, "access_token"),
             )
             refresh = cipher.encrypt(
                 secrets.token_urlsafe(32),
-                associated_data=token_associated_data(connection_id, "refresh_token"),
+                associated_data=associated_data(owner, "refresh_token"),
             )
             key_id = cipher.primary_key_id
         created = T0 - timedelta(days=200)
         yield (
             connection_id,
-            f"app-user-{index:07d}",
-            f"345876{index % 50_000:07d}",
+            app_user_id,
+            team_id,
             "Bench team",
-            f"307445{index:010d}",
+            miro_user_id,
             "Bench User",
             "boards:read boards:write",
             status,

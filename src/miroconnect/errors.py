@@ -22,6 +22,10 @@ The tree:
     + LaunchUnknownError          service-mode launch link never issued
     + LaunchReplayedError         launch link already used
     + LaunchExpiredError          launch link too old
+    + FlowUserMismatchError       a held consent confirmed for another app user (revoked)
+    + ResultUnknownError          a `miro_result` that was never issued
+    + ResultUsedError             a `miro_result` whose consent was refused or revoked
+    + ResultExpiredError          a `miro_result` not confirmed within its 10 minutes
   x ReauthorizationRequiredError  the connection is dead; send the user through consent
   x TokenStorageError           Miro issued a new token pair that the database would not store
   x NotConnectedError           the user has no connection to Miro
@@ -39,6 +43,7 @@ The tree:
     + ActionFailedError           the operation with this idempotency key already failed
     + LeaseLostError              another worker took the operation over (lease ran out)
     + OperationInProgressError    another worker is still running this idempotency key
+    + IdempotencyKeyReusedError   an idempotency key sent again with other parameters
 
 Messages never contain a token, a code or a secret.
 """
@@ -62,7 +67,9 @@ __all__ = [
     "CryptoError",
     "DecryptionError",
     "EncryptionKeyNotFoundError",
+    "FlowUserMismatchError",
     "ForbiddenError",
+    "IdempotencyKeyReusedError",
     "LaunchExpiredError",
     "LaunchReplayedError",
     "LaunchUnknownError",
@@ -77,6 +84,9 @@ __all__ = [
     "OperationInProgressError",
     "RateLimitedError",
     "ReauthorizationRequiredError",
+    "ResultExpiredError",
+    "ResultUnknownError",
+    "ResultUsedError",
     "ReturnURLRejectedError",
     "StateExpiredError",
     "StateReplayedError",
@@ -226,6 +236,31 @@ class LaunchExpiredError(AuthorizationError):
     reason = "launch_expired"
 
 
+class FlowUserMismatchError(AuthorizationError):
+    """Service mode: the host app confirmed a held consent for another app user than
+    the one the flow was started for. The grant is revoked at Miro and nothing is stored."""
+
+    reason = "flow_user_mismatch"
+
+
+class ResultUnknownError(AuthorizationError):
+    """Service mode: the `miro_result` to confirm was never issued (or was altered)."""
+
+    reason = "result_unknown"
+
+
+class ResultUsedError(AuthorizationError):
+    """Service mode: the consent behind this `miro_result` was refused or revoked."""
+
+    reason = "result_used"
+
+
+class ResultExpiredError(AuthorizationError):
+    """Service mode: the `miro_result` was not confirmed within its 10 minutes."""
+
+    reason = "result_expired"
+
+
 class ReauthorizationRequiredError(MiroConnectError):
     """Miro rejected the stored grant; the user must go through consent again."""
 
@@ -337,3 +372,8 @@ class OperationInProgressError(ActionError):
     def __init__(self, message: str, *, retry_after: int) -> None:
         super().__init__(message)
         self.retry_after = retry_after
+
+
+class IdempotencyKeyReusedError(ActionError):
+    """An idempotency key already used for an action with other parameters: the first
+    request's result belongs to that key (send a new key for a new request)."""

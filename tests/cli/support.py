@@ -10,6 +10,7 @@ import typer
 from starlette.applications import Starlette
 
 from miroconnect.emulator import emulator_transport
+from miroconnect.oauth.flow import FlowOutcome
 from miroconnect.oauth.tokens import Connection
 from miroconnect.storage.migrate import upgrade
 from oauth.support import (
@@ -74,6 +75,7 @@ def seed(
                     code=callback["code"],
                     binding_cookie_value=start.binding_cookie_value,
                 )
+                assert isinstance(outcome, FlowOutcome)
                 made.append(outcome.connection)
         finally:
             await stack.aclose()

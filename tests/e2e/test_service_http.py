@@ -37,7 +37,7 @@ def call(
         return answer.code, dict(answer.headers), answer.read().decode()
 
 
-def test_202_consent_return_url_then_201(demo: Demo) -> None:
+def test_202_consent_return_url_confirm_then_201(demo: Demo) -> None:
     key = json.loads((demo.data / "demo-secrets.json").read_text())["api_key"]
     backend = urllib.request.build_opener(NoRedirect)
     api = {"Authorization": f"Bearer {key}", "Content-Type": "application/json"}
@@ -77,7 +77,14 @@ def test_202_consent_return_url_then_201(demo: Demo) -> None:
     assert f"{landed.scheme}://{landed.netloc}" == demo.app_url
     query = parse_qs(landed.query)
     assert query["from"] == ["crm"]
-    board_id = query["miro_board_id"][0]
+    result = query["miro_result"][0]
+
+    # The app's backend, which knows its signed-in user, confirms: the board is made.
+    confirm = f"{demo.app_url}/api/v1/users/customer-17/connection/confirm"
+    body = json.dumps({"result": result}).encode()
+    status, _, text = call(backend, "POST", confirm, body=body, headers=api)
+    assert status == 201, text
+    board_id = json.loads(text)["board"]["id"]
 
     status, _, text = call(backend, "GET", boards, headers=api)
     assert status == 200

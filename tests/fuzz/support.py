@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import asyncio
 import io
+import json
 import logging
 import os
 from collections.abc import Iterator
@@ -37,7 +38,7 @@ from miroconnect.emulator.transport import emulator_transport
 from miroconnect.logs import configure_logging
 from miroconnect.storage.db import Database
 from miroconnect.storage.migrate import upgrade
-from miroconnect.storage.models import ConnectionRow
+from miroconnect.storage.models import ConnectionRow, PendingConsentRow
 from miroconnect.web import create_app
 
 __all__ = [
@@ -56,6 +57,7 @@ CLIENT_SECRET = "fuzz-client-secret-" + os.urandom(12).hex()
 API_KEY = "fuzz-api-key-" + os.urandom(12).hex()
 SECRET_KEY = "fuzz-secret-key-" + os.urandom(24).hex()
 RETURN_ORIGIN = "https://app.example"
+RETURN_URL = f"{RETURN_ORIGIN}/back"
 # Cases per fuzz test: 400 in `make test`, thousands for the bench
 # (`MIROCONNECT_FUZZ_EXAMPLES=3000`, see bench/bench_fuzz.py).
 EXAMPLES = int(os.environ.get("MIROCONNECT_FUZZ_EXAMPLES", "400"))
@@ -97,6 +99,7 @@ class Flow:
     state: str
     cookie: str
     code: str
+    result: str | None = None
 
 
 @dataclass
@@ -143,11 +146,13 @@ class Service:
         return int(self.miro.stats["authorization_code"])
 
     def connections(self) -> int:
+        """Connections and held consents: anything a callback may have stored."""
+
         async def count() -> int:
             async with self.database.session() as session:
-                return int(
-                    await session.scalar(select(func.count(ConnectionRow.id))) or 0
-                )
+                connections = await session.scalar(select(func.count(ConnectionRow.id)))
+                held = await session.scalar(select(func.count(PendingConsentRow.id)))
+                return int(connections or 0) + int(held or 0)
 
         found: int = self.run(count())
         return found
@@ -160,7 +165,7 @@ class Service:
 
     def start_flow(self, user: str, name: str = "Fuzz board") -> Flow:
         """The service-mode flow up to Miro's redirect back: 202, launch, consent."""
-        body = f'{{"name": "{name}"}}'.encode()
+        body = json.dumps({"name": name, "return_url": RETURN_URL}).encode()
         started = self.request(
             "POST",
             f"/api/v1/users/{user}/boards".encode(),
@@ -181,6 +186,8 @@ class Service:
         return flow
 
     def finish_flow(self, flow: Flow) -> Answer:
+        """Miro's redirect back: the consent is held, the browser goes to the return
+        URL with `miro_result` (remembered in `flow.result`)."""
         query = f"code={flow.code}&state={flow.state}".encode()
         answer = self.request(
             "GET",
@@ -189,7 +196,23 @@ class Service:
             headers=[(b"cookie", f"mc_flow={flow.cookie}".encode())],
         )
         self.remember_miro_secrets()
+        result = dict(parse_qsl(urlsplit(answer.header("location") or "").query))
+        flow.result = result.get("miro_result")
+        if flow.result:
+            self.secrets.add(flow.result)
         return answer
+
+    def confirm_flow(self, flow: Flow, user: str | None = None) -> Answer:
+        """The host app's confirm of the flow's result, for `user` (default: the
+        flow's own)."""
+        assert flow.result, "finish the flow first"
+        body = json.dumps({"result": flow.result}).encode()
+        return self.request(
+            "POST",
+            f"/api/v1/users/{user or flow.user}/connection/confirm".encode(),
+            headers=api_headers(),
+            body=body,
+        )
 
 
 def api_headers(key: str = API_KEY) -> list[tuple[bytes, bytes]]:
@@ -200,8 +223,6 @@ def api_headers(key: str = API_KEY) -> list[tuple[bytes, bytes]]:
 
 
 def _json(body: bytes) -> dict[str, Any]:
-    import json
-
     value = json.loads(body)
     assert isinstance(value, dict)
     return value

@@ -27,7 +27,9 @@ USER = "fz-api"
 @pytest.fixture
 def service(database_url: str) -> Iterator[Service]:
     for service in running_service(database_url):
-        assert service.finish_flow(service.start_flow(USER)).status == 303
+        flow = service.start_flow(USER)
+        assert service.finish_flow(flow).status == 303
+        assert service.confirm_flow(flow).status == 201
         yield service
 
 

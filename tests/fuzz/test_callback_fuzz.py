@@ -8,8 +8,9 @@ from real flows started before the run (so a forged state comes with a code Miro
 accept), mutated ones, and random ones. For every case:
 
 * no 5xx, and no stack trace in the page;
-* a token grant at the emulator, or a new connection, only for a state we issued, not yet
-  used, presented with its own binding cookie (anything else is a forged or replayed state);
+* a token grant at the emulator, or a new connection or held consent, only for a state we
+  issued, not yet used, presented with its own binding cookie (anything else is a forged
+  or replayed state, or another browser's, which must not burn it either);
 * at the end, no secret handed out during the run appears in any log line.
 """
 
@@ -232,8 +233,8 @@ def test_callback_fuzz(service: Service) -> None:
             and state not in used
             and cookies.get("mc_flow") == issued[state]
         )
-        if state in issued:
-            used.add(state)
+        if legit and state is not None:
+            used.add(state)  # only the flow's own browser can use (and so burn) it
         new_grants = service.grants() - grants
         new_connections = service.connections() - connections
         if new_grants or new_connections:

@@ -94,12 +94,14 @@ def open_stack(
 
 
 async def consent(
-    emulator: Starlette, authorize_url: str, **form: str
+    emulator: Starlette, authorize_url: str, *, miro_user: str = "", **form: str
 ) -> dict[str, str]:
-    """Play the browser at Miro: open the authorize URL (auto-approve), or post the
-    consent form when `form` is given; return the callback's query parameters."""
+    """Play the browser at Miro, signed in as `miro_user` (default: the emulator's
+    default user): open the authorize URL (auto-approve), or post the consent form when
+    `form` is given; return the callback's query parameters."""
+    cookies = {"miro_emulator_user": miro_user} if miro_user else None
     async with httpx2.AsyncClient(
-        transport=emulator_transport(emulator), base_url=MIRO
+        transport=emulator_transport(emulator), base_url=MIRO, cookies=cookies
     ) as browser:
         if form:
             query = dict(parse_qsl(urlsplit(authorize_url).query))

@@ -27,7 +27,14 @@ from miroconnect.errors import (
     UserMismatchError,
 )
 from miroconnect.oauth.actions import PendingAction
-from miroconnect.oauth.flow import ActionDone, ConnectFlow, ConsentRequired, FlowStart
+from miroconnect.oauth.flow import (
+    ActionDone,
+    ConnectFlow,
+    ConsentRequired,
+    FlowHeld,
+    FlowOutcome,
+    FlowStart,
+)
 from miroconnect.oauth.tokens import ConnectionStatus
 from miroconnect.storage.factory import VaultStack
 from miroconnect.storage.models import ConnectionRow, PendingAuthorizationRow
@@ -76,6 +83,7 @@ async def test_end_to_end_connects_runs_the_action_and_stores_no_plaintext(
         binding_cookie_value=start.binding_cookie_value,
         app_user_id="user-1",
     )
+    assert isinstance(outcome, FlowOutcome)
 
     assert outcome.return_url == "/projects/42"
     assert outcome.action_error is None
@@ -141,6 +149,7 @@ async def test_non_expiring_app_connects_without_refresh_token(
             code=callback["code"],
             binding_cookie_value=start.binding_cookie_value,
         )
+        assert isinstance(outcome, FlowOutcome)
         assert outcome.action_result is None
         stored = await stack.store.load_tokens(outcome.connection.id)
         assert stored is not None and stored.tokens is not None
@@ -165,6 +174,7 @@ async def test_reconnect_replaces_the_tokens_of_the_same_connection(
             code=callback["code"],
             binding_cookie_value=start.binding_cookie_value,
         )
+        assert isinstance(outcome, FlowOutcome)
         ids.append(outcome.connection.id)
         stored = await stack.store.load_tokens(outcome.connection.id)
         assert stored is not None and stored.tokens is not None
@@ -438,6 +448,7 @@ async def test_allow_listed_absolute_return_url(
         code=callback["code"],
         binding_cookie_value=start.binding_cookie_value,
     )
+    assert isinstance(outcome, FlowOutcome)
     assert outcome.return_url == "https://app.example.com/done"
 
 
@@ -485,10 +496,12 @@ async def test_launch_link_binds_the_first_browser_once(
         state=callback["state"],
         code=callback["code"],
         binding_cookie_value=start.binding_cookie_value,
-        app_user_id="user-1",
     )
+    # Service mode: the consent is held for the host's confirm; nothing ran yet.
+    assert isinstance(outcome, FlowHeld)
     assert outcome.return_url == "/back"
-    assert outcome.action_result is not None
+    assert runner.runs == []
+    assert await stack.vault.connection_for("user-1") is None
 
     stale = await flow.start_launch("user-1", BOARD, "/")
     clock.advance(minutes=11)
@@ -564,10 +577,50 @@ async def test_failures_before_the_browser_check_carry_no_return_url(
         )
     assert caught.value.return_url is None
     assert caught.value.app_user_id == "user-1"
+    done = await flow.complete(
+        state=callback["state"],
+        code=callback["code"],
+        binding_cookie_value=start.binding_cookie_value,
+    )
+    assert isinstance(done, FlowOutcome)
     with pytest.raises(StateReplayedError) as replayed:
         await flow.complete(
             state=callback["state"],
             code=callback["code"],
             binding_cookie_value=start.binding_cookie_value,
         )
-    assert replayed.value.return_url is None and replayed.value.app_user_id is None
+    assert replayed.value.return_url is None
+
+
+@pytest.mark.parametrize("cookie", [None, "", "another-browser-cookie"])
+async def test_another_browser_cannot_burn_the_state(
+    stack: VaultStack,
+    flow: ConnectFlow,
+    emulator: Starlette,
+    runner: ProbeRunner,
+    cookie: str | None,
+) -> None:
+    # Anyone who sees the callback URL (a proxy log, a shoulder) opens it first, in a
+    # browser without the flow's binding cookie, or signed in as someone else: refused,
+    # and the state stays usable by the browser that started the flow.
+    start, callback = await started(flow, emulator, user="alice")
+    with pytest.raises(BrowserMismatchError):
+        await flow.complete(
+            state=callback["state"], code=callback["code"], binding_cookie_value=cookie
+        )
+    with pytest.raises(UserMismatchError):
+        await flow.complete(
+            state=callback["state"],
+            code=callback["code"],
+            binding_cookie_value=start.binding_cookie_value,
+            app_user_id="bob",
+        )
+    outcome = await flow.complete(
+        state=callback["state"],
+        code=callback["code"],
+        binding_cookie_value=start.binding_cookie_value,
+        app_user_id="alice",
+    )
+    assert isinstance(outcome, FlowOutcome)
+    assert outcome.connection.app_user_id == "alice"
+    assert len(runner.runs) == 1

@@ -18,7 +18,7 @@ from miroconnect.crypto import TokenCipher
 from miroconnect.errors import ReauthorizationRequiredError, StateReplayedError
 from miroconnect.logs import JSONFormatter, request_context
 from miroconnect.oauth.actions import PendingAction
-from miroconnect.oauth.flow import ConnectFlow, ConsentRequired, FlowStart
+from miroconnect.oauth.flow import ConnectFlow, ConsentRequired, FlowOutcome, FlowStart
 from miroconnect.oauth.miro import MiroOAuthClient
 from miroconnect.oauth.tokens import StoredTokens
 from miroconnect.oauth.vault import TokenVault
@@ -86,6 +86,7 @@ async def test_flow_and_vault_log_every_step_and_no_secret(
             binding_cookie_value=start.binding_cookie_value,
             app_user_id="user-1",
         )
+        assert isinstance(outcome, FlowOutcome)
     connection = outcome.connection
     secrets += [callback["state"], callback["code"], start.binding_cookie_value]
     secrets += await secrets_of(stack, connection.id)
@@ -226,6 +227,7 @@ async def test_skipped_refreshes_are_logged(
         code=callback["code"],
         binding_cookie_value=start.binding_cookie_value,
     )
+    assert isinstance(outcome, FlowOutcome)
     clock.advance(minutes=59)
     # Five tasks must all see the stale token before Miro answers the one refresh;
     # otherwise a late task finds the new token at once and has nothing to skip. Six

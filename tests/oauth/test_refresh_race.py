@@ -20,6 +20,7 @@ import httpx2
 import pytest
 
 from miroconnect.emulator import EmulatorClient, create_emulator, serve_in_thread
+from miroconnect.oauth.flow import FlowOutcome
 from miroconnect.storage.migrate import upgrade
 
 from .support import (
@@ -99,6 +100,7 @@ async def test_four_processes_refresh_once(database_url: str, miro_server: str) 
             code=callback["code"],
             binding_cookie_value=start.binding_cookie_value,
         )
+        assert isinstance(outcome, FlowOutcome)
     finally:
         await stack.aclose()
 

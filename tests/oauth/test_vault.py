@@ -12,7 +12,13 @@ from starlette.applications import Starlette
 
 from miroconnect.errors import NotConnectedError, ReauthorizationRequiredError
 from miroconnect.oauth.actions import PendingAction
-from miroconnect.oauth.flow import ActionDone, ConnectFlow, ConsentRequired, FlowStart
+from miroconnect.oauth.flow import (
+    ActionDone,
+    ConnectFlow,
+    ConsentRequired,
+    FlowOutcome,
+    FlowStart,
+)
 from miroconnect.oauth.tokens import Connection, ConnectionStatus
 from miroconnect.storage.factory import VaultStack
 
@@ -45,6 +51,7 @@ async def connect(
         code=callback["code"],
         binding_cookie_value=start.binding_cookie_value,
     )
+    assert isinstance(outcome, FlowOutcome)
     return outcome.connection
 
 
@@ -168,13 +175,17 @@ async def test_rejected_refresh_needs_reauth_then_consent_completes_the_action(
         binding_cookie_value=step.start.binding_cookie_value,
         app_user_id="user-1",
     )
+    assert isinstance(outcome, FlowOutcome)
     assert outcome.connection.id == connection.id
     assert outcome.connection.status is ConnectionStatus.CONNECTED
     assert outcome.connection.status_reason is None
     assert outcome.action_result is not None
     assert outcome.action_result.data["name"] == "After reauth"
     assert outcome.return_url == "/projects/7"
-    assert [a for a, _ in runner.runs] == [action]
+    # The action that waited in the flow, with the key the flow gave it (one run per key).
+    [(ran, _)] = runner.runs
+    assert (ran.kind, ran.params) == (action.kind, action.params)
+    assert ran.idempotency_key is not None and ran.idempotency_key.startswith("flow:")
 
 
 async def test_refresh_rejected_during_an_action_leads_to_consent(

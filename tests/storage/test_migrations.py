@@ -2,16 +2,35 @@
 
 from __future__ import annotations
 
+from datetime import UTC, datetime
+
 import pytest
 from alembic.autogenerate import compare_metadata
 from alembic.runtime.migration import MigrationContext
-from sqlalchemy import inspect, text
+from sqlalchemy import (
+    Integer,
+    String,
+    TableClause,
+    column,
+    insert,
+    inspect,
+    table,
+    text,
+    update,
+)
 from sqlalchemy.engine import Connection
 from sqlalchemy.ext.asyncio import create_async_engine
 
 import miroconnect.storage.models  # noqa: F401  (registers the tables)
+from miroconnect.crypto import KeyRing, TokenCipher
+from miroconnect.errors import DecryptionError
 from miroconnect.storage.base import Base
+from miroconnect.storage.db import Database
 from miroconnect.storage.migrate import current_revision, upgrade
+from miroconnect.storage.models import ConnectionRow
+from miroconnect.storage.repository import SQLStore
+from miroconnect.storage.types import UTCDateTime
+from oauth.support import KEY1
 
 
 def _diff(connection: Connection) -> list[object]:
@@ -54,3 +73,74 @@ async def test_upgrade_leaves_sqlite_in_wal_mode(database_url: str) -> None:
     finally:
         await engine.dispose()
     assert mode == "wal"
+
+
+async def test_0006_binds_stored_tokens_to_their_owner(database_url: str) -> None:
+    # A database of 0005 with one connection, sealed the 0005 way (row and field only).
+    await upgrade(database_url, "0005")
+    cipher = TokenCipher(KeyRing.parse(KEY1))
+    aad = "miroconnect:connections:{id}:{field}"
+    row_id = "a" * 32
+    values = {
+        "id": row_id,
+        "app_user_id": "user-1",
+        "miro_team_id": "t1",
+        "miro_user_id": "m1",
+        "scopes": "boards:read",
+        "status": "connected",
+        "token_version": 1,
+        "created_at": datetime(2026, 11, 1, tzinfo=UTC),
+        "updated_at": datetime(2026, 11, 1, tzinfo=UTC),
+        "key_id": "k1",
+        "access_token_ciphertext": cipher.encrypt(
+            "old-access",
+            associated_data=aad.format(id=row_id, field="access_token").encode(),
+        ),
+        "refresh_token_ciphertext": cipher.encrypt(
+            "old-refresh",
+            associated_data=aad.format(id=row_id, field="refresh_token").encode(),
+        ),
+    }
+    engine = create_async_engine(database_url)
+    try:
+        async with engine.begin() as connection:
+            await connection.execute(insert(_connections_0005()).values(**values))
+    finally:
+        await engine.dispose()
+
+    with pytest.raises(RuntimeError, match="MIROCONNECT_ENCRYPTION_KEYS"):
+        await upgrade(database_url)  # the keys are needed to re-encrypt
+    assert await current_revision(database_url) == "0005"
+    await upgrade(database_url, encryption_keys=KEY1)
+    assert await current_revision(database_url) == "0006"
+
+    database = Database(database_url)
+    try:
+        store = SQLStore(database, cipher)
+        stored = await store.load_tokens(row_id)
+        assert stored is not None and stored.tokens is not None
+        assert stored.tokens.access_token == "old-access"
+        assert stored.tokens.refresh_token == "old-refresh"
+        async with database.session() as session, session.begin():
+            await session.execute(
+                update(ConnectionRow)
+                .where(ConnectionRow.id == row_id)
+                .values(app_user_id="user-2")
+            )
+        with pytest.raises(DecryptionError):
+            await store.load_tokens(row_id)
+    finally:
+        await database.dispose()
+
+
+def _connections_0005() -> TableClause:
+    """The columns of `connections` at 0005 that a row needs."""
+    names = ["id", "app_user_id", "miro_team_id", "miro_user_id", "scopes", "status"]
+    names += ["key_id", "access_token_ciphertext", "refresh_token_ciphertext"]
+    return table(
+        "connections",
+        *(column(name, String) for name in names),
+        column("token_version", Integer),
+        column("created_at", UTCDateTime),
+        column("updated_at", UTCDateTime),
+    )

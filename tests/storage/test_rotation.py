@@ -12,7 +12,9 @@ from typer.testing import CliRunner
 from miroconnect.cli import build_app
 from miroconnect.crypto import KeyRing, TokenCipher, key_id_of
 from miroconnect.errors import DecryptionError, EncryptionKeyNotFoundError
+from miroconnect.oauth.store import NewHeldConsent
 from miroconnect.oauth.tokens import MiroIdentity, TokenSet
+from miroconnect.storage.consents import SQLConsentStore
 from miroconnect.storage.db import Database
 from miroconnect.storage.migrate import upgrade
 from miroconnect.storage.models import ConnectionRow
@@ -107,6 +109,64 @@ async def test_ciphertext_copied_to_another_row_fails(db: Database) -> None:
         row.access_token_ciphertext = row.refresh_token_ciphertext
     with pytest.raises(DecryptionError):
         await store.load_tokens(first)
+
+
+@pytest.mark.parametrize(
+    "change",
+    [
+        {"app_user_id": "user-1"},  # the other row's owner
+        {"miro_user_id": "m-attacker"},
+        {"miro_team_id": "t-other"},
+    ],
+)
+async def test_a_row_repointed_to_another_owner_fails(
+    db: Database, change: dict[str, str]
+) -> None:
+    # Someone with write access to the database re-points user-0's connection to
+    # another app user (or Miro user, or team): the tokens must not open for them.
+    store = store_with(db, KEY1)
+    first, _second = list(await add_connections(store, 2))
+    async with db.session() as session, session.begin():
+        await session.execute(
+            update(ConnectionRow)
+            .where(ConnectionRow.id == first)
+            .values(
+                **(
+                    {"app_user_id": "user-x"}
+                    if change.get("app_user_id") == "user-1"
+                    else change
+                )
+            )
+        )
+    with pytest.raises(DecryptionError):
+        await store.load_tokens(first)
+
+
+async def test_rotation_covers_held_consents(db: Database) -> None:
+    store = store_with(db, KEY1)
+    consents = SQLConsentStore(db, store.cipher)
+    await consents.hold_consent(
+        NewHeldConsent(
+            id="c" * 32,
+            result_hash="h" * 64,
+            flow_id="f" * 32,
+            app_user_id="user-9",
+            action=None,
+            identity=MiroIdentity(user_id="m9", team_id="t1"),
+            tokens=TokenSet("access-held", "refresh-held", NOW + timedelta(hours=1)),
+            created_at=NOW,
+            expires_at=NOW + timedelta(minutes=10),
+        )
+    )
+    await add_connections(store, 2)
+    rotating = store_with(db, f"{KEY2},{KEY1}")
+    assert await count_by_key(rotating) == {"k1": 3}
+    assert (await rotate_keys(rotating)).rotated == 3
+    assert await count_by_key(rotating) == {"k2": 3}
+    only_new = SQLConsentStore(db, store_with(db, KEY2).cipher)
+    async with only_new.lock_consent("h" * 64) as locked:
+        assert locked is not None and locked.current.tokens is not None
+        assert locked.current.tokens.access_token == "access-held"
 
 
 def test_keys_cli_generate_rotate_and_status(database_url: str) -> None:

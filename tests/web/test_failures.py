@@ -74,7 +74,15 @@ async def test_api_answers_502_problem_when_miro_fails(harness: Harness) -> None
         )
         landed = urlsplit(back.headers["location"])
         assert landed.netloc == "app.example"
-        assert parse_qs(landed.query) == {"miro_error": ["action_failed"]}
+        result = parse_qs(landed.query)["miro_result"][0]
+        confirmed = await api.post(
+            f"/api/v1/users/{user}/connection/confirm", json={"result": result}
+        )
+        # The connection is active; Miro refused the board: a problem, not a board.
+        assert confirmed.status_code == 502
+        assert confirmed.json()["reason"] == "miro_error"
+        status = await api.get(f"/api/v1/users/{user}/connection")
+        assert status.json()["status"] == "connected"
 
         await fail_next_board_creation(harness, status=400)
         failed = await api.post(f"/api/v1/users/{user}/boards", json={"name": "B"})

@@ -72,7 +72,7 @@ def test_the_api_keeps_its_documented_promises(live_service: str) -> None:
     for result in schema.get_all_operations():
         assert isinstance(result, Ok), result
         operations.append(result.ok())
-    assert len(operations) == 4
+    assert len(operations) == 6
     for operation in operations:
 
         @given(case=operation.as_strategy())
@@ -95,7 +95,10 @@ def test_openapi_documents_the_service_api(live_service: str) -> None:
     assert set(document["paths"]) == {
         "/api/v1/users/{user_id}/boards",
         "/api/v1/users/{user_id}/connection",
+        "/api/v1/users/{user_id}/connection/confirm",
     }
+    confirm = document["paths"]["/api/v1/users/{user_id}/connection/confirm"]["post"]
+    assert {"200", "201", "403", "404", "409", "410"} <= set(confirm["responses"])
     post = document["paths"]["/api/v1/users/{user_id}/boards"]["post"]
     assert {"201", "202", "401", "403", "422", "502"} <= set(post["responses"])
     assert "application/problem+json" in post["responses"]["401"]["content"]

@@ -15,7 +15,8 @@ from miroconnect.logs import JSONFormatter, current_request_id
 
 from .conftest import RETURN_ORIGIN, Harness
 
-BOARDS = "/api/v1/users/user-7/boards"
+USER = "user-7"
+BOARDS = f"/api/v1/users/{USER}/boards"
 
 
 @dataclass(frozen=True)
@@ -80,7 +81,14 @@ async def test_the_callback_is_logged_by_route_and_its_request_id_reaches_the_fl
     back = await harness.browser.get(callback_url, headers={"X-Request-ID": "cb-1"})
     assert back.status_code == 303
     assert back.headers["x-request-id"] == "cb-1"
-    assert "miro_board_id" in back.headers["location"]
+    result = parse_qs(urlsplit(back.headers["location"]).query)["miro_result"][0]
+    async with harness.api() as api:
+        confirmed = await api.post(
+            f"/api/v1/users/{USER}/connection/confirm",
+            json={"result": result},
+            headers={"X-Request-ID": "confirm-1"},
+        )
+    assert confirmed.status_code == 201
 
     [logged] = [
         s
@@ -92,14 +100,16 @@ async def test_the_callback_is_logged_by_route_and_its_request_id_reaches_the_fl
     assert logged.fields["status_code"] == 303
     duration = logged.fields["duration_ms"]
     assert isinstance(duration, float) and duration >= 0
-    # The flow's steps inside that request carry the same id.
-    for event in ("flow.callback_consumed", "flow.connection_stored", "flow.completed"):
+    # The flow's steps inside that request carry the same id, and the confirm's its own.
+    for event in ("flow.callback_consumed", "flow.code_exchanged", "flow.consent_held"):
         assert [s.request_id for s in recorder.of(event)] == ["cb-1"], event
+    for event in ("flow.consent_confirmed", "flow.action_run"):
+        assert [s.request_id for s in recorder.of(event)] == ["confirm-1"], event
     launched = [s for s in recorder.of("http.request") if "launch" in str(s.fields)]
     assert [s.fields["route"] for s in launched] == ["/connect/launch/{token}"]
     # Not redacted away: never there. The records themselves hold no secret.
     for seen in recorder.seen:
-        for secret in (code, state, launch_token):
+        for secret in (code, state, launch_token, result):
             assert secret not in seen.raw, seen.event
             assert secret not in seen.line, seen.event
 

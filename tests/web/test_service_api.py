@@ -11,6 +11,7 @@ from .conftest import APP, MIRO, RETURN_ORIGIN, Harness
 
 USER = "user-42"
 BOARDS = f"/api/v1/users/{USER}/boards"
+CONFIRM = f"/api/v1/users/{USER}/connection/confirm"
 
 
 async def test_first_call_needs_consent_then_calls_create_at_once(
@@ -40,18 +41,27 @@ async def test_first_call_needs_consent_then_calls_create_at_once(
         assert landed.path == "/p/7"
         query = parse_qs(landed.query)
         assert query["x"] == ["1"]
-        board_id = query["miro_board_id"][0]
+        assert "miro_board_id" not in query
+        result = query["miro_result"][0]
+        # Held, not connected: nothing is usable until the app's backend confirms.
+        status = (await api.get(f"/api/v1/users/{USER}/connection")).json()
+        assert status["status"] == "not_connected"
+        assert (await api.get(BOARDS)).json()["boards"] == []
 
+        confirmed = await api.post(CONFIRM, json={"result": result})
+        assert confirmed.status_code == 201, confirmed.text
+        board = confirmed.json()["board"]
+        assert board["name"] == "Roadmap"
         listed = await api.get(BOARDS)
         assert listed.status_code == 200
-        assert [b["id"] for b in listed.json()["boards"]] == [board_id]
+        assert [b["id"] for b in listed.json()["boards"]] == [board["id"]]
 
         second = await api.post(BOARDS, json={"name": "Retro"})
         assert second.status_code == 201
-        board = second.json()["board"]
-        assert board["name"] == "Retro"
-        assert board["id"] != board_id
-        assert board["view_link"].startswith(f"{MIRO}/app/board/")
+        made = second.json()["board"]
+        assert made["name"] == "Retro"
+        assert made["id"] != board["id"]
+        assert made["view_link"].startswith(f"{MIRO}/app/board/")
 
         connection = (await api.get(f"/api/v1/users/{USER}/connection")).json()
         assert connection["status"] == "connected"
@@ -61,14 +71,19 @@ async def test_first_call_needs_consent_then_calls_create_at_once(
 
 async def connect(harness: Harness, user: str = USER) -> None:
     async with harness.api() as api:
-        first = await api.post(f"/api/v1/users/{user}/boards", json={"name": "First"})
-    launch = await harness.browser.get(first.json()["authorize_url"])
-    callback = await harness.consent(launch.headers["location"])
-    back = await harness.browser.get(callback)
-    assert back.status_code == 303
-    # Without a return_url the browser lands on the service's own "done" page.
-    done = await harness.browser.get(back.headers["location"])
-    assert "Miro is connected" in done.text
+        first = await api.post(
+            f"/api/v1/users/{user}/boards",
+            json={"name": "First", "return_url": f"{RETURN_ORIGIN}/back"},
+        )
+        launch = await harness.browser.get(first.json()["authorize_url"])
+        callback = await harness.consent(launch.headers["location"])
+        back = await harness.browser.get(callback)
+        assert back.status_code == 303
+        result = parse_qs(urlsplit(back.headers["location"]).query)["miro_result"][0]
+        confirmed = await api.post(
+            f"/api/v1/users/{user}/connection/confirm", json={"result": result}
+        )
+        assert confirmed.status_code == 201, confirmed.text
 
 
 async def test_idempotency_key_returns_the_same_board(harness: Harness) -> None:
@@ -130,8 +145,14 @@ async def test_delete_connection_revokes_and_the_next_call_needs_consent(
             "connected_since": None,
             "reason": None,
         }
-        after = await api.post(BOARDS, json={"name": "After"})
-    assert after.status_code == 202
+        after = await api.post(
+            BOARDS, json={"name": "After", "return_url": f"{RETURN_ORIGIN}/back"}
+        )
+        assert after.status_code == 202
+        # Not connected and nowhere to come back to: nothing starts.
+        nowhere = await api.post(BOARDS, json={"name": "After"})
+        assert nowhere.status_code == 409
+        assert nowhere.json()["reason"] == "return_url_required"
     metrics = (await harness.browser.get("/metrics")).text
     assert re.search(
         r'miroconnect_miro_requests_total\{endpoint="/v2/oauth/revoke",status="2\d\d"\} 1\.0',
@@ -199,7 +220,9 @@ async def test_every_configured_key_works(harness: Harness) -> None:
 
 async def test_a_launch_link_works_once(harness: Harness) -> None:
     async with harness.api() as api:
-        first = await api.post(BOARDS, json={"name": "Once"})
+        first = await api.post(
+            BOARDS, json={"name": "Once", "return_url": f"{RETURN_ORIGIN}/back"}
+        )
     url = first.json()["authorize_url"]
     assert (await harness.browser.get(url)).status_code == 303
     again = await harness.browser.get(url)

@@ -7,6 +7,7 @@ request leaves. Only the worker holding the row's lease advances it; a lease tha
 
 from __future__ import annotations
 
+import json
 from collections.abc import Mapping
 from dataclasses import dataclass
 from datetime import datetime, timedelta
@@ -17,12 +18,17 @@ from sqlalchemy import select, update
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.exc import IntegrityError
 
-from miroconnect.errors import ActionError, LeaseLostError
+from miroconnect.errors import IdempotencyKeyReusedError, LeaseLostError
 from miroconnect.storage.db import Database
 from miroconnect.storage.models import OperationRow
 from miroconnect.types import Clock, system_clock
 
 __all__ = ["Claim", "LeaseLostError", "Operation", "OperationStore"]
+
+
+def _canonical(params: Mapping[str, Any]) -> str:
+    """Parameters as the database returns them (JSON: tuples come back as lists)."""
+    return json.dumps(params, sort_keys=True, default=str)
 
 
 @dataclass(frozen=True)
@@ -149,8 +155,12 @@ class OperationStore:
                         await session.flush()
                         return Claim(Operation.of(row), owned=True)
                     if row.kind != kind:
-                        raise ActionError(
+                        raise IdempotencyKeyReusedError(
                             f"idempotency key already used for a {row.kind!r} action"
+                        )
+                    if _canonical(row.params) != _canonical(params):
+                        raise IdempotencyKeyReusedError(
+                            "idempotency key already used with other parameters"
                         )
                     if row.state in ("done", "failed"):
                         return Claim(Operation.of(row), owned=False)

@@ -22,8 +22,10 @@ def register(app: typer.Typer) -> None:
         from miroconnect.storage.migrate import current_revision
         from miroconnect.storage.migrate import upgrade as run_upgrade
 
-        url = Settings().database_url
-        asyncio.run(run_upgrade(url, revision))
+        settings = Settings()
+        url = settings.database_url
+        keys = settings.encryption_keys.get_secret_value() or None
+        asyncio.run(run_upgrade(url, revision, encryption_keys=keys))
         typer.echo(f"database at revision {asyncio.run(current_revision(url))}")
 
     @db.command("current")

@@ -96,13 +96,13 @@ def register(app: typer.Typer) -> None:
         )
 
 
-async def _prepare(database_url: str) -> None:
+async def _prepare(database_url: str, encryption_keys: str) -> None:
     from miroconnect.storage.db import Database
     from miroconnect.storage.migrate import upgrade
     from miroconnect.types import system_clock
     from miroconnect.web.accounts import AccountStore, UsernameTakenError
 
-    await upgrade(database_url)
+    await upgrade(database_url, encryption_keys=encryption_keys)
     database = Database(database_url)
     try:
         try:
@@ -129,7 +129,7 @@ async def _run(
     from miroconnect.emulator import EmulatorClient, create_emulator
     from miroconnect.web import create_app
 
-    await _prepare(database_url)
+    await _prepare(database_url, keys.values["encryption_keys"])
     values = keys.values
     redirect_uri = f"{app_url}/connect/callback"
     settings = Settings(

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+from datetime import timedelta
 
 import typer
 
@@ -15,28 +16,42 @@ __all__ = ["register"]
 def register(app: typer.Typer) -> None:
     @app.command("maintain")
     def maintain() -> None:
-        """Refresh connections near Miro's 60-day refresh-token end (run it daily)."""
+        """Refresh connections near Miro's 60-day refresh-token end, and revoke
+        service-mode consents nobody confirmed (run it every few minutes, or at least
+        daily)."""
+        from miroconnect.oauth.consents import close_stale_consents
         from miroconnect.oauth.vault import MaintenanceReport
         from miroconnect.storage.factory import open_vault
 
-        async def run() -> MaintenanceReport:
+        async def run() -> tuple[MaintenanceReport, int]:
             stack = open_vault(Settings())
             try:
-                return await stack.vault.maintain()
+                report = await stack.vault.maintain()
+                closed = await close_stale_consents(
+                    stack.consents, stack.miro, clock=stack.vault.clock
+                )
+                await stack.consents.delete_old_consents(
+                    before=stack.vault.clock() - timedelta(days=1)
+                )
+                return report, closed
             finally:
                 await stack.aclose()
 
         try:
-            report = asyncio.run(run())
+            report, closed = asyncio.run(run())
         except MiroConnectError as exc:
             typer.echo(f"error: {exc}", err=True)
             raise typer.Exit(1) from None
         if not report.ran:
-            typer.echo("another process is running the maintenance job; nothing done")
+            typer.echo(
+                "another process is refreshing connections; "
+                f"unconfirmed consents revoked {closed}"
+            )
             return
         typer.echo(
             f"refreshed {report.refreshed}, needs_reauth {report.needs_reauth}, "
-            f"failed {report.failed}, expired flows deleted {report.pending_deleted}"
+            f"failed {report.failed}, expired flows deleted {report.pending_deleted}, "
+            f"unconfirmed consents revoked {closed}"
         )
         if report.failed:
             raise typer.Exit(1)

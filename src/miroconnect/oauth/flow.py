@@ -9,11 +9,17 @@ stored on failure. See RFC 6749 §10.12 and RFC 9700 §4.7 (CSRF), §4.11 (open 
 
 Service mode: the host app's browser has no session with us, so `start_launch` returns a
 one-time launch token for a link to our own service; `launch` (on first use) binds the
-browser that opened it and gives the Miro URL.
+browser that opened it and gives the Miro URL. Nothing the browser carries can prove which
+of the host's users it belongs to (a link is a bearer capability: whoever it is sent to can
+open it), so at the callback of such a flow the tokens are *held* (`FlowHeld`): encrypted,
+unusable, under a one-time `miro_result` the browser takes back to the host app. The host's
+backend, which knows its signed-in user, calls `confirm`: only the user the flow was started
+for gets the connection and the action; any other confirm revokes the grant at Miro.
 """
 
 from __future__ import annotations
 
+import dataclasses
 import hmac
 import logging
 import uuid
@@ -27,12 +33,16 @@ from miroconnect.errors import (
     BrowserMismatchError,
     CodeMissingError,
     ConsentFailedError,
+    FlowUserMismatchError,
     LaunchExpiredError,
     LaunchReplayedError,
     LaunchUnknownError,
     MiroConnectError,
     MiroUnavailableError,
     ReauthorizationRequiredError,
+    ResultExpiredError,
+    ResultUnknownError,
+    ResultUsedError,
     StateExpiredError,
     StateReplayedError,
     StateUnknownError,
@@ -45,27 +55,36 @@ from miroconnect.oauth.actions import (
     ActionRunner,
     PendingAction,
 )
+from miroconnect.oauth.consents import revoke_consent
 from miroconnect.oauth.miro import MiroOAuthClient
 from miroconnect.oauth.params import check_return_url, hash_secret, new_secret
 from miroconnect.oauth.store import (
+    ConsentStatus,
+    ConsentStore,
     FlowStore,
+    HeldConsent,
+    NewHeldConsent,
     NewPendingAuthorization,
     PendingAuthorization,
 )
-from miroconnect.oauth.tokens import Connection
+from miroconnect.oauth.tokens import Connection, MiroIdentity, TokenSet
 from miroconnect.oauth.vault import TokenVault
 from miroconnect.types import Clock, system_clock
 
 __all__ = [
     "ActionDone",
+    "Confirmed",
     "ConnectFlow",
     "ConsentRequired",
+    "FlowHeld",
     "FlowLaunch",
     "FlowOutcome",
     "FlowStart",
 ]
 
 STATE_TTL = timedelta(minutes=10)
+# How long a held service-mode consent waits for the host's confirm.
+CONSENT_TTL = timedelta(minutes=10)
 
 logger = logging.getLogger(__name__)
 
@@ -102,6 +121,34 @@ class FlowOutcome:
     connection: Connection
     action_result: ActionResult | None
     action_error: MiroConnectError | None = None
+
+
+@dataclass(frozen=True)
+class FlowHeld:
+    """Service mode: consent given, tokens held until the host app confirms.
+
+    The web layer redirects (303) to `return_url` with `miro_result=<result_token>`; the
+    host's backend then calls `ConnectFlow.confirm(its_signed_in_user, result_token)`.
+    """
+
+    return_url: str
+    result_token: str = field(repr=False)
+    expires_at: datetime
+
+
+@dataclass(frozen=True)
+class Confirmed:
+    """A held consent confirmed by its own user: the connection, and the action's result.
+
+    `action_error` is set when the connection was stored but the pending action failed;
+    `repeated` when the consent had been confirmed before (the first answer again).
+    """
+
+    connection: Connection
+    action: PendingAction | None
+    action_result: ActionResult | None
+    action_error: MiroConnectError | None = None
+    repeated: bool = False
 
 
 @dataclass(frozen=True)
@@ -142,20 +189,24 @@ class ConnectFlow:
         self,
         *,
         store: FlowStore,
+        consents: ConsentStore,
         vault: TokenVault,
         miro: MiroOAuthClient,
         runner: ActionRunner,
         allowed_return_urls: Iterable[str] = (),
         clock: Clock = system_clock,
         state_ttl: timedelta = STATE_TTL,
+        consent_ttl: timedelta = CONSENT_TTL,
     ) -> None:
         self.store = store
+        self.consents = consents
         self.vault = vault
         self.miro = miro
         self.runner = runner
         self.allowed_return_urls = tuple(allowed_return_urls)
         self.clock = clock
         self.state_ttl = state_ttl
+        self.consent_ttl = consent_ttl
 
     async def start(
         self,
@@ -215,6 +266,9 @@ class ConnectFlow:
         now = self.clock()
         expires_at = now + self.state_ttl
         flow_id = uuid.uuid4().hex
+        if action is not None and action.idempotency_key is None:
+            # The action runs once per key: a repeated callback or confirm must find it.
+            action = dataclasses.replace(action, idempotency_key=f"flow:{flow_id}")
         await self.store.add_pending(
             NewPendingAuthorization(
                 id=flow_id,
@@ -286,11 +340,14 @@ class ConnectFlow:
         error_description: str | None = None,
         binding_cookie_value: str | None,
         app_user_id: str | None = None,
-    ) -> FlowOutcome:
+    ) -> FlowOutcome | FlowHeld:
         """Finish the flow from Miro's callback and run the pending action.
 
-        `app_user_id` is the user logged in to the host app when it knows one: the state
-        must belong to that user. Raises one `AuthorizationError` leaf per failure.
+        Only the browser that started the flow can use its state: a callback without the
+        flow's binding cookie leaves the state as it was. `app_user_id` is the user
+        logged in to the host app when it knows one: the state must belong to that user.
+        A service-mode flow ends `FlowHeld` instead (see `confirm`). Raises one
+        `AuthorizationError` leaf per failure.
         """
         try:
             return await self._complete(
@@ -312,37 +369,36 @@ class ConnectFlow:
         error: str | None,
         binding_cookie_value: str | None,
         app_user_id: str | None,
-    ) -> FlowOutcome:
+    ) -> FlowOutcome | FlowHeld:
         if not state:
             raise StateUnknownError("the callback carries no state")
         now = self.clock()
         state_hash = hash_secret(state)
-        # One UPDATE ... WHERE consumed_at IS NULL: exactly one callback gets the flow.
-        pending = await self.store.consume_pending(state_hash, now=now)
+        # One UPDATE ... WHERE consumed_at IS NULL AND binding_hash = ...: exactly one
+        # callback gets the flow, and only from the browser that started it.
+        pending = await self.store.consume_pending(
+            state_hash,
+            binding_hash=hash_secret(binding_cookie_value)
+            if binding_cookie_value
+            else None,
+            app_user_id=app_user_id,
+            now=now,
+        )
         if pending is None:
-            if await self.store.pending_exists(state_hash):
-                raise StateReplayedError()
-            raise StateUnknownError()
+            # No return URL: this browser is not (or no longer) the one that started
+            # the flow, so it is not sent on to the app's page.
+            raise _why_not(
+                await self.store.find_pending(state_hash),
+                binding_cookie_value,
+                app_user_id,
+                now,
+            )
         log_event(
             logger,
             "flow.callback_consumed",
             flow_id=pending.id,
             app_user_id=pending.app_user_id,
         )
-        try:
-            if now >= pending.expires_at:
-                raise StateExpiredError()
-            if not _same(binding_cookie_value, pending.binding_hash):
-                raise BrowserMismatchError()
-            if app_user_id is not None and not hmac.compare_digest(
-                app_user_id.encode(), pending.app_user_id.encode()
-            ):
-                raise UserMismatchError()
-        except AuthorizationError as exc:
-            # No return URL: this browser is not (or no longer) the one that started
-            # the flow, so it is not sent on to the app's page.
-            exc.app_user_id = pending.app_user_id
-            raise
         try:
             return await self._exchange_and_run(
                 pending, code=code, error=error, now=now
@@ -367,9 +423,10 @@ class ConnectFlow:
         code: str | None,
         error: str | None,
         now: datetime,
-    ) -> FlowOutcome:
+    ) -> FlowOutcome | FlowHeld:
         """The callback's steps after the browser check: Miro's answer, the code
-        exchange, the connection, the pending action."""
+        exchange, then the connection and the pending action (or, in service mode, the
+        consent held for the host's confirm)."""
         if error:
             if error == "access_denied":
                 raise AccessDeniedError()
@@ -397,6 +454,8 @@ class ConnectFlow:
             raise MiroUnavailableError(
                 "Miro did not tell who the new token belongs to"
             ) from exc
+        if pending.held:
+            return await self._hold(pending, identity, tokens, return_url)
         connection = await self.store.save_connection(
             app_user_id=pending.app_user_id,
             identity=identity,
@@ -428,6 +487,120 @@ class ConnectFlow:
             action_ok=None if pending.action is None else action_error is None,
         )
         return FlowOutcome(return_url, connection, result, action_error=action_error)
+
+    async def _hold(
+        self,
+        pending: PendingAuthorization,
+        identity: MiroIdentity,
+        tokens: TokenSet,
+        return_url: str,
+    ) -> FlowHeld:
+        """Keep a service-mode consent's tokens, unusable, for the host's confirm."""
+        result = new_secret()
+        now = self.clock()
+        consent = NewHeldConsent(
+            id=uuid.uuid4().hex,
+            result_hash=hash_secret(result),
+            flow_id=pending.id,
+            app_user_id=pending.app_user_id,
+            action=pending.action,
+            identity=identity,
+            tokens=tokens,
+            created_at=now,
+            expires_at=now + self.consent_ttl,
+        )
+        try:
+            await self.consents.hold_consent(consent)
+        except BaseException:
+            # Nothing stored: give the grant back rather than leave it with Miro.
+            await self.miro.revoke(tokens.access_token)
+            raise
+        log_event(
+            logger,
+            "flow.consent_held",
+            flow_id=pending.id,
+            app_user_id=pending.app_user_id,
+            consent_id=consent.id,
+            miro_team_id=identity.team_id,
+        )
+        return FlowHeld(return_url, result, consent.expires_at)
+
+    async def confirm(self, app_user_id: str, result: str) -> Confirmed:
+        """Service mode: the host app says which of its users came back with `result`.
+
+        For the user the flow was started for, the held tokens become that user's
+        connection and the pending action runs (exactly once: a repeat gets the first
+        answer). For anyone else, `FlowUserMismatchError`: the grant is revoked at Miro,
+        the tokens deleted, and nothing changes for either user. Also
+        `ResultUnknownError`, `ResultUsedError` (refused before) and `ResultExpiredError`.
+        """
+        try:
+            return await self._confirm(app_user_id, result)
+        except MiroConnectError as exc:
+            _log_failure(exc, app_user_id=app_user_id)
+            raise
+
+    async def _confirm(self, app_user_id: str, result: str) -> Confirmed:
+        if not result:
+            raise ResultUnknownError()
+        now = self.clock()
+        to_revoke: HeldConsent | None = None
+        refusal: AuthorizationError | None = None
+        connection: Connection | None = None
+        async with self.consents.lock_consent(hash_secret(result)) as locked:
+            if locked is None:
+                raise ResultUnknownError()
+            consent = locked.current
+            own = hmac.compare_digest(
+                app_user_id.encode(), consent.app_user_id.encode()
+            )
+            if consent.status is ConsentStatus.CONFIRMED:
+                if not own:
+                    raise FlowUserMismatchError()  # decided before: nothing changes
+            elif consent.status is ConsentStatus.REFUSED:
+                raise ResultUsedError()
+            elif consent.status is ConsentStatus.EXPIRED:
+                raise ResultExpiredError()
+            elif now >= consent.expires_at:
+                await locked.close(ConsentStatus.EXPIRED, now=now)
+                to_revoke, refusal = consent, ResultExpiredError()
+            elif not own:
+                await locked.close(ConsentStatus.REFUSED, now=now)
+                to_revoke, refusal = consent, FlowUserMismatchError()
+            else:
+                connection = await locked.activate(now=now)
+        # The lock's exit committed the decision.
+        if to_revoke is not None and refusal is not None:
+            await revoke_consent(self.consents, self.miro, to_revoke, refusal.reason)
+            raise refusal
+        repeated = connection is None
+        if connection is None:
+            assert consent.connection_id is not None  # noqa: S101  # set by activate
+            connection = await self.vault.get(consent.connection_id)
+        else:
+            log_event(
+                logger,
+                "flow.consent_confirmed",
+                consent_id=consent.id,
+                flow_id=consent.flow_id,
+                app_user_id=consent.app_user_id,
+                connection_id=connection.id,
+                miro_team_id=connection.miro_team_id,
+            )
+        action_result: ActionResult | None = None
+        action_error: MiroConnectError | None = None
+        if consent.action is not None:
+            try:
+                action_result = await self._run(consent.action, connection)
+            except MiroConnectError as exc:
+                action_error = exc
+        return Confirmed(
+            connection,
+            consent.action,
+            action_result,
+            action_error=action_error,
+            repeated=repeated,
+        )
 
     async def _run(self, action: PendingAction, connection: Connection) -> ActionResult:
         context = ActionContext(
@@ -502,3 +675,27 @@ def _log_failure(exc: MiroConnectError, **fields: str) -> None:
     """`flow.failed` with the error's stable reason (never its inputs)."""
     reason = exc.reason if isinstance(exc, AuthorizationError) else type(exc).__name__
     log_event(logger, "flow.failed", level=logging.WARNING, reason=reason, **fields)
+
+
+def _why_not(
+    found: PendingAuthorization | None,
+    binding_cookie_value: str | None,
+    app_user_id: str | None,
+    now: datetime,
+) -> AuthorizationError:
+    """Why a callback did not get its flow (the state was left as it was)."""
+    if found is None:
+        return StateUnknownError()
+    error: AuthorizationError
+    if found.consumed:
+        error = StateReplayedError()
+    elif now >= found.expires_at:
+        error = StateExpiredError()
+    elif not _same(binding_cookie_value, found.binding_hash):
+        error = BrowserMismatchError()
+    elif app_user_id is not None and not found.held:
+        error = UserMismatchError()
+    else:
+        error = StateReplayedError()  # a concurrent callback of this browser won
+    error.app_user_id = found.app_user_id
+    return error

@@ -8,8 +8,9 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from contextlib import AbstractAsyncContextManager
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import datetime
+from enum import StrEnum
 from typing import Protocol
 
 from miroconnect.oauth.actions import PendingAction
@@ -23,9 +24,14 @@ from miroconnect.oauth.tokens import (
 
 __all__ = [
     "ConnectionStore",
+    "ConsentStatus",
+    "ConsentStore",
     "FlowStore",
+    "HeldConsent",
     "LaunchResult",
     "LockedConnection",
+    "LockedConsent",
+    "NewHeldConsent",
     "NewPendingAuthorization",
     "PendingAuthorization",
 ]
@@ -57,6 +63,9 @@ class PendingAuthorization:
     return_url: str
     expires_at: datetime
     binding_hash: str | None
+    # Service mode (a launch link): the consent is held for the host app's confirm.
+    held: bool = False
+    consumed: bool = False
 
 
 @dataclass(frozen=True)
@@ -88,14 +97,21 @@ class FlowStore(Protocol):
         ...
 
     async def consume_pending(
-        self, state_hash: str, *, now: datetime
+        self,
+        state_hash: str,
+        *,
+        binding_hash: str | None,
+        app_user_id: str | None,
+        now: datetime,
     ) -> PendingAuthorization | None:
-        """Atomically mark the flow with this state as consumed and return it; None if
-        no unconsumed flow has this state. Succeeds once per state."""
+        """Atomically mark the flow with this state as consumed and return it, only if
+        it is unused, unexpired, bound to `binding_hash`, and (when `app_user_id` is
+        given and the flow is not held for a confirm) started for that user; otherwise
+        `None`, and the flow is left as it was. Succeeds once per state."""
         ...
 
-    async def pending_exists(self, state_hash: str) -> bool:
-        """Whether a flow with this state was ever stored (tells replayed from forged)."""
+    async def find_pending(self, state_hash: str) -> PendingAuthorization | None:
+        """The flow with this state, consumed or not (tells why a callback lost)."""
         ...
 
     async def save_connection(
@@ -170,4 +186,97 @@ class ConnectionStore(Protocol):
 
     async def delete_stale_pending(self, *, before: datetime) -> int:
         """Forget flows that expired before `before`; returns how many."""
+        ...
+
+
+class ConsentStatus(StrEnum):
+    """A held service-mode consent: waiting, or decided by the host's confirm."""
+
+    HELD = "held"  # tokens kept, unusable, until the host confirms
+    CONFIRMED = "confirmed"  # the flow's own user: the tokens became its connection
+    REFUSED = "refused"  # confirmed for another user: revoked at Miro
+    EXPIRED = "expired"  # nobody confirmed in time: revoked at Miro
+
+
+@dataclass(frozen=True)
+class NewHeldConsent:
+    """A consent to hold at the callback of a service-mode flow."""
+
+    id: str
+    result_hash: str
+    flow_id: str
+    app_user_id: str
+    action: PendingAction | None
+    identity: MiroIdentity
+    tokens: TokenSet = field(repr=False)
+    created_at: datetime
+    expires_at: datetime
+
+
+@dataclass(frozen=True)
+class HeldConsent:
+    """A held consent as read back under its lock (`tokens` None once deleted)."""
+
+    id: str
+    flow_id: str
+    app_user_id: str
+    action: PendingAction | None
+    identity: MiroIdentity
+    status: ConsentStatus
+    created_at: datetime
+    expires_at: datetime
+    connection_id: str | None
+    tokens: TokenSet | None = field(repr=False)
+
+
+class LockedConsent(Protocol):
+    """A held consent under the store's lock; changes commit when the lock is released."""
+
+    @property
+    def current(self) -> HeldConsent:
+        """The row as read after the lock was acquired."""
+        ...
+
+    async def activate(self, *, now: datetime) -> Connection:
+        """Make the tokens the flow user's connection (replacing the tokens of an
+        existing one for that team), in this transaction; the consent is `confirmed`."""
+        ...
+
+    async def close(self, status: ConsentStatus, *, now: datetime) -> None:
+        """Mark the consent `refused` or `expired`. The tokens stay until
+        `ConsentStore.forget_consent_tokens`, after the revoke at Miro."""
+        ...
+
+
+class ConsentStore(Protocol):
+    """Service-mode consents held between Miro's callback and the host's confirm."""
+
+    async def hold_consent(self, consent: NewHeldConsent) -> None:
+        """Store a consent (its tokens encrypted, bound to the row and its owner)."""
+        ...
+
+    def lock_consent(
+        self, result_hash: str
+    ) -> AbstractAsyncContextManager[LockedConsent | None]:
+        """Hold the consent with this result's hash (`None` when there is none)."""
+        ...
+
+    async def expire_consent(self, consent_id: str, *, now: datetime) -> bool:
+        """Mark a still-held consent `expired` (one conditional UPDATE); False when it
+        was decided meanwhile."""
+        ...
+
+    async def forget_consent_tokens(self, consent_id: str) -> None:
+        """Delete a decided consent's tokens (after they were revoked at Miro)."""
+        ...
+
+    async def consents_to_close(
+        self, *, now: datetime, limit: int
+    ) -> Sequence[HeldConsent]:
+        """Held consents past their expiry, and refused or expired ones that still hold
+        tokens (a revoke that did not finish): the maintenance job revokes them."""
+        ...
+
+    async def delete_old_consents(self, *, before: datetime) -> int:
+        """Forget consents that expired before `before`; returns how many."""
         ...

@@ -76,6 +76,7 @@ class Connection:
     refresh_issued_at: datetime | None = None
     created_at: datetime | None = None
     updated_at: datetime | None = None
+    connected_at: datetime | None = None  # the latest consent (a reconnect's)
 
     @property
     def is_live(self) -> bool:

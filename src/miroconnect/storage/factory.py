@@ -16,6 +16,7 @@ from miroconnect.oauth.actions import ActionRunner
 from miroconnect.oauth.flow import ConnectFlow
 from miroconnect.oauth.miro import MiroOAuthClient, MiroOAuthConfig
 from miroconnect.oauth.vault import TokenVault
+from miroconnect.storage.consents import SQLConsentStore
 from miroconnect.storage.db import Database
 from miroconnect.storage.repository import SQLStore
 from miroconnect.types import Clock, system_clock
@@ -29,6 +30,7 @@ class VaultStack:
 
     db: Database
     store: SQLStore
+    consents: SQLConsentStore
     miro: MiroOAuthClient
     vault: TokenVault
 
@@ -41,6 +43,7 @@ class VaultStack:
         """The connect flow on this vault, running actions with `runner`."""
         return ConnectFlow(
             store=self.store,
+            consents=self.consents,
             vault=self.vault,
             miro=self.miro,
             runner=runner,
@@ -73,5 +76,9 @@ def open_vault(
         miro_config or MiroOAuthConfig.from_settings(settings), transport=transport
     )
     return VaultStack(
-        db=db, store=store, miro=miro, vault=TokenVault(store, miro, clock=clock)
+        db=db,
+        store=store,
+        consents=SQLConsentStore(db, cipher),
+        miro=miro,
+        vault=TokenVault(store, miro, clock=clock),
     )

@@ -26,12 +26,19 @@ def alembic_config(database_url: str | None = None) -> Config:
     return config
 
 
-async def upgrade(database_url: str, revision: str = "head") -> None:
-    """Upgrade the database at `database_url` to `revision` (default: the newest)."""
+async def upgrade(
+    database_url: str, revision: str = "head", *, encryption_keys: str | None = None
+) -> None:
+    """Upgrade the database at `database_url` to `revision` (default: the newest).
+
+    `encryption_keys` (`MIROCONNECT_ENCRYPTION_KEYS`) is needed by revisions that
+    re-encrypt stored tokens (0006), and only when the database holds tokens.
+    """
     config = alembic_config()
 
     def run(connection: Connection) -> None:
         config.attributes["connection"] = connection
+        config.attributes["encryption_keys"] = encryption_keys
         command.upgrade(config, revision)
 
     engine = create_async_engine(database_url)

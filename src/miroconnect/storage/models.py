@@ -4,7 +4,9 @@
 (`miroconnect.crypto`): the ciphertexts are bound to the row id, and `key_id` says which
 key wrote them, so `miroconnect keys rotate` finds the rows still under an old key.
 `pending_authorizations` holds a started connect flow: only hashes of the state, the
-browser-binding cookie and the service-mode launch token are kept.
+browser-binding cookie and the service-mode launch token are kept. `pending_consents` holds
+the tokens of a service-mode consent (encrypted, bound to the row and its owner) until the
+host app confirms which of its users finished the flow.
 """
 
 from __future__ import annotations
@@ -17,6 +19,7 @@ from sqlalchemy import (
     Boolean,
     CheckConstraint,
     Float,
+    ForeignKey,
     Index,
     Integer,
     String,
@@ -34,8 +37,10 @@ __all__ = [
     "OperationRow",
     "PacingBudgetRow",
     "PendingAuthorizationRow",
+    "PendingConsentRow",
     "WebAccountRow",
     "WebBoardRow",
+    "WebSessionRow",
 ]
 
 # Rows `SQLStore.due_for_maintenance` may pick; its query repeats this predicate literally.
@@ -82,6 +87,8 @@ class ConnectionRow(Base):
     token_version: Mapped[int] = mapped_column(Integer, default=0)
     created_at: Mapped[datetime] = mapped_column(UTCDateTime)
     updated_at: Mapped[datetime] = mapped_column(UTCDateTime)
+    # When the current grant was made (the latest consent): `created_at` is the first.
+    connected_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
 
 
 class PendingAuthorizationRow(Base):
@@ -106,6 +113,50 @@ class PendingAuthorizationRow(Base):
     launch_expires_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
     launched_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
     consumed_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+
+
+class PendingConsentRow(Base):
+    """A service-mode consent whose tokens wait for the host app's confirm (10 minutes).
+
+    At the callback the service cannot know which app user the browser belongs to (it has
+    no session with it), so the tokens are kept here, unusable, under the SHA-256 of a
+    one-time `miro_result` the browser carries back to the host app. The host's backend
+    confirms for its signed-in user: `held` -> `confirmed` (the tokens move to
+    `connections`), `refused` (another user: revoked at Miro) or `expired`. Tokens are
+    deleted as soon as the consent is decided; a `refused`/`expired` row that still has
+    them is a revoke not yet done, which `miroconnect maintain` finishes.
+    """
+
+    __tablename__ = "pending_consents"
+    __table_args__ = (
+        CheckConstraint(
+            "status IN ('held', 'confirmed', 'refused', 'expired')", name="status"
+        ),
+    )
+
+    id: Mapped[str] = mapped_column(String(32), primary_key=True)
+    result_hash: Mapped[str] = mapped_column(String(64), unique=True)
+    flow_id: Mapped[str] = mapped_column(String(32))
+    # The app user the flow was started for: only a confirm for this user activates it.
+    app_user_id: Mapped[str] = mapped_column(String(255))
+    action_kind: Mapped[str | None] = mapped_column(String(100))
+    action_params: Mapped[dict[str, Any] | None] = mapped_column(JSON)
+    action_idempotency_key: Mapped[str | None] = mapped_column(String(255))
+    miro_user_id: Mapped[str] = mapped_column(String(64))
+    miro_user_name: Mapped[str | None] = mapped_column(String(255))
+    miro_team_id: Mapped[str] = mapped_column(String(64))
+    miro_team_name: Mapped[str | None] = mapped_column(String(255))
+    scopes: Mapped[str] = mapped_column(Text, default="")
+    key_id: Mapped[str | None] = mapped_column(String(32), index=True)
+    access_token_ciphertext: Mapped[str | None] = mapped_column(Text)
+    refresh_token_ciphertext: Mapped[str | None] = mapped_column(Text)
+    access_expires_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+    status: Mapped[str] = mapped_column(String(20))
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime)
+    expires_at: Mapped[datetime] = mapped_column(UTCDateTime, index=True)
+    decided_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+    # The connection a confirm created or updated (for an idempotent repeat).
+    connection_id: Mapped[str | None] = mapped_column(String(32))
 
 
 # ---------------------------------------------------------------------------------------------
@@ -164,6 +215,23 @@ class WebAccountRow(Base):
     username: Mapped[str] = mapped_column(String(64), unique=True)
     password_hash: Mapped[str] = mapped_column(String(255))
     created_at: Mapped[datetime] = mapped_column(UTCDateTime)
+
+
+class WebSessionRow(Base):
+    """A reference-app sign-in: the cookie holds a random value, this row its SHA-256.
+
+    Signing out deletes the row, so a copied cookie stops working at once; a session also
+    ends at `expires_at` whatever the cookie says.
+    """
+
+    __tablename__ = "web_sessions"
+
+    id: Mapped[str] = mapped_column(String(64), primary_key=True)
+    account_id: Mapped[int] = mapped_column(
+        ForeignKey("web_accounts.id", ondelete="CASCADE"), index=True
+    )
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime)
+    expires_at: Mapped[datetime] = mapped_column(UTCDateTime, index=True)
 
 
 class WebBoardRow(Base):

@@ -1,7 +1,8 @@
 """`SQLStore`: the flow's and the vault's persistence on SQLAlchemy 2 async.
 
-Tokens are encrypted here, on the way in and out of the `connections` table: the
-associated data names the row and the field, so a ciphertext moved elsewhere fails to open.
+Tokens are encrypted here, on the way in and out of the `connections` table
+(`miroconnect.storage.sealing`): the associated data names the row, its owner and the
+field, so a ciphertext moved elsewhere, or a row re-pointed to another user, fails to open.
 Every read-then-write runs in a `Database.write_session()` with the row locked
 (`SELECT ... FOR UPDATE` on PostgreSQL; the IMMEDIATE transaction on SQLite).
 """
@@ -14,7 +15,7 @@ from contextlib import asynccontextmanager
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import delete, func, literal, select, text, update
+from sqlalchemy import delete, func, literal, or_, select, text, update
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncSession
@@ -36,16 +37,12 @@ from miroconnect.oauth.tokens import (
 )
 from miroconnect.storage.db import Database
 from miroconnect.storage.models import ConnectionRow, PendingAuthorizationRow
+from miroconnect.storage.sealing import open_tokens, seal_tokens
 
-__all__ = ["SQLStore", "token_associated_data"]
+__all__ = ["SQLStore", "upsert_connection"]
 
 # Any constant unique to this job: pg_try_advisory_lock takes a 64-bit key.
 MAINTENANCE_LOCK_KEY = 0x6D69726F636F6E6E  # "miroconn"
-
-
-def token_associated_data(connection_id: str, field: str) -> bytes:
-    """The associated data binding a ciphertext to its row and field."""
-    return f"miroconnect:connections:{connection_id}:{field}".encode()
 
 
 def _to_connection(row: ConnectionRow) -> Connection:
@@ -64,6 +61,7 @@ def _to_connection(row: ConnectionRow) -> Connection:
         refresh_issued_at=row.refresh_issued_at,
         created_at=row.created_at,
         updated_at=row.updated_at,
+        connected_at=row.connected_at or row.created_at,
     )
 
 
@@ -82,7 +80,74 @@ def _to_pending(row: PendingAuthorizationRow) -> PendingAuthorization:
         return_url=row.return_url,
         expires_at=row.expires_at,
         binding_hash=row.binding_hash,
+        held=row.launch_hash is not None,
+        consumed=row.consumed_at is not None,
     )
+
+
+def _write_tokens(
+    cipher: TokenCipher, row: ConnectionRow, tokens: TokenSet, now: datetime
+) -> None:
+    seal_tokens(cipher, row, tokens)
+    row.refresh_issued_at = now if tokens.refresh_token is not None else None
+    row.token_version = (row.token_version or 0) + 1
+    row.updated_at = now
+
+
+def _fill(
+    cipher: TokenCipher,
+    row: ConnectionRow,
+    identity: MiroIdentity,
+    tokens: TokenSet,
+    now: datetime,
+) -> None:
+    """A connected row with `identity` and `tokens` (owner columns first: the
+    ciphertexts are bound to them)."""
+    row.miro_user_id = identity.user_id
+    row.miro_user_name = identity.user_name
+    row.miro_team_name = identity.team_name
+    row.status = ConnectionStatus.CONNECTED.value
+    row.status_reason = None
+    row.connected_at = now
+    _write_tokens(cipher, row, tokens, now)
+    if identity.scopes:
+        row.scopes = " ".join(identity.scopes)
+
+
+def _new_row(app_user_id: str, team_id: str, now: datetime) -> ConnectionRow:
+    return ConnectionRow(
+        id=uuid.uuid4().hex,
+        app_user_id=app_user_id,
+        miro_team_id=team_id,
+        created_at=now,
+        token_version=0,
+        scopes="",
+    )
+
+
+async def upsert_connection(
+    session: AsyncSession,
+    cipher: TokenCipher,
+    *,
+    app_user_id: str,
+    identity: MiroIdentity,
+    tokens: TokenSet,
+    now: datetime,
+) -> Connection:
+    """Inside the caller's write transaction: lock the (app user, team) row and give it
+    `tokens`, or add it. A reconnect keeps the row (and its id), replacing the tokens."""
+    C = ConnectionRow
+    row = await session.scalar(
+        select(C)
+        .where(C.app_user_id == app_user_id, C.miro_team_id == identity.team_id)
+        .with_for_update()
+    )
+    if row is None:
+        row = _new_row(app_user_id, identity.team_id, now)
+        session.add(row)
+    _fill(cipher, row, identity, tokens, now)
+    await session.flush()
+    return _to_connection(row)
 
 
 class SQLStore:
@@ -91,71 +156,6 @@ class SQLStore:
     def __init__(self, db: Database, cipher: TokenCipher) -> None:
         self.db = db
         self.cipher = cipher
-
-    # -- encryption -----------------------------------------------------------------------
-
-    def _decrypt(self, row: ConnectionRow) -> TokenSet | None:
-        if row.access_token_ciphertext is None:
-            return None
-        access = self.cipher.decrypt(
-            row.access_token_ciphertext,
-            associated_data=token_associated_data(row.id, "access_token"),
-        )
-        refresh = None
-        if row.refresh_token_ciphertext is not None:
-            refresh = self.cipher.decrypt(
-                row.refresh_token_ciphertext,
-                associated_data=token_associated_data(row.id, "refresh_token"),
-            )
-        return TokenSet(
-            access_token=access,
-            refresh_token=refresh,
-            expires_at=row.access_expires_at,
-            scopes=tuple(row.scopes.split()),
-            team_id=row.miro_team_id,
-            user_id=row.miro_user_id,
-        )
-
-    def _write_tokens(
-        self, row: ConnectionRow, tokens: TokenSet, now: datetime
-    ) -> None:
-        row.access_token_ciphertext = self.cipher.encrypt(
-            tokens.access_token,
-            associated_data=token_associated_data(row.id, "access_token"),
-        )
-        if tokens.refresh_token is not None:
-            row.refresh_token_ciphertext = self.cipher.encrypt(
-                tokens.refresh_token,
-                associated_data=token_associated_data(row.id, "refresh_token"),
-            )
-            row.refresh_issued_at = now
-        else:
-            row.refresh_token_ciphertext = None
-            row.refresh_issued_at = None
-        row.key_id = self.cipher.primary_key_id
-        row.access_expires_at = tokens.expires_at
-        if tokens.scopes:
-            row.scopes = " ".join(tokens.scopes)
-        row.token_version = (row.token_version or 0) + 1
-        row.updated_at = now
-
-    def reencrypt(self, row: ConnectionRow) -> None:
-        """Re-encrypt a row's tokens under the primary key (key rotation)."""
-        tokens = self._decrypt(row)
-        if tokens is None:
-            row.key_id = None
-            return
-        for field, value in (
-            ("access_token", tokens.access_token),
-            ("refresh_token", tokens.refresh_token),
-        ):
-            if value is None:
-                continue
-            ciphertext = self.cipher.encrypt(
-                value, associated_data=token_associated_data(row.id, field)
-            )
-            setattr(row, f"{field}_ciphertext", ciphertext)
-        row.key_id = self.cipher.primary_key_id
 
     # -- FlowStore ------------------------------------------------------------------------
 
@@ -223,14 +223,33 @@ class SQLStore:
         return LaunchResult(None, "expired")
 
     async def consume_pending(
-        self, state_hash: str, *, now: datetime
+        self,
+        state_hash: str,
+        *,
+        binding_hash: str | None,
+        app_user_id: str | None,
+        now: datetime,
     ) -> PendingAuthorization | None:
-        """`UPDATE ... SET consumed_at WHERE state_hash = ? AND consumed_at IS NULL
-        RETURNING ...`: only one caller ever gets the row."""
+        """One `UPDATE ... SET consumed_at ... RETURNING` that only the flow's own browser
+        can win: the state unused and unexpired, the binding cookie's hash the flow's, and
+        (when the host knows its signed-in user, for a flow that is not held for a
+        confirm) the same app user. Anyone else's callback leaves the state untouched."""
+        if binding_hash is None:
+            return None
         P = PendingAuthorizationRow
+        conditions = [
+            P.state_hash == state_hash,
+            P.consumed_at.is_(None),
+            P.binding_hash == binding_hash,
+            P.expires_at > now,
+        ]
+        if app_user_id is not None:
+            conditions.append(
+                or_(P.launch_hash.is_not(None), P.app_user_id == app_user_id)
+            )
         statement = (
             update(P)
-            .where(P.state_hash == state_hash, P.consumed_at.is_(None))
+            .where(*conditions)
             .values(consumed_at=now)
             .returning(P)
             .execution_options(synchronize_session=False)
@@ -240,14 +259,12 @@ class SQLStore:
             row = (await session.scalars(statement)).one_or_none()
             return None if row is None else _to_pending(row)
 
-    async def pending_exists(self, state_hash: str) -> bool:
-        """Whether this state was ever issued."""
+    async def find_pending(self, state_hash: str) -> PendingAuthorization | None:
+        """The flow with this state, consumed or not (tells why a callback lost)."""
         P = PendingAuthorizationRow
-        async with self.db.session() as session:
-            found = await session.scalar(
-                select(func.count()).select_from(P).where(P.state_hash == state_hash)
-            )
-        return bool(found)
+        async with self.db.single_session() as session:
+            row = await session.scalar(select(P).where(P.state_hash == state_hash))
+            return None if row is None else _to_pending(row)
 
     async def save_connection(
         self,
@@ -273,22 +290,6 @@ class SQLStore:
                     raise
         raise AssertionError("unreachable")  # pragma: no cover
 
-    def _fill(
-        self,
-        row: ConnectionRow,
-        identity: MiroIdentity,
-        tokens: TokenSet,
-        now: datetime,
-    ) -> None:
-        row.miro_user_id = identity.user_id
-        row.miro_user_name = identity.user_name
-        row.miro_team_name = identity.team_name
-        row.status = ConnectionStatus.CONNECTED.value
-        row.status_reason = None
-        self._write_tokens(row, tokens, now)
-        if identity.scopes:
-            row.scopes = " ".join(identity.scopes)
-
     async def _insert_connection(
         self,
         app_user_id: str,
@@ -301,15 +302,8 @@ class SQLStore:
         write lock across trips to the event loop; on PostgreSQL one round trip instead
         of four). `None` if the (user, team) row exists: `_save_connection` then locks
         and updates it. The ciphertexts are bound to the new row's id, as there."""
-        row = ConnectionRow(
-            id=uuid.uuid4().hex,
-            app_user_id=app_user_id,
-            miro_team_id=identity.team_id,
-            created_at=now,
-            token_version=0,
-            scopes="",
-        )
-        self._fill(row, identity, tokens, now)
+        row = _new_row(app_user_id, identity.team_id, now)
+        _fill(self.cipher, row, identity, tokens, now)
         values = {c.key: getattr(row, c.key) for c in ConnectionRow.__table__.columns}
         insert: Any = (postgresql.insert if self.db.is_postgresql else sqlite.insert)(
             ConnectionRow
@@ -330,26 +324,15 @@ class SQLStore:
         tokens: TokenSet,
         now: datetime,
     ) -> Connection:
-        C = ConnectionRow
         async with self.db.write_session() as session, session.begin():
-            row = await session.scalar(
-                select(C)
-                .where(C.app_user_id == app_user_id, C.miro_team_id == identity.team_id)
-                .with_for_update()
+            return await upsert_connection(
+                session,
+                self.cipher,
+                app_user_id=app_user_id,
+                identity=identity,
+                tokens=tokens,
+                now=now,
             )
-            if row is None:
-                row = ConnectionRow(
-                    id=uuid.uuid4().hex,
-                    app_user_id=app_user_id,
-                    miro_team_id=identity.team_id,
-                    created_at=now,
-                    token_version=0,
-                    scopes="",
-                )
-                session.add(row)
-            self._fill(row, identity, tokens, now)
-            await session.flush()
-            return _to_connection(row)
 
     # -- ConnectionStore ------------------------------------------------------------------
 
@@ -412,7 +395,7 @@ class SQLStore:
             row = await session.get(ConnectionRow, connection_id)
             if row is None:
                 return None
-            return StoredTokens(_to_connection(row), self._decrypt(row))
+            return StoredTokens(_to_connection(row), open_tokens(self.cipher, row))
 
     @asynccontextmanager
     async def lock(self, connection_id: str) -> AsyncIterator[_LockedRow]:
@@ -425,7 +408,7 @@ class SQLStore:
             )
             if row is None:
                 raise NotConnectedError(f"connection {connection_id} does not exist")
-            yield _LockedRow(self, session, row)
+            yield _LockedRow(self.cipher, session, row)
 
     async def due_for_maintenance(
         self, *, refresh_issued_before: datetime, limit: int
@@ -487,11 +470,11 @@ class SQLStore:
 class _LockedRow:
     """A connection row under lock, for the vault's read-modify-write."""
 
-    def __init__(self, store: SQLStore, session: AsyncSession, row: ConnectionRow):
-        self._store = store
+    def __init__(self, cipher: TokenCipher, session: AsyncSession, row: ConnectionRow):
+        self._cipher = cipher
         self._session = session
         self._row = row
-        self._current = StoredTokens(_to_connection(row), store._decrypt(row))
+        self._current = StoredTokens(_to_connection(row), open_tokens(cipher, row))
 
     @property
     def current(self) -> StoredTokens:
@@ -500,7 +483,7 @@ class _LockedRow:
 
     async def save_tokens(self, tokens: TokenSet, *, now: datetime) -> None:
         """Replace the token pair (committed when the lock is released)."""
-        self._store._write_tokens(self._row, tokens, now)
+        _write_tokens(self._cipher, self._row, tokens, now)
         await self._session.flush()
 
     async def set_status(

@@ -1,24 +1,35 @@
 """Key rotation: re-encrypt every stored token under the primary key, online.
 
-Each row is rewritten in its own short transaction under the same lock the refresh path
-takes, so rotation runs while the service serves: a refresh and a rotation of one row
-queue behind each other and neither loses the other's write.
+Two tables hold tokens: `connections`, and `pending_consents` (service-mode consents
+waiting up to 10 minutes for the host's confirm). Each row is rewritten in its own short
+transaction under the same lock the refresh or the confirm takes, so rotation runs while
+the service serves: a refresh and a rotation of one row queue behind each other and
+neither loses the other's write.
 """
 
 from __future__ import annotations
 
+from collections import Counter
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 
 from sqlalchemy import func, select
 
-from miroconnect.storage.models import ConnectionRow
+from miroconnect.crypto import TokenCipher
+from miroconnect.storage.db import Database
+from miroconnect.storage.models import ConnectionRow, PendingConsentRow
 from miroconnect.storage.repository import SQLStore
+from miroconnect.storage.sealing import reseal
 
 __all__ = ["RotationReport", "count_by_key", "rotate_keys"]
 
 Progress = Callable[[int, int], None]
 """Called as `progress(done, total)` after each row."""
+
+_TABLES: tuple[type[ConnectionRow] | type[PendingConsentRow], ...] = (
+    ConnectionRow,
+    PendingConsentRow,
+)
 
 
 @dataclass(frozen=True)
@@ -31,14 +42,16 @@ class RotationReport:
 
 async def count_by_key(store: SQLStore) -> Mapping[str, int]:
     """Rows holding tokens, per key id: an old key may go once its count is 0."""
-    C = ConnectionRow
+    counts: Counter[str] = Counter()
     async with store.db.session() as session:
-        rows = await session.execute(
-            select(C.key_id, func.count())
-            .where(C.key_id.is_not(None))
-            .group_by(C.key_id)
-        )
-        return {str(key_id): int(count) for key_id, count in rows}
+        for model in _TABLES:
+            rows = await session.execute(
+                select(model.key_id, func.count())
+                .where(model.key_id.is_not(None))
+                .group_by(model.key_id)
+            )
+            counts.update({str(key_id): int(count) for key_id, count in rows})
+    return dict(counts)
 
 
 async def rotate_keys(
@@ -48,36 +61,54 @@ async def rotate_keys(
 
     A row whose key is not configured raises `EncryptionKeyNotFoundError` naming it.
     """
-    C = ConnectionRow
     primary = store.cipher.primary_key_id
-    stale = C.key_id.is_not(None) & (C.key_id != primary)
+    total = 0
     async with store.db.session() as session:
-        total = int(await session.scalar(select(func.count()).where(stale)) or 0)
+        for model in _TABLES:
+            stale = model.key_id.is_not(None) & (model.key_id != primary)
+            total += int(await session.scalar(select(func.count()).where(stale)) or 0)
     done = 0
     if progress is not None:
         progress(done, total)
+    for model in _TABLES:
+        done = await _rotate_table(
+            store.db, store.cipher, model, done, total, progress, batch_size
+        )
+    return RotationReport(rotated=done, primary_key_id=primary)
+
+
+async def _rotate_table(
+    db: Database,
+    cipher: TokenCipher,
+    model: type[ConnectionRow] | type[PendingConsentRow],
+    done: int,
+    total: int,
+    progress: Progress | None,
+    batch_size: int,
+) -> int:
+    primary = cipher.primary_key_id
+    stale = model.key_id.is_not(None) & (model.key_id != primary)
     after = ""
     while True:
-        async with store.db.session() as session:
+        async with db.session() as session:
             ids = list(
                 await session.scalars(
-                    select(C.id)
-                    .where(stale, C.id > after)
-                    .order_by(C.id)
+                    select(model.id)
+                    .where(stale, model.id > after)
+                    .order_by(model.id)
                     .limit(batch_size)
                 )
             )
         if not ids:
-            break
-        for connection_id in ids:
-            async with store.db.write_session() as session, session.begin():
-                row = await session.scalar(
-                    select(C).where(C.id == connection_id).with_for_update()
+            return done
+        for row_id in ids:
+            async with db.write_session() as session, session.begin():
+                row: ConnectionRow | PendingConsentRow | None = await session.scalar(
+                    select(model).where(model.id == row_id).with_for_update()
                 )
                 if row is not None and row.key_id not in (None, primary):
-                    store.reencrypt(row)
+                    reseal(cipher, row)
                     done += 1
             if progress is not None:
                 progress(done, max(total, done))
         after = ids[-1]
-    return RotationReport(rotated=done, primary_key_id=primary)

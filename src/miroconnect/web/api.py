@@ -3,35 +3,51 @@
 Authenticated with `Authorization: Bearer <key>` (a key of `MIROCONNECT_API_KEYS`). Every
 error is a problem document (RFC 9457). The flow for a user who never connected:
 
-1. `POST /api/v1/users/{user_id}/boards` answers `202` with `authorize_url`;
+1. `POST /api/v1/users/{user_id}/boards` (with a `return_url`) answers `202` with
+   `authorize_url`;
 2. the app sends the user's browser there: a one-time link to this service, which sets a
    browser-binding cookie and redirects to Miro's consent page;
-3. Miro redirects back to this service, which stores the tokens, creates the board, and
-   redirects (303) to `return_url?miro_board_id=...` (or `?miro_error=<reason>`);
-4. every later `POST` answers `201` with the board at once.
+3. Miro redirects back to this service, which exchanges the code and *holds* the tokens
+   (encrypted, unusable), then redirects (303) to `return_url?miro_result=...` (or
+   `?miro_error=<reason>`);
+4. the app's backend, which knows who is signed in on its side, calls
+   `POST /api/v1/users/{user_id}/connection/confirm` with that result: for the user the
+   flow was started for, the connection becomes active and the board is created (`201`);
+   for anyone else the grant is revoked at Miro (`403 flow_user_mismatch`). A link can be
+   forwarded; a confirm comes only from the app's backend, for its own signed-in user.
+5. every later `POST .../boards` answers `201` with the board at once.
 """
 
 from __future__ import annotations
 
 import logging
 from datetime import datetime
-from typing import Annotated, Any, Literal
+from typing import Annotated, Any, Literal, NoReturn
 
-from fastapi import APIRouter, Header, Path, Query, Request
+from fastapi import APIRouter, Header, Path, Query
 from pydantic import BaseModel, ConfigDict, Field
 from starlette.responses import JSONResponse, Response
 
 from miroconnect.errors import (
+    ActionError,
+    ActionFailedError,
     AuthorizationError,
+    CryptoError,
+    FlowUserMismatchError,
+    IdempotencyKeyReusedError,
     MiroConnectError,
     OperationInProgressError,
+    ResultExpiredError,
+    ResultUnknownError,
+    ResultUsedError,
     ReturnURLRejectedError,
 )
-from miroconnect.oauth.actions import PendingAction
+from miroconnect.oauth.actions import ActionResult, PendingAction
 from miroconnect.oauth.params import check_return_url
 from miroconnect.web.accounts import BoardRecord
 from miroconnect.web.connect import record_board
-from miroconnect.web.connector import AuthorizationNeeded
+from miroconnect.web.connector import AuthorizationNeeded, ConnectionStatus
+from miroconnect.web.context import WebContext
 from miroconnect.web.dependencies import APIKeyDep, ContextDep
 from miroconnect.web.problems import (
     Problem,
@@ -47,12 +63,24 @@ __all__ = [
     "BoardCreated",
     "BoardList",
     "Connection",
+    "ConnectionConfirmed",
+    "ConnectionStart",
+    "ConsentConfirm",
     "api_router",
 ]
 
 logger = logging.getLogger(__name__)
 
+# Where a flow started without a `return_url` would land: the service's own page, which
+# cannot confirm anything. Only a connected user's request may omit `return_url`.
+_OWN_DONE_PAGE = "/connect/done"
 _TEXT = r"^[^\x00-\x1f\x7f]*$"  # one line of text, no control characters
+_RETURN_URL_DESCRIPTION = (
+    "Where the browser lands after consent: an absolute URL on an origin listed in "
+    "MIROCONNECT_ALLOWED_RETURN_URLS. It gets `miro_result` (confirm it with "
+    "`POST /api/v1/users/{user_id}/connection/confirm`) or `miro_error`. Required "
+    "when the user must connect first."
+)
 UserIdPath = Annotated[
     str,
     Path(
@@ -72,10 +100,28 @@ class BoardCreate(BaseModel):
     name: str = Field(min_length=1, max_length=60, pattern=_TEXT)
     description: str | None = Field(None, max_length=300, pattern=_TEXT)
     return_url: str | None = Field(
-        None,
-        max_length=2048,
-        description="Where the browser lands after consent: an absolute URL under "
-        "MIROCONNECT_ALLOWED_RETURN_URLS. Gets `miro_board_id` or `miro_error`.",
+        None, max_length=2048, description=_RETURN_URL_DESCRIPTION
+    )
+
+
+class ConnectionStart(BaseModel):
+    """Connect a user to Miro, with nothing else to do (e.g. a "Connect Miro" button)."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    return_url: str = Field(max_length=2048, description=_RETURN_URL_DESCRIPTION)
+
+
+class ConsentConfirm(BaseModel):
+    """The `miro_result` your return page received, for the user signed in there."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    result: str = Field(
+        min_length=1,
+        max_length=128,
+        pattern=r"^[A-Za-z0-9_-]+$",
+        description="The `miro_result` query parameter of your `return_url`.",
     )
 
 
@@ -89,13 +135,13 @@ class Board(BaseModel):
 
 
 class BoardCreated(BaseModel):
-    """The board, created now."""
+    """The board, created now (or by the first request with this key)."""
 
     board: Board
 
 
 class AuthorizationRequired(BaseModel):
-    """The user must consent first; the board is created right after."""
+    """The user must consent first; the board is created once you confirm."""
 
     status: Literal["authorization_required"] = "authorization_required"
     authorize_url: str = Field(
@@ -112,8 +158,16 @@ class Connection(BaseModel):
     miro_team_id: str | None = None
     miro_team_name: str | None = None
     scopes: list[str] = Field(default_factory=list)
-    connected_since: datetime | None = None
+    connected_since: datetime | None = Field(
+        None, description="When the user last gave consent."
+    )
     reason: str | None = Field(None, description="Why a reconnect is needed.")
+
+
+class ConnectionConfirmed(BaseModel):
+    """The consent was confirmed: the user's connection is active."""
+
+    connection: Connection
 
 
 class BoardList(BaseModel):
@@ -125,29 +179,83 @@ class BoardList(BaseModel):
     )
 
 
+_DESCRIBED = {
+    400: "The request cannot be carried out as sent.",
+    401: "No API key, or a wrong one.",
+    403: "`return_url_rejected`: the return URL is not on an allowed origin; "
+    "`flow_user_mismatch`: the flow was started for another user (its grant is "
+    "revoked at Miro).",
+    404: "`result_unknown`: this result was never issued.",
+    409: "`operation_in_progress`: a request with this `Idempotency-Key` is still "
+    "running, retry after `Retry-After` seconds with the same key; "
+    "`return_url_required`: the user must connect first, send a `return_url`; "
+    "`result_used`: the consent was refused before.",
+    410: "`result_expired`: the consent was not confirmed within 10 minutes.",
+    422: "The body or a parameter does not validate (`idempotency_key_reused`: the "
+    "key was sent before with another body).",
+    500: "`vault_key_error`: a stored token does not decrypt with the configured "
+    "keys (an operator's problem: MIROCONNECT_ENCRYPTION_KEYS).",
+    502: "Miro refused or could not be reached.",
+    503: "The database does not answer (e.g. restarting): retry after "
+    "`Retry-After` seconds, with the same `Idempotency-Key`.",
+}
+
+
 def _problems(*statuses: int) -> dict[int | str, dict[str, Any]]:
-    described = {
-        400: "The request cannot be carried out as sent.",
-        403: "The return URL is not on an allowed origin.",
-        401: "No API key, or a wrong one.",
-        409: "A request with this `Idempotency-Key` is still running: retry after "
-        "`Retry-After` seconds, with the same key.",
-        422: "The body or a parameter does not validate.",
-        502: "Miro refused or could not be reached.",
-        503: "The database does not answer (e.g. restarting): retry after "
-        "`Retry-After` seconds, with the same `Idempotency-Key`.",
-    }
     return {
-        status: {"model": Problem, "description": described[status]}
+        status: {"model": Problem, "description": _DESCRIBED[status]}
         for status in statuses
     }
 
 
-def _raise_if_database_down(exc: MiroConnectError) -> None:
-    """A 503 when our error wraps a database outage (e.g. `TokenStorageError`: Miro
-    renewed the tokens but the database would not store them), not Miro's fault."""
+def _reraise_if_not_miros(exc: MiroConnectError) -> None:
+    """Errors that are not Miro's fault keep their own answer: a database outage (e.g.
+    `TokenStorageError`, Miro renewed the tokens but the database would not store them)
+    is a 503, a token that does not decrypt is the app's `vault_key_error` (500)."""
     if database_unavailable(exc):
         raise database_unavailable_error() from None
+    if isinstance(exc, CryptoError):
+        raise exc
+
+
+def _action_problem(exc: MiroConnectError, context: WebContext, kind: str) -> NoReturn:
+    """Raise the problem document for a failed action."""
+    _reraise_if_not_miros(exc)
+    if isinstance(exc, OperationInProgressError):
+        # Nothing was sent for this request: the same key later gets the result.
+        raise ProblemError(
+            409,
+            str(exc),
+            reason="operation_in_progress",
+            headers={"Retry-After": str(exc.retry_after)},
+        ) from None
+    if isinstance(exc, IdempotencyKeyReusedError):
+        raise ProblemError(422, str(exc), reason="idempotency_key_reused") from None
+    if isinstance(exc, ActionError) and not isinstance(exc, ActionFailedError):
+        raise ProblemError(422, str(exc), reason="invalid_action") from None
+    logger.warning("API %s failed: %s", kind, type(exc).__name__)
+    context.metrics.actions.labels(kind, "failed").inc()
+    raise ProblemError(
+        502, "Miro refused or could not be reached", reason="miro_error"
+    ) from None
+
+
+def _return_url(context: WebContext, return_url: str) -> str:
+    try:
+        return check_return_url(return_url, context.settings.allowed_return_urls)
+    except ReturnURLRejectedError:
+        # 403: the request is understood, and refused by the allow-list.
+        raise ProblemError(
+            403,
+            "return_url must be an absolute URL on an origin listed in "
+            "MIROCONNECT_ALLOWED_RETURN_URLS",
+            reason="return_url_rejected",
+        ) from None
+
+
+def _accepted(needed: AuthorizationNeeded) -> JSONResponse:
+    payload = AuthorizationRequired(authorize_url=needed.authorize_url)
+    return JSONResponse(payload.model_dump(mode="json"), status_code=202)
 
 
 def _board(record: BoardRecord) -> Board:
@@ -159,161 +267,220 @@ def _board(record: BoardRecord) -> Board:
     )
 
 
-def api_router() -> APIRouter:
-    """The `/api/v1` routes (mount with that prefix)."""
-    router = APIRouter(dependencies=[APIKeyDep], tags=["service API"])
-
-    @router.post(
-        "/users/{user_id}/boards",
-        status_code=201,
-        response_model=None,
-        responses={
-            201: {"model": BoardCreated, "description": "The board was created."},
-            202: {
-                "model": AuthorizationRequired,
-                "description": "The user must connect Miro first.",
-            },
-            **_problems(400, 401, 403, 409, 422, 502, 503),
-        },
+def _connection(found: ConnectionStatus | None) -> Connection:
+    if found is None:
+        return Connection(status="not_connected")
+    return Connection(
+        status=found.status,
+        miro_user_id=found.miro_user_id,
+        miro_user_name=found.miro_user_name,
+        miro_team_id=found.miro_team_id,
+        miro_team_name=found.miro_team_name,
+        scopes=list(found.scopes),
+        connected_since=found.connected_since,
+        reason=found.reason,
     )
-    async def create_board(
-        request: Request,
-        context: ContextDep,
-        user_id: UserIdPath,
-        body: BoardCreate,
-        idempotency_key: Annotated[
-            str | None,
-            Header(
-                alias="Idempotency-Key",
-                min_length=1,
-                max_length=200,
-                pattern=r"^[\x21-\x7e]+$",
-                description="Repeat a request with the same key to get the same "
-                "board, never a second one.",
-            ),
-        ] = None,
-    ) -> Response:
-        """Create a board for a user, or say where to send them to connect Miro."""
-        return_url = "/connect/done"
-        if body.return_url is not None:
-            try:
-                return_url = check_return_url(
-                    body.return_url, context.settings.allowed_return_urls
-                )
-            except ReturnURLRejectedError:
-                # 403: the request is understood, and refused by the allow-list.
-                raise ProblemError(
-                    403,
-                    "return_url must be an absolute URL on an origin listed in "
-                    "MIROCONNECT_ALLOWED_RETURN_URLS",
-                    reason="return_url_rejected",
-                ) from None
-        params: dict[str, Any] = {"name": body.name}
-        if body.description:
-            params["description"] = body.description
-        action = PendingAction(
-            "create_board",
-            params,
-            idempotency_key=f"api:{user_id}:{idempotency_key}"
-            if idempotency_key
-            else None,
-        )
-        try:
-            answer = await context.connector.run_or_launch(user_id, action, return_url)
-        except AuthorizationError as exc:
-            raise ProblemError(403, str(exc), reason=exc.reason) from None
-        except OperationInProgressError as exc:
-            # Nothing was sent for this request: the same key later gets the result.
+
+
+async def _board_created(
+    context: WebContext, user_id: str, result: ActionResult, name: str
+) -> JSONResponse:
+    """201 with the board as first recorded: a repeat answers the same, unchanged."""
+    record = await record_board(context, user_id, result, name)
+    if record is None:
+        raise ProblemError(502, "Miro did not return the board", reason="miro_error")
+    created = BoardCreated(board=_board(record))
+    return JSONResponse(created.model_dump(mode="json"), status_code=201)
+
+
+router = APIRouter(dependencies=[APIKeyDep], tags=["service API"])
+
+
+@router.post(
+    "/users/{user_id}/boards",
+    status_code=201,
+    response_model=None,
+    responses={
+        201: {"model": BoardCreated, "description": "The board was created."},
+        202: {
+            "model": AuthorizationRequired,
+            "description": "The user must connect Miro first.",
+        },
+        **_problems(401, 403, 409, 422, 500, 502, 503),
+    },
+)
+async def create_board(
+    context: ContextDep,
+    user_id: UserIdPath,
+    body: BoardCreate,
+    idempotency_key: Annotated[
+        str | None,
+        Header(
+            alias="Idempotency-Key",
+            min_length=1,
+            max_length=200,
+            pattern=r"^[\x21-\x7e]+$",
+            description="Repeat a request with the same key (and body) to get the "
+            "same board, never a second one.",
+        ),
+    ] = None,
+) -> Response:
+    """Create a board for a user, or say where to send them to connect Miro."""
+    if body.return_url is not None:
+        return_url = _return_url(context, body.return_url)
+    else:
+        found = await _read_connection(context, user_id)
+        if found is None or found.status != "connected":
+            # 409: the request is valid, the user's state (not connected) needs more.
             raise ProblemError(
                 409,
-                str(exc),
-                reason="operation_in_progress",
-                headers={"Retry-After": str(exc.retry_after)},
-            ) from None
-        except MiroConnectError as exc:
-            _raise_if_database_down(exc)
-            logger.warning("API create board failed: %s", type(exc).__name__)
-            context.metrics.actions.labels("create_board", "failed").inc()
-            raise ProblemError(
-                502, "Miro refused or could not be reached", reason="miro_error"
-            ) from None
-        if isinstance(answer, AuthorizationNeeded):
-            payload = AuthorizationRequired(authorize_url=answer.authorize_url)
-            return JSONResponse(payload.model_dump(mode="json"), status_code=202)
-        board_id = await record_board(context, user_id, answer, body.name)
-        board = Board(
-            id=board_id or "",
-            name=str(answer.data.get("name") or body.name),
-            view_link=str(answer.data.get("view_link") or ""),
-            created_at=context.clock(),
-        )
-        created = BoardCreated(board=board)
-        return JSONResponse(created.model_dump(mode="json"), status_code=201)
-
-    @router.get(
-        "/users/{user_id}/boards",
-        responses=_problems(401, 422, 503),
+                "the user must connect Miro first: send a return_url for the browser "
+                "to come back to (with miro_result, to confirm)",
+                reason="return_url_required",
+            )
+        return_url = _OWN_DONE_PAGE
+    params: dict[str, Any] = {"name": body.name}
+    if body.description:
+        params["description"] = body.description
+    action = PendingAction(
+        "create_board",
+        params,
+        # Operations are keyed by (app user, key): the user needs no place in the key.
+        idempotency_key=f"api:{idempotency_key}" if idempotency_key else None,
     )
-    async def list_boards(
-        context: ContextDep,
-        user_id: UserIdPath,
-        limit: Annotated[int, Query(ge=1, le=100)] = 20,
-        cursor: Annotated[
-            int | None,
-            Query(
-                ge=1,
-                le=2**31 - 1,
-                description="`next_cursor` of the previous page.",
-            ),
-        ] = None,
-    ) -> BoardList:
-        """The boards made through miroconnect for a user, newest first."""
-        records, next_id = await context.boards.page(
-            user_id, limit=limit, before_id=cursor
-        )
-        return BoardList(
-            boards=[_board(record) for record in records],
-            next_cursor=str(next_id) if next_id is not None else None,
-        )
+    try:
+        answer = await context.connector.run_or_launch(user_id, action, return_url)
+    except AuthorizationError as exc:
+        raise ProblemError(403, str(exc), reason=exc.reason) from None
+    except MiroConnectError as exc:
+        _action_problem(exc, context, "create_board")
+    if isinstance(answer, AuthorizationNeeded):
+        return _accepted(answer)
+    return await _board_created(context, user_id, answer, body.name)
 
-    @router.get("/users/{user_id}/connection", responses=_problems(401, 422, 502, 503))
-    async def get_connection(context: ContextDep, user_id: UserIdPath) -> Connection:
-        """A user's Miro connection: status, Miro user, team and scopes."""
-        try:
-            found = await context.connector.connection(user_id)
-        except MiroConnectError as exc:
-            _raise_if_database_down(exc)
-            raise ProblemError(
-                502, "the connection could not be read", reason="miro_error"
-            ) from None
-        if found is None:
-            return Connection(status="not_connected")
-        return Connection(
-            status=found.status,
-            miro_user_id=found.miro_user_id,
-            miro_user_name=found.miro_user_name,
-            miro_team_id=found.miro_team_id,
-            miro_team_name=found.miro_team_name,
-            scopes=list(found.scopes),
-            connected_since=found.connected_since,
-            reason=found.reason,
-        )
 
-    @router.delete(
-        "/users/{user_id}/connection",
-        status_code=204,
-        response_class=Response,
-        responses=_problems(401, 422, 502, 503),
+async def _read_connection(
+    context: WebContext, user_id: str
+) -> ConnectionStatus | None:
+    try:
+        return await context.connector.connection(user_id)
+    except MiroConnectError as exc:
+        _reraise_if_not_miros(exc)
+        raise ProblemError(
+            502, "the connection could not be read", reason="miro_error"
+        ) from None
+
+
+@router.get("/users/{user_id}/boards", responses=_problems(401, 422, 503))
+async def list_boards(
+    context: ContextDep,
+    user_id: UserIdPath,
+    limit: Annotated[int, Query(ge=1, le=100)] = 20,
+    cursor: Annotated[
+        int | None,
+        Query(ge=1, le=2**31 - 1, description="`next_cursor` of the previous page."),
+    ] = None,
+) -> BoardList:
+    """The boards made through miroconnect for a user, newest first."""
+    records, next_id = await context.boards.page(user_id, limit=limit, before_id=cursor)
+    return BoardList(
+        boards=[_board(record) for record in records],
+        next_cursor=str(next_id) if next_id is not None else None,
     )
-    async def delete_connection(context: ContextDep, user_id: UserIdPath) -> Response:
-        """Revoke the user's tokens at Miro and forget them (no error if none)."""
-        try:
-            await context.connector.disconnect(user_id)
-        except MiroConnectError as exc:
-            _raise_if_database_down(exc)
-            raise ProblemError(
-                502, "Miro could not be reached to revoke", reason="miro_error"
-            ) from None
-        return Response(status_code=204)
 
+
+@router.get("/users/{user_id}/connection", responses=_problems(401, 422, 500, 502, 503))
+async def get_connection(context: ContextDep, user_id: UserIdPath) -> Connection:
+    """A user's Miro connection: status, Miro user, team and scopes."""
+    return _connection(await _read_connection(context, user_id))
+
+
+@router.post(
+    "/users/{user_id}/connection",
+    status_code=202,
+    response_model=AuthorizationRequired,
+    responses=_problems(401, 403, 422, 503),
+)
+async def start_connection(
+    context: ContextDep, user_id: UserIdPath, body: ConnectionStart
+) -> Response:
+    """Connect (or reconnect) a user to Miro with nothing else to do: send the browser
+    to `authorize_url`, then confirm the `miro_result` it comes back with."""
+    return_url = _return_url(context, body.return_url)
+    return _accepted(await context.connector.launch_connect(user_id, return_url))
+
+
+@router.post(
+    "/users/{user_id}/connection/confirm",
+    status_code=200,
+    response_model=None,
+    responses={
+        200: {
+            "model": ConnectionConfirmed,
+            "description": "Confirmed: the connection is active (a flow without a "
+            "board to create).",
+        },
+        201: {
+            "model": BoardCreated,
+            "description": "Confirmed: the connection is active and the board of the "
+            "flow was created.",
+        },
+        **_problems(401, 403, 404, 409, 410, 422, 500, 502, 503),
+    },
+)
+async def confirm_connection(
+    context: ContextDep, user_id: UserIdPath, body: ConsentConfirm
+) -> Response:
+    """Say which of your users came back from Miro with `miro_result`.
+
+    Call it from your backend for the user signed in to your app on the return page.
+    Only the user the flow was started for gets the connection (and the board); for
+    any other user the grant is revoked at Miro and nothing is stored (`403`). A repeat
+    for the same user answers what the first confirm did.
+    """
+    try:
+        confirmed = await context.connector.confirm(user_id, body.result)
+    except (ResultUnknownError, FlowUserMismatchError) as exc:
+        status = 404 if isinstance(exc, ResultUnknownError) else 403
+        raise ProblemError(status, str(exc), reason=exc.reason) from None
+    except (ResultUsedError, ResultExpiredError) as exc:
+        status = 409 if isinstance(exc, ResultUsedError) else 410
+        raise ProblemError(status, str(exc), reason=exc.reason) from None
+    except MiroConnectError as exc:
+        _reraise_if_not_miros(exc)
+        logger.warning("API confirm failed: %s", type(exc).__name__)
+        raise ProblemError(
+            502, "Miro refused or could not be reached", reason="miro_error"
+        ) from None
+    if confirmed.action_error is not None:
+        kind = confirmed.action.kind if confirmed.action else "action"
+        _action_problem(confirmed.action_error, context, kind)
+    if confirmed.action_result is not None and confirmed.action is not None:
+        name = str(confirmed.action.params.get("name") or "")
+        return await _board_created(context, user_id, confirmed.action_result, name)
+    found = await _read_connection(context, user_id)
+    payload = ConnectionConfirmed(connection=_connection(found))
+    return JSONResponse(payload.model_dump(mode="json"), status_code=200)
+
+
+@router.delete(
+    "/users/{user_id}/connection",
+    status_code=204,
+    response_class=Response,
+    responses=_problems(401, 422, 500, 502, 503),
+)
+async def delete_connection(context: ContextDep, user_id: UserIdPath) -> Response:
+    """Revoke the user's tokens at Miro and forget them (no error if none)."""
+    try:
+        await context.connector.disconnect(user_id)
+    except MiroConnectError as exc:
+        _reraise_if_not_miros(exc)
+        raise ProblemError(
+            502, "Miro could not be reached to revoke", reason="miro_error"
+        ) from None
+    return Response(status_code=204)
+
+
+def api_router() -> APIRouter:
+    """The `/api/v1` routes (mount with that prefix)."""
     return router

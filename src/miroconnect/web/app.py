@@ -23,7 +23,7 @@ from starlette.responses import JSONResponse, RedirectResponse, Response
 from starlette.types import ASGIApp, Receive, Scope, Send
 
 from miroconnect.config import Settings
-from miroconnect.errors import ConfigurationError
+from miroconnect.errors import ConfigurationError, CryptoError
 from miroconnect.logs import log_event
 from miroconnect.oauth.actions import ActionRunner
 from miroconnect.storage.db import Database
@@ -184,6 +184,7 @@ def build_context(
         ),
         clock=clock,
         reference_app=reference_app,
+        miro_origins=tuple(_miro_web_origins(settings)),
         closers=(connector, transport),
     )
 
@@ -411,6 +412,26 @@ def _install_error_handlers(app: FastAPI, context: WebContext) -> None:
 
     for error_class in _DATABASE_ERROR_CLASSES:
         app.add_exception_handler(error_class, on_database_error)
+
+    @app.exception_handler(CryptoError)
+    async def on_vault_key(request: Request, exc: CryptoError) -> Response:
+        # A stored token does not open with the configured keys: the operator's problem
+        # (MIROCONNECT_ENCRYPTION_KEYS), not Miro's. The key id helps; never the key.
+        log_event(
+            logger,
+            "vault.key_error",
+            level=logging.ERROR,
+            path=route_label(request.scope),
+            error_type=type(exc).__name__,
+            key_id=getattr(exc, "key_id", None),
+        )
+        if _answers_problems(request):
+            return problem_response(
+                500,
+                "a stored token does not decrypt with the configured encryption keys",
+                reason="vault_key_error",
+            )
+        return error_page(context, request, "vault_key_error", status_code=500)
 
     @app.exception_handler(RequestValidationError)
     async def on_invalid(request: Request, exc: RequestValidationError) -> Response:

@@ -15,7 +15,7 @@ from __future__ import annotations
 
 import inspect
 import logging
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Iterable
 from typing import Annotated, Any
 from urllib.parse import parse_qsl, urlencode, urlsplit, urlunsplit
 
@@ -26,6 +26,7 @@ from starlette.responses import RedirectResponse, Response
 
 from miroconnect.errors import AuthorizationError, MiroConnectError
 from miroconnect.oauth.actions import ActionResult, PendingAction
+from miroconnect.web.accounts import BoardRecord
 from miroconnect.web.connector import (
     AuthorizationNeeded,
     CallbackFailedError,
@@ -43,6 +44,7 @@ __all__ = [
     "csrf_token",
     "error_page",
     "record_board",
+    "safe_view_link",
     "signed_in_or_none",
     "with_query",
 ]
@@ -82,22 +84,52 @@ def error_page(
     )
 
 
+def safe_view_link(link: object, origins: Iterable[str]) -> str:
+    """`link` if it is an https link on one of Miro's web `origins` (or the configured
+    emulator's, which is the only origin that may be plain http), else `""`.
+
+    A board's `viewLink` comes from Miro's answer and goes into an `href`: a
+    `javascript:` or foreign link must never get there.
+    """
+    if not isinstance(link, str) or len(link) > 2048:
+        return ""
+    try:
+        parts = urlsplit(link)
+        port = parts.port
+    except ValueError:
+        return ""
+    if parts.username is not None or parts.password is not None or not parts.hostname:
+        return ""
+    if any(ord(char) <= 0x20 or ord(char) == 0x7F for char in link):
+        return ""
+    for origin in origins:
+        allowed = urlsplit(origin)
+        if (
+            parts.scheme == allowed.scheme
+            and parts.hostname == allowed.hostname
+            and port == allowed.port
+        ):
+            return link
+    return ""
+
+
 async def record_board(
     context: WebContext, app_user_id: str, result: ActionResult, name: str
-) -> str | None:
-    """Remember a board an action created; returns its id (`None` if none was made)."""
+) -> BoardRecord | None:
+    """Remember a board an action created (`None` if none was made). Recording the same
+    board again returns the first record, so a repeated call answers what the first did.
+    """
     board_id = result.data.get("board_id")
     if not isinstance(board_id, str) or not board_id:
         return None
-    view_link = result.data.get("view_link")
-    await context.boards.record(
+    record = await context.boards.record(
         app_user_id,
         board_id,
         str(result.data.get("name") or name),
-        view_link if isinstance(view_link, str) else "",
+        safe_view_link(result.data.get("view_link"), context.miro_origins),
     )
     context.metrics.actions.labels(result.kind, "done").inc()
-    return board_id
+    return record
 
 
 def _set_binding_cookie(request: Request, response: Response, value: str) -> None:
@@ -214,8 +246,10 @@ def connect_router(
             return error_page(context, request, _reason_of(exc), status_code=502)
         if isinstance(answer, AuthorizationNeeded):
             return _to_miro(context, request, answer)
-        board_id = await record_board(context, user_id, answer, name)
-        target = with_query(home_url, miro_board_id=board_id) if board_id else home_url
+        record = await record_board(context, user_id, answer, name)
+        target = (
+            with_query(home_url, miro_board_id=record.board_id) if record else home_url
+        )
         return RedirectResponse(target, status_code=303)
 
     @router.get(callback_path)
@@ -318,9 +352,14 @@ def _callback_failure(
 async def _callback_success(
     context: WebContext, request: Request, outcome: CallbackOutcome
 ) -> Response:
+    if outcome.result_token is not None:
+        # Service mode: the host app's backend confirms which of its users this is.
+        target = with_query(outcome.return_url, miro_result=outcome.result_token)
+        return RedirectResponse(target, status_code=303)
     board_id = None
     if outcome.result is not None and outcome.app_user_id is not None:
-        board_id = await record_board(context, outcome.app_user_id, outcome.result, "")
+        record = await record_board(context, outcome.app_user_id, outcome.result, "")
+        board_id = record.board_id if record else None
     if outcome.action_failed:
         # Consent worked and the connection is stored; the board was not made. The app
         # behind `return_url` says so in its own words.

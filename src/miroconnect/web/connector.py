@@ -12,6 +12,7 @@ from datetime import datetime
 from typing import Literal, Protocol
 
 from miroconnect.oauth.actions import ActionResult, PendingAction
+from miroconnect.oauth.flow import Confirmed
 
 __all__ = [
     "AuthorizationNeeded",
@@ -58,6 +59,9 @@ class CallbackOutcome:
     app_user_id: str | None = None
     # The connection is stored but the pending action failed (`miro_error=action_failed`).
     action_failed: bool = False
+    # Service mode: the consent is held; the browser takes this back as `miro_result`
+    # for the host app's confirm (nothing is connected, no action ran yet).
+    result_token: str | None = None
 
 
 class CallbackFailedError(Exception):
@@ -93,6 +97,17 @@ class Connector(Protocol):
 
     async def reconnect(self, app_user_id: str, return_url: str) -> AuthorizationNeeded:
         """Start consent with nothing pending (a connection that needs it again)."""
+        ...
+
+    async def launch_connect(
+        self, app_user_id: str, return_url: str
+    ) -> AuthorizationNeeded:
+        """Service mode: a one-time launch link for consent with nothing pending."""
+        ...
+
+    async def confirm(self, app_user_id: str, result: str) -> Confirmed:
+        """Service mode: the host confirms which of its users came back with `result`
+        (see `ConnectFlow.confirm`)."""
         ...
 
     async def launch(self, token: str) -> AuthorizationNeeded:

@@ -45,6 +45,8 @@ class WebContext:
     api_keys: tuple[bytes, ...]
     clock: Clock
     reference_app: bool
+    # Miro's web origins (and the configured emulator's): where board links may point.
+    miro_origins: tuple[str, ...] = ("https://miro.com",)
     # What `aclose` closes besides the database: the connector, the Miro transport.
     closers: tuple[Any, ...] = ()
 

@@ -97,6 +97,31 @@ _TEXTS: dict[str, FailureText] = {
         "The connect link was opened too late.",
         "Go back to the app and start again.",
     ),
+    "flow_user_mismatch": FailureText(
+        "Started for another account",
+        "This Miro approval was started for a different account of the app, so it "
+        "was not used, and the access Miro granted was given back.",
+        "If you meant to connect your own account, click “Create board on Miro” in "
+        "the app while signed in as yourself. Never follow such a link sent by "
+        "someone else.",
+    ),
+    "result_unknown": FailureText(
+        "This approval is not known",
+        "The app sent back an approval that was not issued, or was altered.",
+        _START_AGAIN,
+    ),
+    "result_used": FailureText(
+        "This approval was refused",
+        "This approval was already refused (it was confirmed for another account), "
+        "and Miro's access was given back.",
+        _START_AGAIN,
+    ),
+    "result_expired": FailureText(
+        "The approval was not confirmed in time",
+        "The app did not confirm the Miro approval within 10 minutes, so it was "
+        "given back to Miro.",
+        _START_AGAIN,
+    ),
     "action_failed": FailureText(
         "The board could not be created",
         "Your Miro account is connected, but Miro refused or failed to create the "
@@ -123,6 +148,13 @@ _TEXTS: dict[str, FailureText] = {
         "That request could not be understood",
         "Something in the address or the form was missing or malformed.",
         "Go back to the home page and try again.",
+    ),
+    "vault_key_error": FailureText(
+        "The app cannot read its saved Miro connection",
+        "A saved connection could not be decrypted with the app's keys. Nothing was "
+        "sent to Miro.",
+        "Tell the app's owner: its encryption keys (MIROCONNECT_ENCRYPTION_KEYS) do "
+        "not match its database.",
     ),
     "internal": FailureText(
         "Something went wrong on our side",

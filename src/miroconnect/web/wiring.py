@@ -13,10 +13,18 @@ from miroconnect.config import Settings
 from miroconnect.crypto import KeyRing, TokenCipher
 from miroconnect.errors import AuthorizationError, ConfigurationError, NotConnectedError
 from miroconnect.oauth.actions import ActionResult, ActionRunner, PendingAction
-from miroconnect.oauth.flow import ActionDone, ConnectFlow, FlowLaunch, FlowStart
+from miroconnect.oauth.flow import (
+    ActionDone,
+    Confirmed,
+    ConnectFlow,
+    FlowHeld,
+    FlowLaunch,
+    FlowStart,
+)
 from miroconnect.oauth.miro import MiroOAuthClient, MiroOAuthConfig
 from miroconnect.oauth.tokens import ConnectionStatus as VaultStatus
 from miroconnect.oauth.vault import TokenVault
+from miroconnect.storage.consents import SQLConsentStore
 from miroconnect.storage.db import Database
 from miroconnect.storage.pacing import SQLPacingStore
 from miroconnect.storage.repository import SQLStore
@@ -86,6 +94,14 @@ class FlowConnector:
     async def reconnect(self, app_user_id: str, return_url: str) -> AuthorizationNeeded:
         return self._needed(await self.flow.start(app_user_id, None, return_url))
 
+    async def launch_connect(
+        self, app_user_id: str, return_url: str
+    ) -> AuthorizationNeeded:
+        return self._needed(await self.flow.start_launch(app_user_id, None, return_url))
+
+    async def confirm(self, app_user_id: str, result: str) -> Confirmed:
+        return await self.flow.confirm(app_user_id, result)
+
     async def launch(self, token: str) -> AuthorizationNeeded:
         return self._needed(await self.flow.launch(token))
 
@@ -112,6 +128,10 @@ class FlowConnector:
             # The flow sets `return_url` only for failures after the browser check
             # (cancelled at Miro, code refused, ...), and only if it is still allowed.
             raise CallbackFailedError(exc.reason, exc.return_url) from exc
+        if isinstance(outcome, FlowHeld):
+            return CallbackOutcome(
+                return_url=outcome.return_url, result_token=outcome.result_token
+            )
         return CallbackOutcome(
             return_url=outcome.return_url,
             result=outcome.action_result,
@@ -132,7 +152,7 @@ class FlowConnector:
             miro_team_id=found.miro_team_id,
             miro_team_name=found.miro_team_name,
             scopes=tuple(found.scopes),
-            connected_since=found.created_at,
+            connected_since=found.connected_at,
             reason=found.status_reason,
         )
 
@@ -173,6 +193,7 @@ def build_connector(
     pacer = CreditPacer(store=SQLPacingStore(database), clock=clock)
     flow = ConnectFlow(
         store=store,
+        consents=SQLConsentStore(database, cipher),
         vault=vault,
         miro=miro,
         runner=runner

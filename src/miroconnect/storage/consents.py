@@ -1,0 +1,210 @@
+"""`SQLConsentStore`: service-mode consents held until the host app confirms them.
+
+The tokens of a held consent are sealed like a connection's (`miroconnect.storage.sealing`),
+bound to the `pending_consents` row and its owner. A confirm decides under a row lock
+(`SELECT ... FOR UPDATE` on PostgreSQL, the IMMEDIATE transaction on SQLite), and turning a
+consent into a connection happens in that same transaction: the consent is `confirmed` and
+the connection stored together, or neither.
+"""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator, Sequence
+from contextlib import asynccontextmanager
+from datetime import datetime
+from typing import Any
+
+from sqlalchemy import delete, or_, select, update
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from miroconnect.crypto import TokenCipher
+from miroconnect.oauth.actions import PendingAction
+from miroconnect.oauth.store import ConsentStatus, HeldConsent, NewHeldConsent
+from miroconnect.oauth.tokens import Connection, MiroIdentity
+from miroconnect.storage.db import Database
+from miroconnect.storage.models import PendingConsentRow
+from miroconnect.storage.repository import upsert_connection
+from miroconnect.storage.sealing import open_tokens, seal_tokens
+
+__all__ = ["SQLConsentStore"]
+
+
+def _to_consent(cipher: TokenCipher, row: PendingConsentRow) -> HeldConsent:
+    action = None
+    if row.action_kind is not None:
+        action = PendingAction(
+            row.action_kind,
+            dict(row.action_params or {}),
+            idempotency_key=row.action_idempotency_key,
+        )
+    return HeldConsent(
+        id=row.id,
+        flow_id=row.flow_id,
+        app_user_id=row.app_user_id,
+        action=action,
+        identity=MiroIdentity(
+            user_id=row.miro_user_id,
+            team_id=row.miro_team_id,
+            user_name=row.miro_user_name,
+            team_name=row.miro_team_name,
+            scopes=tuple(row.scopes.split()),
+        ),
+        status=ConsentStatus(row.status),
+        created_at=row.created_at,
+        expires_at=row.expires_at,
+        connection_id=row.connection_id,
+        tokens=open_tokens(cipher, row),
+    )
+
+
+class SQLConsentStore:
+    """Implements `ConsentStore` on a `Database`."""
+
+    def __init__(self, db: Database, cipher: TokenCipher) -> None:
+        self.db = db
+        self.cipher = cipher
+
+    async def hold_consent(self, consent: NewHeldConsent) -> None:
+        """One INSERT of the consent, its tokens sealed to the new row."""
+        action = consent.action
+        identity = consent.identity
+        row = PendingConsentRow(
+            id=consent.id,
+            result_hash=consent.result_hash,
+            flow_id=consent.flow_id,
+            app_user_id=consent.app_user_id,
+            action_kind=action.kind if action else None,
+            action_params=dict(action.params) if action else None,
+            action_idempotency_key=action.idempotency_key if action else None,
+            miro_user_id=identity.user_id,
+            miro_user_name=identity.user_name,
+            miro_team_id=identity.team_id,
+            miro_team_name=identity.team_name,
+            scopes=" ".join(identity.scopes),
+            status=ConsentStatus.HELD.value,
+            created_at=consent.created_at,
+            expires_at=consent.expires_at,
+        )
+        seal_tokens(self.cipher, row, consent.tokens)
+        async with self.db.single_session() as session, session.begin():
+            session.add(row)
+
+    @asynccontextmanager
+    async def lock_consent(
+        self, result_hash: str
+    ) -> AsyncIterator[_LockedConsent | None]:
+        """The consent under its row lock (PostgreSQL) or the write lock (SQLite)."""
+        async with self.db.write_session() as session, session.begin():
+            row = await session.scalar(
+                select(PendingConsentRow)
+                .where(PendingConsentRow.result_hash == result_hash)
+                .with_for_update()
+            )
+            yield None if row is None else _LockedConsent(self.cipher, session, row)
+
+    async def expire_consent(self, consent_id: str, *, now: datetime) -> bool:
+        """`held` -> `expired`, only if still held (the maintenance job's step)."""
+        C = PendingConsentRow
+        async with self.db.single_session() as session, session.begin():
+            result: Any = await session.execute(
+                update(C)
+                .where(C.id == consent_id, C.status == ConsentStatus.HELD.value)
+                .values(status=ConsentStatus.EXPIRED.value, decided_at=now)
+            )
+            return int(result.rowcount or 0) == 1
+
+    async def forget_consent_tokens(self, consent_id: str) -> None:
+        """Delete a decided consent's ciphertexts (one UPDATE)."""
+        C = PendingConsentRow
+        async with self.db.single_session() as session, session.begin():
+            await session.execute(
+                update(C)
+                .where(C.id == consent_id, C.status != ConsentStatus.HELD.value)
+                .values(
+                    access_token_ciphertext=None,
+                    refresh_token_ciphertext=None,
+                    key_id=None,
+                )
+            )
+
+    async def consents_to_close(
+        self, *, now: datetime, limit: int
+    ) -> Sequence[HeldConsent]:
+        """Held past expiry, or decided against with tokens still there; oldest first."""
+        C = PendingConsentRow
+        statement = (
+            select(C)
+            .where(
+                C.access_token_ciphertext.is_not(None),
+                or_(
+                    C.status.in_(
+                        [ConsentStatus.REFUSED.value, ConsentStatus.EXPIRED.value]
+                    ),
+                    (C.status == ConsentStatus.HELD.value) & (C.expires_at <= now),
+                ),
+            )
+            .order_by(C.expires_at)
+            .limit(limit)
+        )
+        async with self.db.single_session() as session:
+            rows = list(await session.scalars(statement))
+            return [_to_consent(self.cipher, row) for row in rows]
+
+    async def delete_old_consents(self, *, before: datetime) -> int:
+        """Delete consents that expired before `before` and hold no tokens any more."""
+        C = PendingConsentRow
+        async with self.db.single_session() as session, session.begin():
+            result: Any = await session.execute(
+                delete(C).where(
+                    C.expires_at < before, C.access_token_ciphertext.is_(None)
+                )
+            )
+            return int(result.rowcount or 0)
+
+
+class _LockedConsent:
+    """A consent row under lock, for the confirm's decision."""
+
+    def __init__(
+        self, cipher: TokenCipher, session: AsyncSession, row: PendingConsentRow
+    ) -> None:
+        self._cipher = cipher
+        self._session = session
+        self._row = row
+        self._current = _to_consent(cipher, row)
+
+    @property
+    def current(self) -> HeldConsent:
+        """The consent as read under the lock."""
+        return self._current
+
+    async def activate(self, *, now: datetime) -> Connection:
+        """The tokens become the flow user's connection, in this transaction."""
+        consent = self._current
+        if consent.tokens is None or consent.status is not ConsentStatus.HELD:
+            raise ValueError("only a held consent with its tokens can be activated")
+        connection = await upsert_connection(
+            self._session,
+            self._cipher,
+            app_user_id=consent.app_user_id,
+            identity=consent.identity,
+            tokens=consent.tokens,
+            now=now,
+        )
+        row = self._row
+        row.status = ConsentStatus.CONFIRMED.value
+        row.decided_at = now
+        row.connection_id = connection.id
+        row.access_token_ciphertext = None
+        row.refresh_token_ciphertext = None
+        row.key_id = None
+        await self._session.flush()
+        return connection
+
+    async def close(self, status: ConsentStatus, *, now: datetime) -> None:
+        """`refused` or `expired`; the tokens stay until they are revoked at Miro."""
+        if status not in (ConsentStatus.REFUSED, ConsentStatus.EXPIRED):
+            raise ValueError(f"a consent is closed as refused or expired, not {status}")
+        self._row.status = status.value
+        self._row.decided_at = now
+        await self._session.flush()
