@@ -68,7 +68,7 @@ FEW_DUE = 20  # emulator-backed connections refreshed by the "few due" maintenan
 LOADERS = 2  # child processes encrypting and COPYing in parallel
 SCAN_REPEATS = 7
 
-MIRO = "http://miro.test"
+MIRO = "https://miro.test"
 CLIENT_ID = "3074457000000000777"
 CLIENT_SECRET = "bench-scale-secret"
 REDIRECT_URI = "http://bench.test/connect/callback"

@@ -9,12 +9,13 @@ Every variable has the prefix `MIROCONNECT_`, e.g. `MIROCONNECT_DATABASE_URL`.
 
 from __future__ import annotations
 
+import ipaddress
 from typing import Annotated
 
 from pydantic import BeforeValidator, Field, SecretStr
 from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
 
-__all__ = ["Settings"]
+__all__ = ["Settings", "is_loopback"]
 
 
 def _split_list(value: object) -> object:
@@ -50,7 +51,21 @@ class Settings(BaseSettings):
     # Comma-separated service API keys.
     api_keys: SecretStr = SecretStr("")
     allowed_return_urls: CommaList = Field(default_factory=list)
+    # Host names this service answers to (e.g. `miroconnect.example.com`); empty: any.
+    # Requests for other hosts get a 400 before anything else runs.
+    allowed_hosts: CommaList = Field(default_factory=list)
 
     # Logs (miroconnect.logs): `json` (one object per line) or `text`, and the level.
     log_format: str = "json"
     log_level: str = "INFO"
+
+
+def is_loopback(host: str) -> bool:
+    """`localhost` (or a name under it) and loopback addresses (127.0.0.0/8, ::1)."""
+    host = host.strip("[]").lower()
+    if host == "localhost" or host.endswith(".localhost"):
+        return True
+    try:
+        return ipaddress.ip_address(host).is_loopback
+    except ValueError:
+        return False

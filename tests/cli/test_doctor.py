@@ -48,15 +48,16 @@ def test_a_healthy_deployment_passes_every_check(database_url: str) -> None:
     seed(database_url, emulator, clock, ["alice", "bob"])
     result = run_doctor(environment(database_url), emulator_transport(emulator))
     assert result.exit_code == 0, result.output
-    for name in (
-        "settings",
-        "database",
-        "migrations",
-        "encryption keys",
-        "Miro authorization URL",
-        "Miro API URL",
-    ):
+    for name in ("settings", "database", "migrations", "encryption keys"):
         assert line_of(result, name).startswith("ok  "), result.output
+    # The emulator answers, but it is not Miro: the operator is told where secrets go.
+    for name, host in (
+        ("Miro authorization URL", "miro.com"),
+        ("Miro API URL", "api.miro.com"),
+    ):
+        line = line_of(result, name)
+        assert line.startswith("warn"), result.output
+        assert f"miro.test is not Miro ({host})" in line
     assert "rows by key id: k1: 2" in line_of(result, "encryption keys")
     assert "answers (HTTP" in line_of(result, "Miro API URL")
     assert result.output.rstrip().endswith("all checks passed")
@@ -172,3 +173,18 @@ def test_the_real_app_registers_doctor_and_connections() -> None:
 
     result = CliRunner().invoke(build_app(), ["--help"])
     assert "doctor" in result.output and "connections" in result.output
+
+
+def test_plain_http_to_a_remote_miro_fails(database_url: str) -> None:
+    clock = FakeClock()
+    emulator = make_emulator(clock)
+    seed(database_url, emulator, clock, ["alice"])
+    env = environment(database_url) | {
+        "MIROCONNECT_MIRO_API_URL": "http://api.miro.example",
+        "MIROCONNECT_MIRO_AUTH_URL": "http://127.0.0.1:8765/oauth/authorize",
+    }
+    result = run_doctor(env, emulator_transport(emulator))
+    assert result.exit_code == 1
+    assert "MIROCONNECT_MIRO_API_URL must be an https URL" in result.output
+    assert "MIROCONNECT_MIRO_AUTH_URL must" not in result.output  # loopback is fine
+    assert line_of(result, "Miro API URL").startswith("FAIL")

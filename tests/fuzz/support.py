@@ -51,7 +51,7 @@ __all__ = [
 ]
 
 APP = "http://testserver"
-MIRO = "http://miro.test"
+MIRO = "https://miro.test"
 CLIENT_ID = "3458764500000077"
 CLIENT_SECRET = "fuzz-client-secret-" + os.urandom(12).hex()
 API_KEY = "fuzz-api-key-" + os.urandom(12).hex()

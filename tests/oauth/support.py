@@ -33,7 +33,7 @@ __all__ = [
     "open_stack",
 ]
 
-MIRO = "http://miro.test"
+MIRO = "https://miro.test"
 CLIENT_ID = "3074457000000000001"
 CLIENT_SECRET = "client-secret-c0ffee-7f3a9b"
 REDIRECT_URI = "http://app.test/connect/callback"

@@ -169,7 +169,7 @@ async def test_token_info_and_revoke_wire() -> None:
 
 def test_config_from_settings_names_what_is_missing() -> None:
     config = MiroOAuthConfig.from_settings(make_settings("sqlite+aiosqlite://"))
-    assert config.api_url == "http://miro.test"
+    assert config.api_url == "https://miro.test"
     assert "client-secret" not in repr(config)
     empty = make_settings("sqlite+aiosqlite://").model_copy(
         update={"miro_client_id": "", "miro_redirect_uri": ""}

@@ -25,7 +25,7 @@ from miroconnect.storage.migrate import upgrade
 from miroconnect.web import create_app
 
 APP = "http://testserver"
-MIRO = "http://miro.test"
+MIRO = "https://miro.test"
 CLIENT_ID = "3458764500000001"
 CLIENT_SECRET = "emulator-client-secret"
 REDIRECT_URI = f"{APP}/connect/callback"
@@ -126,7 +126,9 @@ class Harness:
             "csrf_token"
         ]
 
-    async def sign_up(self, username: str = "ada", password: str = "lovelace") -> None:
+    async def sign_up(
+        self, username: str = "ada", password: str = "lovelace-1843"
+    ) -> None:
         page = await self.browser.get("/signup")
         fields = form_fields(page.text, "/signup")
         fields.update(username=username, password=password)

@@ -150,7 +150,7 @@ async def test_pages_need_sign_in(harness: Harness) -> None:
 
 
 async def test_sign_in_and_out(harness: Harness) -> None:
-    await harness.sign_up("grace", "hopper")
+    await harness.sign_up("grace", "hopper-1906")
     fields = await harness.home_form("/signout")
     await harness.browser.post("/signout", data=fields)
     assert "New board" not in (await harness.browser.get("/")).text
@@ -163,7 +163,7 @@ async def test_sign_in_and_out(harness: Harness) -> None:
     assert "Wrong username or password." in wrong.text
     right = await harness.browser.post(
         "/signin",
-        data={"csrf_token": token, "username": "grace", "password": "hopper"},
+        data={"csrf_token": token, "username": "grace", "password": "hopper-1906"},
     )
     assert right.status_code == 303
     cookie = right.headers["set-cookie"]
@@ -173,13 +173,13 @@ async def test_sign_in_and_out(harness: Harness) -> None:
 
 
 async def test_signup_refuses_a_taken_name(harness: Harness) -> None:
-    await harness.sign_up("linus", "torvalds")
+    await harness.sign_up("linus", "torvalds-1969")
     await harness.browser.post("/signout", data=await harness.home_form("/signout"))
     page = await harness.browser.get("/signup")
     from .conftest import form_fields
 
     fields = form_fields(page.text, "/signup")
-    fields.update(username="linus", password="another")
+    fields.update(username="linus", password="another-password")
     answer = await harness.browser.post("/signup", data=fields)
     assert answer.status_code == 422
     assert "That username is taken." in answer.text
@@ -188,12 +188,12 @@ async def test_signup_refuses_a_taken_name(harness: Harness) -> None:
 async def test_callback_in_another_accounts_session_is_refused(
     harness: Harness,
 ) -> None:
-    await harness.sign_up("alice", "wonderland")
+    await harness.sign_up("alice", "wonderland-1865")
     location = await create_board(harness, "Alice's")
     callback = await harness.consent(location)
     # Bob signs in on the same browser: the binding cookie is still there.
     await harness.browser.post("/signout", data=await harness.home_form("/signout"))
-    await harness.sign_up("bob", "builder")
+    await harness.sign_up("bob", "builder-1999")
     assert "mc_flow" in harness.browser.cookies
 
     page = await harness.browser.get(callback)

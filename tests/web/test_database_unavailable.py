@@ -161,7 +161,7 @@ async def test_reference_app_page_when_the_database_is_down(
         form = await browser.get("/signup")  # needs no database
         assert form.status_code == 200
         fields = form_fields(form.text, "/signup")
-        fields.update(username="ada", password="lovelace")
+        fields.update(username="ada", password="lovelace-1843")
         page = await browser.post("/signup", data=fields)
     assert page.status_code == 503
     assert page.headers["content-type"].startswith("text/html")

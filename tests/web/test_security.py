@@ -6,9 +6,11 @@ import re
 
 import httpx2
 import pytest
-from itsdangerous import URLSafeTimedSerializer
+from sqlalchemy import select
 
 from miroconnect.emulator import create_emulator, emulator_transport
+from miroconnect.oauth.params import hash_secret
+from miroconnect.storage.models import WebSessionRow
 from miroconnect.web import create_app
 
 from .conftest import APP, MIRO, Harness, form_fields, make_settings
@@ -65,8 +67,8 @@ async def test_security_headers_on_pages(harness: Harness) -> None:
     csp = page.headers["content-security-policy"]
     assert "default-src 'none'" in csp
     assert "frame-ancestors 'none'" in csp
-    assert f"frame-src {MIRO} https://miro.com" in csp
-    assert f"form-action 'self' {MIRO} https://miro.com" in csp
+    assert f"frame-src https://miro.com {MIRO}" in csp
+    assert f"form-action 'self' https://miro.com {MIRO}" in csp
     assert "script-src" not in csp  # no scripts at all
     assert page.headers["x-frame-options"] == "DENY"
     assert page.headers["x-content-type-options"] == "nosniff"
@@ -83,39 +85,100 @@ async def test_behind_https_cookies_are_secure(harness: Harness) -> None:
         transport=httpx2.ASGITransport(app=harness.app), base_url="https://testserver"
     ) as browser:
         page = await browser.get("/signup")
-        assert "Secure" in page.headers["set-cookie"]
+        csrf_cookie = page.headers["set-cookie"]
+        # `__Host-`: Secure, this host only, path /: no sibling can plant one.
+        assert csrf_cookie.startswith("__Host-mc_csrf=")
+        assert "Secure" in csrf_cookie and "Path=/" in csrf_cookie
+        assert "domain" not in csrf_cookie.lower()
         assert page.headers["strict-transport-security"].startswith("max-age=")
         fields = form_fields(page.text, "/signup")
-        fields.update(username="sec", password="secret")
+        fields.update(username="sec", password="secret-password")
         answer = await browser.post("/signup", data=fields)
+        assert answer.status_code == 303, answer.text
         session = answer.headers["set-cookie"]
-        assert session.startswith("mc_session=")
+        assert session.startswith("__Host-mc_session=")
         assert "Secure" in session and "HttpOnly" in session
         assert "samesite=lax" in session.lower()
+        # A plain `mc_csrf` cookie (what a sibling subdomain could set) is ignored.
+        home = await browser.get("/")
+        assert "New board" in home.text
 
 
-async def test_the_session_cookie_holds_only_the_account_id(harness: Harness) -> None:
+async def test_the_session_cookie_is_a_random_value_and_sign_out_ends_it(
+    harness: Harness,
+) -> None:
     await harness.sign_up()
-    fields = await harness.home_form()
-    fields["name"] = "Board"
-    location = (await harness.browser.post("/connect/boards", data=fields)).headers[
-        "location"
-    ]
-    await harness.browser.get(await harness.consent(location))
     raw = harness.browser.cookies["mc_session"]
-    payload = URLSafeTimedSerializer("s" * 48, salt="miroconnect.session").loads(raw)
-    assert payload == {"account": 1}
-    # A cookie signed with another key is not a session.
-    forged = URLSafeTimedSerializer("x" * 48, salt="miroconnect.session").dumps(
-        {"account": 1}
-    )
+    assert len(raw) >= 43 and "." not in raw  # 256 random bits, nothing signed in it
+    async with harness.app.state.miroconnect.database.session() as session:
+        rows = list(await session.scalars(select(WebSessionRow)))
+    assert [row.id for row in rows] == [hash_secret(raw)]  # stored as a hash only
     async with httpx2.AsyncClient(
         transport=httpx2.ASGITransport(app=harness.app), base_url=APP
     ) as other:
-        home = await other.get("/", headers={"cookie": f"mc_session={forged}"})
-        real = await other.get("/", headers={"cookie": f"mc_session={raw}"})
-    assert "New board" not in home.text
-    assert "New board" in real.text
+        forged = await other.get("/", headers={"cookie": "mc_session=" + "A" * 43})
+        copied = await other.get("/", headers={"cookie": f"mc_session={raw}"})
+        assert "New board" not in forged.text
+        assert "New board" in copied.text  # a copy works while the session lives
+        await harness.browser.post("/signout", data=await harness.home_form("/signout"))
+        after = await other.get("/", headers={"cookie": f"mc_session={raw}"})
+    assert "New board" not in after.text  # sign-out ended it on the server
+
+
+async def test_sessions_end_after_two_weeks(harness: Harness) -> None:
+    await harness.sign_up()
+    assert "New board" in (await harness.browser.get("/")).text
+    harness.clock.advance(14 * 24 * 3600 + 1)
+    assert "New board" not in (await harness.browser.get("/")).text
+
+
+async def test_a_planted_csrf_pair_does_not_pass_in_the_victims_session(
+    harness: Harness,
+) -> None:
+    # The attacker's own browser: a CSRF cookie and a token the app signed for it.
+    async with httpx2.AsyncClient(
+        transport=httpx2.ASGITransport(app=harness.app), base_url=APP
+    ) as attacker:
+        page = await attacker.get("/signin")
+        planted_cookie = attacker.cookies["mc_csrf"]
+        planted_token = form_fields(page.text, "/signin")["csrf_token"]
+    # The victim is signed in; the attacker managed to plant that cookie in the victim's
+    # browser and sends the victim a form carrying the matching token.
+    await harness.sign_up()
+    session = harness.browser.cookies["mc_session"]
+    answer = await harness.browser.post(
+        "/connect/disconnect",
+        data={"csrf_token": planted_token},
+        headers={"cookie": f"mc_session={session}; mc_csrf={planted_cookie}"},
+    )
+    assert answer.status_code == 403
+    assert 'data-reason="csrf_rejected"' in answer.text
+
+
+@pytest.mark.parametrize(
+    "headers",
+    [
+        {"sec-fetch-site": "cross-site"},
+        {"sec-fetch-site": "same-site"},  # a sibling subdomain
+        {"origin": "https://evil.example"},
+        {"origin": "null"},
+    ],
+)
+async def test_posts_a_browser_marks_as_cross_site_are_refused(
+    harness: Harness, headers: dict[str, str]
+) -> None:
+    await harness.sign_up()
+    fields = await harness.home_form()
+    fields["name"] = "Cross-site"
+    answer = await harness.browser.post("/connect/boards", data=fields, headers=headers)
+    assert answer.status_code == 403
+    assert 'data-reason="csrf_rejected"' in answer.text
+    same = await harness.browser.post(
+        "/connect/boards",
+        data=fields,
+        headers={"sec-fetch-site": "same-origin", "origin": APP},
+    )
+    assert same.status_code == 303  # the control: the same form from our own page
 
 
 async def test_what_users_type_is_escaped(harness: Harness) -> None:

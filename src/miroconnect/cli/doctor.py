@@ -9,7 +9,9 @@ The checks, in order (a check whose prerequisite failed is skipped, and says why
 4. encryption keys: `MIROCONNECT_ENCRYPTION_KEYS` parses; every key id found on a stored
    ciphertext is configured, and opens one of its rows (rows counted by key id);
 5. Miro authorization URL and 6. Miro API URL answer over HTTP (a plain GET with no
-   credentials: no client secret, no token leaves this process).
+   credentials: no client secret, no token leaves this process); a host that is not
+   Miro's (`miro.com`, `api.miro.com`) passes with a warning, since client secrets and
+   tokens go there: right for the emulator, wrong in production.
 
 Output never shows a secret: settings are named, not printed, and the database URL is shown
 with its password hidden.
@@ -38,11 +40,13 @@ CHECK_TIMEOUT = 5.0
 
 @dataclass(frozen=True)
 class Check:
-    """One check's outcome: `ok` True (passed), False (failed) or None (skipped)."""
+    """One check's outcome: `ok` True (passed), False (failed) or None (skipped);
+    `warn`: passed, with something an operator should look at."""
 
     name: str
     ok: bool | None
     detail: str
+    warn: bool = False
 
 
 def _describe(exc: BaseException) -> str:
@@ -221,8 +225,20 @@ async def _one_row_under(store: SQLStore, key_id: str) -> str | None:
 
 
 async def _reachable(
-    name: str, url: str, http: httpx2.AsyncClient, *, path: str = ""
+    name: str,
+    url: str,
+    http: httpx2.AsyncClient,
+    *,
+    miro_host: str,
+    path: str = "",
 ) -> Check:
+    from urllib.parse import urlsplit
+
+    from miroconnect.oauth.miro import miro_url_problem
+
+    problem = miro_url_problem(url)
+    if problem:
+        return Check(name, False, f"{url} {problem}")
     target = url.rstrip("/") + path if path else url
     try:
         response = await http.get(target)
@@ -230,7 +246,17 @@ async def _reachable(
         return Check(name, False, f"{target} does not answer ({type(exc).__name__})")
     if response.status_code >= 500:
         return Check(name, False, f"{target} answered {response.status_code}")
-    return Check(name, True, f"{target} answers (HTTP {response.status_code})")
+    detail = f"{target} answers (HTTP {response.status_code})"
+    host = urlsplit(url).hostname
+    if host != miro_host:
+        return Check(
+            name,
+            True,
+            f"{detail}; {host} is not Miro ({miro_host}): the client secret and "
+            "tokens go there (right for the emulator, not in production)",
+            warn=True,
+        )
+    return Check(name, True, detail)
 
 
 async def run_checks(
@@ -258,9 +284,18 @@ async def run_checks(
         transport=transport, timeout=CHECK_TIMEOUT, follow_redirects=False
     ) as http:
         checks: list[Awaitable[Check]] = [
-            _reachable("Miro authorization URL", settings.miro_auth_url, http),
             _reachable(
-                "Miro API URL", settings.miro_api_url, http, path="/v1/oauth-token"
+                "Miro authorization URL",
+                settings.miro_auth_url,
+                http,
+                miro_host="miro.com",
+            ),
+            _reachable(
+                "Miro API URL",
+                settings.miro_api_url,
+                http,
+                miro_host="api.miro.com",
+                path="/v1/oauth-token",
             ),
         ]
         results.extend(await asyncio.gather(*checks))
@@ -284,7 +319,8 @@ def register(
         indent = " " * (len(_MARK[True]) + width + 4)
         for check in results:
             first, *more = check.detail.split("\n")
-            typer.echo(f"{_MARK[check.ok]}  {check.name:<{width}}  {first}")
+            mark = "warn" if check.warn else _MARK[check.ok]
+            typer.echo(f"{mark}  {check.name:<{width}}  {first}")
             for line in more:  # several problems: one line each
                 typer.echo(f"{indent}{line}")
         failed = [check.name for check in results if check.ok is False]

@@ -2,21 +2,11 @@
 
 from __future__ import annotations
 
-import ipaddress
-
 import typer
 
+from miroconnect.config import is_loopback
+
 __all__ = ["is_loopback", "parse_client", "register"]
-
-
-def is_loopback(host: str) -> bool:
-    """True for `localhost` and loopback addresses (127.0.0.0/8, ::1)."""
-    if host == "localhost":
-        return True
-    try:
-        return ipaddress.ip_address(host.strip("[]")).is_loopback
-    except ValueError:
-        return False
 
 
 def parse_client(spec: str) -> tuple[str, str, str]:

@@ -22,6 +22,8 @@ def register(app: typer.Typer) -> None:
         from miroconnect.oauth.consents import close_stale_consents
         from miroconnect.oauth.vault import MaintenanceReport
         from miroconnect.storage.factory import open_vault
+        from miroconnect.storage.sessions import SQLSessionStore
+        from miroconnect.storage.throttle import SQLThrottle
 
         async def run() -> tuple[MaintenanceReport, int]:
             stack = open_vault(Settings())
@@ -30,8 +32,12 @@ def register(app: typer.Typer) -> None:
                 closed = await close_stale_consents(
                     stack.consents, stack.miro, clock=stack.vault.clock
                 )
-                await stack.consents.delete_old_consents(
-                    before=stack.vault.clock() - timedelta(days=1)
+                now = stack.vault.clock()
+                await stack.consents.delete_old_consents(before=now - timedelta(days=1))
+                # The reference app's ended sessions and old sign-in counters.
+                await SQLSessionStore(stack.db).end_expired(now=now)
+                await SQLThrottle(stack.db, stack.vault.clock).forget_before(
+                    seconds_ago=timedelta(days=1).total_seconds()
                 )
                 return report, closed
             finally:

@@ -13,10 +13,11 @@ import time
 from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
+from urllib.parse import urlsplit
 
 import httpx2
 
-from miroconnect.config import Settings
+from miroconnect.config import Settings, is_loopback
 from miroconnect.errors import (
     CodeRejectedError,
     ConfigurationError,
@@ -36,7 +37,13 @@ from miroconnect.oauth.params import (
 )
 from miroconnect.oauth.tokens import MiroIdentity, TokenSet
 
-__all__ = ["MiroOAuthClient", "MiroOAuthConfig", "RefreshRejectedError"]
+__all__ = [
+    "MIRO_HOSTS",
+    "MiroOAuthClient",
+    "MiroOAuthConfig",
+    "RefreshRejectedError",
+    "miro_url_problem",
+]
 
 
 @dataclass(frozen=True)
@@ -69,6 +76,13 @@ class MiroOAuthConfig:
         ]
         if missing:
             raise ConfigurationError(f"not set: {', '.join(missing)}")
+        for name, url in (
+            ("MIROCONNECT_MIRO_AUTH_URL", settings.miro_auth_url),
+            ("MIROCONNECT_MIRO_API_URL", settings.miro_api_url),
+        ):
+            problem = miro_url_problem(url)
+            if problem:
+                raise ConfigurationError(f"{name} {problem}")
         return cls(
             client_id=settings.miro_client_id,
             client_secret=settings.miro_client_secret.get_secret_value(),
@@ -79,6 +93,25 @@ class MiroOAuthConfig:
 
 
 logger = logging.getLogger(__name__)
+
+MIRO_HOSTS = ("miro.com", "api.miro.com")
+
+
+def miro_url_problem(url: str) -> str | None:
+    """Why `url` cannot be where Miro lives, or `None`: it must be an absolute https
+    URL; plain http only on loopback (the emulator of `miroconnect demo`). Client
+    secrets, codes and tokens travel to it."""
+    try:
+        parts = urlsplit(url)
+        host = parts.hostname or ""
+        parts.port  # noqa: B018  # raises for a port that is not one
+    except ValueError:
+        return "is not a URL"
+    if parts.scheme == "https" and host:
+        return None
+    if parts.scheme == "http" and host and is_loopback(host):
+        return None
+    return "must be an https URL (plain http only on a loopback address)"
 
 
 class RefreshRejectedError(Exception):

@@ -71,7 +71,11 @@ class Database:
         pool: dict[str, Any] = {}
         if make_url(url).get_backend_name() == "postgresql":
             pool = {"pool_size": pool_size, "max_overflow": max_overflow}
-        self.engine: AsyncEngine = create_async_engine(url, echo=echo, **pool)
+        # `hide_parameters`: a failed statement's error (and so any log line or page
+        # made of it) never shows the values it was sent, tokens and user input alike.
+        self.engine: AsyncEngine = create_async_engine(
+            url, echo=echo, hide_parameters=True, **pool
+        )
         self.is_sqlite = self.engine.dialect.name == "sqlite"
         self.is_postgresql = self.engine.dialect.name == "postgresql"
         if self.is_sqlite:

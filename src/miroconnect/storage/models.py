@@ -38,6 +38,7 @@ __all__ = [
     "PacingBudgetRow",
     "PendingAuthorizationRow",
     "PendingConsentRow",
+    "ThrottleCounterRow",
     "WebAccountRow",
     "WebBoardRow",
     "WebSessionRow",
@@ -232,6 +233,20 @@ class WebSessionRow(Base):
     )
     created_at: Mapped[datetime] = mapped_column(UTCDateTime)
     expires_at: Mapped[datetime] = mapped_column(UTCDateTime, index=True)
+
+
+class ThrottleCounterRow(Base):
+    """Attempts in the current window for one throttled key (e.g. sign-ins per address).
+
+    One conditional upsert counts an attempt (`miroconnect.storage.throttle`), so every
+    process on the database sees the same count. Times are UNIX seconds.
+    """
+
+    __tablename__ = "throttle_counters"
+
+    key: Mapped[str] = mapped_column(String(255), primary_key=True)
+    window_start: Mapped[float] = mapped_column(Float)
+    count: Mapped[int] = mapped_column(Integer)
 
 
 class WebBoardRow(Base):

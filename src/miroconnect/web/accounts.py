@@ -11,6 +11,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import datetime
 
+import anyio
 import anyio.to_thread
 from argon2 import PasswordHasher
 from argon2.exceptions import InvalidHashError, VerificationError
@@ -60,15 +61,22 @@ class AccountStore:
         database: Database,
         clock: Clock,
         hasher: PasswordHasher | None = None,
+        *,
+        concurrent_hashes: int = 2,
     ) -> None:
         self._database = database
         self._clock = clock
         self._hasher = hasher or PasswordHasher()
         self._dummy_hash: str | None = None
+        # Each argon2 hash takes 64 MiB for a moment: at most this many at once per
+        # process (a burst of sign-ins queues here instead of growing memory).
+        self._hashing = anyio.CapacityLimiter(concurrent_hashes)
 
     async def create(self, username: str, password: str) -> Account:
         """Create an account; raises `UsernameTakenError` if the name is in use."""
-        password_hash = await anyio.to_thread.run_sync(self._hasher.hash, password)
+        password_hash = await anyio.to_thread.run_sync(
+            self._hasher.hash, password, limiter=self._hashing
+        )
         async with self._database.session() as session:
             row = WebAccountRow(
                 username=username, password_hash=password_hash, created_at=self._clock()
@@ -97,7 +105,7 @@ class AccountStore:
         if row is None:
             if self._dummy_hash is None:
                 self._dummy_hash = await anyio.to_thread.run_sync(
-                    self._hasher.hash, "not a password"
+                    self._hasher.hash, "not a password", limiter=self._hashing
                 )
             await self._verify(self._dummy_hash, password)
             return None
@@ -108,7 +116,7 @@ class AccountStore:
     async def _verify(self, password_hash: str, password: str) -> bool:
         try:
             return await anyio.to_thread.run_sync(
-                self._hasher.verify, password_hash, password
+                self._hasher.verify, password_hash, password, limiter=self._hashing
             )
         except (VerificationError, InvalidHashError):
             return False

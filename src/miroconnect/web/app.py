@@ -19,6 +19,7 @@ from fastapi.staticfiles import StaticFiles
 from sqlalchemy import text
 from sqlalchemy.exc import DBAPIError
 from starlette.exceptions import HTTPException as StarletteHTTPException
+from starlette.middleware.trustedhost import TrustedHostMiddleware
 from starlette.responses import JSONResponse, RedirectResponse, Response
 from starlette.types import ASGIApp, Receive, Scope, Send
 
@@ -27,6 +28,8 @@ from miroconnect.errors import ConfigurationError, CryptoError
 from miroconnect.logs import log_event
 from miroconnect.oauth.actions import ActionRunner
 from miroconnect.storage.db import Database
+from miroconnect.storage.sessions import SQLSessionStore
+from miroconnect.storage.throttle import SQLThrottle
 from miroconnect.types import Clock, system_clock
 from miroconnect.web.accounts import AccountStore, BoardStore
 from miroconnect.web.api import api_router
@@ -38,6 +41,7 @@ from miroconnect.web.dependencies import (
     SignInRequiredError,
     reference_app_user_id,
 )
+from miroconnect.web.limits import BodyLimitMiddleware
 from miroconnect.web.metrics import CONTENT_TYPE_LATEST, MeteredTransport, Metrics
 from miroconnect.web.pages import pages_router
 from miroconnect.web.problems import (
@@ -51,11 +55,13 @@ from miroconnect.web.problems import (
 from miroconnect.web.reasons import FailureText
 from miroconnect.web.requestlog import RequestLogMiddleware, route_label
 from miroconnect.web.security import (
+    FORM_LIMITS,
+    MAX_BODY_BYTES,
     CSRFSigner,
     SecurityMiddleware,
     content_security_policy,
 )
-from miroconnect.web.sessions import SessionSigner
+from miroconnect.web.sessions import Sessions
 
 __all__ = ["build_context", "create_app", "create_service_app", "install"]
 
@@ -176,12 +182,13 @@ def build_context(
         metrics=metrics,
         templates=build_templates(),
         csrf=CSRFSigner(secret_key),
-        sessions=SessionSigner(secret_key),
+        sessions=Sessions(SQLSessionStore(database), clock),
         api_keys=tuple(
             key.strip().encode()
             for key in settings.api_keys.get_secret_value().split(",")
             if key.strip()
         ),
+        throttle=SQLThrottle(database, clock),
         clock=clock,
         reference_app=reference_app,
         miro_origins=tuple(_miro_web_origins(settings)),
@@ -205,6 +212,7 @@ def install(app: FastAPI, context: WebContext, *, prefix: str = "/connect") -> N
     ```
     """
     app.state.miroconnect = context
+    context.templates.env.globals["static_path"] = f"{prefix}/static"
     app.mount(
         f"{prefix}/static",
         StaticFiles(directory=STATIC_DIR),
@@ -219,6 +227,12 @@ def install(app: FastAPI, context: WebContext, *, prefix: str = "/connect") -> N
         SecurityMiddleware,
         csp=content_security_policy(_miro_web_origins(context.settings)),
         header_paths=(prefix,),
+    )
+    app.add_middleware(
+        BodyLimitMiddleware,
+        max_bytes=MAX_BODY_BYTES,
+        too_large=lambda scope: _too_large(context, scope),
+        prefixes=(prefix,),
     )
     # Outermost of ours; the host's own routes pass through it untouched.
     app.add_middleware(RequestLogMiddleware, prefixes=(prefix,))
@@ -272,6 +286,7 @@ def create_app(
         summary="Connect your app's users to Miro: create boards for them.",
         lifespan=lifespan,
         redoc_url=None,
+        form_limits=FORM_LIMITS,  # type: ignore[arg-type]  # a private TypedDict
     )
     app.state.miroconnect = context
     _install_error_handlers(app, context)
@@ -334,8 +349,16 @@ def create_app(
         csp=content_security_policy(_miro_web_origins(settings)),
     )
     app.add_middleware(_RequestTimer, metrics=metrics)
+    app.add_middleware(
+        BodyLimitMiddleware,
+        max_bytes=MAX_BODY_BYTES,
+        too_large=lambda scope: _too_large(context, scope),
+    )
     # Outermost: every event of the request, and the timer's, carries its request id.
     app.add_middleware(RequestLogMiddleware)
+    if settings.allowed_hosts:
+        # Before everything: a request for another host name is refused unread.
+        app.add_middleware(TrustedHostMiddleware, allowed_hosts=settings.allowed_hosts)
     return app
 
 
@@ -448,10 +471,12 @@ def _install_error_handlers(app: FastAPI, context: WebContext) -> None:
 
     @app.exception_handler(StarletteHTTPException)
     async def on_http(request: Request, exc: StarletteHTTPException) -> Response:
-        if _is_api(request) or request.url.path in ("/healthz", "/readyz"):
-            return problem_response(exc.status_code, str(exc.detail))
-        reason = "not_found" if exc.status_code == 404 else "invalid_request"
-        return error_page(context, request, reason, status_code=exc.status_code)
+        reason = {404: "not_found", 413: "body_too_large"}.get(exc.status_code)
+        if _answers_problems(request):
+            return problem_response(exc.status_code, str(exc.detail), reason=reason)
+        return error_page(
+            context, request, reason or "invalid_request", status_code=exc.status_code
+        )
 
     @app.exception_handler(CSRFRejectedError)
     async def on_csrf(request: Request, exc: CSRFRejectedError) -> Response:
@@ -472,6 +497,15 @@ def _install_error_handlers(app: FastAPI, context: WebContext) -> None:
         if database_unavailable(exc):  # e.g. wrapped in an error of ours
             return _closing(unavailable(request, exc))
         return _closing(crashed(request, exc))
+
+
+def _too_large(context: WebContext, scope: Scope) -> Response:
+    """The 413 of a body declared over the limit: a problem or a page, unread."""
+    request = Request(scope)
+    detail = f"the request body is larger than {MAX_BODY_BYTES} bytes"
+    if _answers_problems(request):
+        return problem_response(413, detail, reason="body_too_large")
+    return error_page(context, request, "body_too_large", status_code=413)
 
 
 def _closing(response: Response) -> Response:

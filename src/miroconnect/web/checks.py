@@ -7,6 +7,7 @@ from urllib.parse import urlsplit
 from miroconnect.config import Settings
 from miroconnect.crypto import KeyRing
 from miroconnect.errors import ConfigurationError
+from miroconnect.oauth.miro import miro_url_problem
 
 __all__ = ["MIN_API_KEY_LENGTH", "MIN_SECRET_KEY_LENGTH", "settings_problems"]
 
@@ -84,6 +85,13 @@ def settings_problems(settings: Settings) -> list[str]:
             f"MIROCONNECT_API_KEYS: every key needs at least {MIN_API_KEY_LENGTH} "
             "characters"
         )
+    for name, url in (
+        ("MIROCONNECT_MIRO_AUTH_URL", settings.miro_auth_url),
+        ("MIROCONNECT_MIRO_API_URL", settings.miro_api_url),
+    ):
+        problem = miro_url_problem(url)
+        if problem:
+            problems.append(f"{name} {problem}")
     for entry in settings.allowed_return_urls:
         parts = urlsplit(entry)
         if parts.scheme not in ("http", "https") or not parts.netloc:

@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import inspect
 import logging
+import re
 from collections.abc import Awaitable, Callable, Iterable
 from typing import Annotated, Any
 from urllib.parse import parse_qsl, urlencode, urlsplit, urlunsplit
@@ -35,7 +36,7 @@ from miroconnect.web.connector import (
 from miroconnect.web.context import WebContext
 from miroconnect.web.dependencies import ContextDep, CSRFDep, SignInRequiredError
 from miroconnect.web.reasons import failure_text
-from miroconnect.web.security import cookie_is_secure
+from miroconnect.web.security import FORM_LIMITS, cookie_is_secure, cookie_name
 
 __all__ = [
     "BINDING_COOKIE",
@@ -55,13 +56,15 @@ BINDING_COOKIE = "mc_flow"
 BINDING_MAX_AGE = 10 * 60  # the lifetime of a pending authorization, in seconds
 BOARD_NAME_MAX = 60  # Miro's limit on a board name
 BOARD_DESCRIPTION_MAX = 300  # Miro's limit on a board description
+# The form's idempotency key, as the pages render it (`secrets.token_urlsafe(16)`).
+_REQUEST_ID = re.compile(r"[A-Za-z0-9_-]{1,100}")
 
 
 def csrf_token(request: Request) -> str:
     """The CSRF token a host app's form posting to the connect routes must carry
     (as the `csrf_token` field)."""
     context: WebContext = request.app.state.miroconnect
-    return context.csrf.token_for(getattr(request.state, "csrf_value", "") or "")
+    return context.csrf.token_for(request)
 
 
 def with_query(url: str, **params: str) -> str:
@@ -134,7 +137,7 @@ async def record_board(
 
 def _set_binding_cookie(request: Request, response: Response, value: str) -> None:
     response.set_cookie(
-        BINDING_COOKIE,
+        cookie_name(BINDING_COOKIE, request.scope),
         value,
         max_age=BINDING_MAX_AGE,
         httponly=True,
@@ -211,7 +214,10 @@ def connect_router(
     * `POST /reconnect`: consent again, with nothing pending.
     * `POST /disconnect`: revoke at Miro and forget the tokens.
     """
-    router = APIRouter(include_in_schema=False)
+    router = APIRouter(
+        include_in_schema=False,
+        form_limits=FORM_LIMITS,  # type: ignore[arg-type]  # a private TypedDict
+    )
     # A default, not an `Annotated` alias: with postponed annotations FastAPI resolves
     # names in the module's globals, where a local alias does not exist.
     current_user = Depends(get_current_user_id)
@@ -229,14 +235,20 @@ def connect_router(
         name = name.strip()
         if not name or len(name) > BOARD_NAME_MAX or not name.isprintable():
             return error_page(context, request, "invalid_board_name", status_code=422)
+        description = description.strip()
+        if len(description) > BOARD_DESCRIPTION_MAX or not description.isprintable():
+            return error_page(context, request, "invalid_board_name", status_code=422)
+        key = request_id.strip()
+        if key and not _REQUEST_ID.fullmatch(key):
+            return error_page(context, request, "invalid_request", status_code=422)
         params: dict[str, Any] = {"name": name}
-        if description.strip():
-            params["description"] = description.strip()[:BOARD_DESCRIPTION_MAX]
-        key = request_id.strip()[:100] or None
+        if description:
+            params["description"] = description
         action = PendingAction(
             "create_board",
             params,
-            idempotency_key=f"{user_id}:{key}" if key else None,
+            # Operations are keyed by (app user, key): the user needs no place in it.
+            idempotency_key=f"form:{key}" if key else None,
         )
         try:
             answer = await context.connector.run_or_authorize(user_id, action, home_url)
@@ -268,7 +280,9 @@ def connect_router(
                 code=code,
                 error=error,
                 error_description=error_description,
-                binding_cookie_value=request.cookies.get(BINDING_COOKIE),
+                binding_cookie_value=request.cookies.get(
+                    cookie_name(BINDING_COOKIE, request.scope)
+                ),
                 app_user_id=user_id,
             )
         except CallbackFailedError as exc:
@@ -288,7 +302,7 @@ def connect_router(
         # 303 keeps it out of the history. The binding cookie has done its job.
         response.headers["referrer-policy"] = "no-referrer"
         response.delete_cookie(
-            BINDING_COOKIE,
+            cookie_name(BINDING_COOKIE, request.scope),
             httponly=True,
             samesite="lax",
             secure=cookie_is_secure(request.scope),

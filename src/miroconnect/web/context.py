@@ -12,21 +12,28 @@ from starlette.responses import HTMLResponse
 
 from miroconnect.config import Settings
 from miroconnect.storage.db import Database
+from miroconnect.storage.throttle import SQLThrottle
 from miroconnect.types import Clock
 from miroconnect.web.accounts import AccountStore, BoardStore
 from miroconnect.web.connector import Connector
 from miroconnect.web.metrics import Metrics
 from miroconnect.web.security import CSRFSigner
-from miroconnect.web.sessions import SessionSigner
+from miroconnect.web.sessions import Sessions
 
 __all__ = ["TEMPLATES_DIR", "WebContext", "build_templates"]
 
 TEMPLATES_DIR = Path(__file__).parent / "templates"
 
 
-def build_templates() -> Jinja2Templates:
-    """The page templates; Starlette turns autoescape on for `.html` files."""
-    return Jinja2Templates(directory=str(TEMPLATES_DIR))
+def build_templates(static_path: str = "/static") -> Jinja2Templates:
+    """The page templates; Starlette turns autoescape on for `.html` files.
+
+    `static_path` is where the stylesheet is served: pages link it by path, never by a
+    URL built from the request's `Host` header (which the client chooses).
+    """
+    templates = Jinja2Templates(directory=str(TEMPLATES_DIR))
+    templates.env.globals["static_path"] = static_path
+    return templates
 
 
 @dataclass(frozen=True)
@@ -41,8 +48,9 @@ class WebContext:
     metrics: Metrics
     templates: Jinja2Templates
     csrf: CSRFSigner
-    sessions: SessionSigner
+    sessions: Sessions
     api_keys: tuple[bytes, ...]
+    throttle: SQLThrottle
     clock: Clock
     reference_app: bool
     # Miro's web origins (and the configured emulator's): where board links may point.
@@ -67,9 +75,8 @@ class WebContext:
         status_code: int = 200,
     ) -> HTMLResponse:
         """Render a page with its CSRF token and the signed-in account, if any."""
-        csrf_value = getattr(request.state, "csrf_value", None) or ""
         values: dict[str, Any] = {
-            "csrf_token": self.csrf.token_for(csrf_value),
+            "csrf_token": self.csrf.token_for(request),
             "reference_app": self.reference_app,
         }
         values.update(context or {})

@@ -10,7 +10,7 @@ from fastapi import Depends, Request
 from miroconnect.web.accounts import Account
 from miroconnect.web.context import WebContext
 from miroconnect.web.problems import ProblemError
-from miroconnect.web.security import CSRF_FIELD
+from miroconnect.web.security import CSRF_FIELD, FORM_LIMITS, cross_site
 
 __all__ = [
     "APIKeyDep",
@@ -44,8 +44,15 @@ ContextDep = Annotated[WebContext, Depends(get_context)]
 
 async def verify_csrf(request: Request, context: ContextDep) -> None:
     """Refuse a form post whose `csrf_token` does not match the browser's cookie."""
-    form = await request.form()
+    # Parsed already when the route has form fields (with the router's limits).
+    form = await request.form(
+        max_files=FORM_LIMITS["max_files"],
+        max_fields=FORM_LIMITS["max_fields"],
+        max_part_size=FORM_LIMITS["max_part_size"],
+    )
     token = form.get(CSRF_FIELD)
+    if cross_site(request):
+        raise CSRFRejectedError
     if not context.csrf.check(request, token if isinstance(token, str) else None):
         raise CSRFRejectedError
 
@@ -54,11 +61,9 @@ CSRFDep = Depends(verify_csrf)
 
 
 async def optional_account(request: Request, context: ContextDep) -> Account | None:
-    """The signed-in reference-app account, or `None`."""
-    account_id = context.sessions.account_id(request)
-    if account_id is None:
-        return None
-    return await context.accounts.get(account_id)
+    """The signed-in reference-app account, or `None` (one read: session and account)."""
+    found = await context.sessions.account(request)
+    return None if found is None else Account(id=found[0], username=found[1])
 
 
 OptionalAccountDep = Annotated[Account | None, Depends(optional_account)]

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import math
 import re
 import secrets
 from typing import Annotated
@@ -12,14 +13,22 @@ from starlette.responses import RedirectResponse, Response
 
 from miroconnect.errors import MiroConnectError
 from miroconnect.web.accounts import UsernameTakenError
+from miroconnect.web.context import WebContext
 from miroconnect.web.dependencies import ContextDep, CSRFDep, OptionalAccountDep
 from miroconnect.web.reasons import failure_text
+from miroconnect.web.security import FORM_LIMITS
 
 __all__ = ["live_embed_url", "pages_router"]
 
 _USERNAME = re.compile(r"^[A-Za-z0-9_.-]{1,64}$")
-PASSWORD_MIN = 4  # the demo account's password is "demo"
+# New accounts; the demo's seeded account (demo/demo) is made by `miroconnect demo` itself.
+PASSWORD_MIN = 10
 PASSWORD_MAX = 256
+# Sign-in and sign-up attempts per client address, and failed sign-ins per username, in a
+# window of 15 minutes; counted in the database, so every process shares the limit.
+THROTTLE_WINDOW = 15 * 60
+PER_ADDRESS = 30
+PER_USERNAME = 10
 
 
 def live_embed_url(view_link: str, board_id: str) -> str | None:
@@ -36,7 +45,10 @@ def live_embed_url(view_link: str, board_id: str) -> str | None:
 
 def pages_router() -> APIRouter:
     """Home, sign up, sign in, sign out."""
-    router = APIRouter(include_in_schema=False)
+    router = APIRouter(
+        include_in_schema=False,
+        form_limits=FORM_LIMITS,  # type: ignore[arg-type]  # a private TypedDict
+    )
 
     @router.get("/")
     async def home(
@@ -87,21 +99,37 @@ def pages_router() -> APIRouter:
         username: Annotated[str, Form(max_length=200)] = "",
         password: Annotated[str, Form(max_length=PASSWORD_MAX)] = "",
     ) -> Response:
-        account = await context.accounts.authenticate(username.strip(), password)
+        username = username.strip()
+        # A name that cannot exist is answered as a wrong password, without a query.
+        known = bool(_USERNAME.match(username))
+        wait = await _throttled(context, request, username if known else None)
+        if wait is not None:
+            return _too_many(context, request, "signin.html", wait, username, known)
+        account = (
+            await context.accounts.authenticate(username, password) if known else None
+        )
         if account is None:
+            if known:
+                await context.throttle.hit(
+                    _user_key(username), window_seconds=THROTTLE_WINDOW
+                )
             return context.render(
                 request,
                 "signin.html",
-                {"error": "Wrong username or password.", "username": username},
+                {"error": "Wrong username or password.", "username": username}
+                if known
+                else {"error": "Wrong username or password."},
                 status_code=401,
             )
         response = RedirectResponse("/", status_code=303)
-        context.sessions.sign_in(request, response, account.id)
+        await context.sessions.sign_in(request, response, account.id)
         return response
 
     @router.get("/signup")
     async def signup_form(request: Request, context: ContextDep) -> Response:
-        return context.render(request, "signup.html", {"error": None})
+        return context.render(
+            request, "signup.html", {"error": None, "password_min": PASSWORD_MIN}
+        )
 
     @router.post("/signup", dependencies=[CSRFDep])
     async def signup(
@@ -111,6 +139,9 @@ def pages_router() -> APIRouter:
         password: Annotated[str, Form(max_length=PASSWORD_MAX)] = "",
     ) -> Response:
         username = username.strip()
+        wait = await _throttled(context, request, None)
+        if wait is not None:
+            return _too_many(context, request, "signup.html", wait, username, False)
         error = None
         if not _USERNAME.match(username):
             error = "Choose a username of 1-64 letters, digits, dots, dashes or _."
@@ -123,19 +154,72 @@ def pages_router() -> APIRouter:
                 error = "That username is taken."
             else:
                 response = RedirectResponse("/", status_code=303)
-                context.sessions.sign_in(request, response, account.id)
+                await context.sessions.sign_in(request, response, account.id)
                 return response
         return context.render(
             request,
             "signup.html",
-            {"error": error, "username": username},
+            {
+                "error": error,
+                "username": username if _USERNAME.match(username) else "",
+                "password_min": PASSWORD_MIN,
+            },
             status_code=422,
         )
 
     @router.post("/signout", dependencies=[CSRFDep])
     async def signout(request: Request, context: ContextDep) -> Response:
         response = RedirectResponse("/", status_code=303)
-        context.sessions.sign_out(request, response)
+        await context.sessions.sign_out(request, response)
         return response
 
     return router
+
+
+def _user_key(username: str) -> str:
+    return f"signin:user:{username.lower()}"
+
+
+async def _throttled(
+    context: WebContext, request: Request, username: str | None
+) -> int | None:
+    """Seconds to wait when this client address (or, for sign-in, this username) has
+    tried too often; `None` to go on. Counts the attempt against the address."""
+    address = request.client.host if request.client else "unknown"
+    by_address = await context.throttle.hit(
+        f"signin:address:{address}", window_seconds=THROTTLE_WINDOW
+    )
+    now = context.clock().timestamp()
+    if by_address.count > PER_ADDRESS:
+        return max(1, math.ceil(by_address.ends_at - now))
+    if username is not None:
+        by_user = await context.throttle.peek(
+            _user_key(username), window_seconds=THROTTLE_WINDOW
+        )
+        if by_user.count >= PER_USERNAME:
+            return max(1, math.ceil(by_user.ends_at - now))
+    return None
+
+
+def _too_many(
+    context: WebContext,
+    request: Request,
+    template: str,
+    wait: int,
+    username: str,
+    show_username: bool,
+) -> Response:
+    minutes = max(1, math.ceil(wait / 60))
+    page = context.render(
+        request,
+        template,
+        {
+            "error": f"Too many attempts. Try again in {minutes} minute"
+            + ("s." if minutes > 1 else "."),
+            "username": username if show_username else "",
+            "password_min": PASSWORD_MIN,
+        },
+        status_code=429,
+    )
+    page.headers["retry-after"] = str(wait)
+    return page

@@ -144,6 +144,11 @@ _TEXTS: dict[str, FailureText] = {
         "so nothing was done.",
         "Go back, reload the page, and send the form again.",
     ),
+    "body_too_large": FailureText(
+        "That was too much to send",
+        "The form sent more data than this app accepts, so nothing was read or done.",
+        "Go back and send the form again, without attachments.",
+    ),
     "invalid_request": FailureText(
         "That request could not be understood",
         "Something in the address or the form was missing or malformed.",

@@ -1,14 +1,19 @@
 """Browser-facing protections: security headers, the CSRF cookie, and CSRF checks.
 
-CSRF uses a signed double-submit token. Every browser gets a random `mc_csrf` cookie
-(HttpOnly, SameSite=Lax); every form carries `csrf_token`, the cookie's value signed with
-the secret key. A post is accepted only when the form token's signature is ours and its
-value equals the cookie. Another site can neither read the cookie nor forge a signature,
-and a cookie planted by a sibling subdomain does not carry our signature.
+CSRF uses a signed double-submit token bound to the session. Every browser gets a random
+`mc_csrf` cookie (HttpOnly, SameSite=Lax); every form carries `csrf_token`, the cookie's
+value and the browser's session (a hash of its session cookie, empty when signed out)
+signed with the secret key. A post is accepted only when the signature is ours and both
+match the request's cookies, and when the browser does not say the post came from another
+site (`Sec-Fetch-Site`, else `Origin`). Another site can neither read the cookies nor forge
+a signature; an attacker's own cookie and token, planted in a victim's browser, do not
+match the victim's session; and under HTTPS the cookies carry the `__Host-` prefix, which
+a sibling subdomain or a plain-http page cannot set at all.
 """
 
 from __future__ import annotations
 
+import hashlib
 import hmac
 import secrets
 from collections.abc import Iterable
@@ -21,14 +26,25 @@ from starlette.types import ASGIApp, Message, Receive, Scope, Send
 __all__ = [
     "CSRF_COOKIE",
     "CSRF_FIELD",
+    "FORM_LIMITS",
+    "MAX_BODY_BYTES",
+    "SESSION_COOKIE",
     "CSRFSigner",
     "SecurityMiddleware",
     "content_security_policy",
     "cookie_is_secure",
+    "cookie_name",
+    "cross_site",
 ]
 
 CSRF_COOKIE = "mc_csrf"
+SESSION_COOKIE = "mc_session"
 CSRF_FIELD = "csrf_token"
+# Every request body, of every route: read no further than this, answer 413 before any
+# parsing (the API's largest body is a board of 60 + 300 characters and a 2 KiB URL).
+MAX_BODY_BYTES = 64 * 1024
+# Forms are a few short fields, never files (multipart parsing would spool them to disk).
+FORM_LIMITS = {"max_files": 0, "max_fields": 32, "max_part_size": 16 * 1024}
 _DOCS_PATHS = ("/docs", "/redoc")
 
 
@@ -39,6 +55,38 @@ def cookie_is_secure(scope: Scope) -> bool:
     `miroconnect serve`) so the scheme seen here is the browser's.
     """
     return scope.get("scheme") in ("https", "wss")
+
+
+def cookie_name(name: str, scope: Scope) -> str:
+    """`name` with the `__Host-` prefix on HTTPS: such a cookie is Secure, for this host
+    only and path `/`, so a sibling subdomain or a plain-http page cannot plant one."""
+    return f"__Host-{name}" if cookie_is_secure(scope) else name
+
+
+def cross_site(request: Request) -> bool:
+    """Whether the browser says this request came from another site.
+
+    `Sec-Fetch-Site` when the browser sends it (every current one does): only
+    `same-origin` and `none` (typed, bookmarked) are ours; `same-site` is a sibling
+    subdomain, which is not. Else `Origin`, when sent, must be this origin. A client that
+    sends neither is left to the token check.
+    """
+    site = request.headers.get("sec-fetch-site")
+    if site is not None:
+        return site not in ("same-origin", "none")
+    origin = request.headers.get("origin")
+    if origin is None:
+        return False
+    return origin != f"{request.url.scheme}://{request.url.netloc}"
+
+
+def _session_tag(request: Request) -> str:
+    """What a CSRF token is bound to besides the CSRF cookie: the session cookie, hashed
+    (empty when there is none)."""
+    value = request.cookies.get(cookie_name(SESSION_COOKIE, request.scope))
+    if not value:
+        return ""
+    return hashlib.sha256(value.encode("utf-8", "replace")).hexdigest()[:32]
 
 
 def content_security_policy(frame_origins: Iterable[str]) -> str:
@@ -72,30 +120,36 @@ _DOCS_CSP = (
 
 
 class CSRFSigner:
-    """Signs and checks CSRF tokens against the browser's `mc_csrf` cookie value."""
+    """Signs and checks CSRF tokens against the browser's `mc_csrf` cookie and session."""
 
     def __init__(self, secret_key: str) -> None:
-        self._serializer = URLSafeSerializer(secret_key, salt="miroconnect.csrf")
+        self._serializer = URLSafeSerializer(secret_key, salt="miroconnect.csrf.v2")
 
-    def token_for(self, cookie_value: str) -> str:
-        """The token a form carries for the browser holding `cookie_value`."""
-        return str(self._serializer.dumps(cookie_value))
+    def token_for(self, request: Request) -> str:
+        """The token a form rendered for `request` carries."""
+        cookie_value = getattr(request.state, "csrf_value", "") or ""
+        return str(self._serializer.dumps([cookie_value, _session_tag(request)]))
 
-    def is_valid(self, token: str | None, cookie_value: str | None) -> bool:
-        """Whether `token` was signed by us for exactly this cookie value."""
+    def check(self, request: Request, token: str | None) -> bool:
+        """Whether the form `token` was signed by us for exactly this request's CSRF
+        cookie and session."""
+        cookie_value = request.cookies.get(cookie_name(CSRF_COOKIE, request.scope))
         if not token or not cookie_value:
             return False
         try:
             value = self._serializer.loads(token)
         except BadSignature:
             return False
-        return isinstance(value, str) and hmac.compare_digest(
-            value.encode(), cookie_value.encode()
+        if not isinstance(value, list) or len(value) != 2:
+            return False
+        signed_cookie, signed_session = value
+        if not isinstance(signed_cookie, str) or not isinstance(signed_session, str):
+            return False
+        same_cookie = hmac.compare_digest(signed_cookie.encode(), cookie_value.encode())
+        same_session = hmac.compare_digest(
+            signed_session.encode(), _session_tag(request).encode()
         )
-
-    def check(self, request: Request, token: str | None) -> bool:
-        """Whether the form `token` of `request` matches its CSRF cookie."""
-        return self.is_valid(token, request.cookies.get(CSRF_COOKIE))
+        return same_cookie and same_session
 
 
 def _valid_cookie_value(value: str | None) -> bool:
@@ -127,7 +181,8 @@ class SecurityMiddleware:
         for name, raw in scope.get("headers", []):
             if name == b"cookie":
                 cookies.update(cookie_parser(raw.decode("latin-1")))
-        existing = cookies.get(CSRF_COOKIE)
+        name = cookie_name(CSRF_COOKIE, scope)
+        existing = cookies.get(name)
         new_value = None if _valid_cookie_value(existing) else secrets.token_urlsafe(32)
         scope.setdefault("state", {})["csrf_value"] = new_value or existing
         secure = cookie_is_secure(scope)
@@ -145,7 +200,7 @@ class SecurityMiddleware:
                     flags = "; Path=/; HttpOnly; SameSite=Lax"
                     if secure:
                         flags += "; Secure"
-                    headers.append("set-cookie", f"{CSRF_COOKIE}={new_value}{flags}")
+                    headers.append("set-cookie", f"{name}={new_value}{flags}")
             await send(message)
 
         await self.app(scope, receive, send_with_headers)

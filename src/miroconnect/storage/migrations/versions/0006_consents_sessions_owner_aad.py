@@ -3,6 +3,8 @@
 - `pending_consents`: a service-mode consent's tokens wait here until the host app
   confirms which of its users finished the flow.
 - `web_sessions`: reference-app sessions live on the server, so signing out ends them.
+- `throttle_counters`: sign-in attempts per client address and per username, counted in
+  the database so that every process enforces one limit.
 - `connections.connected_at`: when the latest consent was given (a reconnect's time,
   where `created_at` keeps the first).
 - The associated data of every token ciphertext now names the row's owner (app user,
@@ -144,6 +146,13 @@ def upgrade() -> None:
     )
     op.create_index(op.f("ix_web_sessions_account_id"), "web_sessions", ["account_id"])
     op.create_index(op.f("ix_web_sessions_expires_at"), "web_sessions", ["expires_at"])
+    op.create_table(
+        "throttle_counters",
+        sa.Column("key", sa.String(length=255), nullable=False),
+        sa.Column("window_start", sa.Float(), nullable=False),
+        sa.Column("count", sa.Integer(), nullable=False),
+        sa.PrimaryKeyConstraint("key", name=op.f("pk_throttle_counters")),
+    )
     with op.batch_alter_table("connections") as batch:
         batch.add_column(
             sa.Column("connected_at", sa.DateTime(timezone=True), nullable=True)
@@ -154,6 +163,7 @@ def downgrade() -> None:
     _reencrypt(_v2, _v1)
     with op.batch_alter_table("connections") as batch:
         batch.drop_column("connected_at")
+    op.drop_table("throttle_counters")
     op.drop_index(op.f("ix_web_sessions_expires_at"), table_name="web_sessions")
     op.drop_index(op.f("ix_web_sessions_account_id"), table_name="web_sessions")
     op.drop_table("web_sessions")

@@ -1,0 +1,84 @@
+"""Request bodies are capped before anything reads them.
+
+`BodyLimitMiddleware` answers `413` at once when `Content-Length` is over the limit (the
+app is not called: no authentication, no parsing, nothing buffered), and for a body sent
+without a length it counts what is received and stops the request at the limit by raising
+`BodyTooLargeError` (an `HTTPException`, so the app's own handler answers: a problem
+document on the API, a page elsewhere).
+
+Starlette and FastAPI have a body limit of their own (`max_body_size`); it answers a
+`Content-Length` that is too large with a plain-text 413 in place of whatever the app was
+sending, so the API's problem documents and the pages' error text would be lost. Ours is
+the same two checks, answering in the app's own formats.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+
+from starlette.datastructures import Headers
+from starlette.exceptions import HTTPException
+from starlette.responses import Response
+from starlette.types import ASGIApp, Message, Receive, Scope, Send
+
+__all__ = ["BodyLimitMiddleware", "BodyTooLargeError"]
+
+
+class BodyTooLargeError(HTTPException):
+    """The request's body went over the limit while it was being received (413)."""
+
+    def __init__(self, limit: int) -> None:
+        super().__init__(413, f"the request body is larger than {limit} bytes")
+
+
+class BodyLimitMiddleware:
+    """Refuse bodies over `max_bytes`: see the module docstring.
+
+    `too_large(scope)` builds the answer to a `Content-Length` over the limit. `prefixes`:
+    only requests at or under these paths (a host app mounting the connect routes keeps
+    its own limits elsewhere); `None`, every request.
+    """
+
+    def __init__(
+        self,
+        app: ASGIApp,
+        *,
+        max_bytes: int,
+        too_large: Callable[[Scope], Response],
+        prefixes: tuple[str, ...] | None = None,
+    ) -> None:
+        self.app = app
+        self.max_bytes = max_bytes
+        self.too_large = too_large
+        self.prefixes = (
+            None if prefixes is None else tuple(p.rstrip("/") for p in prefixes)
+        )
+
+    def _covers(self, path: str) -> bool:
+        if self.prefixes is None:
+            return True
+        return any(path == p or path.startswith(p + "/") for p in self.prefixes)
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http" or not self._covers(str(scope["path"])):
+            await self.app(scope, receive, send)
+            return
+        declared = Headers(scope=scope).get("content-length", "")
+        if declared.isdigit() and int(declared) > self.max_bytes:
+            response = self.too_large(scope)
+            # The body is never read: the client must not reuse this connection.
+            response.headers["connection"] = "close"
+            await response(scope, receive, send)
+            return
+        received = 0
+
+        async def counted() -> Message:
+            nonlocal received
+            message = await receive()
+            if message["type"] == "http.request":
+                received += len(message.get("body", b""))
+                if received > self.max_bytes:
+                    raise BodyTooLargeError(self.max_bytes)
+            return message
+
+        await self.app(scope, counted, send)
