@@ -361,7 +361,8 @@ async def connect_user(
 ) -> str:
     """One service-mode round trip: start (`POST .../boards` -> 202), the launch link,
     consent at the emulator (auto-approve, signed in as `miro_user`), the callback (code
-    exchange, token info, store, board). Returns the board id from the final redirect.
+    exchange, token info, consent held, 303 with `miro_result`), and the host's confirm
+    (tokens stored, board). Returns the board id the confirm answered.
 
     `browser` must follow no redirects; its cookie jar is cleared first (a new browser).
     """
@@ -383,9 +384,29 @@ async def connect_user(
     if consent.status_code != 302:
         raise RuntimeError(f"consent: {consent.status_code}")
     back = await browser.get(consent.headers["location"])
-    location = back.headers.get("location", "")
-    board = dict(parse_qsl(urlsplit(location).query)).get("miro_board_id")
-    if back.status_code != 303 or not board:
-        reason = dict(parse_qsl(urlsplit(location).query)).get("miro_error")
+    return await confirm(browser, service, api_key, app_user, back)
+
+
+async def confirm(
+    http: httpx2.AsyncClient,
+    service: str,
+    api_key: str,
+    app_user: str,
+    back: httpx2.Response,
+) -> str:
+    """The host app's half of service mode: read `miro_result` from the callback's
+    redirect and confirm it for `app_user`; the board id of the flow."""
+    query = dict(parse_qsl(urlsplit(back.headers.get("location", "")).query))
+    result = query.get("miro_result")
+    if back.status_code != 303 or not result:
+        reason = query.get("miro_error")
         raise RuntimeError(f"callback: {back.status_code} {reason or back.text[:200]}")
+    confirmed = await http.post(
+        f"{service}/api/v1/users/{app_user}/connection/confirm",
+        json={"result": result},
+        headers={"authorization": f"Bearer {api_key}"},
+    )
+    if confirmed.status_code != 201:
+        raise RuntimeError(f"confirm: {confirmed.status_code} {confirmed.text[:200]}")
+    board: str = confirmed.json()["board"]["id"]
     return board

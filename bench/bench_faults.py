@@ -4,7 +4,8 @@ emulated Miro drops, delays and refuses responses, and PostgreSQL restarts once.
 Setup (loopback only): a fresh PostgreSQL database (created and dropped here), the Miro
 emulator under uvicorn (auto-approve, a rate-limit window of 5 s so a 429 waits at most 5 s,
 access tokens that need a refresh about every 30 s), and `miroconnect serve --workers N`.
-`USERS` app users connect through the real flow (202, launch link, consent, callback).
+`USERS` app users connect through the real flow (202, launch link, consent, callback,
+the host's confirm).
 
 Then, for `DURATION` seconds, every user creates boards through the service API, one intent
 after another, each with its own `Idempotency-Key` and a name unique to the intent, and lists
@@ -53,9 +54,12 @@ import asyncpg
 import httpx2
 from sqlalchemy.engine import make_url
 
+from bench._stack import RETURN_ORIGIN, confirm
+
 __all__ = ["main"]
 
 DEFAULT_SERVER = "postgresql+asyncpg://postgres@127.0.0.1:5432/postgres"
+RETURN_URL = f"{RETURN_ORIGIN}/done"  # the host app's page; the driver never opens it
 USERS = int(os.environ.get("MIROCONNECT_BENCH_FAULTS_USERS", "16"))
 WORKERS = int(os.environ.get("MIROCONNECT_BENCH_FAULTS_WORKERS", "3"))
 DURATION = float(os.environ.get("MIROCONNECT_BENCH_FAULTS_SECONDS", "60"))
@@ -193,23 +197,22 @@ def _backoff(attempt: int) -> float:
 
 
 async def _connect(service: str, key: str, user: str) -> None:
-    """The real flow: 202, the launch link, Miro's consent (auto-approved), callback."""
+    """The real flow: 202, the launch link, Miro's consent (auto-approved), the
+    callback (consent held), the host's confirm (connection and board)."""
     async with httpx2.AsyncClient(
         timeout=60, cookies={"miro_emulator_user": f"miro-{user}"}
     ) as browser:
         answer = await browser.post(
             f"{service}/api/v1/users/{user}/boards",
-            json={"name": f"{PREFIX}-{user}-connect"},
+            json={"name": f"{PREFIX}-{user}-connect", "return_url": RETURN_URL},
             headers={"authorization": f"Bearer {key}", "idempotency-key": "connect"},
         )
         assert answer.status_code == 202, answer.text
         hop = await browser.get(answer.json()["authorize_url"])
-        for _ in range(4):  # launch -> Miro -> callback -> done
-            if hop.status_code not in (302, 303):
-                break
+        for _ in range(2):  # launch -> Miro -> callback
+            assert hop.status_code in (302, 303), hop.text
             hop = await browser.get(hop.url.join(hop.headers["location"]))
-        assert hop.status_code == 200 and "connect/done" in str(hop.url), hop.text
-        assert "miro_board_id" in str(hop.url), hop.url
+        await confirm(browser, service, key, user, hop)
 
 
 async def _create(
@@ -502,6 +505,7 @@ async def run(server: str = DEFAULT_SERVER) -> list[str]:
                 "MIROCONNECT_ENCRYPTION_KEYS": generate_key("fb1"),
                 "MIROCONNECT_SECRET_KEY": secrets.token_urlsafe(48),
                 "MIROCONNECT_API_KEYS": key,
+                "MIROCONNECT_ALLOWED_RETURN_URLS": RETURN_ORIGIN,
                 "MIROCONNECT_LOG_LEVEL": "WARNING",
             }
             upgrade = subprocess.run(

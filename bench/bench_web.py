@@ -1,6 +1,7 @@
 """The service API under `miroconnect demo` (uvicorn, SQLite, the emulator over HTTP).
 
-Connects one user through the real flow (202 -> launch link -> consent -> callback), then
+Connects one user through the real flow (202 -> launch link -> consent -> callback ->
+the host's confirm), then
 times `POST /api/v1/users/{id}/boards` (201: a board created on the emulated Miro; each is
 an operation row, a Miro call and a board row) and `GET .../boards`, sequentially and with
 8 concurrent clients. Bounded: 80 creations per series (Miro allows 200 a minute per user:
@@ -23,6 +24,8 @@ from pathlib import Path
 
 import httpx2
 
+from bench._stack import confirm
+
 __all__ = ["main"]
 
 CREATIONS = 80
@@ -40,7 +43,9 @@ async def _connect(app: str, key: str, user: str) -> None:
     headers = {"authorization": f"Bearer {key}"}
     async with httpx2.AsyncClient(follow_redirects=False, timeout=30) as browser:
         answer = await browser.post(
-            f"{app}/api/v1/users/{user}/boards", json={"name": "first"}, headers=headers
+            f"{app}/api/v1/users/{user}/boards",
+            json={"name": "first", "return_url": f"{app}/"},
+            headers=headers,
         )
         assert answer.status_code == 202, answer.text
         launch = await browser.get(answer.json()["authorize_url"])
@@ -52,7 +57,7 @@ async def _connect(app: str, key: str, user: str) -> None:
             data=fields | {"decision": "approve", "team_id": _team(consent.text)},
         )
         back = await browser.get(approved.headers["location"])
-        assert back.status_code == 303, back.text
+        await confirm(browser, app, key, user, back)
 
 
 def _team(html: str) -> str:
