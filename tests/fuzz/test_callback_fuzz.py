@@ -169,9 +169,11 @@ def _case(draw: st.DrawFn) -> tuple[list[tuple[str, str]], str | None, int | Non
 
 def _fill(text: str, service: Service) -> str:
     """Replace `{pool:i}`, `{mutated:i:how}`, `{code:i}`, `{cookie:i}` with real values."""
-    while "{" in text and "}" in text:
+    while "{" in text:
         start = text.index("{")
-        end = text.index("}", start)
+        end = text.find("}", start)
+        if end < 0:  # a stray `{` of random text ("}{" used to crash the test itself)
+            break
         kind, *rest = text[start + 1 : end].split(":")
         if kind not in ("pool", "mutated", "code", "cookie") or not rest:
             break
