@@ -1,4 +1,6 @@
-"""The Miro emulator under uvicorn: requests/s for GET board and POST board at concurrency 32.
+"""The Miro emulator under uvicorn: requests/s at concurrency 32 for GET board, POST board,
+and, on a board holding the larger model (ITEMS sticky notes), GET a page of 50 items and
+POST a sticky note.
 
 Starts `python -m miroconnect emulator` on a free loopback port, gets a token through the
 OAuth flow, then loads it with wrk (if installed) or with a bounded httpx2 loop. Each run
@@ -28,6 +30,7 @@ __all__ = ["main"]
 
 CONCURRENCY = 32
 DURATION = 5
+ITEMS = 1_000  # sticky notes on the "large" board
 CLIENT_ID, SECRET, REDIRECT = (
     "3074457000000000001",
     "bench-secret",
@@ -114,10 +117,11 @@ def _wrk(name: str, url: str, token: str, script: str | None) -> Result:
     return Result(name, float(rate.group(1)), "wrk -t1 -c32", errors)
 
 
-async def _python_load(name: str, method: str, url: str, token: str) -> Result:
+async def _python_load(
+    name: str, method: str, url: str, token: str, body: dict[str, object] | None
+) -> Result:
     """Fallback without wrk: 32 workers on one httpx2 client, for DURATION seconds."""
     headers = {"Authorization": f"Bearer {token}"}
-    body = {"name": "bench"} if method == "POST" else None
     done = errors = 0
     stop = time.monotonic() + DURATION
     limits = httpx2.Limits(max_connections=CONCURRENCY)
@@ -136,6 +140,26 @@ async def _python_load(name: str, method: str, url: str, token: str) -> Result:
     return Result(name, done / elapsed, "httpx2 loop, 32 tasks", errors)
 
 
+def _large_board(base: str, token: str) -> str:
+    """A board with ITEMS sticky notes: the larger model the item GETs run against."""
+    with httpx2.Client(
+        base_url=base, headers={"Authorization": f"Bearer {token}"}
+    ) as http:
+        board = str(http.post("/v2/boards", json={"name": "large"}).json()["id"])
+        for i in range(ITEMS):
+            note = {"data": {"content": f"note {i}"}, "position": {"x": i, "y": 0}}
+            http.post(f"/v2/boards/{board}/sticky_notes", json=note).raise_for_status()
+    return board
+
+
+def _post_script(body: dict[str, object]) -> str:
+    return (
+        'wrk.method = "POST"\n'
+        f"wrk.body = '{json.dumps(body)}'\n"
+        'wrk.headers["Content-Type"] = "application/json"\n'
+    )
+
+
 def main() -> None:
     port = _free_port()
     base = f"http://127.0.0.1:{port}"
@@ -147,28 +171,40 @@ def main() -> None:
             json={"name": "bench"},
             headers={"Authorization": f"Bearer {token}"},
         ).json()["id"]
-        get_url, post_url = f"{base}/v2/boards/{board}", f"{base}/v2/boards"
-        post_script = (
-            'wrk.method = "POST"\n'
-            'wrk.body = \'{"name": "bench"}\'\n'
-            'wrk.headers["Content-Type"] = "application/json"\n'
-        )
+        large = _large_board(base, token)
+        note: dict[str, object] = {"data": {"content": "bench"}}
+        runs: list[tuple[str, str, str, dict[str, object] | None]] = [
+            ("GET /v2/boards/{id}", "GET", f"{base}/v2/boards/{board}", None),
+            ("POST /v2/boards", "POST", f"{base}/v2/boards", {"name": "bench"}),
+            (
+                f"GET items?limit=50 ({ITEMS})",
+                "GET",
+                f"{base}/v2/boards/{large}/items?limit=50",
+                None,
+            ),
+            (
+                f"POST sticky_note ({ITEMS}+)",
+                "POST",
+                f"{base}/v2/boards/{large}/sticky_notes",
+                note,
+            ),
+        ]
         if shutil.which("wrk"):
             results = [
-                _wrk("GET /v2/boards/{id}", get_url, token, None),
-                _wrk("POST /v2/boards", post_url, token, post_script),
+                _wrk(name, url, token, None if body is None else _post_script(body))
+                for name, _, url, body in runs
             ]
         else:
             results = [
-                asyncio.run(_python_load("GET /v2/boards/{id}", "GET", get_url, token)),
-                asyncio.run(_python_load("POST /v2/boards", "POST", post_url, token)),
+                asyncio.run(_python_load(name, method, url, token, body))
+                for name, method, url, body in runs
             ]
     finally:
         process.terminate()
         process.wait(timeout=10)
     for result in results:
         print(
-            f"{result.name:<22} {result.requests_per_second:>9.0f} req/s  "
+            f"{result.name:<30} {result.requests_per_second:>9.0f} req/s  "
             f"({result.tool}, {DURATION} s, errors {result.errors})"
         )
     print(json.dumps({r.name: round(r.requests_per_second) for r in results}))
