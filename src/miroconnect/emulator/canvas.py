@@ -40,19 +40,15 @@ def _num(value: Any, default: float) -> float:
 
 
 def _plain(value: Any) -> str:
-    return _TAGS.sub(" ", str(value or "")).strip()
+    return " ".join(_TAGS.sub(" ", str(value or "")).split())
 
 
 def _box(board: Board, item: Item) -> Box:
     """Where the item is on the canvas (frames' children are placed inside them)."""
-    g, p = item.geometry, item.position
+    g = item.geometry
     w = _num(g.get("width"), 100.0)
     h = _num(g.get("height"), w * 0.3 if item.type == "text" else 100.0)
-    x, y = _num(p.get("x"), 0.0), _num(p.get("y"), 0.0)
-    parent = board.items.get(item.parent_id or "")
-    if parent is not None and p.get("relativeTo") == "parent_top_left":
-        px, py, pw, ph = _box(board, parent)
-        x, y = px - pw / 2 + x, py - ph / 2 + y
+    x, y = board.center(item)
     return x, y, w, h
 
 
@@ -63,14 +59,30 @@ def _color(value: Any, default: str) -> str:
     return default
 
 
-def _label(box: Box, text: str, *, size: float = 14, color: str = "#1a1a1a") -> str:
+_JUSTIFY = {"top": "flex-start", "middle": "center", "bottom": "flex-end"}
+
+
+def _label(
+    box: Box,
+    text: str,
+    *,
+    size: float = 14,
+    color: str = "#1a1a1a",
+    style: dict[str, Any] | None = None,
+) -> str:
+    """Text wrapped inside the item's box, aligned as its style says."""
     x, y, w, h = box
+    s = style or {}
+    align = s.get("textAlign")
+    align = align if align in ("left", "right", "center") else "left"
+    vertical = _JUSTIFY.get(str(s.get("textAlignVertical")), "flex-start")
     return (
         f'<foreignObject x="{x - w / 2 + 6:.1f}" y="{y - h / 2 + 6:.1f}" '
         f'width="{max(w - 12, 1):.1f}" height="{max(h - 12, 1):.1f}">'
         f'<div xmlns="http://www.w3.org/1999/xhtml" style="font:{size:.0f}px '
-        f"system-ui,sans-serif;color:{color};overflow:hidden;height:100%;"
-        f'word-wrap:break-word">{escape(text)}</div></foreignObject>'
+        "system-ui,sans-serif;overflow:hidden;height:100%;display:flex;"
+        f"flex-direction:column;justify-content:{vertical};text-align:{align};"
+        f'color:{color};word-wrap:break-word">{escape(text)}</div></foreignObject>'
     )
 
 
@@ -113,7 +125,11 @@ def _shape(item: Item, box: Box) -> str:
         rx = 12 if kind in ("round_rectangle", "cloud", "can") else 0
         body = _rect(box, fill, stroke, rx)
     text = _label(
-        box, _plain(item.data.get("content")), color=_color(s.get("color"), "#1a1a1a")
+        box,
+        _plain(item.data.get("content")),
+        size=_num(s.get("fontSize"), 14),
+        color=_color(s.get("color"), "#1a1a1a"),
+        style=s,
     )
     return body + text
 
@@ -129,11 +145,19 @@ def _item_svg(board: Board, item: Item, base: str) -> str:
     elif item.type == "sticky_note":
         fill = _STICKY.get(str(s.get("fillColor")), "#fff9b1")
         color = "#ffffff" if s.get("fillColor") == "black" else "#1a1a1a"
-        body = _rect(box, fill) + _label(box, _plain(d.get("content")), color=color)
+        body = _rect(box, fill) + _label(
+            box, _plain(d.get("content")), size=18, color=color, style=s
+        )
     elif item.type == "shape":
         body = _shape(item, box)
     elif item.type == "text":
-        body = _label(box, _plain(d.get("content")), size=_num(s.get("fontSize"), 14))
+        body = _label(
+            box,
+            _plain(d.get("content")),
+            size=_num(s.get("fontSize"), 14),
+            color=_color(s.get("color"), "#1a1a1a"),
+            style=s,
+        )
     elif item.type in ("card", "app_card"):
         theme = _color(s.get("cardTheme") or s.get("fillColor"), "#2d9bf0")
         lines = [_plain(d.get("title")), _plain(d.get("description"))]

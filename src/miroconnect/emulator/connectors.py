@@ -165,8 +165,8 @@ def end_offset(board: Board, connector: Connector, end: Endpoint) -> dict[str, s
         if here is None or there is None:
             side = "right"
         else:
-            dx = float(there.position["x"]) - float(here.position["x"])
-            dy = float(there.position["y"]) - float(here.position["y"])
+            (hx, hy), (tx, ty) = board.center(here), board.center(there)
+            dx, dy = tx - hx, ty - hy
             if abs(dx) >= abs(dy):
                 side = "right" if dx >= 0 else "left"
             else:

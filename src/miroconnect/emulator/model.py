@@ -153,6 +153,18 @@ class Board:
     tags: dict[str, Tag] = field(default_factory=dict)
     groups: dict[str, Group] = field(default_factory=dict)
 
+    def center(self, item: Item) -> tuple[float, float]:
+        """The item's centre on the canvas: a frame's children are placed relative to
+        the frame's top-left corner."""
+        x = float(item.position.get("x", 0.0))
+        y = float(item.position.get("y", 0.0))
+        parent = self.items.get(item.parent_id or "")
+        if parent is not None and item.position.get("relativeTo") == "parent_top_left":
+            px, py = self.center(parent)
+            x += px - float(parent.geometry.get("width", 0.0)) / 2
+            y += py - float(parent.geometry.get("height", 0.0)) / 2
+        return x, y
+
     def delete_item(self, item: Item) -> None:
         """Remove an item and what hangs on it: its connectors go (a connector needs
         both ends), it leaves its group, and a frame's children stay on the canvas."""

@@ -196,7 +196,7 @@ def file_parts(
     height = opt_number(g, "height", "data.geometry.height", minimum=1)
     if width is not None and height is not None:
         raise invalid("data.geometry", "set either width or height, not both")
-    current = float(geometry["height"]) / float(geometry["width"])
+    current = ratio or float(geometry["height"]) / float(geometry["width"])
     if width is not None:
         geometry.update(width=width, height=round(width * current, 2))
     elif height is not None:
