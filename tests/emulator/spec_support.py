@@ -176,6 +176,13 @@ def _patched() -> str:
     schemas = components["schemas"]
     for name in ("WidgetDataOutput", "ItemData"):
         schemas[name]["anyOf"] = schemas[name].pop("oneOf")
+    for methods in spec["paths"].values():
+        for operation in methods.values():
+            empty = isinstance(operation, dict) and operation.get("responses", {}).get(
+                "204"
+            )
+            if empty:
+                empty.pop("content", None)
     schemas["Group"] = _BOARD_GROUP
     schemas["GroupResponseShort"]["properties"]["data"] = _GROUP_DATA
     return json.dumps(spec)
