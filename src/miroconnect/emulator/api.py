@@ -18,6 +18,7 @@ __all__ = [
     "Caller",
     "Endpoint",
     "Handler",
+    "OPERATIONS",
     "WRITE_ROLES",
     "endpoint",
     "error_response",
@@ -78,6 +79,9 @@ class Caller:
 Handler = Callable[[Request, Caller], Awaitable[Response]]
 Endpoint = Callable[[Request], Awaitable[Response]]
 
+# Every operation an `endpoint` serves: operationId -> (scope, rate-limit level).
+OPERATIONS: dict[str, tuple[str | None, int]] = {}
+
 
 def state_of(request: Request) -> EmulatorState:
     state: EmulatorState = request.app.state.emulator
@@ -113,6 +117,8 @@ def endpoint(
     `operation` is the spec's operationId; each call that gets past authentication is
     counted under it (`/_emulator/stats`), which is how tests prove every operation ran.
     """
+
+    OPERATIONS[operation] = (scope, level)
 
     def wrap(handler: Handler) -> Endpoint:
         async def route(request: Request) -> Response:
