@@ -49,3 +49,10 @@ def test_parse_client_keeps_colons_in_the_uri() -> None:
     )
     with pytest.raises(typer.BadParameter):
         parse_client("id::http://x")
+
+
+def test_search_delay_is_an_option_and_not_negative() -> None:
+    shown = CliRunner().invoke(build_app(), ["emulator", "--help"])
+    assert "--search-delay" in shown.output
+    result = CliRunner().invoke(build_app(), ["emulator", "--search-delay", "-1"])
+    assert result.exit_code == 2

@@ -47,6 +47,12 @@ def register(app: typer.Typer) -> None:
         default_user: str = typer.Option(
             "demo", help="the Miro user signed in by default"
         ),
+        search_delay: float = typer.Option(
+            3.0,
+            min=0.0,
+            help="seconds before a new board shows in board searches other than by "
+            "team or project, as on Miro (0: at once)",
+        ),
     ) -> None:
         """Serve the Miro emulator (OAuth server + REST API v2)."""
         if not public and not is_loopback(host):
@@ -76,6 +82,7 @@ def register(app: typer.Typer) -> None:
             credits=credits,
             window_seconds=window,
             clients=apps,
+            search_delay=search_delay,
         )
         shown = f"[{host}]" if ":" in host else host
         typer.echo(f"Miro emulator on http://{shown}:{port}/ (Ctrl+C to stop)")

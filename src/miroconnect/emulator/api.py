@@ -4,43 +4,62 @@ rate-limit credits and headers, and Miro's error envelope."""
 from __future__ import annotations
 
 from collections.abc import Awaitable, Callable
-from dataclasses import dataclass
 from typing import Any
 
 from starlette.requests import Request
 from starlette.responses import Response
+from starlette.routing import Route
 
-from miroconnect.emulator.state import (
-    AccessToken,
-    Board,
-    EmulatorState,
-    RateDecision,
-    User,
-)
+from miroconnect.emulator.model import Board, User
+from miroconnect.emulator.state import AccessToken, EmulatorState, RateDecision
 from miroconnect.emulator.wire import APIError, json_response, origin
 
 __all__ = [
     "Caller",
+    "Endpoint",
     "Handler",
+    "OPERATIONS",
     "WRITE_ROLES",
     "endpoint",
     "error_response",
     "rate_headers",
+    "resource",
     "state_of",
     "token_from",
+    "user_short",
     "visible_board",
 ]
 
 WRITE_ROLES = ("editor", "coowner", "owner")
 
 
-@dataclass(frozen=True)
 class Caller:
-    """Who is calling: the live token, and the origin to build links with."""
+    """Who is calling: the live token, the origin to build links with, and the credits
+    charged so far (the rate-limit headers show the last charge)."""
 
-    token: AccessToken
-    base: str
-    state: EmulatorState
+    __slots__ = ("base", "decision", "state", "token")
+
+    def __init__(
+        self,
+        token: AccessToken,
+        base: str,
+        state: EmulatorState,
+        decision: RateDecision,
+    ) -> None:
+        self.token = token
+        self.base = base
+        self.state = state
+        self.decision = decision
+
+    def charge(self, level: int, units: int) -> None:
+        """Charge `units` more calls of `level`, for operations Miro prices per item
+        (bulk create: "Level 2 per item"). Past the budget: 429, and nothing is done."""
+        for _ in range(units):
+            self.decision = self.state.charge(
+                self.user.id, self.token.client.client_id, level
+            )
+            if not self.decision.allowed:
+                raise APIError(429, "Request rate limit exceeded.")
 
     @property
     def user(self) -> User:
@@ -58,6 +77,10 @@ class Caller:
 
 
 Handler = Callable[[Request, Caller], Awaitable[Response]]
+Endpoint = Callable[[Request], Awaitable[Response]]
+
+# Every operation an `endpoint` serves: operationId -> (scope, rate-limit level).
+OPERATIONS: dict[str, tuple[str | None, int]] = {}
 
 
 def state_of(request: Request) -> EmulatorState:
@@ -87,11 +110,17 @@ def token_from(request: Request) -> str:
 
 
 def endpoint(
-    scope: str | None, level: int
-) -> Callable[[Handler], Callable[[Request], Awaitable[Response]]]:
-    """Wrap a handler: authenticate, check `scope`, charge `level` credits, add headers."""
+    scope: str | None, level: int, operation: str
+) -> Callable[[Handler], Endpoint]:
+    """Wrap a handler: authenticate, check `scope`, charge `level` credits, add headers.
 
-    def wrap(handler: Handler) -> Callable[[Request], Awaitable[Response]]:
+    `operation` is the spec's operationId; each call that gets past authentication is
+    counted under it (`/_emulator/stats`), which is how tests prove every operation ran.
+    """
+
+    OPERATIONS[operation] = (scope, level)
+
+    def wrap(handler: Handler) -> Endpoint:
         async def route(request: Request) -> Response:
             state = state_of(request)
             value = token_from(request)
@@ -109,6 +138,7 @@ def endpoint(
                 )
                 error = APIError(401, message, code="tokenNotProvided")
                 return error_response(error, state.idle_rate())
+            state.count(operation)
             decision = state.charge(token.user.id, token.client.client_id, level)
             headers = rate_headers(decision)
             if not decision.allowed:
@@ -119,11 +149,13 @@ def endpoint(
                     403, f"The access token lacks the required scope {scope}."
                 )
                 return json_response(error.body(), 403, headers)
+            caller = Caller(token, origin(request), state, decision)
             try:
-                response = await handler(request, Caller(token, origin(request), state))
+                response = await handler(request, caller)
             except APIError as error:
+                headers = rate_headers(caller.decision)
                 return json_response(error.body(), error.status, headers)
-            response.headers.update(headers)
+            response.headers.update(rate_headers(caller.decision))
             return response
 
         route.__name__ = handler.__name__
@@ -131,6 +163,20 @@ def endpoint(
         return route
 
     return wrap
+
+
+def resource(path: str, **handlers: Endpoint) -> Route:
+    """One route for every method on `path` (`get=..., post=...`), so that a method the
+    path does not have is a 405 whose `Allow` header names all the ones it does."""
+    by_method = {method.upper(): handler for method, handler in handlers.items()}
+    if "GET" in by_method:
+        by_method["HEAD"] = by_method["GET"]
+
+    async def dispatch(request: Request) -> Response:
+        return await by_method[request.method](request)
+
+    dispatch.__name__ = "_".join(h.__name__ for h in handlers.values())
+    return Route(path, dispatch, methods=list(handlers))
 
 
 def visible_board(caller: Caller, board_id: str, *, write: bool = False) -> Board:

@@ -13,14 +13,18 @@ from starlette.requests import Request
 from starlette.responses import HTMLResponse, Response
 from starlette.routing import Route
 
-from miroconnect.emulator import boards, control, items, oauth
+from miroconnect.emulator import control, oauth, router
 from miroconnect.emulator.api import rate_headers, state_of
 from miroconnect.emulator.pages import board_page, error_page
 from miroconnect.emulator.state import EmulatorClient, EmulatorState, utc_now
 from miroconnect.emulator.transport import FaultMiddleware
-from miroconnect.emulator.wire import error_body, json_response
+from miroconnect.emulator.wire import error_body, json_response, origin
 
-__all__ = ["create_emulator"]
+__all__ = ["DEFAULT_SEARCH_DELAY", "create_emulator"]
+
+
+# Miro documents "a few seconds" of search-index lag for new boards.
+DEFAULT_SEARCH_DELAY = 3.0
 
 
 async def _board_page(request: Request) -> Response:
@@ -28,7 +32,17 @@ async def _board_page(request: Request) -> Response:
     if board is None:
         return HTMLResponse(error_page("Board not found", "No such board."), 404)
     # No X-Frame-Options or frame-ancestors: a demo app may iframe this page.
-    return HTMLResponse(board_page(board))
+    return HTMLResponse(board_page(board, origin(request)))
+
+
+async def _board_file(request: Request) -> Response:
+    """An uploaded image or document, for the board page (Miro's own file URLs are
+    short-lived signed links; these are open like the board page itself)."""
+    board = state_of(request).boards.get(request.path_params["board_id"])
+    item = board.items.get(request.path_params["item_id"]) if board else None
+    if item is None or item.file is None:
+        return HTMLResponse(error_page("Not found", "No such file."), 404)
+    return Response(item.file.data, media_type=item.file.content_type)
 
 
 async def _home(request: Request) -> Response:
@@ -50,6 +64,8 @@ async def _http_error(request: Request, exc: Exception) -> Response:
         message = "Not found." if exc.status_code == 404 else "Method not allowed."
         body = error_body(exc.status_code, code, message)
         headers = rate_headers(state_of(request).idle_rate())
+        if exc.headers:  # Allow, on a 405
+            headers.update(exc.headers)
         return json_response(body, exc.status_code, headers)
     return HTMLResponse(
         error_page("Not found", f"{exc.status_code}: {exc.detail}"), exc.status_code
@@ -65,6 +81,7 @@ def create_emulator(
     window_seconds: int = 60,
     clients: Sequence[EmulatorClient] = (),
     seed: int | None = None,
+    search_delay: float = DEFAULT_SEARCH_DELAY,
 ) -> Starlette:
     """Build a fake Miro (OAuth server + REST API v2) as an ASGI app.
 
@@ -76,6 +93,9 @@ def create_emulator(
     * `clients` are registered from the start, and survive `POST /_emulator/reset`.
     * `seed` makes ids and tokens repeat from run to run; within one emulator no id is
       made twice, not even across `POST /_emulator/reset`.
+    * `search_delay` is how many seconds (of the emulator's clock) a new board takes to
+      show up in `GET /v2/boards` searches other than by `team_id` or `project_id`, as
+      Miro documents; 0 shows it at once.
 
     ```python
     app = create_emulator(clients=[EmulatorClient("id", "secret", ("http://app/cb",))])
@@ -83,6 +103,8 @@ def create_emulator(
     """
     if credits < 1 or window_seconds < 1:
         raise ValueError("credits and window_seconds must be positive")
+    if search_delay < 0:
+        raise ValueError("search_delay must not be negative")
     state = EmulatorState(
         clock=clock or utc_now,
         clients=clients,
@@ -91,6 +113,7 @@ def create_emulator(
         window_seconds=window_seconds,
         auto_approve=auto_approve,
         seed=seed,
+        search_delay=search_delay,
     )
     pages = [
         Route("/", _home, methods=["GET"]),
@@ -98,9 +121,10 @@ def create_emulator(
         Route("/app/board/{board_id}/", _board_page, methods=["GET"]),
         Route("/app/live-embed/{board_id}/", _board_page, methods=["GET"]),
         Route("/app/live-embed/{board_id}", _board_page, methods=["GET"]),
+        Route("/app/board/{board_id}/files/{item_id}", _board_file, methods=["GET"]),
     ]
     app = Starlette(
-        routes=[*oauth.routes, *control.routes, *boards.routes, *items.routes, *pages],
+        routes=[*oauth.routes, *control.routes, *router.routes, *pages],
         middleware=[Middleware(FaultMiddleware, state=state)],
         exception_handlers={HTTPException: _http_error},
     )

@@ -1,15 +1,20 @@
-"""`/v2/boards`: boards (create, get, list, update, delete, copy) and board members."""
+"""`/v2/boards`: boards (create, get, list, update, delete, copy).
+
+Board search lags as Miro documents: "Filtering by `team_id` or `project_id` (or both)
+returns results instantly. For other filters, allow a few seconds for indexing of newly
+created boards." A list by team or project shows a new board at once; any other list (by
+`query`, by `owner`, or unfiltered, which is not documented as instant) only once the
+board is `search_delay` seconds old.
+"""
 
 from __future__ import annotations
 
 import copy
-import re
 from typing import Any
 from urllib.parse import urlencode
 
 from starlette.requests import Request
 from starlette.responses import Response
-from starlette.routing import Route
 
 from miroconnect.emulator.api import (
     Caller,
@@ -17,7 +22,7 @@ from miroconnect.emulator.api import (
     user_short,
     visible_board,
 )
-from miroconnect.emulator.state import Board, Item, User
+from miroconnect.emulator.model import Board, Connector, Endpoint, Group, Item, Tag
 from miroconnect.emulator.validate import (
     invalid,
     opt_enum,
@@ -27,9 +32,18 @@ from miroconnect.emulator.validate import (
 )
 from miroconnect.emulator.wire import APIError, iso, json_response, read_json_object
 
-__all__ = ["board_json", "routes"]
+__all__ = [
+    "SORTS",
+    "board_json",
+    "copy_board",
+    "create_board",
+    "delete_board",
+    "get_board",
+    "list_boards",
+    "page_links",
+    "update_board",
+]
 
-ROLES = ("viewer", "commenter", "editor", "coowner", "owner")
 SORTS = ("default", "last_modified", "last_opened", "last_created", "alphabetically")
 _ACCESS = ("private", "view", "edit", "comment")
 _PERMISSIONS: dict[str, tuple[str, ...]] = {
@@ -43,7 +57,6 @@ _SHARING: dict[str, tuple[str, ...]] = {
     "organizationAccess": _ACCESS,
     "teamAccess": _ACCESS,
 }
-_EMAIL = re.compile(r"^[^@\s]+@[^@\s]+\.[^@\s]+$")
 
 
 def default_policy() -> dict[str, Any]:
@@ -185,14 +198,54 @@ def _new_board(caller: Caller, changes: dict[str, Any]) -> Board:
     return board
 
 
-@endpoint("boards:write", 3)
+@endpoint("boards:write", 3, "create-board")
 async def create_board(request: Request, caller: Caller) -> Response:
     body = await read_json_object(request)
     board = _new_board(caller, _board_changes(body, caller, None))
     return json_response(board_json(board, caller), 201)
 
 
-@endpoint("boards:write", 4)
+def _copy_content(caller: Caller, source: Board, board: Board) -> None:
+    """Copy items, connectors, tags and groups under new ids, links kept."""
+    now, user, ids = caller.state.now(), caller.user.id, caller.state.ids
+    new = {old: ids.item_id() for old in (*source.items, *source.tags, *source.groups)}
+    for old_id, item in source.items.items():
+        board.items[new[old_id]] = Item(
+            id=new[old_id],
+            type=item.type,
+            data=copy.deepcopy(item.data),
+            style=copy.deepcopy(item.style),
+            position=copy.deepcopy(item.position),
+            geometry=copy.deepcopy(item.geometry),
+            parent_id=new.get(item.parent_id) if item.parent_id else None,
+            created_at=now,
+            created_by=user,
+            modified_at=now,
+            modified_by=user,
+            client_id=item.client_id,
+            tag_ids=[new[t] for t in item.tag_ids],
+            group_id=new.get(item.group_id) if item.group_id else None,
+            file=item.file,  # immutable bytes: shared, not copied
+        )
+    for tag in source.tags.values():
+        board.tags[new[tag.id]] = Tag(new[tag.id], tag.title, tag.fill_color)
+    for group in source.groups.values():
+        board.groups[new[group.id]] = Group(
+            new[group.id], [new[i] for i in group.item_ids]
+        )
+    for c in source.connectors.values():
+        cid = ids.item_id()
+        start = Endpoint(
+            new[c.start.item_id], copy.copy(c.start.position), c.start.snap_to
+        )
+        end = Endpoint(new[c.end.item_id], copy.copy(c.end.position), c.end.snap_to)
+        board.connectors[cid] = Connector(
+            cid, start, end, c.shape, copy.deepcopy(c.captions),
+            copy.deepcopy(c.style), now, user, now, user,
+        )  # fmt: skip
+
+
+@endpoint("boards:write", 4, "copy-board")
 async def copy_board(request: Request, caller: Caller) -> Response:
     source_id = request.query_params.get("copy_from", "")
     if not source_id:
@@ -204,41 +257,33 @@ async def copy_board(request: Request, caller: Caller) -> Response:
     changes.setdefault("name", source.name)
     changes.setdefault("description", source.description)
     board = _new_board(caller, changes)
-    now = caller.state.now()
-    id_map = {old: caller.state.ids.item_id() for old in source.items}
-    for old_id, item in source.items.items():
-        board.items[id_map[old_id]] = Item(
-            id=id_map[old_id],
-            type=item.type,
-            data=copy.deepcopy(item.data),
-            style=copy.deepcopy(item.style),
-            position=copy.deepcopy(item.position),
-            geometry=copy.deepcopy(item.geometry),
-            parent_id=id_map.get(item.parent_id) if item.parent_id else None,
-            created_at=now,
-            created_by=caller.user.id,
-            modified_at=now,
-            modified_by=caller.user.id,
-        )
+    _copy_content(caller, source, board)
     return json_response(board_json(board, caller, project=False), 201)
 
 
-@endpoint("boards:read", 1)
+@endpoint("boards:read", 1, "get-boards")
 async def list_boards(request: Request, caller: Caller) -> Response:
     q = request.query_params
     limit = query_int(request, "limit", 20, 1, 50)
     offset = query_int(request, "offset", 0, 0, None)
-    sort = q.get("sort") or "default"
+    sort = q.get("sort", "default")
     if sort not in SORTS:
         raise invalid("sort", "must be one of " + ", ".join(SORTS))
-    team_id, query, owner = q.get("team_id"), q.get("query"), q.get("owner")
+    team_id, project_id = q.get("team_id"), q.get("project_id")
+    query, owner = q.get("query"), q.get("owner")
     if query is not None and len(query) > 500:
         raise invalid("query", "must be at most 500 characters long")
     boards = [b for b in caller.state.boards.values() if caller.role(b) is not None]
-    if team_id:
-        # As documented: with team_id, query and owner are ignored.
-        boards = [b for b in boards if b.team.id == team_id]
+    if team_id or project_id:
+        # As documented: with team_id or project_id, query and owner are ignored, and
+        # the answer comes at once (no search index involved).
+        if team_id:
+            boards = [b for b in boards if b.team.id == team_id]
+        if project_id:
+            boards = [b for b in boards if b.project_id == project_id]
     else:
+        indexed = caller.state.now() - caller.state.search_delay
+        boards = [b for b in boards if b.created_at <= indexed]
         if query:
             needle = query.casefold()
             boards = [
@@ -249,7 +294,7 @@ async def list_boards(request: Request, caller: Caller) -> Response:
         if owner:
             boards = [b for b in boards if b.owner.id == owner]
     if sort == "default":
-        sort = "last_created" if team_id else "last_opened"
+        sort = "last_created" if team_id or project_id else "last_opened"
     if sort == "alphabetically":
         boards.sort(key=lambda b: b.name.casefold())
     else:
@@ -285,16 +330,16 @@ async def list_boards(request: Request, caller: Caller) -> Response:
     )
 
 
-@endpoint("boards:read", 1)
+@endpoint("boards:read", 1, "get-specific-board")
 async def get_board(request: Request, caller: Caller) -> Response:
     board = visible_board(caller, request.path_params["board_id"])
     return json_response(board_json(board, caller, last_opened=True))
 
 
-@endpoint("boards:write", 2)
+@endpoint("boards:write", 2, "update-board")
 async def update_board(request: Request, caller: Caller) -> Response:
     board = visible_board(caller, request.path_params["board_id"], write=True)
-    body = await read_json_object(request)
+    body = await read_json_object(request, required=True)
     changes = _board_changes(body, caller, board)
     for key in ("name", "description", "policy", "project_id"):
         if key in changes:
@@ -310,134 +355,10 @@ async def update_board(request: Request, caller: Caller) -> Response:
     return json_response(board_json(board, caller))
 
 
-@endpoint("boards:write", 3)
+@endpoint("boards:write", 3, "delete-board")
 async def delete_board(request: Request, caller: Caller) -> Response:
     board = visible_board(caller, request.path_params["board_id"])
     if caller.role(board) not in ("owner", "coowner"):
         raise APIError(403, "Only the board owner or a co-owner can delete the board.")
     del caller.state.boards[board.id]
     return Response(status_code=204)
-
-
-# -- members ------------------------------------------------------------------
-
-
-def member_json(
-    board: Board, user: User, role: str, base: str | None = None
-) -> dict[str, Any]:
-    body: dict[str, Any] = {
-        "id": user.id,
-        "name": user.name,
-        "role": role,
-        "type": "board_member",
-    }
-    if base is not None:
-        body["links"] = {"self": f"{base}/v2/boards/{board.id}/members/{user.id}"}
-    return body
-
-
-@endpoint("boards:write", 3)
-async def share_board(request: Request, caller: Caller) -> Response:
-    board = visible_board(caller, request.path_params["board_id"], write=True)
-    body = await read_json_object(request, required=True)
-    emails = body.get("emails")
-    if not isinstance(emails, list) or not 1 <= len(emails) <= 20:
-        raise invalid("emails", "must be a list of 1 to 20 email addresses")
-    role = opt_enum(body, "role", "role", ROLES) or "commenter"
-    if role == "owner":
-        role = "coowner"  # as documented: "owner" behaves like "coowner"
-    opt_str(body, "message", "message")
-    successful: list[int] = []
-    failed: list[dict[str, str]] = []
-    for email in emails:
-        if not isinstance(email, str) or not _EMAIL.match(email):
-            failed.append({"email": str(email), "reason": "INVITATION_FAILED"})
-            continue
-        user = User.named(email.split("@", 1)[0])
-        current = board.members.get(user.id)
-        if current is None or current[1] != "owner":
-            board.members[user.id] = (user, role)
-        successful.append(int(user.id))
-    return json_response({"successful": successful, "failed": failed}, 201)
-
-
-@endpoint("boards:read", 1)
-async def list_members(request: Request, caller: Caller) -> Response:
-    board = visible_board(caller, request.path_params["board_id"])
-    limit = query_int(request, "limit", 20, 1, 50)
-    offset = query_int(request, "offset", 0, 0, None)
-    members = list(board.members.values())
-    page = members[offset : offset + limit]
-    path = f"/v2/boards/{board.id}/members"
-    return json_response(
-        {
-            "data": [member_json(board, user, role) for user, role in page],
-            "total": len(members),
-            "size": len(page),
-            "offset": offset,
-            "limit": limit,
-            "links": page_links(caller.base, path, {}, offset, limit, len(members)),
-            "type": "list",
-        }
-    )
-
-
-def _member(board: Board, member_id: str) -> tuple[User, str]:
-    member = board.members.get(member_id)
-    if member is None:
-        raise APIError(404, f"Board member {member_id} not found.")
-    return member
-
-
-@endpoint("boards:read", 1)
-async def get_member(request: Request, caller: Caller) -> Response:
-    board = visible_board(caller, request.path_params["board_id"])
-    user, role = _member(board, request.path_params["member_id"])
-    return json_response(member_json(board, user, role, caller.base))
-
-
-@endpoint("boards:write", 2)
-async def update_member(request: Request, caller: Caller) -> Response:
-    board = visible_board(caller, request.path_params["board_id"])
-    if caller.role(board) not in ("owner", "coowner"):
-        raise APIError(403, "Only the board owner or a co-owner can change roles.")
-    user, role = _member(board, request.path_params["member_id"])
-    body = await read_json_object(request)
-    new_role = opt_enum(body, "role", "role", ROLES) or "commenter"
-    if role == "owner":
-        raise APIError(400, "The board owner's role cannot be changed.")
-    board.members[user.id] = (user, "coowner" if new_role == "owner" else new_role)
-    return json_response(
-        member_json(board, user, board.members[user.id][1], caller.base)
-    )
-
-
-@endpoint("boards:write", 2)
-async def remove_member(request: Request, caller: Caller) -> Response:
-    board = visible_board(caller, request.path_params["board_id"])
-    if caller.role(board) not in ("owner", "coowner"):
-        raise APIError(403, "Only the board owner or a co-owner can remove members.")
-    user, role = _member(board, request.path_params["member_id"])
-    if role == "owner":
-        raise APIError(400, "The board owner cannot be removed.")
-    del board.members[user.id]
-    return Response(status_code=204)
-
-
-routes = [
-    Route("/v2/boards", create_board, methods=["POST"]),
-    Route("/v2/boards", list_boards, methods=["GET"]),
-    Route("/v2/boards", copy_board, methods=["PUT"]),
-    Route("/v2/boards/{board_id}", get_board, methods=["GET"]),
-    Route("/v2/boards/{board_id}", update_board, methods=["PATCH"]),
-    Route("/v2/boards/{board_id}", delete_board, methods=["DELETE"]),
-    Route("/v2/boards/{board_id}/members", share_board, methods=["POST"]),
-    Route("/v2/boards/{board_id}/members", list_members, methods=["GET"]),
-    Route("/v2/boards/{board_id}/members/{member_id}", get_member, methods=["GET"]),
-    Route(
-        "/v2/boards/{board_id}/members/{member_id}", update_member, methods=["PATCH"]
-    ),
-    Route(
-        "/v2/boards/{board_id}/members/{member_id}", remove_member, methods=["DELETE"]
-    ),
-]

@@ -1,223 +1,95 @@
-"""Board items: sticky notes, texts, shapes and frames, and the generic `/items` views."""
+"""Board items: the routes of every item type, and the generic `/items` views.
+
+Each type in `kinds.KINDS` gets create, get, update (where the spec has one) and delete at
+`/v2/boards/{board_id}/<segment>[/{item_id}]`. What they share is here: where an item sits
+(position, parent frame), how it is shown, and how it is found.
+"""
 
 from __future__ import annotations
 
 import base64
-from collections.abc import Callable
 from typing import Any
 
 from starlette.requests import Request
 from starlette.responses import Response
-from starlette.routing import Route
 
-from miroconnect.emulator.api import Caller, endpoint, visible_board
-from miroconnect.emulator.state import Board, Item
+from miroconnect.emulator.api import Caller, Endpoint, endpoint, visible_board
+from miroconnect.emulator.kinds import ITEM_TYPES, Kind, Parts, by_type
+from miroconnect.emulator.model import Board, Item
 from miroconnect.emulator.validate import (
     invalid,
-    opt_bool,
-    opt_enum,
     opt_number,
-    opt_numeric_string,
     opt_object,
     opt_str,
     query_int,
 )
 from miroconnect.emulator.wire import APIError, iso, json_response, read_json_object
 
-__all__ = ["item_json", "routes"]
-
-STICKY_COLORS = (
-    "gray", "light_yellow", "yellow", "orange", "light_green", "green", "dark_green",
-    "cyan", "light_pink", "pink", "violet", "red", "light_blue", "blue", "dark_blue",
-    "black",
-)  # fmt: skip
-FONTS = (
-    "arial", "abril_fatface", "bangers", "eb_garamond", "georgia", "graduate",
-    "gravitas_one", "fredoka_one", "nixie_one", "open_sans", "permanent_marker",
-    "pt_sans", "pt_sans_narrow", "pt_serif", "rammetto_one", "roboto",
-    "roboto_condensed", "roboto_slab", "caveat", "times_new_roman", "titan_one",
-    "lemon_tuesday", "roboto_mono", "noto_sans", "plex_sans", "plex_serif",
-    "plex_mono", "spoof", "tiempos_text", "formular",
-)  # fmt: skip
-SHAPES = (
-    "rectangle", "round_rectangle", "circle", "triangle", "rhombus", "parallelogram",
-    "trapezoid", "pentagon", "hexagon", "octagon", "wedge_round_rectangle_callout",
-    "star", "flow_chart_predefined_process", "cloud", "cross", "can", "right_arrow",
-    "left_arrow", "left_right_arrow", "left_brace", "right_brace",
-)  # fmt: skip
-ITEM_TYPES = (
-    "text", "shape", "sticky_note", "image", "document", "card", "app_card",
-    "preview", "frame", "embed", "doc_format", "data_table_format",
-)  # fmt: skip
-ALIGN = ("left", "right", "center")
-ALIGN_VERTICAL = ("top", "middle", "bottom")
-
-Parts = tuple[dict[str, Any], dict[str, Any], dict[str, Any]]  # data, style, geometry
+__all__ = [
+    "add_item",
+    "cursor_page",
+    "delete_generic_item",
+    "delete_item_experimental",
+    "find_item",
+    "get_generic_item",
+    "item_json",
+    "kind_handlers",
+    "list_items",
+    "list_items_in_frame",
+    "move_item",
+    "placement",
+]
 
 
-def _sticky(body: dict[str, Any], item: Item | None) -> Parts:
-    data = dict(item.data) if item else {"content": "", "shape": "square"}
-    given = opt_object(body, "data", "data")
-    content = opt_str(given, "content", "data.content")
-    shape = opt_enum(given, "shape", "data.shape", ("square", "rectangle"))
-    data.update({k: v for k, v in (("content", content), ("shape", shape)) if v})
-    style = dict(item.style) if item else {
-        "fillColor": "light_yellow", "textAlign": "center", "textAlignVertical": "top",
-    }  # fmt: skip
-    s = opt_object(body, "style", "style")
-    for key, allowed in (
-        ("fillColor", STICKY_COLORS),
-        ("textAlign", ALIGN),
-        ("textAlignVertical", ALIGN_VERTICAL),
-    ):
-        value = opt_enum(s, key, f"style.{key}", allowed)
-        if value is not None:
-            style[key] = value
-    ratio = 228 / 199 if data["shape"] == "square" else 228 / 350
-    geometry = dict(item.geometry) if item else {"width": 199.0, "height": 228.0}
-    g = opt_object(body, "geometry", "geometry")
-    width = opt_number(g, "width", "geometry.width", minimum=1)
-    height = opt_number(g, "height", "geometry.height", minimum=1)
-    if width is not None and height is not None:
-        raise invalid("geometry", "set either width or height, not both")
-    if width is not None:
-        geometry = {"width": width, "height": round(width * ratio, 2)}
-    elif height is not None:
-        geometry = {"width": round(height / ratio, 2), "height": height}
-    return data, style, geometry
-
-
-def _text_style(s: dict[str, Any], style: dict[str, Any], font_min: float) -> None:
-    for key in ("color", "fillColor", "borderColor"):
-        value = opt_str(s, key, f"style.{key}")
-        if value is not None:
-            style[key] = value
-    for key, low, high in (
-        ("fillOpacity", 0, 1),
-        ("borderOpacity", 0, 1),
-        ("borderWidth", 1, 24),
-        ("fontSize", font_min, 288),
-    ):
-        value = opt_numeric_string(s, key, f"style.{key}", low, high)
-        if value is not None:
-            style[key] = value
-    for key, allowed in (
-        ("fontFamily", FONTS),
-        ("textAlign", ALIGN),
-        ("textAlignVertical", ALIGN_VERTICAL),
-        ("borderStyle", ("normal", "dotted", "dashed")),
-    ):
-        value = opt_enum(s, key, f"style.{key}", allowed)
-        if value is not None:
-            style[key] = value
-
-
-def _text(body: dict[str, Any], item: Item | None) -> Parts:
-    given = opt_object(body, "data", "data")
-    content = opt_str(given, "content", "data.content")
-    if content is None and item is None:
-        raise invalid("data.content", "is required")
-    data = dict(item.data) if item else {}
-    if content is not None:
-        data["content"] = content
-    style = dict(item.style) if item else {
-        "color": "#1a1a1a", "fillColor": "transparent", "fillOpacity": "1.0",
-        "fontFamily": "arial", "fontSize": "14", "textAlign": "left",
-    }  # fmt: skip
-    s = opt_object(body, "style", "style")
-    if "textAlignVertical" in s or "borderStyle" in s:
-        raise invalid("style", "texts have no vertical alignment or border")
-    _text_style(s, style, 1)
-    geometry = dict(item.geometry) if item else {"width": 320.0, "rotation": 0.0}
-    g = opt_object(body, "geometry", "geometry")
-    width = opt_number(g, "width", "geometry.width", minimum=1)
-    rotation = opt_number(g, "rotation", "geometry.rotation")
-    if "height" in g:
-        raise invalid("geometry.height", "the height of a text follows its content")
-    geometry.update(
-        {k: v for k, v in (("width", width), ("rotation", rotation)) if v is not None}
+def _resource_url(base: str, board: Board, item: Item) -> str:
+    # The shape of the spec's example: the file is fetched with the access token.
+    folder = "images" if item.type == "image" else "documents"
+    query = (
+        "format=preview&redirect=false" if item.type == "image" else "redirect=false"
     )
-    return data, style, geometry
+    return f"{base}/v2/boards/{board.id}/resources/{folder}/{item.id}?{query}"
 
 
-def _shape(body: dict[str, Any], item: Item | None) -> Parts:
-    given = opt_object(body, "data", "data")
-    data = dict(item.data) if item else {"content": "", "shape": "rectangle"}
-    content = opt_str(given, "content", "data.content")
-    shape = opt_enum(given, "shape", "data.shape", SHAPES)
-    data.update(
-        {k: v for k, v in (("content", content), ("shape", shape)) if v is not None}
-    )
-    style = dict(item.style) if item else {
-        "borderColor": "#1a1a1a", "borderOpacity": "1.0", "borderStyle": "normal",
-        "borderWidth": "2.0", "color": "#1a1a1a", "fillColor": "#ffffff",
-        "fillOpacity": "1.0", "fontFamily": "arial", "fontSize": "14",
-        "textAlign": "center", "textAlignVertical": "middle",
-    }  # fmt: skip
-    _text_style(opt_object(body, "style", "style"), style, 10)
-    geometry = dict(item.geometry) if item else {
-        "width": 200.0, "height": 200.0, "rotation": 0.0,
-    }  # fmt: skip
-    g = opt_object(body, "geometry", "geometry")
-    for key in ("width", "height"):
-        size = opt_number(g, key, f"geometry.{key}", minimum=1)
-        if size is not None:
-            geometry[key] = size
-    rotation = opt_number(g, "rotation", "geometry.rotation")
-    if rotation is not None:
-        geometry["rotation"] = rotation
-    return data, style, geometry
-
-
-def _frame(body: dict[str, Any], item: Item | None) -> Parts:
-    given = opt_object(body, "data", "data")
-    data = dict(item.data) if item else {
-        "format": "custom", "title": "Sample frame title", "type": "freeform",
-        "showContent": True,
-    }  # fmt: skip
-    for key, allowed in (("format", ("custom",)), ("type", ("freeform",))):
-        value = opt_enum(given, key, f"data.{key}", allowed)
-        if value is not None:
-            data[key] = value
-    title = opt_str(given, "title", "data.title")
-    if title is not None:
-        data["title"] = title
-    show = opt_bool(given, "showContent", "data.showContent")
-    if show is not None:
-        data["showContent"] = show
-    style = dict(item.style) if item else {"fillColor": "#ffffffff"}
-    fill = opt_str(opt_object(body, "style", "style"), "fillColor", "style.fillColor")
-    if fill is not None:
-        style["fillColor"] = fill
-    geometry = dict(item.geometry) if item else {"width": 800.0, "height": 450.0}
-    g = opt_object(body, "geometry", "geometry")
-    for key in ("width", "height"):
-        size = opt_number(g, key, f"geometry.{key}", minimum=1)
-        if size is not None:
-            geometry[key] = size
-    return data, style, geometry
-
-
-KINDS: dict[str, tuple[str, Callable[[dict[str, Any], Item | None], Parts], bool]] = {
-    # path segment: (item type, body reader, data required on create)
-    "sticky_notes": ("sticky_note", _sticky, False),
-    "texts": ("text", _text, True),
-    "shapes": ("shape", _shape, False),
-    "frames": ("frame", _frame, True),
-}
+def _shown_data(
+    board: Board, item: Item, base: str, client_id: str, text_format: str | None
+) -> dict[str, Any]:
+    if item.type in ("image", "document"):
+        data = {k: v for k, v in item.data.items() if k != "url"}
+        key = "imageUrl" if item.type == "image" else "documentUrl"
+        data[key] = _resource_url(base, board, item)
+        return data
+    if item.type == "app_card":
+        # "Defines whether the card is owned by the application making the call."
+        return {**item.data, "owned": item.client_id == client_id}
+    if item.type == "doc_format" and text_format == "html":
+        return {
+            "contentType": "html",
+            "content": markdown_to_html(item.data["content"]),
+        }
+    return item.data
 
 
 def item_json(
-    board: Board, item: Item, base: str, *, generic: bool = False
+    board: Board,
+    item: Item,
+    base: str,
+    *,
+    generic: bool = False,
+    client_id: str = "",
+    text_format: str | None = None,
 ) -> dict[str, Any]:
-    self_link = f"{base}/v2/boards/{board.id}/items/{item.id}"
-    body: dict[str, Any] = {"id": item.id, "type": item.type, "data": item.data}
-    if not generic:
+    """The item as the API shows it: the type's own schema, or `GenericItem` (no style,
+    a bare parent id) for the `/items` views."""
+    items_url = f"{base}/v2/boards/{board.id}/items"
+    data = _shown_data(board, item, base, client_id, text_format)
+    body: dict[str, Any] = {"id": item.id, "type": item.type, "data": data}
+    if not generic and item.style:
         body["style"] = item.style
+    body["position"] = item.position
+    if item.type != "doc_format":  # DocFormatItem has no geometry
+        body["geometry"] = item.geometry
     body.update(
         {
-            "position": item.position,
-            "geometry": item.geometry,
             "createdAt": iso(item.created_at),
             "createdBy": {"id": item.created_by, "type": "user"},
             "modifiedAt": iso(item.modified_at),
@@ -227,17 +99,48 @@ def item_json(
     if item.parent_id is not None:
         parent: dict[str, Any] = {"id": item.parent_id}
         if not generic:
-            parent["links"] = {
-                "self": f"{base}/v2/boards/{board.id}/items/{item.parent_id}"
-            }
+            parent["links"] = {"self": f"{items_url}/{item.parent_id}"}
         body["parent"] = parent
-    body["links"] = {"self": self_link}
+    links = {"self": f"{items_url}/{item.id}"}
+    if item.type == "frame" and not generic:
+        links["related"] = f"{items_url}?parent_item_id={item.id}&limit=10"
+    body["links"] = links
     return body
 
 
-def _placement(
-    body: dict[str, Any], board: Board, item: Item | None, kind: str
+def markdown_to_html(markdown: str) -> str:
+    """Enough Markdown for a doc format's `textContentType=html` view: headings, list
+    items and paragraphs, text escaped. (Miro's own converter is not documented.)"""
+    from html import escape
+
+    out: list[str] = []
+    in_list = False
+    for line in markdown.splitlines():
+        text = line.strip()
+        listed = text[:2] in ("- ", "* ")
+        if in_list and not listed:
+            out.append("</ul>")
+        if listed and not in_list:
+            out.append("<ul>")
+        in_list = listed
+        level = len(text) - len(text.lstrip("#"))
+        if listed:
+            out.append(f"<li>{escape(text[2:])}</li>")
+        elif 1 <= level <= 6 and text[level : level + 1] == " ":
+            out.append(f"<h{level}>{escape(text[level + 1 :])}</h{level}>")
+        elif text:
+            out.append(f"<p>{escape(text)}</p>")
+    return "".join(out) + ("</ul>" if in_list else "")
+
+
+def placement(
+    body: dict[str, Any], board: Board, item: Item | None, kind: Kind
 ) -> tuple[dict[str, Any], str | None]:
+    """The item's position and parent frame after applying `position` and `parent`.
+
+    A parent must be a frame on the same board and frames do not nest; inside a frame the
+    position is relative to the frame's top-left corner.
+    """
     position = dict(item.position) if item else {
         "x": 0.0, "y": 0.0, "origin": "center", "relativeTo": "canvas_center",
     }  # fmt: skip
@@ -249,7 +152,7 @@ def _placement(
     parent_id = item.parent_id if item else None
     parent = opt_object(body, "parent", "parent")
     if "id" in parent:
-        if kind == "frame":
+        if not kind.parent:
             raise invalid("parent", "frames cannot be nested")
         new_parent = opt_str(parent, "id", "parent.id")
         target = board.items.get(new_parent or "")
@@ -260,35 +163,28 @@ def _placement(
     return position, parent_id
 
 
-def _kind(
-    request: Request,
-) -> tuple[str, Callable[[dict[str, Any], Item | None], Parts], bool]:
-    kind = KINDS.get(request.path_params["kind"])
-    if kind is None:
-        raise APIError(404, "Unknown item type.")
-    return kind
-
-
-def _item(board: Board, item_id: str, item_type: str | None) -> Item:
+def find_item(board: Board, item_id: str, item_type: str | None = None) -> Item:
+    """The item, if it is on the board (and of `item_type`); 404 otherwise."""
     item = board.items.get(item_id)
     if item is None or (item_type is not None and item.type != item_type):
         raise APIError(404, f"Item {item_id} not found.")
     return item
 
 
-@endpoint("boards:write", 2)
-async def create_item(request: Request, caller: Caller) -> Response:
-    item_type, read, data_required = _kind(request)
-    board = visible_board(caller, request.path_params["board_id"], write=True)
-    body = await read_json_object(request, required=data_required)
-    if data_required and "data" not in body:
-        raise invalid("data", "is required")
-    data, style, geometry = read(body, None)
-    position, parent_id = _placement(body, board, None, item_type)
+def add_item(
+    caller: Caller,
+    board: Board,
+    kind: Kind,
+    parts: Parts,
+    placed: tuple[dict[str, Any], str | None],
+) -> Item:
+    """Put a new item on the board (already validated)."""
     now = caller.state.now()
+    data, style, geometry = parts
+    position, parent_id = placed
     item = Item(
         id=caller.state.ids.item_id(),
-        type=item_type,
+        type=kind.type,
         data=data,
         style=style,
         position=position,
@@ -298,65 +194,77 @@ async def create_item(request: Request, caller: Caller) -> Response:
         created_by=caller.user.id,
         modified_at=now,
         modified_by=caller.user.id,
+        client_id=caller.token.client.client_id,
     )
     board.items[item.id] = item
     board.modified_at, board.modified_by = now, caller.user
-    return json_response(item_json(board, item, caller.base), 201)
+    return item
 
 
-@endpoint("boards:read", 1)
-async def get_item(request: Request, caller: Caller) -> Response:
-    item_type = _kind(request)[0]
-    board = visible_board(caller, request.path_params["board_id"])
-    item = _item(board, request.path_params["item_id"], item_type)
-    return json_response(item_json(board, item, caller.base))
+def kind_handlers(kind: Kind) -> dict[str, Endpoint]:
+    """create / get / update / delete for one item type (update only where it exists)."""
+    create_op, get_op, update_op, delete_op = kind.operations
 
+    @endpoint("boards:write", 2, create_op)
+    async def create(request: Request, caller: Caller) -> Response:
+        board = visible_board(caller, request.path_params["board_id"], write=True)
+        body = await read_json_object(request, required=True)
+        if kind.data_required and "data" not in body:
+            raise invalid("data", "is required")
+        parts = kind.read(body, None)
+        item = add_item(caller, board, kind, parts, placement(body, board, None, kind))
+        client = caller.token.client.client_id
+        return json_response(item_json(board, item, caller.base, client_id=client), 201)
 
-@endpoint("boards:write", 2)
-async def update_item(request: Request, caller: Caller) -> Response:
-    item_type, read, _ = _kind(request)
-    board = visible_board(caller, request.path_params["board_id"], write=True)
-    item = _item(board, request.path_params["item_id"], item_type)
-    body = await read_json_object(request)
-    item.data, item.style, item.geometry = read(body, item)
-    item.position, item.parent_id = _placement(body, board, item, item_type)
-    item.modified_at, item.modified_by = caller.state.now(), caller.user.id
-    return json_response(item_json(board, item, caller.base))
+    @endpoint("boards:read", 1, get_op)
+    async def get(request: Request, caller: Caller) -> Response:
+        board = visible_board(caller, request.path_params["board_id"])
+        item = find_item(board, request.path_params["item_id"], kind.type)
+        text_format = request.query_params.get("textContentType")
+        if kind.type == "doc_format" and text_format not in (None, "html", "markdown"):
+            raise invalid("textContentType", "must be html or markdown")
+        client = caller.token.client.client_id
+        body = item_json(
+            board, item, caller.base, client_id=client, text_format=text_format
+        )
+        return json_response(body)
 
+    async def update(request: Request, caller: Caller) -> Response:
+        board = visible_board(caller, request.path_params["board_id"], write=True)
+        item = find_item(board, request.path_params["item_id"], kind.type)
+        body = await read_json_object(request, required=True)
+        parts = kind.read(body, item)
+        placed = placement(body, board, item, kind)
+        item.data, item.style, item.geometry = parts
+        item.position, item.parent_id = placed
+        item.modified_at, item.modified_by = caller.state.now(), caller.user.id
+        client = caller.token.client.client_id
+        return json_response(item_json(board, item, caller.base, client_id=client))
 
-def _delete(board: Board, item: Item) -> None:
-    del board.items[item.id]
-    for child in board.items.values():
-        if child.parent_id == item.id:
-            child.parent_id = None
-            child.position["relativeTo"] = "canvas_center"
+    @endpoint("boards:write", 3, delete_op)
+    async def delete(request: Request, caller: Caller) -> Response:
+        board = visible_board(caller, request.path_params["board_id"], write=True)
+        board.delete_item(find_item(board, request.path_params["item_id"], kind.type))
+        return Response(status_code=204)
 
-
-@endpoint("boards:write", 3)
-async def delete_item(request: Request, caller: Caller) -> Response:
-    item_type = _kind(request)[0]
-    board = visible_board(caller, request.path_params["board_id"], write=True)
-    _delete(board, _item(board, request.path_params["item_id"], item_type))
-    return Response(status_code=204)
+    for handler, verb in ((create, "create"), (get, "get"), (delete, "delete")):
+        handler.__name__ = f"{verb}_{kind.type}"
+    handlers = {"create": create, "get": get, "delete": delete}
+    if update_op is not None:
+        handlers["update"] = endpoint("boards:write", 2, update_op)(update)
+        handlers["update"].__name__ = f"update_{kind.type}"
+    return handlers
 
 
 def _cursor(item_id: str) -> str:
     return base64.urlsafe_b64encode(f"{item_id}~".encode()).decode()
 
 
-@endpoint("boards:read", 2)
-async def list_items(request: Request, caller: Caller) -> Response:
-    board = visible_board(caller, request.path_params["board_id"])
-    limit = query_int(request, "limit", 10, 10, 50)
-    wanted = request.query_params.get("type")
-    if wanted and wanted not in ITEM_TYPES:
-        raise invalid("type", "must be one of " + ", ".join(ITEM_TYPES))
-    parent = request.query_params.get("parent_item_id")
-    items = [
-        i
-        for i in board.items.values()
-        if (not wanted or i.type == wanted) and (not parent or i.parent_id == parent)
-    ]
+def cursor_page(
+    request: Request, ids: list[str], default: int = 10
+) -> tuple[int, int, str | None]:
+    """(start, limit, next cursor) of a cursor-paged list (limit 10-50, as Miro's)."""
+    limit = query_int(request, "limit", default, 10, 50)
     start = 0
     cursor = request.query_params.get("cursor")
     if cursor:
@@ -364,61 +272,89 @@ async def list_items(request: Request, caller: Caller) -> Response:
             after = base64.urlsafe_b64decode(cursor.encode()).decode().rstrip("~")
         except ValueError:
             raise invalid("cursor", "is not a cursor this API issued") from None
-        ids = [i.id for i in items]
         if after not in ids:
             raise invalid("cursor", "is not a cursor this API issued")
         start = ids.index(after) + 1
+    more = start + limit < len(ids)
+    return start, limit, _cursor(ids[start + limit - 1]) if more else None
+
+
+def _item_list(
+    request: Request, caller: Caller, board: Board, items: list[Item], query: str
+) -> Response:
+    start, limit, cursor = cursor_page(request, [i.id for i in items])
     page = items[start : start + limit]
-    path = f"{caller.base}/v2/boards/{board.id}/items?limit={limit}"
-    if wanted:
-        path += f"&type={wanted}"
+    path = f"{caller.base}/v2/boards/{board.id}/items?limit={limit}{query}"
+    given = request.query_params.get("cursor")
     body: dict[str, Any] = {
         "data": [item_json(board, i, caller.base, generic=True) for i in page],
         "total": len(items),
         "size": len(page),
         "limit": limit,
-        "links": {"self": path + (f"&cursor={cursor}" if cursor else "")},
+        "links": {"self": path + (f"&cursor={given}" if given else "")},
     }
-    if start + limit < len(items):
+    if cursor is not None:
         # The cursor names the last item of this page; the next page starts after it.
-        body["cursor"] = _cursor(page[-1].id)
-        body["links"]["next"] = f"{path}&cursor={body['cursor']}"
+        body["cursor"] = cursor
+        body["links"]["next"] = f"{path}&cursor={cursor}"
     return json_response(body)
 
 
-@endpoint("boards:read", 1)
+@endpoint("boards:read", 2, "get-items")
+async def list_items(request: Request, caller: Caller) -> Response:
+    board = visible_board(caller, request.path_params["board_id"])
+    wanted = request.query_params.get("type")
+    if wanted is not None and wanted not in ITEM_TYPES:
+        raise invalid("type", "must be one of " + ", ".join(ITEM_TYPES))
+    items = [i for i in board.items.values() if not wanted or i.type == wanted]
+    return _item_list(
+        request, caller, board, items, f"&type={wanted}" if wanted else ""
+    )
+
+
+@endpoint("boards:read", 2, "get-items-within-frame")
+async def list_items_in_frame(request: Request, caller: Caller) -> Response:
+    board = visible_board(caller, request.path_params["board_id"])
+    parent = request.query_params.get("parent_item_id", "")
+    frame = find_item(board, parent)
+    if frame.type != "frame":
+        raise invalid("parent_item_id", "must be the id of a frame")
+    wanted = request.query_params.get("type") or None
+    items = [
+        i
+        for i in board.items.values()
+        if i.parent_id == frame.id and (wanted is None or i.type == wanted)
+    ]
+    query = f"&parent_item_id={frame.id}" + (f"&type={wanted}" if wanted else "")
+    return _item_list(request, caller, board, items, query)
+
+
+@endpoint("boards:read", 1, "get-specific-item")
 async def get_generic_item(request: Request, caller: Caller) -> Response:
     board = visible_board(caller, request.path_params["board_id"])
-    item = _item(board, request.path_params["item_id"], None)
+    item = find_item(board, request.path_params["item_id"])
     return json_response(item_json(board, item, caller.base, generic=True))
 
 
-@endpoint("boards:write", 2)
+@endpoint("boards:write", 2, "update-item-position-or-parent")
 async def move_item(request: Request, caller: Caller) -> Response:
     board = visible_board(caller, request.path_params["board_id"], write=True)
-    item = _item(board, request.path_params["item_id"], None)
-    body = await read_json_object(request)
-    item.position, item.parent_id = _placement(body, board, item, item.type)
+    item = find_item(board, request.path_params["item_id"])
+    body = await read_json_object(request, required=True)
+    kind = by_type(item.type)
+    assert kind is not None  # noqa: S101  # every stored item has a kind
+    item.position, item.parent_id = placement(body, board, item, kind)
     item.modified_at, item.modified_by = caller.state.now(), caller.user.id
     return json_response(item_json(board, item, caller.base, generic=True))
 
 
-@endpoint("boards:write", 3)
-async def delete_generic_item(request: Request, caller: Caller) -> Response:
+async def _delete(request: Request, caller: Caller) -> Response:
     board = visible_board(caller, request.path_params["board_id"], write=True)
-    _delete(board, _item(board, request.path_params["item_id"], None))
+    board.delete_item(find_item(board, request.path_params["item_id"]))
     return Response(status_code=204)
 
 
-routes = [
-    Route("/v2/boards/{board_id}/items", list_items, methods=["GET"]),
-    Route("/v2/boards/{board_id}/items/{item_id}", get_generic_item, methods=["GET"]),
-    Route("/v2/boards/{board_id}/items/{item_id}", move_item, methods=["PATCH"]),
-    Route(
-        "/v2/boards/{board_id}/items/{item_id}", delete_generic_item, methods=["DELETE"]
-    ),
-    Route("/v2/boards/{board_id}/{kind}", create_item, methods=["POST"]),
-    Route("/v2/boards/{board_id}/{kind}/{item_id}", get_item, methods=["GET"]),
-    Route("/v2/boards/{board_id}/{kind}/{item_id}", update_item, methods=["PATCH"]),
-    Route("/v2/boards/{board_id}/{kind}/{item_id}", delete_item, methods=["DELETE"]),
-]
+delete_generic_item = endpoint("boards:write", 3, "delete-item")(_delete)
+delete_item_experimental = endpoint("boards:write", 3, "delete-item-experimental")(
+    _delete
+)

@@ -206,6 +206,7 @@ async def token(request: Request) -> Response:
 async def token_info(request: Request) -> Response:
     """GET /v1/oauth-token: who the token belongs to, its team and scopes."""
     state = state_of(request)
+    state.count("token-info")
     value = token_from(request)
     found = state.lookup_token(value) if value else "invalid"
     if isinstance(found, str):
@@ -261,6 +262,7 @@ async def revoke_v2(request: Request) -> Response:
 async def revoke_v1(request: Request) -> Response:
     """POST /v1/oauth/revoke?access_token= (deprecated by Miro): 204 or 400."""
     state = state_of(request)
+    state.count("revoke-token")
     headers = rate_headers(state.idle_rate())
     value = request.query_params.get("access_token", "")
     if not value or not state.revoke(value):

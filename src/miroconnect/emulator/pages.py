@@ -5,7 +5,9 @@ from __future__ import annotations
 
 from html import escape
 
-from miroconnect.emulator.state import Board, EmulatorClient, Team, User
+from miroconnect.emulator.canvas import board_svg
+from miroconnect.emulator.model import Board, Team, User
+from miroconnect.emulator.state import EmulatorClient
 
 __all__ = ["board_page", "consent_page", "error_page"]
 
@@ -76,16 +78,34 @@ def consent_page(
     )
 
 
-def board_page(board: Board) -> str:
-    """What "Open in Miro" shows offline: the board's name and its items."""
-    items = "".join(
+_BOARD_STYLE = """
+body{font-family:system-ui,sans-serif;background:#f2f2f7;margin:0;color:#050038}
+header{padding:.6rem 1rem;background:#fff;border-bottom:1px solid #e0e0ea}
+h1{font-size:1.1rem;margin:.2rem 0}.muted{color:#555;font-size:.85rem;margin:0}
+.banner{background:#ffd02f;padding:.1rem .5rem;border-radius:6px;font-size:.75rem}
+#board{display:block;width:100%;height:calc(100vh - 5.5rem);background:#fafafc}
+details{padding:.3rem 1rem;font-size:.85rem}
+"""
+
+
+def board_page(board: Board, base: str) -> str:
+    """What "Open in Miro" and the live embed show offline: the board drawn as SVG
+    (items where they are, connectors as lines), and a plain list of its items."""
+    listed = "".join(
         f"<li><code>{escape(item.type)}</code> "
         f"{escape(str(item.data.get('content') or item.data.get('title') or ''))}</li>"
         for item in board.items.values()
     )
-    return _page(
-        board.name,
-        f"<h1>{escape(board.name)}</h1><p class=muted>{escape(board.description)}</p>"
-        f"<p class=muted>Team {escape(board.team.name)} · owner {escape(board.owner.name)}"
-        f"</p><ul id=items>{items or '<li class=muted>No items yet</li>'}</ul>",
+    count = f"{len(board.items)} items, {len(board.connectors)} connectors"
+    return (
+        "<!doctype html><html lang=en><head><meta charset=utf-8>"
+        f"<title>{escape(board.name)}</title><style>{_BOARD_STYLE}</style></head><body>"
+        f"<header><span class=banner>Miro emulator</span><h1>{escape(board.name)}</h1>"
+        f"<p class=muted>{escape(board.description)}</p>"
+        f"<p class=muted>Team {escape(board.team.name)} · owner "
+        f"{escape(board.owner.name)} · {count}</p></header>"
+        f"{board_svg(board, base)}"
+        f"<details><summary>Items</summary><ul id=items>"
+        f"{listed or '<li class=muted>No items yet</li>'}</ul></details>"
+        "</body></html>"
     )

@@ -8,11 +8,12 @@ from __future__ import annotations
 
 import hmac
 from collections.abc import Callable, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from typing import Any, Literal
 
 from miroconnect.emulator.ids import IdFactory, stable_numeric_id
+from miroconnect.emulator.model import Board, Item, Team, User
 
 __all__ = [
     "ACCESS_CODE_TTL",
@@ -38,7 +39,6 @@ ACCESS_CODE_TTL = timedelta(minutes=10)
 REFRESH_TOKEN_TTL = timedelta(days=60)
 # Credits per call, per Miro's rate-limit levels.
 LEVEL_CREDITS = {1: 50, 2: 100, 3: 500, 4: 2000}
-SHARED_TEAM_NAME = "Emulator shared team"
 ORGANIZATION_ID = stable_numeric_id("organization", "emulator")
 
 
@@ -56,32 +56,6 @@ class EmulatorClient:
     expiring: bool = True
     access_token_ttl: int = 3600
     scopes: tuple[str, ...] = ("boards:read", "boards:write")
-
-
-@dataclass(frozen=True)
-class Team:
-    """A Miro team."""
-
-    id: str
-    name: str
-
-
-@dataclass(frozen=True)
-class User:
-    """A Miro user: the same name always gives the same id and teams."""
-
-    id: str
-    name: str
-    teams: tuple[Team, ...]
-
-    @classmethod
-    def named(cls, name: str) -> User:
-        own = Team(stable_numeric_id("team", name), f"{name}'s team")
-        shared = Team(stable_numeric_id("team", SHARED_TEAM_NAME), SHARED_TEAM_NAME)
-        return cls(stable_numeric_id("user", name), name, (own, shared))
-
-    def team(self, team_id: str | None) -> Team | None:
-        return next((t for t in self.teams if t.id == team_id), None)
 
 
 @dataclass(frozen=True)
@@ -116,43 +90,6 @@ class RefreshToken:
     value: str
     access_token: str
     expires_at: datetime
-
-
-# Boards and items are entities that the API mutates in place, so they are not frozen.
-@dataclass(slots=True)
-class Item:
-    """A board item (sticky note, text, shape or frame)."""
-
-    id: str
-    type: str
-    data: dict[str, Any]
-    style: dict[str, Any]
-    position: dict[str, Any]
-    geometry: dict[str, Any]
-    parent_id: str | None
-    created_at: datetime
-    created_by: str
-    modified_at: datetime
-    modified_by: str
-
-
-@dataclass(slots=True)
-class Board:
-    """A board, its members (user id -> role) and its items, in creation order."""
-
-    id: str
-    name: str
-    description: str
-    team: Team
-    owner: User
-    policy: dict[str, Any]
-    created_at: datetime
-    modified_at: datetime
-    modified_by: User
-    last_opened_at: datetime
-    project_id: str | None = None
-    members: dict[str, tuple[User, str]] = field(default_factory=dict)
-    items: dict[str, Item] = field(default_factory=dict)
 
 
 FaultAction = Literal["status", "delay", "drop_after_commit", "reset_before_commit"]
@@ -205,6 +142,7 @@ class EmulatorState:
         window_seconds: int,
         auto_approve: bool,
         seed: int | None,
+        search_delay: float = 0.0,
     ) -> None:
         self._clock = clock
         self._initial_clients = tuple(clients)
@@ -212,6 +150,8 @@ class EmulatorState:
         self.credits = credits
         self.window_seconds = window_seconds
         self.auto_approve = auto_approve
+        # Seconds before a new board shows up in searches other than by team or project.
+        self.search_delay = timedelta(seconds=search_delay)
         # One id factory for the emulator's lifetime, not one per reset: a seeded factory
         # made afresh would hand out the same board ids and tokens again after a reset
         # (an old token would come back to life, the runner would see "impossible"
@@ -241,6 +181,12 @@ class EmulatorState:
             "rate_limited": 0,
             "faults_applied": 0,
         }
+        # Calls per spec operationId that got past authentication.
+        self.operations: dict[str, int] = {}
+
+    def count(self, operation: str) -> None:
+        """Count one call of a spec operation (see `/_emulator/stats`)."""
+        self.operations[operation] = self.operations.get(operation, 0) + 1
 
     # -- time -------------------------------------------------------------------
 
@@ -414,6 +360,7 @@ class EmulatorState:
             "requests": s["requests"],
             "rate_limited": s["rate_limited"],
             "faults_applied": s["faults_applied"],
+            "operations": dict(sorted(self.operations.items())),
         }
 
 

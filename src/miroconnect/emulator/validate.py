@@ -116,7 +116,7 @@ def query_int(
     request: Request, name: str, default: int, minimum: int, maximum: int | None
 ) -> int:
     raw = request.query_params.get(name)
-    if raw is None or raw == "":
+    if raw is None:
         return default
     try:
         value = int(raw)
