@@ -340,7 +340,7 @@ async def test_ids_never_repeat_across_a_reset_of_a_seeded_emulator(
     http: httpx2.AsyncClient, tokens: Tokens
 ) -> None:
     before = {await _board(http, tokens, name=f"b{i}") for i in range(5)}
-    assert (await http.post("/_emulator/reset")).status_code == 204
+    assert (await http.post("/_emulator/reset", json={})).status_code == 204
     # The old token stays dead: a new one is never the old one again.
     assert (await http.get("/v2/boards", headers=tokens.headers)).status_code == 401
     fresh = await connect(http)
@@ -356,3 +356,24 @@ async def test_a_seed_still_repeats_ids_from_run_to_run() -> None:
     one, two = IdFactory(7), IdFactory(7)
     assert [one.board_id() for _ in range(3)] == [two.board_id() for _ in range(3)]
     assert one.secret() == two.secret()
+
+
+@pytest.mark.parametrize(
+    ("path", "content_type", "body"),
+    [
+        ("/_emulator/reset", "text/plain", b""),
+        ("/_emulator/reset", "application/x-www-form-urlencoded", b"a=1"),
+        ("/_emulator/faults", "text/plain", b'{"status": 503}'),
+        ("/_emulator/clock", "multipart/form-data; boundary=x", b"--x--"),
+        ("/_emulator/clients", None, b"{}"),
+    ],
+)
+async def test_control_posts_a_web_page_could_send_are_refused(
+    http: httpx2.AsyncClient, path: str, content_type: str | None, body: bytes
+) -> None:
+    # What any page a developer visits could POST cross-site without a CORS preflight.
+    headers = {"content-type": content_type} if content_type else {}
+    before = (await http.get("/_emulator/stats")).json()
+    answer = await http.post(path, content=body, headers=headers)
+    assert answer.status_code == 415
+    assert (await http.get("/_emulator/stats")).json() == before

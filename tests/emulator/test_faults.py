@@ -149,7 +149,7 @@ async def test_drop_after_commit_over_a_socket_is_a_transport_error(
     live_server: LiveServer,
 ) -> None:
     async with httpx2.AsyncClient(base_url=live_server.url) as http:
-        await http.post("/_emulator/reset")
+        await http.post("/_emulator/reset", json={})
         tokens = await connect(http)
         await _fault(
             http, method="POST", path="/v2/boards", action="drop_after_commit", times=1

@@ -440,7 +440,7 @@ async def test_reset_forgets_tokens_but_keeps_constructor_clients(
         "/_emulator/clients",
         json={"client_id": "9", "client_secret": "s", "redirect_uris": [REDIRECT_URI]},
     )
-    assert (await http.post("/_emulator/reset")).status_code == 204
+    assert (await http.post("/_emulator/reset", json={})).status_code == 204
     assert (await http.get("/v2/boards", headers=tokens.headers)).status_code == 401
     stats = await _stats(http)
     assert stats["token_grants"] == {"authorization_code": 0, "refresh_token": 0}

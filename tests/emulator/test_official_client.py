@@ -20,7 +20,7 @@ from .conftest import CLIENT, LiveServer, query_of
 
 def _token(server: LiveServer) -> str:
     with httpx2.Client(base_url=server.url) as http:
-        http.post("/_emulator/reset")
+        http.post("/_emulator/reset", json={})
         location = http.get(
             "/oauth/authorize",
             params={

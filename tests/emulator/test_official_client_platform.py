@@ -66,7 +66,7 @@ def server(live_server: LiveServer) -> Iterator[LiveServer]:
     config = Configuration.get_default()
     previous = config.host
     config.host = live_server.url
-    httpx2.post(f"{live_server.url}/_emulator/reset")
+    httpx2.post(f"{live_server.url}/_emulator/reset", json={})
     try:
         yield live_server
     finally:

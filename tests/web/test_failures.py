@@ -135,7 +135,9 @@ async def test_after_miro_forgot_the_grant_one_click_reconnects_and_creates(
     # What a restarted demo looks like: the emulator forgot every token it issued.
     await harness.sign_up()
     await connect_and_create(harness, "Before")
-    assert (await harness.browser.post(f"{MIRO}/_emulator/reset")).status_code < 300
+    assert (
+        await harness.browser.post(f"{MIRO}/_emulator/reset", json={})
+    ).status_code < 300
     fields = await harness.home_form()
     fields["name"] = "After"
     answer = await harness.browser.post("/connect/boards", data=fields)

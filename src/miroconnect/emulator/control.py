@@ -1,4 +1,11 @@
-"""`/_emulator/*`: what tests and benchmarks use to set up, inspect and break the emulator."""
+"""`/_emulator/*`: what tests and benchmarks use to set up, inspect and break the emulator.
+
+Every `POST` here must say `Content-Type: application/json` (`415` otherwise), even those
+without a body (send `{}`): a web page may send a cross-site POST without asking first only
+as a form or `text/plain`, so any page a developer visits could otherwise reset or fault the
+demo's Miro. A JSON POST from another site needs a CORS preflight, which the emulator never
+grants. `DELETE` is preflighted already; `GET`s change nothing.
+"""
 
 from __future__ import annotations
 
@@ -33,8 +40,19 @@ def _string_list(body: dict[str, Any], key: str, default: list[str]) -> list[str
     return value
 
 
+def _is_json(request: Request) -> bool:
+    media_type = request.headers.get("content-type", "").split(";")[0].strip().lower()
+    return media_type == "application/json"
+
+
 def _guard(handler: Any) -> Any:
     async def route(request: Request) -> Response:
+        if request.method == "POST" and not _is_json(request):
+            message = "Control requests must be sent as application/json."
+            return json_response(
+                {"status": 415, "code": "unsupportedMediaType", "message": message},
+                415,
+            )
         try:
             response: Response = await handler(request)
         except APIError as error:
@@ -159,6 +177,7 @@ async def clear_faults(request: Request) -> Response:
     return Response(status_code=204)
 
 
+@_guard
 async def reset(request: Request) -> Response:
     """Forget everything; clients given to `create_emulator(clients=...)` come back."""
     state_of(request).reset()
