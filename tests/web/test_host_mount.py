@@ -193,3 +193,34 @@ async def test_the_connect_routes_in_a_host_get_request_ids_and_logs(
     for event in ("flow.callback_consumed", "flow.completed"):
         assert [s.request_id for s in recorder.of(event)] == ["host-cb-1"], event
     assert all(s.request_id != "host-own" for s in recorder.seen)
+
+
+async def test_the_connect_routes_in_a_host_cap_bodies_and_refuse_cross_site_posts(
+    database_url: str,
+) -> None:
+    async with mounted_host(database_url) as (host, _context, harness):
+        browser = harness.browser
+        browser.cookies.set("host_user", "ada")
+        fields = form_fields((await browser.get("/projects")).text, "/connect/boards")
+        huge = await browser.post(
+            "/connect/boards",
+            content=b"name=" + b"A" * (200 * 1024),
+            headers={"content-type": "application/x-www-form-urlencoded"},
+        )
+        assert huge.status_code == 413
+        cross = await browser.post(
+            "/connect/boards", data=fields, headers={"sec-fetch-site": "cross-site"}
+        )
+        assert cross.status_code == 403
+        same = await browser.post(
+            "/connect/boards", data=fields, headers={"sec-fetch-site": "same-origin"}
+        )
+        assert same.status_code == 303  # the control: the host's own form
+
+        # The host's own routes keep their own rules: no limit imposed on them by us.
+        @host.post("/upload")
+        async def upload(request: Request) -> dict[str, int]:
+            return {"size": len(await request.body())}
+
+        own = await browser.post("/upload", content=b"x" * (200 * 1024))
+        assert own.status_code == 200 and own.json() == {"size": 200 * 1024}
