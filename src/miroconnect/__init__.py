@@ -4,19 +4,29 @@ The library surface is listed in `__all__`; `tests/test_exported_members.py` kee
 honest. The pieces, left to right in the order imports go:
 
 * `Settings`: every setting, read from `MIROCONNECT_*` at the edge.
-* `open_vault(settings)`: the database, the encrypted token store and the `TokenVault`
-  (connections per app user, refresh single-flight across processes).
+* `build_stack(settings)`: everything built one way (the composition root): the
+  database, the encrypted stores, the `TokenVault` (connections per app user, refresh
+  single-flight across processes), the `ConnectFlow`, the credit pacer, the
+  `MiroActionRunner`; `open_storage(settings)` for the database part alone.
 * `ConnectFlow`: the OAuth connect flow with a one-time state bound to the browser and the
-  app user, carrying a `PendingAction` through consent.
+  app user, carrying a `PendingAction` through consent (and, in service mode, holding the
+  consent for the host's confirm).
+* `CreateBoard`, `CopyBoard`, `ShareBoard`, `AddStarterContent`: what a click can ask.
 * `MiroClient`: the typed async REST client over any `TokenSource`.
-* `MiroActionRunner`: create, copy, share a board, exactly once per idempotency key.
 * `miroconnect.web.create_app` / `connect_router`: the service and the mountable router;
   `miroconnect.emulator.create_emulator`: a fake Miro for tests and demos.
 """
 
 from __future__ import annotations
 
-from miroconnect.actions import MiroActionRunner
+from miroconnect.actions import (
+    AddStarterContent,
+    CopyBoard,
+    CreateBoard,
+    MiroActionRunner,
+    ShareBoard,
+)
+from miroconnect.assembly import Stack, Storage, build_stack, open_storage
 from miroconnect.client import MiroClient, StaticTokenSource
 from miroconnect.config import Settings
 from miroconnect.errors import (
@@ -31,11 +41,15 @@ from miroconnect.errors import (
     NotConnectedError,
     ReauthorizationRequiredError,
 )
-from miroconnect.oauth.actions import ActionContext, ActionResult, PendingAction
 from miroconnect.oauth.flow import ConnectFlow
+from miroconnect.oauth.pending import (
+    ActionContext,
+    ActionResult,
+    ActionRunner,
+    PendingAction,
+)
 from miroconnect.oauth.source import TokenSource
 from miroconnect.oauth.vault import TokenVault
-from miroconnect.storage.factory import VaultStack, open_vault
 
 __version__ = "0.1.0"
 
@@ -43,9 +57,14 @@ __all__ = [
     "__version__",
     "ActionContext",
     "ActionResult",
+    "ActionRunner",
+    "AddStarterContent",
     "AuthorizationError",
+    "build_stack",
     "ConfigurationError",
     "ConnectFlow",
+    "CopyBoard",
+    "CreateBoard",
     "CryptoError",
     "DecryptionError",
     "EncryptionKeyNotFoundError",
@@ -55,12 +74,14 @@ __all__ = [
     "MiroConnectError",
     "MiroTransportError",
     "NotConnectedError",
-    "open_vault",
+    "open_storage",
     "PendingAction",
     "ReauthorizationRequiredError",
     "Settings",
+    "ShareBoard",
+    "Stack",
     "StaticTokenSource",
+    "Storage",
     "TokenSource",
     "TokenVault",
-    "VaultStack",
 ]

@@ -39,6 +39,9 @@ The tree:
     + MiroServerError             5xx after the retries an idempotent call gets
   x MiroTransportError          Miro could not be reached, or the connection broke;
                                 `maybe_processed` says whether the request may have run
+  x UsernameTakenError          sign-up chose a username that already has an account
+  x SignInRequiredError         a page needs a signed-in account (the reference app redirects)
+  x CSRFRejectedError           a form came without a valid CSRF token, or from another site
   x ActionError                 an action (create board, ...) cannot run: bad kind or params
     + ActionFailedError           the operation with this idempotency key already failed
     + LeaseLostError              another worker took the operation over (lease ran out)
@@ -59,6 +62,7 @@ __all__ = [
     "AuthorizationError",
     "BadRequestError",
     "BrowserMismatchError",
+    "CSRFRejectedError",
     "CodeMissingError",
     "CodeRejectedError",
     "ConfigurationError",
@@ -88,12 +92,14 @@ __all__ = [
     "ResultUnknownError",
     "ResultUsedError",
     "ReturnURLRejectedError",
+    "SignInRequiredError",
     "StateExpiredError",
     "StateReplayedError",
     "StateUnknownError",
     "TokenStorageError",
     "UnauthorizedError",
     "UserMismatchError",
+    "UsernameTakenError",
 ]
 
 
@@ -350,6 +356,20 @@ class MiroTransportError(MiroConnectError):
     def __init__(self, message: str, *, maybe_processed: bool = True) -> None:
         super().__init__(message)
         self.maybe_processed = maybe_processed
+
+
+class UsernameTakenError(MiroConnectError):
+    """The reference app's sign-up chose a username that already has an account."""
+
+
+class SignInRequiredError(MiroConnectError):
+    """A page needs a signed-in account: the reference app redirects to sign in; a host
+    app's `get_current_user_id` may raise it to say nobody is signed in."""
+
+
+class CSRFRejectedError(MiroConnectError):
+    """A form post came without a valid CSRF token, or a browser said it came from
+    another site (answered 403, nothing done)."""
 
 
 class ActionError(MiroConnectError):

@@ -14,7 +14,6 @@ import pytest
 from sqlalchemy import insert
 
 from miroconnect.actions import MiroActionRunner
-from miroconnect.actions.operations import OperationStore
 from miroconnect.client import CreditPacer, MiroClient, RetryPolicy, StaticTokenSource
 from miroconnect.emulator import create_emulator, emulator_transport
 from miroconnect.errors import (
@@ -23,9 +22,10 @@ from miroconnect.errors import (
     NotFoundError,
     OperationInProgressError,
 )
-from miroconnect.oauth.actions import ActionContext, PendingAction
+from miroconnect.oauth.pending import ActionContext, PendingAction
 from miroconnect.storage.db import Database
 from miroconnect.storage.models import OperationRow
+from miroconnect.storage.operations import OperationStore
 from support import FakeTime, connect, create_tables, emulator_app_client
 
 BASE = "http://miro.test"
@@ -71,7 +71,7 @@ def make_runner(
     db: Database, http: httpx2.AsyncClient, time: FakeTime
 ) -> MiroActionRunner:
     return MiroActionRunner(
-        db,
+        OperationStore(db, clock=time.now),
         http,
         base_url=BASE,
         pacer=CreditPacer(clock=time.now, sleep=time.sleep),

@@ -64,7 +64,7 @@ def seed(
         await upgrade(database_url)
         transport: httpx2.AsyncBaseTransport = emulator_transport(emulator)
         stack = open_stack(database_url, transport, clock, keys=keys)
-        flow = stack.flow(ProbeRunner(transport))
+        flow = stack.flow_with(ProbeRunner(transport))
         made = []
         try:
             for user in users:

@@ -8,9 +8,9 @@ import httpx2
 import pytest
 from starlette.applications import Starlette
 
+from miroconnect.assembly import Stack
 from miroconnect.emulator import emulator_transport
 from miroconnect.oauth.flow import ConnectFlow
-from miroconnect.storage.factory import VaultStack
 from miroconnect.storage.migrate import upgrade
 
 from .support import FakeClock, ProbeRunner, make_emulator, open_stack
@@ -34,7 +34,7 @@ def transport(emulator: Starlette) -> httpx2.AsyncBaseTransport:
 @pytest.fixture
 async def stack(
     database_url: str, transport: httpx2.AsyncBaseTransport, clock: FakeClock
-) -> AsyncIterator[VaultStack]:
+) -> AsyncIterator[Stack]:
     await upgrade(database_url)
     stack = open_stack(database_url, transport, clock)
     try:
@@ -49,5 +49,5 @@ def runner(transport: httpx2.AsyncBaseTransport) -> ProbeRunner:
 
 
 @pytest.fixture
-def flow(stack: VaultStack, runner: ProbeRunner) -> ConnectFlow:
-    return stack.flow(runner, allowed_return_urls=["https://app.example.com"])
+def flow(stack: Stack, runner: ProbeRunner) -> ConnectFlow:
+    return stack.flow_with(runner, allowed_return_urls=["https://app.example.com"])

@@ -17,8 +17,8 @@ from datetime import datetime, timedelta
 
 import httpx2
 
+from miroconnect.assembly import build_stack
 from miroconnect.config import Settings
-from miroconnect.storage.factory import open_vault
 from miroconnect.types import system_clock
 
 __all__: list[str] = []
@@ -44,11 +44,13 @@ async def main(
         miro_auth_url=f"{miro}/oauth/authorize",
         miro_api_url=miro,
     )
-    stack = open_vault(settings, clock=clock)
+    stack = build_stack(settings, clock=clock)
     source = stack.vault.token_source(connection_id)
     limits = httpx2.Limits(max_connections=calls)
     async with httpx2.AsyncClient(base_url=miro, limits=limits, timeout=30) as http:
-        await stack.store.load_tokens(connection_id)  # warm the pool, no refresh
+        await stack.storage.connections.load_tokens(
+            connection_id
+        )  # warm the pool, no refresh
 
         async def call() -> int:
             token = await source.access_token()

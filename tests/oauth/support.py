@@ -12,11 +12,11 @@ from urllib.parse import parse_qsl, urlsplit
 import httpx2
 from starlette.applications import Starlette
 
+from miroconnect.assembly import Stack, build_stack
 from miroconnect.config import Settings
 from miroconnect.emulator import EmulatorClient, create_emulator, emulator_transport
 from miroconnect.errors import MiroAPIError
-from miroconnect.oauth.actions import ActionContext, ActionResult, PendingAction
-from miroconnect.storage.factory import VaultStack, open_vault
+from miroconnect.oauth.pending import ActionContext, ActionResult, PendingAction
 
 __all__ = [
     "CLIENT_ID",
@@ -87,9 +87,9 @@ def open_stack(
     clock: FakeClock,
     *,
     keys: str = KEY1,
-) -> VaultStack:
-    return open_vault(
-        make_settings(database_url, keys=keys), transport=transport, clock=clock
+) -> Stack:
+    return build_stack(
+        make_settings(database_url, keys=keys), miro_transport=transport, clock=clock
     )
 
 

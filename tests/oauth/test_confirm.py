@@ -15,6 +15,7 @@ import pytest
 from sqlalchemy import select
 from starlette.applications import Starlette
 
+from miroconnect.assembly import Stack
 from miroconnect.emulator.state import EmulatorState
 from miroconnect.errors import (
     FlowUserMismatchError,
@@ -22,13 +23,12 @@ from miroconnect.errors import (
     ResultUnknownError,
     ResultUsedError,
 )
-from miroconnect.oauth.actions import PendingAction
 from miroconnect.oauth.consents import close_stale_consents
 from miroconnect.oauth.flow import Confirmed, ConnectFlow, FlowHeld, FlowOutcome
 from miroconnect.oauth.params import hash_secret
+from miroconnect.oauth.pending import PendingAction
 from miroconnect.oauth.store import ConsentStatus
 from miroconnect.oauth.tokens import ConnectionStatus
-from miroconnect.storage.factory import VaultStack
 from miroconnect.storage.models import PendingConsentRow
 
 from .support import CLIENT_SECRET, FakeClock, ProbeRunner, consent
@@ -65,7 +65,7 @@ async def held(
 
 
 async def test_the_callback_holds_the_tokens_and_connects_no_one(
-    stack: VaultStack,
+    stack: Stack,
     flow: ConnectFlow,
     emulator: Starlette,
     runner: ProbeRunner,
@@ -77,7 +77,7 @@ async def test_the_callback_holds_the_tokens_and_connects_no_one(
     assert await stack.vault.connection_for("user-1") is None
     assert runner.runs == []
     assert live_grants(emulator) == 1
-    async with stack.db.session() as session:
+    async with stack.database.session() as session:
         rows = list(await session.scalars(select(PendingConsentRow)))
     assert len(rows) == 1
     [row] = rows
@@ -90,7 +90,7 @@ async def test_the_callback_holds_the_tokens_and_connects_no_one(
     secrets = [outcome.result_token, *state.access_tokens, CLIENT_SECRET]
     raw = repr({c.key: getattr(row, c.key) for c in row.__table__.columns}).encode()
     if database_url.startswith("sqlite"):
-        await stack.db.dispose()
+        await stack.database.dispose()
         path = Path(database_url.split("///", 1)[1])
         raw += b"".join(
             p.read_bytes()
@@ -102,7 +102,7 @@ async def test_the_callback_holds_the_tokens_and_connects_no_one(
 
 
 async def test_confirm_by_the_flows_user_connects_and_runs_the_action_once(
-    stack: VaultStack, flow: ConnectFlow, emulator: Starlette, runner: ProbeRunner
+    stack: Stack, flow: ConnectFlow, emulator: Starlette, runner: ProbeRunner
 ) -> None:
     outcome = await held(flow, emulator, user="user-1")
     confirmed = await flow.confirm("user-1", outcome.result_token)
@@ -114,7 +114,7 @@ async def test_confirm_by_the_flows_user_connects_and_runs_the_action_once(
     assert confirmed.action_result.data["name"] == "Sprint 12"
     assert await stack.vault.connection_for("user-1") == confirmed.connection
     # The held tokens moved: the consent keeps none.
-    async with stack.db.session() as session:
+    async with stack.database.session() as session:
         row = await session.scalar(select(PendingConsentRow))
     assert row is not None and row.status == "confirmed"
     assert row.access_token_ciphertext is None and row.refresh_token_ciphertext is None
@@ -130,7 +130,7 @@ async def test_confirm_by_the_flows_user_connects_and_runs_the_action_once(
 
 
 async def test_confirm_for_another_user_revokes_the_grant_and_stores_nothing(
-    stack: VaultStack, flow: ConnectFlow, emulator: Starlette, runner: ProbeRunner
+    stack: Stack, flow: ConnectFlow, emulator: Starlette, runner: ProbeRunner
 ) -> None:
     # Mallory's link, Alice's browser and Miro account; Alice's app confirms for Alice.
     outcome = await held(flow, emulator, user="mallory", miro_user="alice-miro")
@@ -142,7 +142,7 @@ async def test_confirm_for_another_user_revokes_the_grant_and_stores_nothing(
     assert await stack.vault.connection_for("mallory") is None
     assert await stack.vault.connection_for("alice") is None
     assert runner.runs == []
-    async with stack.db.session() as session:
+    async with stack.database.session() as session:
         row = await session.scalar(select(PendingConsentRow))
     assert row is not None and row.status == "refused"
     assert row.access_token_ciphertext is None and row.key_id is None
@@ -153,7 +153,7 @@ async def test_confirm_for_another_user_revokes_the_grant_and_stores_nothing(
 
 
 async def test_a_confirmed_consent_is_not_changed_by_another_users_confirm(
-    stack: VaultStack, flow: ConnectFlow, emulator: Starlette
+    stack: Stack, flow: ConnectFlow, emulator: Starlette
 ) -> None:
     outcome = await held(flow, emulator, user="user-1")
     first = await flow.confirm("user-1", outcome.result_token)
@@ -167,11 +167,11 @@ async def test_a_confirmed_consent_is_not_changed_by_another_users_confirm(
 
 
 async def test_an_existing_connection_stays_as_it_is_until_the_confirm(
-    stack: VaultStack, flow: ConnectFlow, emulator: Starlette
+    stack: Stack, flow: ConnectFlow, emulator: Starlette
 ) -> None:
     first = await held(flow, emulator, user="user-1", action=None)
     connection = (await flow.confirm("user-1", first.result_token)).connection
-    async with stack.store.lock(connection.id) as locked:
+    async with stack.storage.connections.lock(connection.id) as locked:
         await locked.set_status(
             ConnectionStatus.NEEDS_REAUTH, "refresh_rejected (401)", now=flow.clock()
         )
@@ -185,7 +185,7 @@ async def test_an_existing_connection_stays_as_it_is_until_the_confirm(
 
 
 async def test_unknown_and_expired_results(
-    stack: VaultStack, flow: ConnectFlow, emulator: Starlette, clock: FakeClock
+    stack: Stack, flow: ConnectFlow, emulator: Starlette, clock: FakeClock
 ) -> None:
     for result in ("", "never-issued-result-value"):
         with pytest.raises(ResultUnknownError):
@@ -201,7 +201,7 @@ async def test_unknown_and_expired_results(
 
 
 async def test_concurrent_confirms_activate_once(
-    stack: VaultStack, flow: ConnectFlow, emulator: Starlette
+    stack: Stack, flow: ConnectFlow, emulator: Starlette
 ) -> None:
     outcome = await held(flow, emulator, user="user-1", action=None)
     results = await asyncio.gather(
@@ -213,14 +213,14 @@ async def test_concurrent_confirms_activate_once(
 
 
 async def test_maintenance_revokes_consents_nobody_confirmed(
-    stack: VaultStack, flow: ConnectFlow, emulator: Starlette, clock: FakeClock
+    stack: Stack, flow: ConnectFlow, emulator: Starlette, clock: FakeClock
 ) -> None:
     waiting = await held(flow, emulator, user="user-1")
     stale = await held(flow, emulator, user="user-2")
     clock.advance(minutes=5)
     fresh = await held(flow, emulator, user="user-3")
     clock.advance(minutes=5, seconds=1)  # the first two are past their 10 minutes
-    closed = await close_stale_consents(stack.consents, stack.miro, clock=clock)
+    closed = await close_stale_consents(stack.storage.consents, stack.miro, clock=clock)
     assert closed == 2
     assert live_grants(emulator) == 1
     with pytest.raises(ResultExpiredError):
@@ -229,21 +229,28 @@ async def test_maintenance_revokes_consents_nobody_confirmed(
         await flow.confirm("user-2", stale.result_token)
     confirmed = await flow.confirm("user-3", fresh.result_token)
     assert confirmed.connection.is_live
-    assert await close_stale_consents(stack.consents, stack.miro, clock=clock) == 0
+    assert (
+        await close_stale_consents(stack.storage.consents, stack.miro, clock=clock) == 0
+    )
 
 
 async def test_maintenance_finishes_a_revoke_a_crash_interrupted(
-    stack: VaultStack, flow: ConnectFlow, emulator: Starlette
+    stack: Stack, flow: ConnectFlow, emulator: Starlette
 ) -> None:
     # The decision was committed (refused) but the process died before revoking.
     outcome = await held(flow, emulator, user="mallory")
-    async with stack.consents.lock_consent(hash_secret(outcome.result_token)) as locked:
+    async with stack.storage.consents.lock_consent(
+        hash_secret(outcome.result_token)
+    ) as locked:
         assert locked is not None
         await locked.close(ConsentStatus.REFUSED, now=flow.clock())
     assert live_grants(emulator) == 1
-    assert await close_stale_consents(stack.consents, stack.miro, clock=flow.clock) == 1
+    assert (
+        await close_stale_consents(stack.storage.consents, stack.miro, clock=flow.clock)
+        == 1
+    )
     assert live_grants(emulator) == 0
-    async with stack.db.session() as session:
+    async with stack.database.session() as session:
         row = await session.scalar(select(PendingConsentRow))
     assert row is not None and row.access_token_ciphertext is None
 

@@ -9,6 +9,7 @@ import pytest
 from sqlalchemy import func, select
 from starlette.applications import Starlette
 
+from miroconnect.assembly import Stack
 from miroconnect.errors import (
     AccessDeniedError,
     AuthorizationError,
@@ -26,7 +27,6 @@ from miroconnect.errors import (
     StateUnknownError,
     UserMismatchError,
 )
-from miroconnect.oauth.actions import PendingAction
 from miroconnect.oauth.flow import (
     ActionDone,
     ConnectFlow,
@@ -35,8 +35,8 @@ from miroconnect.oauth.flow import (
     FlowOutcome,
     FlowStart,
 )
+from miroconnect.oauth.pending import PendingAction
 from miroconnect.oauth.tokens import ConnectionStatus
-from miroconnect.storage.factory import VaultStack
 from miroconnect.storage.models import ConnectionRow, PendingAuthorizationRow
 
 from .support import (
@@ -60,13 +60,13 @@ async def emulator_stats(emulator: Starlette) -> dict[str, object]:
         return body
 
 
-async def connection_rows(stack: VaultStack) -> int:
-    async with stack.db.session() as session:
+async def connection_rows(stack: Stack) -> int:
+    async with stack.database.session() as session:
         return int(await session.scalar(select(func.count(ConnectionRow.id))) or 0)
 
 
 async def test_end_to_end_connects_runs_the_action_and_stores_no_plaintext(
-    stack: VaultStack,
+    stack: Stack,
     flow: ConnectFlow,
     emulator: Starlette,
     runner: ProbeRunner,
@@ -99,7 +99,7 @@ async def test_end_to_end_connects_runs_the_action_and_stores_no_plaintext(
     stats = await emulator_stats(emulator)
     assert stats["token_grants"] == {"authorization_code": 1, "refresh_token": 0}
 
-    stored = await stack.store.load_tokens(connection.id)
+    stored = await stack.storage.connections.load_tokens(connection.id)
     assert stored is not None and stored.tokens is not None
     secrets = [
         stored.tokens.access_token,
@@ -111,7 +111,7 @@ async def test_end_to_end_connects_runs_the_action_and_stores_no_plaintext(
     ]
     # The raw bytes of the database: no secret in any table, page, WAL or index.
     if database_url.startswith("sqlite"):
-        await stack.db.dispose()  # flush the WAL into the file
+        await stack.database.dispose()  # flush the WAL into the file
         path = Path(database_url.split("///", 1)[1])
         raw = b"".join(
             p.read_bytes()
@@ -121,7 +121,7 @@ async def test_end_to_end_connects_runs_the_action_and_stores_no_plaintext(
         assert len(raw) > 0
     else:
         raw = b""
-    async with stack.db.session() as session:
+    async with stack.database.session() as session:
         for model in (ConnectionRow, PendingAuthorizationRow):
             for row in await session.scalars(select(model)):
                 raw += repr(
@@ -141,7 +141,7 @@ async def test_non_expiring_app_connects_without_refresh_token(
     await upgrade(database_url)
     stack = open_stack(database_url, emulator_transport(emulator), clock)
     try:
-        flow = stack.flow(ProbeRunner(emulator_transport(emulator)))
+        flow = stack.flow_with(ProbeRunner(emulator_transport(emulator)))
         start = await flow.start("user-1", None, "/")
         callback = await consent(emulator, start.authorize_url)
         outcome = await flow.complete(
@@ -151,7 +151,7 @@ async def test_non_expiring_app_connects_without_refresh_token(
         )
         assert isinstance(outcome, FlowOutcome)
         assert outcome.action_result is None
-        stored = await stack.store.load_tokens(outcome.connection.id)
+        stored = await stack.storage.connections.load_tokens(outcome.connection.id)
         assert stored is not None and stored.tokens is not None
         assert stored.tokens.refresh_token is None
         assert stored.tokens.expires_at is None
@@ -163,7 +163,7 @@ async def test_non_expiring_app_connects_without_refresh_token(
 
 
 async def test_reconnect_replaces_the_tokens_of_the_same_connection(
-    stack: VaultStack, flow: ConnectFlow, emulator: Starlette
+    stack: Stack, flow: ConnectFlow, emulator: Starlette
 ) -> None:
     ids, tokens = [], []
     for _ in range(2):
@@ -176,7 +176,7 @@ async def test_reconnect_replaces_the_tokens_of_the_same_connection(
         )
         assert isinstance(outcome, FlowOutcome)
         ids.append(outcome.connection.id)
-        stored = await stack.store.load_tokens(outcome.connection.id)
+        stored = await stack.storage.connections.load_tokens(outcome.connection.id)
         assert stored is not None and stored.tokens is not None
         tokens.append(stored.tokens.access_token)
     assert ids[0] == ids[1]
@@ -194,13 +194,13 @@ async def started(
     return start, await consent(emulator, start.authorize_url)
 
 
-async def assert_nothing_stored(stack: VaultStack, runner: ProbeRunner) -> None:
+async def assert_nothing_stored(stack: Stack, runner: ProbeRunner) -> None:
     assert await connection_rows(stack) == 0
     assert runner.runs == []
 
 
 async def test_replayed_state(
-    stack: VaultStack, flow: ConnectFlow, emulator: Starlette, runner: ProbeRunner
+    stack: Stack, flow: ConnectFlow, emulator: Starlette, runner: ProbeRunner
 ) -> None:
     start, callback = await started(flow, emulator)
     await flow.complete(
@@ -222,7 +222,7 @@ async def test_replayed_state(
 
 
 async def test_concurrent_callbacks_consume_the_state_once(
-    stack: VaultStack, flow: ConnectFlow, emulator: Starlette, runner: ProbeRunner
+    stack: Stack, flow: ConnectFlow, emulator: Starlette, runner: ProbeRunner
 ) -> None:
     import asyncio
 
@@ -244,7 +244,7 @@ async def test_concurrent_callbacks_consume_the_state_once(
 
 
 async def test_expired_state(
-    stack: VaultStack,
+    stack: Stack,
     flow: ConnectFlow,
     emulator: Starlette,
     runner: ProbeRunner,
@@ -265,7 +265,7 @@ async def test_expired_state(
     "state", [None, "", "forged-state-value-that-was-never-issued"]
 )
 async def test_forged_state(
-    stack: VaultStack,
+    stack: Stack,
     flow: ConnectFlow,
     emulator: Starlette,
     runner: ProbeRunner,
@@ -283,7 +283,7 @@ async def test_forged_state(
 
 @pytest.mark.parametrize("cookie", [None, "", "another-browser-cookie"])
 async def test_state_completed_in_another_browser(
-    stack: VaultStack,
+    stack: Stack,
     flow: ConnectFlow,
     emulator: Starlette,
     runner: ProbeRunner,
@@ -298,7 +298,7 @@ async def test_state_completed_in_another_browser(
 
 
 async def test_user_a_state_completed_in_user_b_session(
-    stack: VaultStack, flow: ConnectFlow, emulator: Starlette, runner: ProbeRunner
+    stack: Stack, flow: ConnectFlow, emulator: Starlette, runner: ProbeRunner
 ) -> None:
     start, callback = await started(flow, emulator, user="alice")
     with pytest.raises(UserMismatchError):
@@ -312,7 +312,7 @@ async def test_user_a_state_completed_in_user_b_session(
 
 
 async def test_flow_started_by_attacker_completed_by_victim(
-    stack: VaultStack, flow: ConnectFlow, emulator: Starlette, runner: ProbeRunner
+    stack: Stack, flow: ConnectFlow, emulator: Starlette, runner: ProbeRunner
 ) -> None:
     # The attacker starts a flow and consents with their own Miro account, then lures
     # the victim's browser to the callback URL: the victim has no binding cookie for
@@ -332,7 +332,7 @@ async def test_flow_started_by_attacker_completed_by_victim(
 
 
 async def test_code_reused(
-    stack: VaultStack, flow: ConnectFlow, emulator: Starlette, runner: ProbeRunner
+    stack: Stack, flow: ConnectFlow, emulator: Starlette, runner: ProbeRunner
 ) -> None:
     start, callback = await started(flow, emulator)
     await flow.complete(
@@ -356,10 +356,10 @@ async def test_code_reused(
 
 
 async def test_access_denied_at_miro(
-    stack: VaultStack, database_url: str, clock: FakeClock, runner: ProbeRunner
+    stack: Stack, database_url: str, clock: FakeClock, runner: ProbeRunner
 ) -> None:
     emulator = make_emulator(clock, auto_approve=False)
-    flow = stack.flow(runner)
+    flow = stack.flow_with(runner)
     start = await flow.start("user-1", BOARD, "/")
     callback = await consent(emulator, start.authorize_url, decision="cancel")
     assert callback["error"] == "access_denied"
@@ -376,7 +376,7 @@ async def test_access_denied_at_miro(
 
 
 async def test_other_miro_error_and_missing_code(
-    stack: VaultStack, flow: ConnectFlow, runner: ProbeRunner
+    stack: Stack, flow: ConnectFlow, runner: ProbeRunner
 ) -> None:
     start = await flow.start("user-1", None, "/")
     state = dict(
@@ -399,7 +399,7 @@ async def test_other_miro_error_and_missing_code(
 
 
 async def test_miro_down_during_the_exchange(
-    stack: VaultStack, flow: ConnectFlow, emulator: Starlette, runner: ProbeRunner
+    stack: Stack, flow: ConnectFlow, emulator: Starlette, runner: ProbeRunner
 ) -> None:
     start, callback = await started(flow, emulator)
     async with httpx2.AsyncClient(
@@ -428,13 +428,13 @@ async def test_miro_down_during_the_exchange(
     ],
 )
 async def test_open_redirect_return_urls(
-    stack: VaultStack, flow: ConnectFlow, url: str
+    stack: Stack, flow: ConnectFlow, url: str
 ) -> None:
     with pytest.raises(ReturnURLRejectedError):
         await flow.start("user-1", BOARD, url)
     with pytest.raises(ReturnURLRejectedError):
         await flow.start_launch("user-1", BOARD, url)
-    async with stack.db.session() as session:
+    async with stack.database.session() as session:
         assert not (await session.scalars(select(PendingAuthorizationRow))).all()
 
 
@@ -479,7 +479,7 @@ def test_every_failure_has_its_own_reason() -> None:
 
 
 async def test_launch_link_binds_the_first_browser_once(
-    stack: VaultStack,
+    stack: Stack,
     flow: ConnectFlow,
     emulator: Starlette,
     runner: ProbeRunner,
@@ -507,7 +507,7 @@ async def test_launch_link_binds_the_first_browser_once(
     clock.advance(minutes=11)
     with pytest.raises(LaunchExpiredError):
         await flow.launch(stale.launch_token)
-    async with stack.db.session() as session:
+    async with stack.database.session() as session:
         hashes = (
             await session.scalars(select(PendingAuthorizationRow.launch_hash))
         ).all()
@@ -533,12 +533,12 @@ async def test_run_or_authorize_runs_at_once_when_connected(
 
 
 async def test_failures_after_the_browser_check_carry_the_return_url(
-    stack: VaultStack, clock: FakeClock, runner: ProbeRunner
+    stack: Stack, clock: FakeClock, runner: ProbeRunner
 ) -> None:
     # The web layer sends the user back to the app with the reason; it learns where
     # from the error, not from the consumed row.
     emulator = make_emulator(clock, auto_approve=False)
-    flow = stack.flow(runner, allowed_return_urls=["https://app.example.com"])
+    flow = stack.flow_with(runner, allowed_return_urls=["https://app.example.com"])
     start = await flow.start("user-1", BOARD, "https://app.example.com/p/7?x=1")
     callback = await consent(emulator, start.authorize_url, decision="cancel")
     with pytest.raises(AccessDeniedError) as caught:
@@ -554,7 +554,7 @@ async def test_failures_after_the_browser_check_carry_the_return_url(
     start = await flow.start("user-1", BOARD, "https://app.example.com/p/8")
     callback = await consent(emulator, start.authorize_url, decision="cancel")
     with pytest.raises(AccessDeniedError) as shrunk:
-        await stack.flow(runner).complete(
+        await stack.flow_with(runner).complete(
             state=callback["state"],
             code=None,
             error=callback["error"],
@@ -594,7 +594,7 @@ async def test_failures_before_the_browser_check_carry_no_return_url(
 
 @pytest.mark.parametrize("cookie", [None, "", "another-browser-cookie"])
 async def test_another_browser_cannot_burn_the_state(
-    stack: VaultStack,
+    stack: Stack,
     flow: ConnectFlow,
     emulator: Starlette,
     runner: ProbeRunner,

@@ -14,16 +14,16 @@ import httpx2
 import pytest
 from starlette.applications import Starlette
 
+from miroconnect.assembly import Stack
 from miroconnect.crypto import TokenCipher
 from miroconnect.errors import ReauthorizationRequiredError, StateReplayedError
 from miroconnect.logs import JSONFormatter, request_context
-from miroconnect.oauth.actions import PendingAction
 from miroconnect.oauth.flow import ConnectFlow, ConsentRequired, FlowOutcome, FlowStart
 from miroconnect.oauth.miro import MiroOAuthClient
+from miroconnect.oauth.pending import PendingAction
 from miroconnect.oauth.tokens import StoredTokens
 from miroconnect.oauth.vault import TokenVault
 from miroconnect.storage.db import Database
-from miroconnect.storage.factory import VaultStack
 from miroconnect.storage.repository import SQLStore
 
 from .support import CLIENT_SECRET, KEY1, FakeClock, consent
@@ -63,14 +63,14 @@ def logs() -> Iterator[Captured]:
         package.setLevel(logging.NOTSET)
 
 
-async def secrets_of(stack: VaultStack, connection_id: str) -> list[str]:
-    stored = await stack.store.load_tokens(connection_id)
+async def secrets_of(stack: Stack, connection_id: str) -> list[str]:
+    stored = await stack.storage.connections.load_tokens(connection_id)
     assert stored is not None and stored.tokens is not None
     return [stored.tokens.access_token, stored.tokens.refresh_token or ""]
 
 
 async def test_flow_and_vault_log_every_step_and_no_secret(
-    stack: VaultStack,
+    stack: Stack,
     flow: ConnectFlow,
     emulator: Starlette,
     clock: FakeClock,
@@ -213,7 +213,7 @@ class HeldTokenEndpoint(httpx2.AsyncBaseTransport):
 
 
 async def test_skipped_refreshes_are_logged(
-    stack: VaultStack,
+    stack: Stack,
     flow: ConnectFlow,
     emulator: Starlette,
     clock: FakeClock,
@@ -233,7 +233,9 @@ async def test_skipped_refreshes_are_logged(
     # otherwise a late task finds the new token at once and has nothing to skip. Six
     # reads come before the token request: each task's first, and the refresher's
     # second look under the lock.
-    store = ReadCountingStore(stack.db, stack.store.cipher, expected=6)
+    store = ReadCountingStore(
+        stack.database, stack.storage.connections.cipher, expected=6
+    )
     miro = MiroOAuthClient(
         stack.miro.config, transport=HeldTokenEndpoint(transport, store.all_read)
     )

@@ -18,6 +18,7 @@ import pytest
 from sqlalchemy.exc import OperationalError
 from starlette.applications import Starlette
 
+from miroconnect.assembly import Stack
 from miroconnect.errors import ReauthorizationRequiredError, TokenStorageError
 from miroconnect.logs import JSONFormatter
 from miroconnect.oauth.flow import ConnectFlow
@@ -29,7 +30,7 @@ from miroconnect.oauth.tokens import (
     TokenSet,
 )
 from miroconnect.oauth.vault import TokenVault
-from miroconnect.storage.factory import VaultStack
+from miroconnect.types import Backoff
 
 from .support import FakeClock
 from .test_vault import connect, control, probe
@@ -139,7 +140,7 @@ class Sleeps:
 
 
 def flaky_vault(
-    stack: VaultStack, store: FlakyStore, clock: FakeClock, sleep: Sleeps, **kw: Any
+    stack: Stack, store: FlakyStore, clock: FakeClock, sleep: Sleeps, **kw: Any
 ) -> TokenVault:
     return TokenVault(store, stack.miro, clock=clock, sleep=sleep, **kw)
 
@@ -150,16 +151,16 @@ async def refresh_grants(emulator: Starlette) -> tuple[int, int]:
 
 
 async def test_pair_survives_failed_commits(
-    stack: VaultStack,
+    stack: Stack,
     flow: ConnectFlow,
     emulator: Starlette,
     clock: FakeClock,
     transport: httpx2.AsyncBaseTransport,
 ) -> None:
     connection = await connect(flow, emulator)
-    before = await stack.store.load_tokens(connection.id)
+    before = await stack.storage.connections.load_tokens(connection.id)
     assert before is not None and before.tokens is not None
-    store = FlakyStore(stack.store, failures=2)
+    store = FlakyStore(stack.storage.connections, failures=2)
     sleeps = Sleeps()
     vault = flaky_vault(stack, store, clock, sleeps)
     clock.advance(hours=2)  # expired: the next use refreshes
@@ -169,7 +170,7 @@ async def test_pair_survives_failed_commits(
     assert store.failed == 2 and sleeps.waits == [0.2, 0.4]  # backoff doubles
     assert token != before.tokens.access_token
     assert await probe(transport, token) == 200
-    stored = await stack.store.load_tokens(connection.id)
+    stored = await stack.storage.connections.load_tokens(connection.id)
     assert stored is not None and stored.tokens is not None
     assert stored.tokens.access_token == token  # the pair Miro issued is the one kept
     assert stored.tokens.refresh_token != before.tokens.refresh_token
@@ -181,21 +182,21 @@ async def test_pair_survives_failed_commits(
 
 
 async def test_commit_that_went_through_is_not_written_again(
-    stack: VaultStack, flow: ConnectFlow, emulator: Starlette, clock: FakeClock
+    stack: Stack, flow: ConnectFlow, emulator: Starlette, clock: FakeClock
 ) -> None:
     connection = await connect(flow, emulator)
-    store = FlakyStore(stack.store, failures=1, after_commit=True)
+    store = FlakyStore(stack.storage.connections, failures=1, after_commit=True)
     vault = flaky_vault(stack, store, clock, Sleeps())
     clock.advance(hours=2)
     token = await vault.token_source(connection.id).access_token()
-    stored = await stack.store.load_tokens(connection.id)
+    stored = await stack.storage.connections.load_tokens(connection.id)
     assert stored is not None and stored.tokens is not None
     assert stored.tokens.access_token == token
     assert store.failed == 1 and await refresh_grants(emulator) == (1, 0)
 
 
 async def test_a_peer_that_used_the_dead_token_meanwhile_does_not_kill_the_connection(
-    stack: VaultStack, flow: ConnectFlow, emulator: Starlette, clock: FakeClock
+    stack: Stack, flow: ConnectFlow, emulator: Starlette, clock: FakeClock
 ) -> None:
     connection = await connect(flow, emulator)
 
@@ -207,7 +208,7 @@ async def test_a_peer_that_used_the_dead_token_meanwhile_does_not_kill_the_conne
         dead = await stack.vault.get(connection.id)
         assert dead.status is ConnectionStatus.NEEDS_REAUTH
 
-    store = FlakyStore(stack.store, failures=1)
+    store = FlakyStore(stack.storage.connections, failures=1)
     vault = flaky_vault(stack, store, clock, Sleeps(peer_refreshes_during_the_outage))
     clock.advance(hours=2)
     token = await vault.token_source(connection.id).access_token()
@@ -219,7 +220,7 @@ async def test_a_peer_that_used_the_dead_token_meanwhile_does_not_kill_the_conne
 
 
 async def test_database_down_for_good_is_a_clear_error_without_the_token(
-    stack: VaultStack,
+    stack: Stack,
     flow: ConnectFlow,
     emulator: Starlette,
     clock: FakeClock,
@@ -227,9 +228,15 @@ async def test_database_down_for_good_is_a_clear_error_without_the_token(
 ) -> None:
     caplog.set_level(logging.INFO, logger="miroconnect")
     connection = await connect(flow, emulator)
-    store = FlakyStore(stack.store, failures=100)
+    store = FlakyStore(stack.storage.connections, failures=100)
     sleeps = Sleeps()
-    vault = flaky_vault(stack, store, clock, sleeps, store_retry_attempts=4)
+    vault = flaky_vault(
+        stack,
+        store,
+        clock,
+        sleeps,
+        store_retry=Backoff(attempts=4, first=0.2, maximum=2.0),
+    )
     clock.advance(hours=2)
     with pytest.raises(TokenStorageError) as caught:
         await vault.token_source(connection.id).access_token()
@@ -247,7 +254,7 @@ async def test_database_down_for_good_is_a_clear_error_without_the_token(
 
 
 async def test_errors_before_miro_answered_are_not_retried(
-    stack: VaultStack, flow: ConnectFlow, emulator: Starlette, clock: FakeClock
+    stack: Stack, flow: ConnectFlow, emulator: Starlette, clock: FakeClock
 ) -> None:
     connection = await connect(flow, emulator)
 
@@ -258,7 +265,7 @@ async def test_errors_before_miro_answered_are_not_retried(
             raise commit_failed()  # the database is down before the refresh
 
     sleeps = Sleeps()
-    vault = flaky_vault(stack, BrokenLock(stack.store, 0), clock, sleeps)
+    vault = flaky_vault(stack, BrokenLock(stack.storage.connections, 0), clock, sleeps)
     clock.advance(hours=2)
     with pytest.raises(OperationalError):
         await vault.token_source(connection.id).access_token()

@@ -84,12 +84,12 @@ async def run_workers(args: list[str]) -> list[dict[str, Any]]:
 
 
 async def test_four_processes_refresh_once(database_url: str, miro_server: str) -> None:
-    from miroconnect.storage.factory import open_vault
+    from miroconnect.assembly import build_stack
 
     await upgrade(database_url)
-    stack = open_vault(make_settings(database_url, miro=miro_server))
+    stack = build_stack(make_settings(database_url, miro=miro_server))
     try:
-        flow = stack.flow(ProbeRunner(httpx2.AsyncHTTPTransport()))
+        flow = stack.flow_with(ProbeRunner(httpx2.AsyncHTTPTransport()))
         start = await flow.start("racer", None, "/")
         async with httpx2.AsyncClient() as browser:
             response = await browser.get(start.authorize_url)

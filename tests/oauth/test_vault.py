@@ -10,8 +10,8 @@ import httpx2
 import pytest
 from starlette.applications import Starlette
 
+from miroconnect.assembly import Stack
 from miroconnect.errors import NotConnectedError, ReauthorizationRequiredError
-from miroconnect.oauth.actions import PendingAction
 from miroconnect.oauth.flow import (
     ActionDone,
     ConnectFlow,
@@ -19,8 +19,8 @@ from miroconnect.oauth.flow import (
     FlowOutcome,
     FlowStart,
 )
+from miroconnect.oauth.pending import PendingAction
 from miroconnect.oauth.tokens import Connection, ConnectionStatus
-from miroconnect.storage.factory import VaultStack
 
 from .support import MIRO, FakeClock, ProbeRunner, consent
 
@@ -64,7 +64,7 @@ async def probe(transport: httpx2.AsyncBaseTransport, token: str) -> int:
 
 
 async def test_fresh_token_is_served_without_refresh(
-    stack: VaultStack, flow: ConnectFlow, emulator: Starlette, clock: FakeClock
+    stack: Stack, flow: ConnectFlow, emulator: Starlette, clock: FakeClock
 ) -> None:
     connection = await connect(flow, emulator)
     source = stack.vault.token_source(connection.id)
@@ -77,14 +77,14 @@ async def test_fresh_token_is_served_without_refresh(
 
 
 async def test_ten_concurrent_calls_refresh_once(
-    stack: VaultStack,
+    stack: Stack,
     flow: ConnectFlow,
     emulator: Starlette,
     clock: FakeClock,
     transport: httpx2.AsyncBaseTransport,
 ) -> None:
     connection = await connect(flow, emulator)
-    before = await stack.store.load_tokens(connection.id)
+    before = await stack.storage.connections.load_tokens(connection.id)
     assert before is not None and before.tokens is not None
     clock.advance(minutes=59)  # under 2 minutes left: proactive refresh
     source = stack.vault.token_source(connection.id)
@@ -102,7 +102,7 @@ async def test_ten_concurrent_calls_refresh_once(
     assert stats["token_grants"]["refresh_token"] == 1
     assert stats["token_errors"] == 0
     assert stack.vault.refresh_count == 1
-    after = await stack.store.load_tokens(connection.id)
+    after = await stack.storage.connections.load_tokens(connection.id)
     assert after is not None and after.tokens is not None
     assert after.tokens.access_token != before.tokens.access_token
     assert after.tokens.refresh_token != before.tokens.refresh_token
@@ -112,7 +112,7 @@ async def test_ten_concurrent_calls_refresh_once(
 
 
 async def test_401_refreshes_once_then_serves_the_replacement(
-    stack: VaultStack,
+    stack: Stack,
     flow: ConnectFlow,
     emulator: Starlette,
     transport: httpx2.AsyncBaseTransport,
@@ -131,7 +131,7 @@ async def test_401_refreshes_once_then_serves_the_replacement(
 
 
 async def test_rejected_refresh_needs_reauth_then_consent_completes_the_action(
-    stack: VaultStack,
+    stack: Stack,
     flow: ConnectFlow,
     emulator: Starlette,
     clock: FakeClock,
@@ -189,7 +189,7 @@ async def test_rejected_refresh_needs_reauth_then_consent_completes_the_action(
 
 
 async def test_refresh_rejected_during_an_action_leads_to_consent(
-    stack: VaultStack,
+    stack: Stack,
     flow: ConnectFlow,
     emulator: Starlette,
     clock: FakeClock,
@@ -218,12 +218,12 @@ async def test_refresh_rejected_during_an_action_leads_to_consent(
 
 
 async def test_miro_down_during_refresh_changes_nothing(
-    stack: VaultStack, flow: ConnectFlow, emulator: Starlette, clock: FakeClock
+    stack: Stack, flow: ConnectFlow, emulator: Starlette, clock: FakeClock
 ) -> None:
     from miroconnect.errors import MiroAPIError, MiroTransportError
 
     connection = await connect(flow, emulator)
-    before = await stack.store.load_tokens(connection.id)
+    before = await stack.storage.connections.load_tokens(connection.id)
     await add_fault(
         emulator,
         method="POST",
@@ -245,7 +245,7 @@ async def test_miro_down_during_refresh_changes_nothing(
         await source.access_token()
     with pytest.raises(MiroAPIError):
         await source.access_token()
-    assert await stack.store.load_tokens(connection.id) == before
+    assert await stack.storage.connections.load_tokens(connection.id) == before
     fresh = await source.access_token()  # Miro is back: the old refresh token works
     assert before is not None and before.tokens is not None
     assert fresh != before.tokens.access_token
@@ -253,7 +253,7 @@ async def test_miro_down_during_refresh_changes_nothing(
 
 
 async def test_disconnect_revokes_and_deletes(
-    stack: VaultStack,
+    stack: Stack,
     flow: ConnectFlow,
     emulator: Starlette,
     transport: httpx2.AsyncBaseTransport,
@@ -266,7 +266,7 @@ async def test_disconnect_revokes_and_deletes(
     assert await probe(transport, token) == 401  # dead at Miro
     removed = await stack.vault.get(connection.id)
     assert removed.status is ConnectionStatus.REMOVED and removed.key_id is None
-    stored = await stack.store.load_tokens(connection.id)
+    stored = await stack.storage.connections.load_tokens(connection.id)
     assert stored is not None and stored.tokens is None
     assert await stack.vault.connection_for("user-1") is None
     with pytest.raises(NotConnectedError):
@@ -276,7 +276,7 @@ async def test_disconnect_revokes_and_deletes(
 
 
 async def test_disconnect_deletes_even_when_miro_is_unreachable(
-    stack: VaultStack, flow: ConnectFlow, emulator: Starlette
+    stack: Stack, flow: ConnectFlow, emulator: Starlette
 ) -> None:
     connection = await connect(flow, emulator)
     await add_fault(
@@ -288,16 +288,16 @@ async def test_disconnect_deletes_even_when_miro_is_unreachable(
     )
     result = await stack.vault.disconnect(connection_id=connection.id)
     assert result.revoked_at_miro is False
-    stored = await stack.store.load_tokens(connection.id)
+    stored = await stack.storage.connections.load_tokens(connection.id)
     assert stored is not None and stored.tokens is None
     assert stored.connection.status is ConnectionStatus.REMOVED
 
 
 async def test_disconnect_with_expired_access_token_still_revokes_the_grant(
-    stack: VaultStack, flow: ConnectFlow, emulator: Starlette, clock: FakeClock
+    stack: Stack, flow: ConnectFlow, emulator: Starlette, clock: FakeClock
 ) -> None:
     connection = await connect(flow, emulator)
-    stored = await stack.store.load_tokens(connection.id)
+    stored = await stack.storage.connections.load_tokens(connection.id)
     assert stored is not None and stored.tokens is not None
     clock.advance(hours=3)
     result = await stack.vault.disconnect(connection_id=connection.id)
@@ -319,7 +319,7 @@ async def test_disconnect_with_expired_access_token_still_revokes_the_grant(
 
 
 async def test_operator_views_and_mark_needs_reauth(
-    stack: VaultStack, flow: ConnectFlow, emulator: Starlette
+    stack: Stack, flow: ConnectFlow, emulator: Starlette
 ) -> None:
     one = await connect(flow, emulator, "user-1")
     two = await connect(flow, emulator, "user-2")
@@ -335,7 +335,7 @@ async def test_operator_views_and_mark_needs_reauth(
 
 
 async def test_maintenance_refreshes_old_refresh_tokens_only(
-    stack: VaultStack, flow: ConnectFlow, emulator: Starlette, clock: FakeClock
+    stack: Stack, flow: ConnectFlow, emulator: Starlette, clock: FakeClock
 ) -> None:
     old = await connect(flow, emulator, "old-user")
     clock.advance(days=49)
@@ -356,7 +356,7 @@ async def test_maintenance_refreshes_old_refresh_tokens_only(
 
 
 async def test_maintenance_works_through_every_due_batch(
-    stack: VaultStack, flow: ConnectFlow, emulator: Starlette, clock: FakeClock
+    stack: Stack, flow: ConnectFlow, emulator: Starlette, clock: FakeClock
 ) -> None:
     # Five due connections and batches of two: one run must refresh all five.
     for n in range(5):
@@ -369,7 +369,7 @@ async def test_maintenance_works_through_every_due_batch(
 
 
 async def test_maintenance_stops_when_miro_is_down_instead_of_spinning(
-    stack: VaultStack, flow: ConnectFlow, emulator: Starlette, clock: FakeClock
+    stack: Stack, flow: ConnectFlow, emulator: Starlette, clock: FakeClock
 ) -> None:
     for n in range(3):
         await connect(flow, emulator, f"user-{n}")
@@ -385,9 +385,9 @@ async def test_maintenance_stops_when_miro_is_down_instead_of_spinning(
 
 
 async def test_maintenance_lock_lets_one_process_run(
-    stack: VaultStack, is_postgresql: bool
+    stack: Stack, is_postgresql: bool
 ) -> None:
-    async with stack.store.maintenance_lock() as first:
+    async with stack.storage.connections.maintenance_lock() as first:
         assert first
         report = await stack.vault.maintain()
         # PostgreSQL: the advisory lock is taken, so a second run does nothing.

@@ -72,9 +72,9 @@ async def test_the_pool_size_setting_reaches_the_vault_on_postgresql(
 ) -> None:
     from sqlalchemy.pool import QueuePool
 
+    from miroconnect.assembly import build_stack
     from miroconnect.config import Settings
     from miroconnect.crypto import generate_key
-    from miroconnect.storage.factory import open_vault
 
     # The environment is the edge where settings come from; setenv is that edge here.
     monkeypatch.setenv("MIROCONNECT_DATABASE_URL", database_url)
@@ -85,9 +85,9 @@ async def test_the_pool_size_setting_reaches_the_vault_on_postgresql(
     monkeypatch.setenv("MIROCONNECT_MIRO_REDIRECT_URI", "http://127.0.0.1:8000/cb")
     settings = Settings()
     assert settings.database_pool_size == 3
-    stack = open_vault(settings)
+    stack = build_stack(settings)
     try:
-        pool = stack.db.engine.sync_engine.pool
+        pool = stack.database.engine.sync_engine.pool
         if database_url.startswith("postgresql"):
             assert isinstance(pool, QueuePool) and pool.size() == 3
         else:  # SQLite keeps SQLAlchemy's own pool for its file

@@ -23,14 +23,15 @@ from sqlalchemy.exc import StatementError
 
 from miroconnect.emulator import EmulatorClient, create_emulator, emulator_transport
 from miroconnect.errors import ConfigurationError
-from miroconnect.oauth.actions import ActionContext, ActionResult, PendingAction
 from miroconnect.oauth.miro import MiroOAuthConfig
+from miroconnect.oauth.pending import ActionContext, ActionResult, PendingAction
+from miroconnect.storage.accounts import SQLAccountStore
 from miroconnect.storage.db import Database
 from miroconnect.storage.migrate import upgrade
 from miroconnect.storage.models import ConnectionRow
 from miroconnect.types import system_clock
 from miroconnect.web import create_app
-from miroconnect.web.accounts import AccountStore
+from miroconnect.web.accounts import Accounts
 from miroconnect.web.pages import PER_ADDRESS, PER_USERNAME
 
 from .conftest import (
@@ -123,7 +124,7 @@ async def test_concurrent_sign_ins_hash_two_at_a_time(database_url: str) -> None
     database = Database(database_url)
     hasher = CountingHasher()
     try:
-        accounts = AccountStore(database, system_clock, hasher)
+        accounts = Accounts(SQLAccountStore(database, system_clock), hasher)
         await accounts.create("ada", "lovelace-1843")
         found = await asyncio.gather(
             *(accounts.authenticate("ada", f"guess-{n}") for n in range(12))

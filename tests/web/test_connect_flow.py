@@ -200,9 +200,9 @@ async def test_callback_in_another_accounts_session_is_refused(
     assert page.status_code == 400
     assert 'data-reason="user_mismatch"' in page.text
     assert "Started by another account" in page.text
-    connector = harness.app.state.miroconnect.connector
-    assert await connector.connection("account:1") is None
-    assert await connector.connection("account:2") is None
+    vault = harness.app.state.miroconnect.vault
+    assert await vault.connection_for("account:1") is None
+    assert await vault.connection_for("account:2") is None
     home = await harness.browser.get("/")
     assert "Not connected" in home.text and "Alice&#39;s" not in home.text
 
@@ -218,5 +218,5 @@ async def test_a_signed_out_callback_completes_for_the_browser_that_started(
     back = await harness.browser.get(callback)
     assert back.status_code == 303
     assert parse_qs(urlsplit(back.headers["location"]).query)["miro_board_id"]
-    connector = harness.app.state.miroconnect.connector
-    assert await connector.connection("account:1") is not None
+    vault = harness.app.state.miroconnect.vault
+    assert await vault.connection_for("account:1") is not None

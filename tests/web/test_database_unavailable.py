@@ -29,12 +29,9 @@ from miroconnect.emulator import create_emulator, emulator_transport, serve_in_t
 from miroconnect.errors import TokenStorageError
 from miroconnect.storage.db import Database
 from miroconnect.storage.migrate import upgrade
+from miroconnect.storage.outage import database_unavailable
 from miroconnect.web import create_app
-from miroconnect.web.problems import (
-    DATABASE_UNAVAILABLE_TYPE,
-    PROBLEM_MEDIA_TYPE,
-    database_unavailable,
-)
+from miroconnect.web.problems import DATABASE_UNAVAILABLE_TYPE, PROBLEM_MEDIA_TYPE
 
 from .conftest import API_KEY, APP, form_fields, make_settings
 
@@ -182,6 +179,9 @@ class FailingDatabase(Database):
         raise self.error
 
     def write_session(self) -> AsyncSession:
+        raise self.error
+
+    def single_session(self) -> AsyncSession:
         raise self.error
 
 

@@ -4,8 +4,6 @@ from __future__ import annotations
 
 from urllib.parse import parse_qs, urlsplit
 
-from miroconnect.web.wiring import FlowConnector
-
 from .conftest import MIRO, RETURN_ORIGIN, Harness
 
 
@@ -98,11 +96,10 @@ async def test_needs_reauth_shows_reconnect_and_consent_revives_it(
 ) -> None:
     await harness.sign_up()
     await connect_and_create(harness, "Alive")
-    connector = harness.app.state.miroconnect.connector
-    assert isinstance(connector, FlowConnector)
-    connection = await connector.vault.connection_for("account:1")
+    vault = harness.app.state.miroconnect.vault
+    connection = await vault.connection_for("account:1")
     assert connection is not None
-    await connector.vault.mark_needs_reauth(connection.id, "app uninstalled")
+    await vault.mark_needs_reauth(connection.id, "app uninstalled")
 
     home = await harness.browser.get("/")
     assert "Miro needs your approval again (app uninstalled)" in home.text

@@ -99,7 +99,7 @@ async def test_a_host_app_gets_the_same_one_click_flow(database_url: str) -> Non
 
         again = await browser.post("/connect/boards", data=fields | {"name": "Two"})
         assert urlsplit(again.headers["location"]).path == "/projects"
-        assert (await context.connector.connection("host:7")) is not None
+        assert (await context.vault.connection_for("host:7")) is not None
 
         missing = await browser.post("/connect/boards", data={"name": "x"})
         assert missing.status_code == 403
@@ -129,8 +129,8 @@ async def test_a_callback_in_another_host_users_session_is_refused(
         page = await browser.get(callback)
         assert page.status_code == 400
         assert 'data-reason="user_mismatch"' in page.text
-        assert await context.connector.connection("host:7") is None
-        assert await context.connector.connection("host:8") is None
+        assert await context.vault.connection_for("host:7") is None
+        assert await context.vault.connection_for("host:8") is None
 
 
 async def test_a_callback_signed_out_of_the_host_completes_by_the_binding(
@@ -148,7 +148,7 @@ async def test_a_callback_signed_out_of_the_host_completes_by_the_binding(
         target = urlsplit(back.headers["location"])
         assert target.path == "/projects"
         assert parse_qs(target.query)["miro_board_id"]
-        assert await context.connector.connection("host:7") is not None
+        assert await context.vault.connection_for("host:7") is not None
 
 
 async def test_the_connect_routes_in_a_host_get_request_ids_and_logs(

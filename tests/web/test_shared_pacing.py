@@ -24,6 +24,7 @@ from miroconnect.emulator import EmulatorClient, create_emulator, emulator_trans
 from miroconnect.storage.db import Database
 from miroconnect.storage.migrate import upgrade
 from miroconnect.storage.models import PacingBudgetRow
+from miroconnect.storage.operations import OperationStore
 from miroconnect.web import create_app
 
 from .conftest import (
@@ -66,7 +67,7 @@ async def burst(
                     httpx2.AsyncClient(transport=emulator_transport(emulator))
                 )
                 runner = MiroActionRunner(
-                    database, http, base_url=MIRO, pacer=CreditPacer()
+                    OperationStore(database), http, base_url=MIRO, pacer=CreditPacer()
                 )
             app = create_app(
                 settings,

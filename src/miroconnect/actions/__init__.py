@@ -1,10 +1,28 @@
 """What a click does on Miro (create, copy, share a board, add starter content), run
-exactly once per idempotency key: `MiroActionRunner` implements `oauth.actions.ActionRunner`.
+exactly once per idempotency key: the typed kinds (`miroconnect.actions.kinds`) and
+`MiroActionRunner`, which implements `miroconnect.oauth.pending.ActionRunner`.
 """
 
 from __future__ import annotations
 
-from miroconnect.actions.operations import LeaseLostError, Operation, OperationStore
-from miroconnect.actions.runner import KINDS, MiroActionRunner
+from miroconnect.actions.kinds import (
+    ACTIONS,
+    Action,
+    AddStarterContent,
+    CopyBoard,
+    CreateBoard,
+    ShareBoard,
+    parse_action,
+)
+from miroconnect.actions.runner import MiroActionRunner
 
-__all__ = ["KINDS", "LeaseLostError", "MiroActionRunner", "Operation", "OperationStore"]
+__all__ = [
+    "ACTIONS",
+    "Action",
+    "AddStarterContent",
+    "CopyBoard",
+    "CreateBoard",
+    "MiroActionRunner",
+    "ShareBoard",
+    "parse_action",
+]

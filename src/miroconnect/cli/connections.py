@@ -96,21 +96,18 @@ def register(
         limit: int = typer.Option(100, min=1, max=10_000, help="at most this many"),
     ) -> None:
         """Connections, most recently updated first."""
-        from miroconnect.crypto import KeyRing, TokenCipher
-        from miroconnect.storage.db import Database
-        from miroconnect.storage.repository import SQLStore
+        from miroconnect.assembly import open_storage
 
         settings = Settings()
 
         async def work() -> tuple[Sequence[Connection], int]:
-            ring = KeyRing.parse(settings.encryption_keys.get_secret_value())
-            db = Database(settings.database_url)
+            storage = open_storage(settings)
             try:
-                return await SQLStore(db, TokenCipher(ring)).list_connections(
+                return await storage.connections.list_connections(
                     app_user_id=user, status=status, limit=limit
                 )
             finally:
-                await db.dispose()
+                await storage.aclose()
 
         found, total = _run(work)
         if not found:
@@ -126,22 +123,17 @@ def register(
         connection_id: str = typer.Argument(..., help="the connection id"),
     ) -> None:
         """One connection: who, which team, status and key (no tokens)."""
-        from miroconnect.crypto import KeyRing, TokenCipher
+        from miroconnect.assembly import open_storage
         from miroconnect.errors import NotConnectedError
-        from miroconnect.storage.db import Database
-        from miroconnect.storage.repository import SQLStore
 
         settings = Settings()
 
         async def work() -> Connection:
-            ring = KeyRing.parse(settings.encryption_keys.get_secret_value())
-            db = Database(settings.database_url)
+            storage = open_storage(settings)
             try:
-                found = await SQLStore(db, TokenCipher(ring)).get_connection(
-                    connection_id
-                )
+                found = await storage.connections.get_connection(connection_id)
             finally:
-                await db.dispose()
+                await storage.aclose()
             if found is None:
                 raise NotConnectedError(f"connection {connection_id} does not exist")
             return found
@@ -175,8 +167,8 @@ def register(
         The tokens are deleted even when Miro cannot be reached; the output says whether
         Miro confirmed the revocation.
         """
+        from miroconnect.assembly import build_stack
         from miroconnect.oauth.vault import DisconnectResult
-        from miroconnect.storage.factory import open_vault
 
         settings = Settings()
         if not yes:
@@ -186,7 +178,7 @@ def register(
             )
 
         async def work() -> DisconnectResult:
-            stack = open_vault(settings, transport=transport, clock=clock)
+            stack = build_stack(settings, miro_transport=transport, clock=clock)
             try:
                 return await stack.vault.disconnect(connection_id=connection_id)
             finally:

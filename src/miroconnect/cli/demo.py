@@ -97,16 +97,19 @@ def register(app: typer.Typer) -> None:
 
 
 async def _prepare(database_url: str, encryption_keys: str) -> None:
+    from miroconnect.errors import UsernameTakenError
+    from miroconnect.storage.accounts import SQLAccountStore
     from miroconnect.storage.db import Database
     from miroconnect.storage.migrate import upgrade
     from miroconnect.types import system_clock
-    from miroconnect.web.accounts import AccountStore, UsernameTakenError
+    from miroconnect.web.accounts import Accounts
 
     await upgrade(database_url, encryption_keys=encryption_keys)
     database = Database(database_url)
     try:
+        accounts = Accounts(SQLAccountStore(database, system_clock))
         try:
-            await AccountStore(database, system_clock).create(DEMO_USER, DEMO_PASSWORD)
+            await accounts.create(DEMO_USER, DEMO_PASSWORD)
         except UsernameTakenError:
             pass  # made by an earlier run
     finally:

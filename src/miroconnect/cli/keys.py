@@ -35,20 +35,17 @@ def register(app: typer.Typer) -> None:
     @keys.command("status")
     def status() -> None:
         """How many stored rows each key id encrypts (an old key may go at 0)."""
-        from miroconnect.crypto import KeyRing, TokenCipher
-        from miroconnect.storage.db import Database
-        from miroconnect.storage.repository import SQLStore
+        from miroconnect.assembly import open_storage
         from miroconnect.storage.rotation import count_by_key
 
         settings = Settings()
 
         async def run() -> dict[str, int]:
-            ring = KeyRing.parse(settings.encryption_keys.get_secret_value())
-            db = Database(settings.database_url)
+            storage = open_storage(settings)
             try:
-                return dict(await count_by_key(SQLStore(db, TokenCipher(ring))))
+                return dict(await count_by_key(storage.connections))
             finally:
-                await db.dispose()
+                await storage.aclose()
 
         try:
             counts = asyncio.run(run())
@@ -65,27 +62,23 @@ def register(app: typer.Typer) -> None:
         """Re-encrypt every stored token under the primary (first) key, online."""
         from rich.progress import Progress
 
-        from miroconnect.crypto import KeyRing, TokenCipher
-        from miroconnect.storage.db import Database
-        from miroconnect.storage.repository import SQLStore
+        from miroconnect.assembly import open_storage
         from miroconnect.storage.rotation import RotationReport, rotate_keys
 
         settings = Settings()
 
         async def run(progress: Progress) -> RotationReport:
-            ring = KeyRing.parse(settings.encryption_keys.get_secret_value())
-            db = Database(settings.database_url)
-            task = progress.add_task(f"re-encrypting under {ring.primary}", total=None)
+            storage = open_storage(settings)
+            primary = storage.cipher.primary_key_id
+            task = progress.add_task(f"re-encrypting under {primary}", total=None)
 
             def advance(done: int, total: int) -> None:
                 progress.update(task, completed=done, total=total)
 
             try:
-                return await rotate_keys(
-                    SQLStore(db, TokenCipher(ring)), progress=advance
-                )
+                return await rotate_keys(storage.connections, progress=advance)
             finally:
-                await db.dispose()
+                await storage.aclose()
 
         try:
             with Progress(transient=False) as progress:

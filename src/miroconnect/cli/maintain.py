@@ -19,24 +19,25 @@ def register(app: typer.Typer) -> None:
         """Refresh connections near Miro's 60-day refresh-token end, and revoke
         service-mode consents nobody confirmed (run it every few minutes, or at least
         daily)."""
+        from miroconnect.assembly import build_stack
         from miroconnect.oauth.consents import close_stale_consents
         from miroconnect.oauth.vault import MaintenanceReport
-        from miroconnect.storage.factory import open_vault
-        from miroconnect.storage.sessions import SQLSessionStore
-        from miroconnect.storage.throttle import SQLThrottle
 
         async def run() -> tuple[MaintenanceReport, int]:
-            stack = open_vault(Settings())
+            stack = build_stack(Settings())
+            storage = stack.storage
             try:
                 report = await stack.vault.maintain()
                 closed = await close_stale_consents(
-                    stack.consents, stack.miro, clock=stack.vault.clock
+                    storage.consents, stack.miro, clock=stack.clock
                 )
-                now = stack.vault.clock()
-                await stack.consents.delete_old_consents(before=now - timedelta(days=1))
+                now = stack.clock()
+                await storage.consents.delete_old_consents(
+                    before=now - timedelta(days=1)
+                )
                 # The reference app's ended sessions and old sign-in counters.
-                await SQLSessionStore(stack.db).end_expired(now=now)
-                await SQLThrottle(stack.db, stack.vault.clock).forget_before(
+                await storage.sessions.end_expired(now=now)
+                await storage.throttle.forget_before(
                     seconds_ago=timedelta(days=1).total_seconds()
                 )
                 return report, closed

@@ -49,15 +49,15 @@ from miroconnect.errors import (
     UserMismatchError,
 )
 from miroconnect.logs import log_event
-from miroconnect.oauth.actions import (
+from miroconnect.oauth.consents import revoke_consent
+from miroconnect.oauth.miro import MiroOAuthClient
+from miroconnect.oauth.params import check_return_url, hash_secret, new_secret
+from miroconnect.oauth.pending import (
     ActionContext,
     ActionResult,
     ActionRunner,
     PendingAction,
 )
-from miroconnect.oauth.consents import revoke_consent
-from miroconnect.oauth.miro import MiroOAuthClient
-from miroconnect.oauth.params import check_return_url, hash_secret, new_secret
 from miroconnect.oauth.store import (
     ConsentStatus,
     ConsentStore,

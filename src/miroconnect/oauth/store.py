@@ -13,7 +13,7 @@ from datetime import datetime
 from enum import StrEnum
 from typing import Protocol
 
-from miroconnect.oauth.actions import PendingAction
+from miroconnect.oauth.pending import PendingAction
 from miroconnect.oauth.tokens import (
     Connection,
     ConnectionStatus,

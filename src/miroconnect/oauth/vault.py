@@ -29,7 +29,7 @@ from __future__ import annotations
 import asyncio
 import logging
 import weakref
-from collections.abc import Awaitable, Callable, Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 
@@ -48,22 +48,18 @@ from miroconnect.oauth.tokens import (
     StoredTokens,
     TokenSet,
 )
-from miroconnect.types import Clock, system_clock
+from miroconnect.types import Backoff, Clock, Sleep, system_clock
 
 __all__ = ["DisconnectResult", "MaintenanceReport", "TokenVault", "VaultTokenSource"]
 
 REFRESH_MARGIN = timedelta(minutes=2)
 REFRESH_TOKEN_LIFETIME = timedelta(days=60)
 MAINTENANCE_WINDOW = timedelta(days=10)
-# Saving a rotated pair after a database error: attempts, and the first wait (doubling, at
-# most 2 s): about 6 s in all, longer than a PostgreSQL restart or failover usually takes.
-STORE_RETRY_ATTEMPTS = 6
-STORE_RETRY_DELAY = 0.2
-STORE_RETRY_MAX_DELAY = 2.0
+# Saving a rotated pair after a database error: about 7 s of doubling waits, longer than a
+# PostgreSQL restart or failover usually takes.
+STORE_RETRY = Backoff(attempts=6, first=0.2, maximum=2.0)
 
 logger = logging.getLogger(__name__)
-
-Sleep = Callable[[float], Awaitable[None]]
 
 
 @dataclass(frozen=True)
@@ -121,8 +117,7 @@ class TokenVault:
         refresh_margin: timedelta = REFRESH_MARGIN,
         refresh_token_lifetime: timedelta = REFRESH_TOKEN_LIFETIME,
         maintenance_window: timedelta = MAINTENANCE_WINDOW,
-        store_retry_attempts: int = STORE_RETRY_ATTEMPTS,
-        store_retry_delay: float = STORE_RETRY_DELAY,
+        store_retry: Backoff = STORE_RETRY,
         sleep: Sleep = asyncio.sleep,
     ) -> None:
         self.store = store
@@ -131,8 +126,7 @@ class TokenVault:
         self.refresh_margin = refresh_margin
         self.refresh_token_lifetime = refresh_token_lifetime
         self.maintenance_window = maintenance_window
-        self.store_retry_attempts = max(1, store_retry_attempts)
-        self.store_retry_delay = store_retry_delay
+        self.store_retry = store_retry
         self._sleep = sleep
         # Weak values: a lock lives as long as some task holds or awaits it.
         self._locks: weakref.WeakValueDictionary[str, asyncio.Lock] = (
@@ -349,8 +343,7 @@ class TokenVault:
         reconnect (keep it); or disconnected (do not bring the tokens back).
         """
         error: Exception = first_error
-        delay = self.store_retry_delay
-        for attempt in range(1, self.store_retry_attempts + 1):
+        for attempt, delay in enumerate(self.store_retry.delays(), start=1):
             log_event(
                 logger,
                 "vault.refresh.store_retry",
@@ -360,7 +353,6 @@ class TokenVault:
                 error_type=type(error).__name__,
             )
             await self._sleep(delay)
-            delay = min(delay * 2, STORE_RETRY_MAX_DELAY)
             try:
                 async with self.store.lock(connection_id) as locked:
                     current = locked.current
@@ -403,12 +395,12 @@ class TokenVault:
             "vault.refresh.store_failed",
             level=logging.ERROR,
             connection_id=connection_id,
-            attempts=self.store_retry_attempts,
+            attempts=self.store_retry.attempts,
             error_type=type(error).__name__,
         )
         raise TokenStorageError(
             f"Miro renewed the tokens of connection {connection_id} but the database "
-            f"did not store them after {self.store_retry_attempts} attempts "
+            f"did not store them after {self.store_retry.attempts} attempts "
             f"({type(error).__name__})"
         ) from error
 

@@ -18,7 +18,7 @@ from sqlalchemy import delete, or_, select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from miroconnect.crypto import TokenCipher
-from miroconnect.oauth.actions import PendingAction
+from miroconnect.oauth.pending import PendingAction
 from miroconnect.oauth.store import ConsentStatus, HeldConsent, NewHeldConsent
 from miroconnect.oauth.tokens import Connection, MiroIdentity
 from miroconnect.storage.db import Database

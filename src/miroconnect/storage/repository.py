@@ -22,7 +22,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from miroconnect.crypto import TokenCipher
 from miroconnect.errors import NotConnectedError
-from miroconnect.oauth.actions import PendingAction
+from miroconnect.oauth.pending import PendingAction
 from miroconnect.oauth.store import (
     LaunchResult,
     NewPendingAuthorization,

@@ -4,6 +4,7 @@ optionally, the reference app; `connect_router` mounts the connect flow in a hos
 from __future__ import annotations
 
 from miroconnect.web.app import build_context, create_app, install
-from miroconnect.web.connect import connect_router, csrf_token
+from miroconnect.web.connect import connect_router
+from miroconnect.web.replies import csrf_token
 
 __all__ = ["build_context", "connect_router", "create_app", "csrf_token", "install"]

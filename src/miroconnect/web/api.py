@@ -28,6 +28,7 @@ from fastapi import APIRouter, Header, Path, Query
 from pydantic import BaseModel, ConfigDict, Field
 from starlette.responses import JSONResponse, Response
 
+from miroconnect.actions import CreateBoard
 from miroconnect.errors import (
     ActionError,
     ActionFailedError,
@@ -36,25 +37,23 @@ from miroconnect.errors import (
     FlowUserMismatchError,
     IdempotencyKeyReusedError,
     MiroConnectError,
+    NotConnectedError,
     OperationInProgressError,
     ResultExpiredError,
     ResultUnknownError,
     ResultUsedError,
     ReturnURLRejectedError,
 )
-from miroconnect.oauth.actions import ActionResult, PendingAction
+from miroconnect.oauth.flow import ActionDone, FlowLaunch
 from miroconnect.oauth.params import check_return_url
-from miroconnect.web.accounts import BoardRecord
-from miroconnect.web.connect import record_board
-from miroconnect.web.connector import AuthorizationNeeded, ConnectionStatus
+from miroconnect.oauth.pending import ActionResult
+from miroconnect.oauth.tokens import Connection as VaultConnection
+from miroconnect.storage.accounts import BoardRecord
+from miroconnect.storage.outage import database_unavailable
 from miroconnect.web.context import WebContext
 from miroconnect.web.dependencies import APIKeyDep, ContextDep
-from miroconnect.web.problems import (
-    Problem,
-    ProblemError,
-    database_unavailable,
-    database_unavailable_error,
-)
+from miroconnect.web.problems import Problem, ProblemError, database_unavailable_error
+from miroconnect.web.replies import record_board
 
 __all__ = [
     "AuthorizationRequired",
@@ -74,7 +73,6 @@ logger = logging.getLogger(__name__)
 # Where a flow started without a `return_url` would land: the service's own page, which
 # cannot confirm anything. Only a connected user's request may omit `return_url`.
 _OWN_DONE_PAGE = "/connect/done"
-_TEXT = r"^[^\x00-\x1f\x7f]*$"  # one line of text, no control characters
 _RETURN_URL_DESCRIPTION = (
     "Where the browser lands after consent: an absolute URL on an origin listed in "
     "MIROCONNECT_ALLOWED_RETURN_URLS. It gets `miro_result` (confirm it with "
@@ -92,13 +90,10 @@ UserIdPath = Annotated[
 ]
 
 
-class BoardCreate(BaseModel):
-    """A board to create for a user."""
+class BoardCreate(CreateBoard):
+    """A board to create for a user (the `create_board` action), and where the browser
+    comes back to if the user must connect first."""
 
-    model_config = ConfigDict(extra="forbid")
-
-    name: str = Field(min_length=1, max_length=60, pattern=_TEXT)
-    description: str | None = Field(None, max_length=300, pattern=_TEXT)
     return_url: str | None = Field(
         None, max_length=2048, description=_RETURN_URL_DESCRIPTION
     )
@@ -253,8 +248,8 @@ def _return_url(context: WebContext, return_url: str) -> str:
         ) from None
 
 
-def _accepted(needed: AuthorizationNeeded) -> JSONResponse:
-    payload = AuthorizationRequired(authorize_url=needed.authorize_url)
+def _accepted(context: WebContext, launch: FlowLaunch) -> JSONResponse:
+    payload = AuthorizationRequired(authorize_url=context.launch_url(launch))
     return JSONResponse(payload.model_dump(mode="json"), status_code=202)
 
 
@@ -267,18 +262,18 @@ def _board(record: BoardRecord) -> Board:
     )
 
 
-def _connection(found: ConnectionStatus | None) -> Connection:
+def _connection(found: VaultConnection | None) -> Connection:
     if found is None:
         return Connection(status="not_connected")
     return Connection(
-        status=found.status,
+        status="connected" if found.is_live else "needs_reauth",
         miro_user_id=found.miro_user_id,
         miro_user_name=found.miro_user_name,
         miro_team_id=found.miro_team_id,
         miro_team_name=found.miro_team_name,
         scopes=list(found.scopes),
-        connected_since=found.connected_since,
-        reason=found.reason,
+        connected_since=found.connected_at,
+        reason=found.status_reason,
     )
 
 
@@ -330,7 +325,7 @@ async def create_board(
         return_url = _return_url(context, body.return_url)
     else:
         found = await _read_connection(context, user_id)
-        if found is None or found.status != "connected":
+        if found is None or not found.is_live:
             # 409: the request is valid, the user's state (not connected) needs more.
             raise ProblemError(
                 409,
@@ -339,31 +334,26 @@ async def create_board(
                 reason="return_url_required",
             )
         return_url = _OWN_DONE_PAGE
-    params: dict[str, Any] = {"name": body.name}
-    if body.description:
-        params["description"] = body.description
-    action = PendingAction(
-        "create_board",
-        params,
-        # Operations are keyed by (app user, key): the user needs no place in the key.
-        idempotency_key=f"api:{idempotency_key}" if idempotency_key else None,
-    )
+    board = CreateBoard.model_validate(body.model_dump(exclude={"return_url"}))
+    # Operations are keyed by (app user, key): the user needs no place in the key.
+    action = board.pending(f"api:{idempotency_key}" if idempotency_key else None)
     try:
-        answer = await context.connector.run_or_launch(user_id, action, return_url)
+        answer = await context.flow.run_or_authorize(
+            user_id, action, return_url, service=True
+        )
     except AuthorizationError as exc:
         raise ProblemError(403, str(exc), reason=exc.reason) from None
     except MiroConnectError as exc:
-        _action_problem(exc, context, "create_board")
-    if isinstance(answer, AuthorizationNeeded):
-        return _accepted(answer)
-    return await _board_created(context, user_id, answer, body.name)
+        _action_problem(exc, context, CreateBoard.kind)
+    if not isinstance(answer, ActionDone):
+        assert isinstance(answer.start, FlowLaunch)  # noqa: S101  # service mode
+        return _accepted(context, answer.start)
+    return await _board_created(context, user_id, answer.result, body.name)
 
 
-async def _read_connection(
-    context: WebContext, user_id: str
-) -> ConnectionStatus | None:
+async def _read_connection(context: WebContext, user_id: str) -> VaultConnection | None:
     try:
-        return await context.connector.connection(user_id)
+        return await context.vault.connection_for(user_id)
     except MiroConnectError as exc:
         _reraise_if_not_miros(exc)
         raise ProblemError(
@@ -407,7 +397,9 @@ async def start_connection(
     """Connect (or reconnect) a user to Miro with nothing else to do: send the browser
     to `authorize_url`, then confirm the `miro_result` it comes back with."""
     return_url = _return_url(context, body.return_url)
-    return _accepted(await context.connector.launch_connect(user_id, return_url))
+    return _accepted(
+        context, await context.flow.start_launch(user_id, None, return_url)
+    )
 
 
 @router.post(
@@ -439,7 +431,7 @@ async def confirm_connection(
     for the same user answers what the first confirm did.
     """
     try:
-        confirmed = await context.connector.confirm(user_id, body.result)
+        confirmed = await context.flow.confirm(user_id, body.result)
     except (ResultUnknownError, FlowUserMismatchError) as exc:
         status = 404 if isinstance(exc, ResultUnknownError) else 403
         raise ProblemError(status, str(exc), reason=exc.reason) from None
@@ -472,7 +464,9 @@ async def confirm_connection(
 async def delete_connection(context: ContextDep, user_id: UserIdPath) -> Response:
     """Revoke the user's tokens at Miro and forget them (no error if none)."""
     try:
-        await context.connector.disconnect(user_id)
+        await context.vault.disconnect(app_user_id=user_id)
+    except NotConnectedError:
+        pass  # nothing to revoke: deleting what is not there succeeds
     except MiroConnectError as exc:
         _reraise_if_not_miros(exc)
         raise ProblemError(

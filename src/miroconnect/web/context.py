@@ -1,21 +1,25 @@
-"""Everything the routers share for one app: built once by `create_app`."""
+"""Everything the routers share for one app: built once by `build_context`."""
 
 from __future__ import annotations
 
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
+from urllib.parse import quote
 
 from fastapi.templating import Jinja2Templates
 from starlette.requests import Request
 from starlette.responses import HTMLResponse
 
+from miroconnect.assembly import Stack
 from miroconnect.config import Settings
+from miroconnect.oauth.flow import ConnectFlow, FlowLaunch
+from miroconnect.oauth.vault import TokenVault
+from miroconnect.storage.accounts import SQLBoardStore
 from miroconnect.storage.db import Database
 from miroconnect.storage.throttle import SQLThrottle
 from miroconnect.types import Clock
-from miroconnect.web.accounts import AccountStore, BoardStore
-from miroconnect.web.connector import Connector
+from miroconnect.web.accounts import Accounts
 from miroconnect.web.metrics import Metrics
 from miroconnect.web.security import CSRFSigner
 from miroconnect.web.sessions import Sessions
@@ -40,31 +44,54 @@ def build_templates(static_path: str = "/static") -> Jinja2Templates:
 class WebContext:
     """The services of one app, found by routers through `request.app.state`."""
 
-    settings: Settings
-    database: Database
-    connector: Connector
-    accounts: AccountStore
-    boards: BoardStore
+    stack: Stack
+    accounts: Accounts
+    sessions: Sessions
     metrics: Metrics
     templates: Jinja2Templates
     csrf: CSRFSigner
-    sessions: Sessions
     api_keys: tuple[bytes, ...]
-    throttle: SQLThrottle
-    clock: Clock
     reference_app: bool
+    # This service's public origin (of its Miro redirect URI): launch links live there.
+    public_url: str
     # Miro's web origins (and the configured emulator's): where board links may point.
     miro_origins: tuple[str, ...] = ("https://miro.com",)
-    # What `aclose` closes besides the database: the connector, the Miro transport.
-    closers: tuple[Any, ...] = ()
+
+    @property
+    def settings(self) -> Settings:
+        return self.stack.settings
+
+    @property
+    def flow(self) -> ConnectFlow:
+        return self.stack.flow
+
+    @property
+    def vault(self) -> TokenVault:
+        return self.stack.vault
+
+    @property
+    def boards(self) -> SQLBoardStore:
+        return self.stack.storage.boards
+
+    @property
+    def throttle(self) -> SQLThrottle:
+        return self.stack.storage.throttle
+
+    @property
+    def database(self) -> Database:
+        return self.stack.database
+
+    @property
+    def clock(self) -> Clock:
+        return self.stack.clock
+
+    def launch_url(self, launch: FlowLaunch) -> str:
+        """The one-time link of service mode: a browser opening it starts consent."""
+        return f"{self.public_url}/connect/launch/{quote(launch.launch_token, safe='')}"
 
     async def aclose(self) -> None:
         """Close the HTTP clients and the database connections."""
-        for closer in self.closers:
-            close = getattr(closer, "aclose", None)
-            if close is not None:
-                await close()
-        await self.database.dispose()
+        await self.stack.aclose()
 
     def render(
         self,

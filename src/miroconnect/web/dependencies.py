@@ -7,6 +7,7 @@ from typing import Annotated
 
 from fastapi import Depends, Request
 
+from miroconnect.errors import CSRFRejectedError, SignInRequiredError
 from miroconnect.web.accounts import Account
 from miroconnect.web.context import WebContext
 from miroconnect.web.problems import ProblemError
@@ -16,19 +17,10 @@ __all__ = [
     "APIKeyDep",
     "ContextDep",
     "CSRFDep",
-    "CSRFRejectedError",
     "OptionalAccountDep",
-    "SignInRequiredError",
     "get_context",
+    "reference_app_user_id",
 ]
-
-
-class CSRFRejectedError(Exception):
-    """A form post came without a valid CSRF token (answered 403)."""
-
-
-class SignInRequiredError(Exception):
-    """A page needs a signed-in account (answered with a redirect to sign in)."""
 
 
 async def get_context(request: Request) -> WebContext:

@@ -5,20 +5,21 @@ from __future__ import annotations
 import math
 import re
 import secrets
+from dataclasses import replace
 from typing import Annotated
 from urllib.parse import urlsplit
 
 from fastapi import APIRouter, Form, Request
 from starlette.responses import RedirectResponse, Response
 
-from miroconnect.errors import MiroConnectError
-from miroconnect.web.accounts import UsernameTakenError
+from miroconnect.errors import MiroConnectError, UsernameTakenError
 from miroconnect.web.context import WebContext
 from miroconnect.web.dependencies import ContextDep, CSRFDep, OptionalAccountDep
 from miroconnect.web.reasons import failure_text
+from miroconnect.web.replies import safe_view_link
 from miroconnect.web.security import FORM_LIMITS
 
-__all__ = ["live_embed_url", "pages_router"]
+__all__ = ["live_embed_url", "pages_router", "router"]
 
 _USERNAME = re.compile(r"^[A-Za-z0-9_.-]{1,64}$")
 # New accounts; the demo's seeded account (demo/demo) is made by `miroconnect demo` itself.
@@ -43,137 +44,148 @@ def live_embed_url(view_link: str, board_id: str) -> str | None:
     return f"{parts.scheme}://{parts.netloc}/app/live-embed/{board_id}/"
 
 
+router = APIRouter(
+    include_in_schema=False,
+    form_limits=FORM_LIMITS,  # type: ignore[arg-type]  # a private TypedDict
+)
+
+
 def pages_router() -> APIRouter:
-    """Home, sign up, sign in, sign out."""
-    router = APIRouter(
-        include_in_schema=False,
-        form_limits=FORM_LIMITS,  # type: ignore[arg-type]  # a private TypedDict
+    """Home, sign up, sign in, sign out (mount at the root)."""
+    return router
+
+
+@router.get("/")
+async def home(
+    request: Request,
+    context: ContextDep,
+    account: OptionalAccountDep,
+    miro_board_id: str | None = None,
+    miro_error: str | None = None,
+    disconnected: str | None = None,
+) -> Response:
+    if account is None:
+        return context.render(request, "landing.html")
+    user_id = account.app_user_id
+    connection_error = False
+    try:
+        connection = await context.vault.connection_for(user_id)
+    except MiroConnectError:
+        connection, connection_error = None, True
+    records, _ = await context.boards.page(user_id, limit=50)
+    # Stored links were checked when recorded; checked again here, where they become
+    # `href`s (a record from before that check, a change of origins).
+    boards = [
+        replace(b, view_link=safe_view_link(b.view_link, context.miro_origins))
+        for b in records
+    ]
+    newest = boards[0] if boards else None
+    embed = live_embed_url(newest.view_link, newest.board_id) if newest else None
+    return context.render(
+        request,
+        "home.html",
+        {
+            "account": account,
+            "connection": connection,
+            "connection_error": connection_error,
+            "boards": boards,
+            "newest": newest,
+            "embed_url": embed,
+            "created": miro_board_id,
+            "failure": failure_text(miro_error) if miro_error else None,
+            "disconnected": disconnected is not None,
+            # An idempotency key per rendered form: a double submit makes one board.
+            "request_id": secrets.token_urlsafe(16),
+        },
     )
 
-    @router.get("/")
-    async def home(
-        request: Request,
-        context: ContextDep,
-        account: OptionalAccountDep,
-        miro_board_id: str | None = None,
-        miro_error: str | None = None,
-        disconnected: str | None = None,
-    ) -> Response:
-        if account is None:
-            return context.render(request, "landing.html")
-        user_id = account.app_user_id
-        connection_error = False
-        try:
-            connection = await context.connector.connection(user_id)
-        except MiroConnectError:
-            connection, connection_error = None, True
-        boards, _ = await context.boards.page(user_id, limit=50)
-        newest = boards[0] if boards else None
-        embed = live_embed_url(newest.view_link, newest.board_id) if newest else None
-        return context.render(
-            request,
-            "home.html",
-            {
-                "account": account,
-                "connection": connection,
-                "connection_error": connection_error,
-                "boards": boards,
-                "newest": newest,
-                "embed_url": embed,
-                "created": miro_board_id,
-                "failure": failure_text(miro_error) if miro_error else None,
-                "disconnected": disconnected is not None,
-                # An idempotency key per rendered form: a double submit makes one board.
-                "request_id": secrets.token_urlsafe(16),
-            },
-        )
 
-    @router.get("/signin")
-    async def signin_form(request: Request, context: ContextDep) -> Response:
-        return context.render(request, "signin.html", {"error": None})
+@router.get("/signin")
+async def signin_form(request: Request, context: ContextDep) -> Response:
+    return context.render(request, "signin.html", {"error": None})
 
-    @router.post("/signin", dependencies=[CSRFDep])
-    async def signin(
-        request: Request,
-        context: ContextDep,
-        username: Annotated[str, Form(max_length=200)] = "",
-        password: Annotated[str, Form(max_length=PASSWORD_MAX)] = "",
-    ) -> Response:
-        username = username.strip()
-        # A name that cannot exist is answered as a wrong password, without a query.
-        known = bool(_USERNAME.match(username))
-        wait = await _throttled(context, request, username if known else None)
-        if wait is not None:
-            return _too_many(context, request, "signin.html", wait, username, known)
-        account = (
-            await context.accounts.authenticate(username, password) if known else None
-        )
-        if account is None:
-            if known:
-                await context.throttle.hit(
-                    _user_key(username), window_seconds=THROTTLE_WINDOW
-                )
-            return context.render(
-                request,
-                "signin.html",
-                {"error": "Wrong username or password.", "username": username}
-                if known
-                else {"error": "Wrong username or password."},
-                status_code=401,
+
+@router.post("/signin", dependencies=[CSRFDep])
+async def signin(
+    request: Request,
+    context: ContextDep,
+    username: Annotated[str, Form(max_length=200)] = "",
+    password: Annotated[str, Form(max_length=PASSWORD_MAX)] = "",
+) -> Response:
+    username = username.strip()
+    # A name that cannot exist is answered as a wrong password, without a query.
+    known = bool(_USERNAME.match(username))
+    wait = await _throttled(context, request, username if known else None)
+    if wait is not None:
+        return _too_many(context, request, "signin.html", wait, username, known)
+    account = await context.accounts.authenticate(username, password) if known else None
+    if account is None:
+        if known:
+            await context.throttle.hit(
+                _user_key(username), window_seconds=THROTTLE_WINDOW
             )
-        response = RedirectResponse("/", status_code=303)
-        await context.sessions.sign_in(request, response, account.id)
-        return response
-
-    @router.get("/signup")
-    async def signup_form(request: Request, context: ContextDep) -> Response:
-        return context.render(
-            request, "signup.html", {"error": None, "password_min": PASSWORD_MIN}
-        )
-
-    @router.post("/signup", dependencies=[CSRFDep])
-    async def signup(
-        request: Request,
-        context: ContextDep,
-        username: Annotated[str, Form(max_length=200)] = "",
-        password: Annotated[str, Form(max_length=PASSWORD_MAX)] = "",
-    ) -> Response:
-        username = username.strip()
-        wait = await _throttled(context, request, None)
-        if wait is not None:
-            return _too_many(context, request, "signup.html", wait, username, False)
-        error = None
-        if not _USERNAME.match(username):
-            error = "Choose a username of 1-64 letters, digits, dots, dashes or _."
-        elif len(password) < PASSWORD_MIN:
-            error = f"Choose a password of at least {PASSWORD_MIN} characters."
-        if error is None:
-            try:
-                account = await context.accounts.create(username, password)
-            except UsernameTakenError:
-                error = "That username is taken."
-            else:
-                response = RedirectResponse("/", status_code=303)
-                await context.sessions.sign_in(request, response, account.id)
-                return response
         return context.render(
             request,
-            "signup.html",
-            {
-                "error": error,
-                "username": username if _USERNAME.match(username) else "",
-                "password_min": PASSWORD_MIN,
-            },
-            status_code=422,
+            "signin.html",
+            {"error": "Wrong username or password.", "username": username}
+            if known
+            else {"error": "Wrong username or password."},
+            status_code=401,
         )
+    response = RedirectResponse("/", status_code=303)
+    await context.sessions.sign_in(request, response, account.id)
+    return response
 
-    @router.post("/signout", dependencies=[CSRFDep])
-    async def signout(request: Request, context: ContextDep) -> Response:
-        response = RedirectResponse("/", status_code=303)
-        await context.sessions.sign_out(request, response)
-        return response
 
-    return router
+@router.get("/signup")
+async def signup_form(request: Request, context: ContextDep) -> Response:
+    return context.render(
+        request, "signup.html", {"error": None, "password_min": PASSWORD_MIN}
+    )
+
+
+@router.post("/signup", dependencies=[CSRFDep])
+async def signup(
+    request: Request,
+    context: ContextDep,
+    username: Annotated[str, Form(max_length=200)] = "",
+    password: Annotated[str, Form(max_length=PASSWORD_MAX)] = "",
+) -> Response:
+    username = username.strip()
+    wait = await _throttled(context, request, None)
+    if wait is not None:
+        return _too_many(context, request, "signup.html", wait, username, False)
+    error = None
+    if not _USERNAME.match(username):
+        error = "Choose a username of 1-64 letters, digits, dots, dashes or _."
+    elif len(password) < PASSWORD_MIN:
+        error = f"Choose a password of at least {PASSWORD_MIN} characters."
+    if error is None:
+        try:
+            account = await context.accounts.create(username, password)
+        except UsernameTakenError:
+            error = "That username is taken."
+        else:
+            response = RedirectResponse("/", status_code=303)
+            await context.sessions.sign_in(request, response, account.id)
+            return response
+    return context.render(
+        request,
+        "signup.html",
+        {
+            "error": error,
+            "username": username if _USERNAME.match(username) else "",
+            "password_min": PASSWORD_MIN,
+        },
+        status_code=422,
+    )
+
+
+@router.post("/signout", dependencies=[CSRFDep])
+async def signout(request: Request, context: ContextDep) -> Response:
+    response = RedirectResponse("/", status_code=303)
+    await context.sessions.sign_out(request, response)
+    return response
 
 
 def _user_key(username: str) -> str:

@@ -1,0 +1,101 @@
+"""What the web routes share when they answer: error pages, return URLs, board records.
+
+`safe_view_link` and `record_board` are the one place a board link from Miro's answer is
+checked before it is stored (and later put into an `href` or handed to the host app).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+from urllib.parse import parse_qsl, urlencode, urlsplit, urlunsplit
+
+from starlette.requests import Request
+from starlette.responses import Response
+
+from miroconnect.oauth.pending import ActionResult
+from miroconnect.storage.accounts import BoardRecord
+from miroconnect.web.context import WebContext
+from miroconnect.web.reasons import failure_text
+
+__all__ = [
+    "csrf_token",
+    "error_page",
+    "record_board",
+    "safe_view_link",
+    "with_query",
+]
+
+
+def csrf_token(request: Request) -> str:
+    """The CSRF token a host app's form posting to the connect routes must carry
+    (as the `csrf_token` field)."""
+    context: WebContext = request.app.state.miroconnect
+    return context.csrf.token_for(request)
+
+
+def with_query(url: str, **params: str) -> str:
+    """`url` with `params` added to its query string."""
+    parts = urlsplit(url)
+    query = parse_qsl(parts.query, keep_blank_values=True)
+    query = [(k, v) for k, v in query if k not in params] + list(params.items())
+    return urlunsplit(parts._replace(query=urlencode(query)))
+
+
+def error_page(
+    context: WebContext, request: Request, reason: str, *, status_code: int = 400
+) -> Response:
+    """The page for one failure reason: what happened and what to do."""
+    return context.render(
+        request,
+        "error.html",
+        {"reason": reason, "text": failure_text(reason)},
+        status_code=status_code,
+    )
+
+
+def safe_view_link(link: object, origins: Iterable[str]) -> str:
+    """`link` if it is an https link on one of Miro's web `origins` (or the configured
+    emulator's, which is the only origin that may be plain http), else `""`.
+
+    A board's `viewLink` comes from Miro's answer and goes into an `href`: a
+    `javascript:` or foreign link must never get there.
+    """
+    if not isinstance(link, str) or len(link) > 2048:
+        return ""
+    try:
+        parts = urlsplit(link)
+        port = parts.port
+    except ValueError:
+        return ""
+    if parts.username is not None or parts.password is not None or not parts.hostname:
+        return ""
+    if any(ord(char) <= 0x20 or ord(char) == 0x7F for char in link):
+        return ""
+    for origin in origins:
+        allowed = urlsplit(origin)
+        if (
+            parts.scheme == allowed.scheme
+            and parts.hostname == allowed.hostname
+            and port == allowed.port
+        ):
+            return link
+    return ""
+
+
+async def record_board(
+    context: WebContext, app_user_id: str, result: ActionResult, name: str
+) -> BoardRecord | None:
+    """Remember a board an action created (`None` if none was made). Recording the same
+    board again returns the first record, so a repeated call answers what the first did.
+    """
+    board_id = result.data.get("board_id")
+    if not isinstance(board_id, str) or not board_id:
+        return None
+    record = await context.boards.record(
+        app_user_id,
+        board_id,
+        str(result.data.get("name") or name),
+        safe_view_link(result.data.get("view_link"), context.miro_origins),
+    )
+    context.metrics.actions.labels(result.kind, "done").inc()
+    return record
