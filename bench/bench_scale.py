@@ -377,7 +377,7 @@ async def _step(
         maintain_few_ms=maintain_few * 1000,
         maintain_few_refreshed=report.refreshed,
         rss_mib=_rss_mib(),
-        locks=len(few._locks),
+        locks=few.locks_in_memory,
         seq_scans=seq_scans,
     )
 

@@ -10,7 +10,7 @@ import typer
 from starlette.applications import Starlette
 
 from miroconnect.emulator import emulator_transport
-from miroconnect.oauth.flow import FlowOutcome
+from miroconnect.oauth.outcomes import FlowOutcome
 from miroconnect.oauth.tokens import Connection
 from miroconnect.storage.migrate import upgrade
 from oauth.support import (

@@ -24,7 +24,8 @@ from miroconnect.errors import (
     ResultUsedError,
 )
 from miroconnect.oauth.consents import close_stale_consents
-from miroconnect.oauth.flow import Confirmed, ConnectFlow, FlowHeld, FlowOutcome
+from miroconnect.oauth.flow import ConnectFlow
+from miroconnect.oauth.outcomes import Confirmed, FlowHeld, FlowOutcome
 from miroconnect.oauth.params import hash_secret
 from miroconnect.oauth.pending import PendingAction
 from miroconnect.oauth.store import ConsentStatus

@@ -27,9 +27,9 @@ from miroconnect.errors import (
     StateUnknownError,
     UserMismatchError,
 )
-from miroconnect.oauth.flow import (
+from miroconnect.oauth.flow import ConnectFlow
+from miroconnect.oauth.outcomes import (
     ActionDone,
-    ConnectFlow,
     ConsentRequired,
     FlowHeld,
     FlowOutcome,

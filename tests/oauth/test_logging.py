@@ -18,8 +18,9 @@ from miroconnect.assembly import Stack
 from miroconnect.crypto import TokenCipher
 from miroconnect.errors import ReauthorizationRequiredError, StateReplayedError
 from miroconnect.logs import JSONFormatter, request_context
-from miroconnect.oauth.flow import ConnectFlow, ConsentRequired, FlowOutcome, FlowStart
+from miroconnect.oauth.flow import ConnectFlow
 from miroconnect.oauth.miro import MiroOAuthClient
+from miroconnect.oauth.outcomes import ConsentRequired, FlowOutcome, FlowStart
 from miroconnect.oauth.pending import PendingAction
 from miroconnect.oauth.tokens import StoredTokens
 from miroconnect.oauth.vault import TokenVault

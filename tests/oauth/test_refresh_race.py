@@ -20,7 +20,7 @@ import httpx2
 import pytest
 
 from miroconnect.emulator import EmulatorClient, create_emulator, serve_in_thread
-from miroconnect.oauth.flow import FlowOutcome
+from miroconnect.oauth.outcomes import FlowOutcome
 from miroconnect.storage.migrate import upgrade
 
 from .support import (

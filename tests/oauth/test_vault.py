@@ -12,9 +12,9 @@ from starlette.applications import Starlette
 
 from miroconnect.assembly import Stack
 from miroconnect.errors import NotConnectedError, ReauthorizationRequiredError
-from miroconnect.oauth.flow import (
+from miroconnect.oauth.flow import ConnectFlow
+from miroconnect.oauth.outcomes import (
     ActionDone,
-    ConnectFlow,
     ConsentRequired,
     FlowOutcome,
     FlowStart,

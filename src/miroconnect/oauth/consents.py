@@ -1,24 +1,56 @@
-"""Closing service-mode consents that will not become connections.
+"""Service mode's consents: held at the callback until the host app confirms whose they are.
+
+At the callback of a service-mode flow nothing the browser carries proves which of the
+host's users it belongs to, so `HeldConsents.hold` keeps the tokens (encrypted, unusable)
+under a one-time result; the host's backend, which knows its signed-in user, calls
+`confirm`. Only the user the flow was started for gets the connection and the action.
 
 A held consent that the host confirmed for another user (`refused`), or that nobody
 confirmed in time (`expired`), gives its grant back to Miro (`POST /v2/oauth/revoke`) and
-loses its tokens. `ConnectFlow.confirm` does it at once; `close_stale_consents`, run by
-`miroconnect maintain`, does it for consents nobody confirmed, and finishes a revoke that a
-crash interrupted (a decided consent that still holds tokens).
+loses its tokens. `confirm` does it at once; `close_stale_consents`, run by `miroconnect
+maintain`, does it for consents nobody confirmed, and finishes a revoke that a crash
+interrupted (a decided consent that still holds tokens).
 """
 
 from __future__ import annotations
 
+import hmac
 import logging
+import uuid
+from collections.abc import Awaitable, Callable
+from datetime import timedelta
 
+from miroconnect.errors import (
+    AuthorizationError,
+    FlowUserMismatchError,
+    MiroConnectError,
+    ResultExpiredError,
+    ResultUnknownError,
+    ResultUsedError,
+)
 from miroconnect.logs import log_event
 from miroconnect.oauth.miro import MiroOAuthClient
-from miroconnect.oauth.store import ConsentStatus, ConsentStore, HeldConsent
+from miroconnect.oauth.outcomes import Confirmed, FlowHeld, log_failure
+from miroconnect.oauth.params import hash_secret, new_secret
+from miroconnect.oauth.pending import ActionResult, PendingAction
+from miroconnect.oauth.store import (
+    ConsentStatus,
+    ConsentStore,
+    HeldConsent,
+    NewHeldConsent,
+    PendingAuthorization,
+)
+from miroconnect.oauth.tokens import Connection, MiroIdentity, TokenSet
+from miroconnect.oauth.vault import TokenVault
 from miroconnect.types import Clock
 
-__all__ = ["close_stale_consents", "revoke_consent"]
+__all__ = ["CONSENT_TTL", "HeldConsents", "close_stale_consents", "revoke_consent"]
 
-logger = logging.getLogger(__name__)
+# How long a held service-mode consent waits for the host's confirm.
+CONSENT_TTL = timedelta(minutes=10)
+
+# Logged as the flow's events, as before this module was split out of it.
+logger = logging.getLogger("miroconnect.oauth.flow")
 
 
 async def revoke_consent(
@@ -69,3 +101,142 @@ async def close_stale_consents(
             closed += 1
         if len(due) < batch_size:
             return closed
+
+
+class HeldConsents:
+    """Service mode's consents: held at the callback, decided by the host's confirm.
+
+    `ConnectFlow` holds a consent here at the callback of a service-mode flow and hands
+    `confirm` through; `run` is the flow's way to run a pending action on a connection.
+    """
+
+    def __init__(
+        self,
+        store: ConsentStore,
+        *,
+        miro: MiroOAuthClient,
+        vault: TokenVault,
+        run: Callable[[PendingAction, Connection], Awaitable[ActionResult]],
+        clock: Clock,
+        ttl: timedelta = CONSENT_TTL,
+    ) -> None:
+        self.store = store
+        self.miro = miro
+        self.vault = vault
+        self._run = run
+        self.clock = clock
+        self.ttl = ttl
+
+    async def hold(
+        self,
+        pending: PendingAuthorization,
+        identity: MiroIdentity,
+        tokens: TokenSet,
+        return_url: str,
+    ) -> FlowHeld:
+        """Keep a service-mode consent's tokens, unusable, for the host's confirm."""
+        result = new_secret()
+        now = self.clock()
+        consent = NewHeldConsent(
+            id=uuid.uuid4().hex,
+            result_hash=hash_secret(result),
+            flow_id=pending.id,
+            app_user_id=pending.app_user_id,
+            action=pending.action,
+            identity=identity,
+            tokens=tokens,
+            created_at=now,
+            expires_at=now + self.ttl,
+        )
+        try:
+            await self.store.hold_consent(consent)
+        except BaseException:
+            # Nothing stored: give the grant back rather than leave it with Miro.
+            await self.miro.revoke(tokens.access_token)
+            raise
+        log_event(
+            logger,
+            "flow.consent_held",
+            flow_id=pending.id,
+            app_user_id=pending.app_user_id,
+            consent_id=consent.id,
+            miro_team_id=identity.team_id,
+        )
+        return FlowHeld(return_url, result, consent.expires_at)
+
+    async def confirm(self, app_user_id: str, result: str) -> Confirmed:
+        """Service mode: the host app says which of its users came back with `result`.
+
+        For the user the flow was started for, the held tokens become that user's
+        connection and the pending action runs (exactly once: a repeat gets the first
+        answer). For anyone else, `FlowUserMismatchError`: the grant is revoked at Miro,
+        the tokens deleted, and nothing changes for either user. Also
+        `ResultUnknownError`, `ResultUsedError` (refused before) and `ResultExpiredError`.
+        """
+        try:
+            return await self._confirm(app_user_id, result)
+        except MiroConnectError as exc:
+            log_failure(exc, app_user_id=app_user_id)
+            raise
+
+    async def _confirm(self, app_user_id: str, result: str) -> Confirmed:
+        if not result:
+            raise ResultUnknownError()
+        now = self.clock()
+        to_revoke: HeldConsent | None = None
+        refusal: AuthorizationError | None = None
+        connection: Connection | None = None
+        async with self.store.lock_consent(hash_secret(result)) as locked:
+            if locked is None:
+                raise ResultUnknownError()
+            consent = locked.current
+            own = hmac.compare_digest(
+                app_user_id.encode(), consent.app_user_id.encode()
+            )
+            if consent.status is ConsentStatus.CONFIRMED:
+                if not own:
+                    raise FlowUserMismatchError()  # decided before: nothing changes
+            elif consent.status is ConsentStatus.REFUSED:
+                raise ResultUsedError()
+            elif consent.status is ConsentStatus.EXPIRED:
+                raise ResultExpiredError()
+            elif now >= consent.expires_at:
+                await locked.close(ConsentStatus.EXPIRED, now=now)
+                to_revoke, refusal = consent, ResultExpiredError()
+            elif not own:
+                await locked.close(ConsentStatus.REFUSED, now=now)
+                to_revoke, refusal = consent, FlowUserMismatchError()
+            else:
+                connection = await locked.activate(now=now)
+        # The lock's exit committed the decision.
+        if to_revoke is not None and refusal is not None:
+            await revoke_consent(self.store, self.miro, to_revoke, refusal.reason)
+            raise refusal
+        repeated = connection is None
+        if connection is None:
+            assert consent.connection_id is not None  # noqa: S101  # set by activate
+            connection = await self.vault.get(consent.connection_id)
+        else:
+            log_event(
+                logger,
+                "flow.consent_confirmed",
+                consent_id=consent.id,
+                flow_id=consent.flow_id,
+                app_user_id=consent.app_user_id,
+                connection_id=connection.id,
+                miro_team_id=connection.miro_team_id,
+            )
+        action_result: ActionResult | None = None
+        action_error: MiroConnectError | None = None
+        if consent.action is not None:
+            try:
+                action_result = await self._run(consent.action, connection)
+            except MiroConnectError as exc:
+                action_error = exc
+        return Confirmed(
+            connection,
+            consent.action,
+            action_result,
+            action_error=action_error,
+            repeated=repeated,
+        )

@@ -9,167 +9,67 @@ stored on failure. See RFC 6749 §10.12 and RFC 9700 §4.7 (CSRF), §4.11 (open 
 
 Service mode: the host app's browser has no session with us, so `start_launch` returns a
 one-time launch token for a link to our own service; `launch` (on first use) binds the
-browser that opened it and gives the Miro URL. Nothing the browser carries can prove which
-of the host's users it belongs to (a link is a bearer capability: whoever it is sent to can
-open it), so at the callback of such a flow the tokens are *held* (`FlowHeld`): encrypted,
-unusable, under a one-time `miro_result` the browser takes back to the host app. The host's
-backend, which knows its signed-in user, calls `confirm`: only the user the flow was started
-for gets the connection and the action; any other confirm revokes the grant at Miro.
+browser that opened it. At the callback the consent is held until the host confirms whose
+it is (`miroconnect.oauth.consents`).
 """
 
 from __future__ import annotations
 
 import dataclasses
-import hmac
 import logging
 import uuid
 from collections.abc import Iterable
-from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 
 from miroconnect.errors import (
     AccessDeniedError,
     AuthorizationError,
-    BrowserMismatchError,
     CodeMissingError,
     ConsentFailedError,
-    FlowUserMismatchError,
     LaunchExpiredError,
     LaunchReplayedError,
     LaunchUnknownError,
     MiroConnectError,
     MiroUnavailableError,
     ReauthorizationRequiredError,
-    ResultExpiredError,
-    ResultUnknownError,
-    ResultUsedError,
-    StateExpiredError,
-    StateReplayedError,
     StateUnknownError,
-    UserMismatchError,
 )
 from miroconnect.logs import log_event
-from miroconnect.oauth.consents import revoke_consent
+from miroconnect.oauth.consents import CONSENT_TTL, HeldConsents
 from miroconnect.oauth.miro import MiroOAuthClient
+from miroconnect.oauth.outcomes import (
+    ActionDone,
+    Confirmed,
+    ConsentRequired,
+    FlowHeld,
+    FlowLaunch,
+    FlowOutcome,
+    FlowStart,
+    log_failure,
+    why_not,
+)
 from miroconnect.oauth.params import check_return_url, hash_secret, new_secret
 from miroconnect.oauth.pending import (
-    ActionContext,
     ActionResult,
     ActionRunner,
     PendingAction,
+    run_pending,
 )
 from miroconnect.oauth.store import (
-    ConsentStatus,
     ConsentStore,
     FlowStore,
-    HeldConsent,
-    NewHeldConsent,
     NewPendingAuthorization,
     PendingAuthorization,
 )
-from miroconnect.oauth.tokens import Connection, MiroIdentity, TokenSet
+from miroconnect.oauth.tokens import Connection
 from miroconnect.oauth.vault import TokenVault
 from miroconnect.types import Clock, system_clock
 
-__all__ = [
-    "ActionDone",
-    "Confirmed",
-    "ConnectFlow",
-    "ConsentRequired",
-    "FlowHeld",
-    "FlowLaunch",
-    "FlowOutcome",
-    "FlowStart",
-]
+__all__ = ["ConnectFlow"]
 
 STATE_TTL = timedelta(minutes=10)
-# How long a held service-mode consent waits for the host's confirm.
-CONSENT_TTL = timedelta(minutes=10)
 
 logger = logging.getLogger(__name__)
-
-
-@dataclass(frozen=True)
-class FlowStart:
-    """Where to send the browser, and the cookie value to set on it first.
-
-    The web layer sets `binding_cookie_value` as an HttpOnly, Secure, SameSite=Lax cookie
-    (Lax: it must come back on Miro's top-level redirect) and redirects to `authorize_url`.
-    """
-
-    authorize_url: str
-    binding_cookie_value: str = field(repr=False)
-    state_expires_at: datetime
-
-
-@dataclass(frozen=True)
-class FlowLaunch:
-    """Service mode: a one-time token for the link `GET /connect/{launch_token}`."""
-
-    launch_token: str = field(repr=False)
-    expires_at: datetime
-
-
-@dataclass(frozen=True)
-class FlowOutcome:
-    """A completed flow: where to redirect (303), the connection, and the action's result.
-
-    `action_error` is set when the connection was stored but the pending action failed.
-    """
-
-    return_url: str
-    connection: Connection
-    action_result: ActionResult | None
-    action_error: MiroConnectError | None = None
-
-
-@dataclass(frozen=True)
-class FlowHeld:
-    """Service mode: consent given, tokens held until the host app confirms.
-
-    The web layer redirects (303) to `return_url` with `miro_result=<result_token>`; the
-    host's backend then calls `ConnectFlow.confirm(its_signed_in_user, result_token)`.
-    """
-
-    return_url: str
-    result_token: str = field(repr=False)
-    expires_at: datetime
-
-
-@dataclass(frozen=True)
-class Confirmed:
-    """A held consent confirmed by its own user: the connection, and the action's result.
-
-    `action_error` is set when the connection was stored but the pending action failed;
-    `repeated` when the consent had been confirmed before (the first answer again).
-    """
-
-    connection: Connection
-    action: PendingAction | None
-    action_result: ActionResult | None
-    action_error: MiroConnectError | None = None
-    repeated: bool = False
-
-
-@dataclass(frozen=True)
-class ActionDone:
-    """`run_or_authorize` ran the action at once on a live connection."""
-
-    connection: Connection
-    result: ActionResult
-
-
-@dataclass(frozen=True)
-class ConsentRequired:
-    """`run_or_authorize` needs consent first; the action waits in the flow."""
-
-    start: FlowStart | FlowLaunch
-
-
-def _same(value: str | None, expected_hash: str | None) -> bool:
-    if not value or not expected_hash:
-        return False
-    return hmac.compare_digest(hash_secret(value), expected_hash)
 
 
 class ConnectFlow:
@@ -206,7 +106,14 @@ class ConnectFlow:
         self.allowed_return_urls = tuple(allowed_return_urls)
         self.clock = clock
         self.state_ttl = state_ttl
-        self.consent_ttl = consent_ttl
+        self._consents = HeldConsents(
+            consents,
+            miro=miro,
+            vault=vault,
+            run=self._run,
+            clock=clock,
+            ttl=consent_ttl,
+        )
 
     async def start(
         self,
@@ -300,7 +207,7 @@ class ConnectFlow:
         `LaunchUnknownError`, `LaunchReplayedError` or `LaunchExpiredError`.
         """
         if not launch_token:
-            _log_failure(LaunchUnknownError())
+            log_failure(LaunchUnknownError())
             raise LaunchUnknownError()
         now = self.clock()
         state, binding = new_secret(), new_secret()
@@ -317,7 +224,7 @@ class ConnectFlow:
                 "replayed": LaunchReplayedError,
                 "expired": LaunchExpiredError,
             }.get(claimed.failure or "", LaunchUnknownError)()
-            _log_failure(error)
+            log_failure(error)
             raise error
         log_event(
             logger,
@@ -358,7 +265,7 @@ class ConnectFlow:
                 app_user_id=app_user_id,
             )
         except MiroConnectError as exc:
-            _log_failure(exc)
+            log_failure(exc)
             raise
 
     async def _complete(
@@ -387,7 +294,7 @@ class ConnectFlow:
         if pending is None:
             # No return URL: this browser is not (or no longer) the one that started
             # the flow, so it is not sent on to the app's page.
-            raise _why_not(
+            raise why_not(
                 await self.store.find_pending(state_hash),
                 binding_cookie_value,
                 app_user_id,
@@ -455,7 +362,7 @@ class ConnectFlow:
                 "Miro did not tell who the new token belongs to"
             ) from exc
         if pending.held:
-            return await self._hold(pending, identity, tokens, return_url)
+            return await self._consents.hold(pending, identity, tokens, return_url)
         connection = await self.store.save_connection(
             app_user_id=pending.app_user_id,
             identity=identity,
@@ -488,43 +395,6 @@ class ConnectFlow:
         )
         return FlowOutcome(return_url, connection, result, action_error=action_error)
 
-    async def _hold(
-        self,
-        pending: PendingAuthorization,
-        identity: MiroIdentity,
-        tokens: TokenSet,
-        return_url: str,
-    ) -> FlowHeld:
-        """Keep a service-mode consent's tokens, unusable, for the host's confirm."""
-        result = new_secret()
-        now = self.clock()
-        consent = NewHeldConsent(
-            id=uuid.uuid4().hex,
-            result_hash=hash_secret(result),
-            flow_id=pending.id,
-            app_user_id=pending.app_user_id,
-            action=pending.action,
-            identity=identity,
-            tokens=tokens,
-            created_at=now,
-            expires_at=now + self.consent_ttl,
-        )
-        try:
-            await self.consents.hold_consent(consent)
-        except BaseException:
-            # Nothing stored: give the grant back rather than leave it with Miro.
-            await self.miro.revoke(tokens.access_token)
-            raise
-        log_event(
-            logger,
-            "flow.consent_held",
-            flow_id=pending.id,
-            app_user_id=pending.app_user_id,
-            consent_id=consent.id,
-            miro_team_id=identity.team_id,
-        )
-        return FlowHeld(return_url, result, consent.expires_at)
-
     async def confirm(self, app_user_id: str, result: str) -> Confirmed:
         """Service mode: the host app says which of its users came back with `result`.
 
@@ -533,111 +403,19 @@ class ConnectFlow:
         answer). For anyone else, `FlowUserMismatchError`: the grant is revoked at Miro,
         the tokens deleted, and nothing changes for either user. Also
         `ResultUnknownError`, `ResultUsedError` (refused before) and `ResultExpiredError`.
+        See `miroconnect.oauth.consents`.
         """
-        try:
-            return await self._confirm(app_user_id, result)
-        except MiroConnectError as exc:
-            _log_failure(exc, app_user_id=app_user_id)
-            raise
-
-    async def _confirm(self, app_user_id: str, result: str) -> Confirmed:
-        if not result:
-            raise ResultUnknownError()
-        now = self.clock()
-        to_revoke: HeldConsent | None = None
-        refusal: AuthorizationError | None = None
-        connection: Connection | None = None
-        async with self.consents.lock_consent(hash_secret(result)) as locked:
-            if locked is None:
-                raise ResultUnknownError()
-            consent = locked.current
-            own = hmac.compare_digest(
-                app_user_id.encode(), consent.app_user_id.encode()
-            )
-            if consent.status is ConsentStatus.CONFIRMED:
-                if not own:
-                    raise FlowUserMismatchError()  # decided before: nothing changes
-            elif consent.status is ConsentStatus.REFUSED:
-                raise ResultUsedError()
-            elif consent.status is ConsentStatus.EXPIRED:
-                raise ResultExpiredError()
-            elif now >= consent.expires_at:
-                await locked.close(ConsentStatus.EXPIRED, now=now)
-                to_revoke, refusal = consent, ResultExpiredError()
-            elif not own:
-                await locked.close(ConsentStatus.REFUSED, now=now)
-                to_revoke, refusal = consent, FlowUserMismatchError()
-            else:
-                connection = await locked.activate(now=now)
-        # The lock's exit committed the decision.
-        if to_revoke is not None and refusal is not None:
-            await revoke_consent(self.consents, self.miro, to_revoke, refusal.reason)
-            raise refusal
-        repeated = connection is None
-        if connection is None:
-            assert consent.connection_id is not None  # noqa: S101  # set by activate
-            connection = await self.vault.get(consent.connection_id)
-        else:
-            log_event(
-                logger,
-                "flow.consent_confirmed",
-                consent_id=consent.id,
-                flow_id=consent.flow_id,
-                app_user_id=consent.app_user_id,
-                connection_id=connection.id,
-                miro_team_id=connection.miro_team_id,
-            )
-        action_result: ActionResult | None = None
-        action_error: MiroConnectError | None = None
-        if consent.action is not None:
-            try:
-                action_result = await self._run(consent.action, connection)
-            except MiroConnectError as exc:
-                action_error = exc
-        return Confirmed(
-            connection,
-            consent.action,
-            action_result,
-            action_error=action_error,
-            repeated=repeated,
-        )
+        return await self._consents.confirm(app_user_id, result)
 
     async def _run(self, action: PendingAction, connection: Connection) -> ActionResult:
-        context = ActionContext(
-            app_user_id=connection.app_user_id,
-            connection_id=connection.id,
-            miro_user_id=connection.miro_user_id,
-            miro_team_id=connection.miro_team_id,
-            tokens=self.vault.token_source(connection.id),
-        )
-        try:
-            result = await self.runner.run(action, context)
-        except MiroConnectError as exc:
-            log_event(
-                logger,
-                "flow.action_failed",
-                level=logging.WARNING,
-                connection_id=connection.id,
-                app_user_id=connection.app_user_id,
-                action=action.kind,
-                error_type=type(exc).__name__,
-                reason=getattr(exc, "reason", None),
-            )
-            raise
-        log_event(
-            logger,
-            "flow.action_run",
-            connection_id=connection.id,
-            app_user_id=connection.app_user_id,
-            action=action.kind,
-        )
-        return result
+        tokens = self.vault.token_source(connection.id)
+        return await run_pending(self.runner, action, connection, tokens)
 
     def _check_return_url(self, return_url: str, app_user_id: str) -> str:
         try:
             return check_return_url(return_url, self.allowed_return_urls)
         except AuthorizationError as exc:
-            _log_failure(exc, app_user_id=app_user_id)
+            log_failure(exc, app_user_id=app_user_id)
             raise
 
     async def run_or_authorize(
@@ -669,33 +447,3 @@ class ConnectFlow:
         return ConsentRequired(
             await self.start(app_user_id, action, return_url, team_id=team_id)
         )
-
-
-def _log_failure(exc: MiroConnectError, **fields: str) -> None:
-    """`flow.failed` with the error's stable reason (never its inputs)."""
-    reason = exc.reason if isinstance(exc, AuthorizationError) else type(exc).__name__
-    log_event(logger, "flow.failed", level=logging.WARNING, reason=reason, **fields)
-
-
-def _why_not(
-    found: PendingAuthorization | None,
-    binding_cookie_value: str | None,
-    app_user_id: str | None,
-    now: datetime,
-) -> AuthorizationError:
-    """Why a callback did not get its flow (the state was left as it was)."""
-    if found is None:
-        return StateUnknownError()
-    error: AuthorizationError
-    if found.consumed:
-        error = StateReplayedError()
-    elif now >= found.expires_at:
-        error = StateExpiredError()
-    elif not _same(binding_cookie_value, found.binding_hash):
-        error = BrowserMismatchError()
-    elif app_user_id is not None and not found.held:
-        error = UserMismatchError()
-    else:
-        error = StateReplayedError()  # a concurrent callback of this browser won
-    error.app_user_id = found.app_user_id
-    return error

@@ -7,13 +7,26 @@ tokens are stored, hands it to an `ActionRunner`. The real runner (create a boar
 
 from __future__ import annotations
 
+import logging
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Any, Protocol
 
+from miroconnect.errors import MiroConnectError
+from miroconnect.logs import log_event
 from miroconnect.oauth.source import TokenSource
+from miroconnect.oauth.tokens import Connection
 
-__all__ = ["ActionContext", "ActionResult", "ActionRunner", "PendingAction"]
+__all__ = [
+    "ActionContext",
+    "ActionResult",
+    "ActionRunner",
+    "PendingAction",
+    "run_pending",
+]
+
+# Logged with the flow's events (the flow and the confirm run pending actions).
+logger = logging.getLogger("miroconnect.oauth.flow")
 
 
 @dataclass(frozen=True)
@@ -54,3 +67,42 @@ class ActionRunner(Protocol):
     async def run(self, action: PendingAction, context: ActionContext) -> ActionResult:
         """Run `action`; raise a `MiroConnectError` subclass on failure."""
         ...
+
+
+async def run_pending(
+    runner: ActionRunner,
+    action: PendingAction,
+    connection: Connection,
+    tokens: TokenSource,
+) -> ActionResult:
+    """Run `action` on `connection` (whose tokens `tokens` gives), logged as
+    `flow.action_run` or `flow.action_failed` (ids and kinds, never a token)."""
+    context = ActionContext(
+        app_user_id=connection.app_user_id,
+        connection_id=connection.id,
+        miro_user_id=connection.miro_user_id,
+        miro_team_id=connection.miro_team_id,
+        tokens=tokens,
+    )
+    try:
+        result = await runner.run(action, context)
+    except MiroConnectError as exc:
+        log_event(
+            logger,
+            "flow.action_failed",
+            level=logging.WARNING,
+            connection_id=connection.id,
+            app_user_id=connection.app_user_id,
+            action=action.kind,
+            error_type=type(exc).__name__,
+            reason=getattr(exc, "reason", None),
+        )
+        raise
+    log_event(
+        logger,
+        "flow.action_run",
+        connection_id=connection.id,
+        app_user_id=connection.app_user_id,
+        action=action.kind,
+    )
+    return result

@@ -21,9 +21,9 @@ from miroconnect.crypto import TokenCipher
 from miroconnect.oauth.pending import PendingAction
 from miroconnect.oauth.store import ConsentStatus, HeldConsent, NewHeldConsent
 from miroconnect.oauth.tokens import Connection, MiroIdentity
+from miroconnect.storage.connection_rows import upsert_connection
 from miroconnect.storage.db import Database
 from miroconnect.storage.models import PendingConsentRow
-from miroconnect.storage.repository import upsert_connection
 from miroconnect.storage.sealing import open_tokens, seal_tokens
 
 __all__ = ["SQLConsentStore"]

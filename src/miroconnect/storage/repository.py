@@ -9,7 +9,6 @@ Every read-then-write runs in a `Database.write_session()` with the row locked
 
 from __future__ import annotations
 
-import uuid
 from collections.abc import AsyncIterator, Sequence
 from contextlib import asynccontextmanager
 from datetime import datetime
@@ -18,11 +17,9 @@ from typing import Any
 from sqlalchemy import delete, func, literal, or_, select, text, update
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.exc import IntegrityError
-from sqlalchemy.ext.asyncio import AsyncSession
 
 from miroconnect.crypto import TokenCipher
 from miroconnect.errors import NotConnectedError
-from miroconnect.oauth.pending import PendingAction
 from miroconnect.oauth.store import (
     LaunchResult,
     NewPendingAuthorization,
@@ -35,119 +32,22 @@ from miroconnect.oauth.tokens import (
     StoredTokens,
     TokenSet,
 )
+from miroconnect.storage.connection_rows import (
+    LockedRow,
+    fill_row,
+    new_row,
+    to_connection,
+    to_pending,
+    upsert_connection,
+)
 from miroconnect.storage.db import Database
 from miroconnect.storage.models import ConnectionRow, PendingAuthorizationRow
-from miroconnect.storage.sealing import open_tokens, seal_tokens
+from miroconnect.storage.sealing import open_tokens
 
-__all__ = ["SQLStore", "upsert_connection"]
+__all__ = ["SQLStore"]
 
 # Any constant unique to this job: pg_try_advisory_lock takes a 64-bit key.
 MAINTENANCE_LOCK_KEY = 0x6D69726F636F6E6E  # "miroconn"
-
-
-def _to_connection(row: ConnectionRow) -> Connection:
-    return Connection(
-        id=row.id,
-        app_user_id=row.app_user_id,
-        miro_user_id=row.miro_user_id,
-        miro_team_id=row.miro_team_id,
-        status=ConnectionStatus(row.status),
-        scopes=tuple(row.scopes.split()),
-        status_reason=row.status_reason,
-        miro_user_name=row.miro_user_name,
-        miro_team_name=row.miro_team_name,
-        key_id=row.key_id,
-        access_expires_at=row.access_expires_at,
-        refresh_issued_at=row.refresh_issued_at,
-        created_at=row.created_at,
-        updated_at=row.updated_at,
-        connected_at=row.connected_at or row.created_at,
-    )
-
-
-def _to_pending(row: PendingAuthorizationRow) -> PendingAuthorization:
-    action = None
-    if row.action_kind is not None:
-        action = PendingAction(
-            kind=row.action_kind,
-            params=dict(row.action_params or {}),
-            idempotency_key=row.action_idempotency_key,
-        )
-    return PendingAuthorization(
-        id=row.id,
-        app_user_id=row.app_user_id,
-        action=action,
-        return_url=row.return_url,
-        expires_at=row.expires_at,
-        binding_hash=row.binding_hash,
-        held=row.launch_hash is not None,
-        consumed=row.consumed_at is not None,
-    )
-
-
-def _write_tokens(
-    cipher: TokenCipher, row: ConnectionRow, tokens: TokenSet, now: datetime
-) -> None:
-    seal_tokens(cipher, row, tokens)
-    row.refresh_issued_at = now if tokens.refresh_token is not None else None
-    row.token_version = (row.token_version or 0) + 1
-    row.updated_at = now
-
-
-def _fill(
-    cipher: TokenCipher,
-    row: ConnectionRow,
-    identity: MiroIdentity,
-    tokens: TokenSet,
-    now: datetime,
-) -> None:
-    """A connected row with `identity` and `tokens` (owner columns first: the
-    ciphertexts are bound to them)."""
-    row.miro_user_id = identity.user_id
-    row.miro_user_name = identity.user_name
-    row.miro_team_name = identity.team_name
-    row.status = ConnectionStatus.CONNECTED.value
-    row.status_reason = None
-    row.connected_at = now
-    _write_tokens(cipher, row, tokens, now)
-    if identity.scopes:
-        row.scopes = " ".join(identity.scopes)
-
-
-def _new_row(app_user_id: str, team_id: str, now: datetime) -> ConnectionRow:
-    return ConnectionRow(
-        id=uuid.uuid4().hex,
-        app_user_id=app_user_id,
-        miro_team_id=team_id,
-        created_at=now,
-        token_version=0,
-        scopes="",
-    )
-
-
-async def upsert_connection(
-    session: AsyncSession,
-    cipher: TokenCipher,
-    *,
-    app_user_id: str,
-    identity: MiroIdentity,
-    tokens: TokenSet,
-    now: datetime,
-) -> Connection:
-    """Inside the caller's write transaction: lock the (app user, team) row and give it
-    `tokens`, or add it. A reconnect keeps the row (and its id), replacing the tokens."""
-    C = ConnectionRow
-    row = await session.scalar(
-        select(C)
-        .where(C.app_user_id == app_user_id, C.miro_team_id == identity.team_id)
-        .with_for_update()
-    )
-    if row is None:
-        row = _new_row(app_user_id, identity.team_id, now)
-        session.add(row)
-    _fill(cipher, row, identity, tokens, now)
-    await session.flush()
-    return _to_connection(row)
 
 
 class SQLStore:
@@ -213,7 +113,7 @@ class SQLStore:
         async with self.db.single_session() as session, session.begin():
             row = (await session.scalars(statement)).one_or_none()
         if row is not None:
-            return LaunchResult(_to_pending(row))
+            return LaunchResult(to_pending(row))
         async with self.db.single_session() as session:
             found = await session.scalar(select(P).where(P.launch_hash == launch_hash))
         if found is None:
@@ -257,14 +157,14 @@ class SQLStore:
         # One statement, atomic without BEGIN (see `Database.single_session`).
         async with self.db.single_session() as session, session.begin():
             row = (await session.scalars(statement)).one_or_none()
-            return None if row is None else _to_pending(row)
+            return None if row is None else to_pending(row)
 
     async def find_pending(self, state_hash: str) -> PendingAuthorization | None:
         """The flow with this state, consumed or not (tells why a callback lost)."""
         P = PendingAuthorizationRow
         async with self.db.single_session() as session:
             row = await session.scalar(select(P).where(P.state_hash == state_hash))
-            return None if row is None else _to_pending(row)
+            return None if row is None else to_pending(row)
 
     async def save_connection(
         self,
@@ -302,8 +202,8 @@ class SQLStore:
         write lock across trips to the event loop; on PostgreSQL one round trip instead
         of four). `None` if the (user, team) row exists: `_save_connection` then locks
         and updates it. The ciphertexts are bound to the new row's id, as there."""
-        row = _new_row(app_user_id, identity.team_id, now)
-        _fill(self.cipher, row, identity, tokens, now)
+        row = new_row(app_user_id, identity.team_id, now)
+        fill_row(self.cipher, row, identity, tokens, now)
         values = {c.key: getattr(row, c.key) for c in ConnectionRow.__table__.columns}
         insert: Any = (postgresql.insert if self.db.is_postgresql else sqlite.insert)(
             ConnectionRow
@@ -315,7 +215,7 @@ class SQLStore:
         )
         async with self.db.single_session() as session, session.begin():
             inserted = (await session.execute(statement)).first()
-        return None if inserted is None else _to_connection(row)
+        return None if inserted is None else to_connection(row)
 
     async def _save_connection(
         self,
@@ -340,7 +240,7 @@ class SQLStore:
         """One connection, any status."""
         async with self.db.single_session() as session:
             row = await session.get(ConnectionRow, connection_id)
-            return None if row is None else _to_connection(row)
+            return None if row is None else to_connection(row)
 
     async def find_connections(
         self,
@@ -359,7 +259,7 @@ class SQLStore:
         if status is not None:
             statement = statement.where(C.status == status.value)
         async with self.db.single_session() as session:
-            return [_to_connection(row) for row in await session.scalars(statement)]
+            return [to_connection(row) for row in await session.scalars(statement)]
 
     async def list_connections(
         self,
@@ -386,7 +286,7 @@ class SQLStore:
             total = await session.scalar(
                 select(func.count()).select_from(C).where(*conditions)
             )
-            rows = [_to_connection(row) for row in await session.scalars(statement)]
+            rows = [to_connection(row) for row in await session.scalars(statement)]
         return rows, int(total or 0)
 
     async def load_tokens(self, connection_id: str) -> StoredTokens | None:
@@ -395,10 +295,10 @@ class SQLStore:
             row = await session.get(ConnectionRow, connection_id)
             if row is None:
                 return None
-            return StoredTokens(_to_connection(row), open_tokens(self.cipher, row))
+            return StoredTokens(to_connection(row), open_tokens(self.cipher, row))
 
     @asynccontextmanager
-    async def lock(self, connection_id: str) -> AsyncIterator[_LockedRow]:
+    async def lock(self, connection_id: str) -> AsyncIterator[LockedRow]:
         """Hold the row (PostgreSQL) or the write lock (SQLite); commit on normal exit."""
         async with self.db.write_session() as session, session.begin():
             row = await session.scalar(
@@ -408,7 +308,7 @@ class SQLStore:
             )
             if row is None:
                 raise NotConnectedError(f"connection {connection_id} does not exist")
-            yield _LockedRow(self.cipher, session, row)
+            yield LockedRow(self.cipher, session, row)
 
     async def due_for_maintenance(
         self, *, refresh_issued_before: datetime, limit: int
@@ -465,40 +365,3 @@ class SQLStore:
         async with self.db.session() as session, session.begin():
             result: Any = await session.execute(delete(P).where(P.expires_at < before))
             return int(result.rowcount or 0)
-
-
-class _LockedRow:
-    """A connection row under lock, for the vault's read-modify-write."""
-
-    def __init__(self, cipher: TokenCipher, session: AsyncSession, row: ConnectionRow):
-        self._cipher = cipher
-        self._session = session
-        self._row = row
-        self._current = StoredTokens(_to_connection(row), open_tokens(cipher, row))
-
-    @property
-    def current(self) -> StoredTokens:
-        """The row as read under the lock."""
-        return self._current
-
-    async def save_tokens(self, tokens: TokenSet, *, now: datetime) -> None:
-        """Replace the token pair (committed when the lock is released)."""
-        _write_tokens(self._cipher, self._row, tokens, now)
-        await self._session.flush()
-
-    async def set_status(
-        self, status: ConnectionStatus, reason: str | None, *, now: datetime
-    ) -> None:
-        """Change the status; `removed` deletes the tokens."""
-        row = self._row
-        row.status = status.value
-        row.status_reason = reason
-        row.updated_at = now
-        if status is ConnectionStatus.REMOVED:
-            row.access_token_ciphertext = None
-            row.refresh_token_ciphertext = None
-            row.key_id = None
-            row.access_expires_at = None
-            row.refresh_issued_at = None
-            row.token_version += 1
-        await self._session.flush()

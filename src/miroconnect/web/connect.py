@@ -33,7 +33,7 @@ from miroconnect.errors import (
     NotConnectedError,
     SignInRequiredError,
 )
-from miroconnect.oauth.flow import ActionDone, FlowHeld, FlowStart
+from miroconnect.oauth.outcomes import ActionDone, FlowHeld, FlowStart
 from miroconnect.web.context import WebContext
 from miroconnect.web.dependencies import ContextDep, CSRFDep
 from miroconnect.web.replies import error_page, record_board, with_query

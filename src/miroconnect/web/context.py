@@ -13,7 +13,8 @@ from starlette.responses import HTMLResponse
 
 from miroconnect.assembly import Stack
 from miroconnect.config import Settings
-from miroconnect.oauth.flow import ConnectFlow, FlowLaunch
+from miroconnect.oauth.flow import ConnectFlow
+from miroconnect.oauth.outcomes import FlowLaunch
 from miroconnect.oauth.vault import TokenVault
 from miroconnect.storage.accounts import SQLBoardStore
 from miroconnect.storage.db import Database

@@ -1,0 +1,179 @@
+"""Connection rows: how a `connections` row is read into a `Connection`, written with a
+new grant (its tokens sealed to the row and its owner), and updated under its lock.
+
+`upsert_connection` is the one statement sequence that stores a grant as a user's
+connection; the flow's callback (`SQLStore.save_connection`) and the host's confirm of a
+held consent (`miroconnect.storage.consents`) both run it.
+"""
+
+from __future__ import annotations
+
+import uuid
+from datetime import datetime
+
+from sqlalchemy import select
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from miroconnect.crypto import TokenCipher
+from miroconnect.oauth.pending import PendingAction
+from miroconnect.oauth.store import PendingAuthorization
+from miroconnect.oauth.tokens import (
+    Connection,
+    ConnectionStatus,
+    MiroIdentity,
+    StoredTokens,
+    TokenSet,
+)
+from miroconnect.storage.models import ConnectionRow, PendingAuthorizationRow
+from miroconnect.storage.sealing import open_tokens, seal_tokens
+
+__all__ = [
+    "LockedRow",
+    "fill_row",
+    "new_row",
+    "to_connection",
+    "to_pending",
+    "upsert_connection",
+]
+
+
+def to_connection(row: ConnectionRow) -> Connection:
+    return Connection(
+        id=row.id,
+        app_user_id=row.app_user_id,
+        miro_user_id=row.miro_user_id,
+        miro_team_id=row.miro_team_id,
+        status=ConnectionStatus(row.status),
+        scopes=tuple(row.scopes.split()),
+        status_reason=row.status_reason,
+        miro_user_name=row.miro_user_name,
+        miro_team_name=row.miro_team_name,
+        key_id=row.key_id,
+        access_expires_at=row.access_expires_at,
+        refresh_issued_at=row.refresh_issued_at,
+        created_at=row.created_at,
+        updated_at=row.updated_at,
+        connected_at=row.connected_at or row.created_at,
+    )
+
+
+def to_pending(row: PendingAuthorizationRow) -> PendingAuthorization:
+    action = None
+    if row.action_kind is not None:
+        action = PendingAction(
+            kind=row.action_kind,
+            params=dict(row.action_params or {}),
+            idempotency_key=row.action_idempotency_key,
+        )
+    return PendingAuthorization(
+        id=row.id,
+        app_user_id=row.app_user_id,
+        action=action,
+        return_url=row.return_url,
+        expires_at=row.expires_at,
+        binding_hash=row.binding_hash,
+        held=row.launch_hash is not None,
+        consumed=row.consumed_at is not None,
+    )
+
+
+def _write_tokens(
+    cipher: TokenCipher, row: ConnectionRow, tokens: TokenSet, now: datetime
+) -> None:
+    seal_tokens(cipher, row, tokens)
+    row.refresh_issued_at = now if tokens.refresh_token is not None else None
+    row.token_version = (row.token_version or 0) + 1
+    row.updated_at = now
+
+
+def fill_row(
+    cipher: TokenCipher,
+    row: ConnectionRow,
+    identity: MiroIdentity,
+    tokens: TokenSet,
+    now: datetime,
+) -> None:
+    """A connected row with `identity` and `tokens` (owner columns first: the
+    ciphertexts are bound to them)."""
+    row.miro_user_id = identity.user_id
+    row.miro_user_name = identity.user_name
+    row.miro_team_name = identity.team_name
+    row.status = ConnectionStatus.CONNECTED.value
+    row.status_reason = None
+    row.connected_at = now
+    _write_tokens(cipher, row, tokens, now)
+    if identity.scopes:
+        row.scopes = " ".join(identity.scopes)
+
+
+def new_row(app_user_id: str, team_id: str, now: datetime) -> ConnectionRow:
+    return ConnectionRow(
+        id=uuid.uuid4().hex,
+        app_user_id=app_user_id,
+        miro_team_id=team_id,
+        created_at=now,
+        token_version=0,
+        scopes="",
+    )
+
+
+async def upsert_connection(
+    session: AsyncSession,
+    cipher: TokenCipher,
+    *,
+    app_user_id: str,
+    identity: MiroIdentity,
+    tokens: TokenSet,
+    now: datetime,
+) -> Connection:
+    """Inside the caller's write transaction: lock the (app user, team) row and give it
+    `tokens`, or add it. A reconnect keeps the row (and its id), replacing the tokens."""
+    C = ConnectionRow
+    row = await session.scalar(
+        select(C)
+        .where(C.app_user_id == app_user_id, C.miro_team_id == identity.team_id)
+        .with_for_update()
+    )
+    if row is None:
+        row = new_row(app_user_id, identity.team_id, now)
+        session.add(row)
+    fill_row(cipher, row, identity, tokens, now)
+    await session.flush()
+    return to_connection(row)
+
+
+class LockedRow:
+    """A connection row under lock, for the vault's read-modify-write."""
+
+    def __init__(self, cipher: TokenCipher, session: AsyncSession, row: ConnectionRow):
+        self._cipher = cipher
+        self._session = session
+        self._row = row
+        self._current = StoredTokens(to_connection(row), open_tokens(cipher, row))
+
+    @property
+    def current(self) -> StoredTokens:
+        """The row as read under the lock."""
+        return self._current
+
+    async def save_tokens(self, tokens: TokenSet, *, now: datetime) -> None:
+        """Replace the token pair (committed when the lock is released)."""
+        _write_tokens(self._cipher, self._row, tokens, now)
+        await self._session.flush()
+
+    async def set_status(
+        self, status: ConnectionStatus, reason: str | None, *, now: datetime
+    ) -> None:
+        """Change the status; `removed` deletes the tokens."""
+        row = self._row
+        row.status = status.value
+        row.status_reason = reason
+        row.updated_at = now
+        if status is ConnectionStatus.REMOVED:
+            row.access_token_ciphertext = None
+            row.refresh_token_ciphertext = None
+            row.key_id = None
+            row.access_expires_at = None
+            row.refresh_issued_at = None
+            row.token_version += 1
+        await self._session.flush()
