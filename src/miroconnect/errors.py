@@ -17,7 +17,7 @@ The tree:
     + ConsentFailedError          Miro sent another `error=...`
     + CodeMissingError            callback without `code`
     + CodeRejectedError           Miro refused the code (used, expired, wrong client)
-    + MiroUnavailableError        Miro could not be reached or failed during the flow
+    + ExchangeFailedError         Miro could not be reached or failed during the exchange
     + ReturnURLRejectedError      the return URL is neither relative nor allow-listed
     + LaunchUnknownError          service-mode launch link never issued
     + LaunchReplayedError         launch link already used
@@ -71,6 +71,7 @@ __all__ = [
     "CryptoError",
     "DecryptionError",
     "EncryptionKeyNotFoundError",
+    "ExchangeFailedError",
     "FlowUserMismatchError",
     "ForbiddenError",
     "IdempotencyKeyReusedError",
@@ -82,7 +83,6 @@ __all__ = [
     "MiroConnectError",
     "MiroServerError",
     "MiroTransportError",
-    "MiroUnavailableError",
     "NotConnectedError",
     "NotFoundError",
     "OperationInProgressError",
@@ -150,47 +150,63 @@ class AuthorizationError(MiroConnectError):
     """
 
     reason = "authorization_failed"
+    # What the error says when raised without a message (pages and API details show
+    # it): a class attribute, so that editing a docstring never changes the API's text.
+    message = "The connect flow failed."
     app_user_id: str | None = None
     return_url: str | None = None
 
     def __init__(self, message: str | None = None) -> None:
-        super().__init__(message or self.__doc__ or self.reason)
+        super().__init__(message or self.message)
 
 
 class StateUnknownError(AuthorizationError):
     """The callback's state is missing or was never issued: a forged or mangled link."""
 
     reason = "state_unknown"
+    message = (
+        "The callback's state is missing or was never issued: a forged or mangled link."
+    )
 
 
 class StateReplayedError(AuthorizationError):
     """The callback's state was already used: a replayed or refreshed callback."""
 
     reason = "state_replayed"
+    message = "The callback's state was already used: a replayed or refreshed callback."
 
 
 class StateExpiredError(AuthorizationError):
     """The callback came more than 10 minutes after the flow started."""
 
     reason = "state_expired"
+    message = "The callback came more than 10 minutes after the flow started."
 
 
 class BrowserMismatchError(AuthorizationError):
     """The callback arrived in another browser than the one that started the flow."""
 
     reason = "browser_mismatch"
+    message = (
+        "The callback arrived in another browser than the one that started the flow."
+    )
 
 
 class UserMismatchError(AuthorizationError):
     """The callback arrived in the session of another app user than the one who started."""
 
     reason = "user_mismatch"
+    message = (
+        "The callback arrived in the session of another app user than the one who "
+        "started."
+    )
 
 
 class AccessDeniedError(AuthorizationError):
     """The user refused (or cancelled) the authorization at Miro."""
 
     reason = "access_denied"
+    message = "The user refused (or cancelled) the authorization at Miro."
     error = "access_denied"
 
 
@@ -198,48 +214,62 @@ class ConsentFailedError(AuthorizationError):
     """Miro redirected back with an `error` other than `access_denied`."""
 
     reason = "consent_failed"
+    message = "Miro redirected back with an `error` other than `access_denied`."
 
 
 class CodeMissingError(AuthorizationError):
     """The callback carried neither a `code` nor an `error`."""
 
     reason = "code_missing"
+    message = "The callback carried neither a `code` nor an `error`."
 
 
 class CodeRejectedError(AuthorizationError):
     """Miro refused to exchange the code: already used, expired, or not ours."""
 
     reason = "code_rejected"
+    message = "Miro refused to exchange the code: already used, expired, or not ours."
 
 
-class MiroUnavailableError(AuthorizationError):
-    """Miro could not be reached, or answered with a server error, during the flow."""
+class ExchangeFailedError(AuthorizationError):
+    """Miro could not be reached, or failed, while the flow exchanged the code or read
+    whom the new token belongs to (not to be confused with `MiroServerError` and
+    `MiroTransportError`, which are the REST client's)."""
 
     reason = "miro_unavailable"
+    message = (
+        "Miro could not be reached, or answered with a server error, during the flow."
+    )
 
 
 class ReturnURLRejectedError(AuthorizationError):
     """The return URL is neither a plain relative path nor on the allow-list."""
 
     reason = "return_url_rejected"
+    message = "The return URL is neither a plain relative path nor on the allow-list."
 
 
 class LaunchUnknownError(AuthorizationError):
     """The service-mode launch link was never issued."""
 
     reason = "launch_unknown"
+    message = "The service-mode launch link was never issued."
 
 
 class LaunchReplayedError(AuthorizationError):
     """The service-mode launch link was already used (it binds one browser, once)."""
 
     reason = "launch_replayed"
+    message = (
+        "The service-mode launch link was already used (it binds one browser, once)."
+    )
 
 
 class LaunchExpiredError(AuthorizationError):
     """The service-mode launch link is older than its 10 minutes."""
 
     reason = "launch_expired"
+    message = "The service-mode launch link is older than its 10 minutes."
 
 
 class FlowUserMismatchError(AuthorizationError):
@@ -247,24 +277,36 @@ class FlowUserMismatchError(AuthorizationError):
     the one the flow was started for. The grant is revoked at Miro and nothing is stored."""
 
     reason = "flow_user_mismatch"
+    message = (
+        "Service mode: the host app confirmed a held consent for another app user than "
+        "the one the flow was started for. The grant is revoked at Miro and nothing is "
+        "stored."
+    )
 
 
 class ResultUnknownError(AuthorizationError):
     """Service mode: the `miro_result` to confirm was never issued (or was altered)."""
 
     reason = "result_unknown"
+    message = (
+        "Service mode: the `miro_result` to confirm was never issued (or was altered)."
+    )
 
 
 class ResultUsedError(AuthorizationError):
     """Service mode: the consent behind this `miro_result` was refused or revoked."""
 
     reason = "result_used"
+    message = (
+        "Service mode: the consent behind this `miro_result` was refused or revoked."
+    )
 
 
 class ResultExpiredError(AuthorizationError):
     """Service mode: the `miro_result` was not confirmed within its 10 minutes."""
 
     reason = "result_expired"
+    message = "Service mode: the `miro_result` was not confirmed within its 10 minutes."
 
 
 class ReauthorizationRequiredError(MiroConnectError):

@@ -17,10 +17,10 @@ from miroconnect.errors import (
     CodeMissingError,
     CodeRejectedError,
     ConsentFailedError,
+    ExchangeFailedError,
     LaunchExpiredError,
     LaunchReplayedError,
     LaunchUnknownError,
-    MiroUnavailableError,
     ReturnURLRejectedError,
     StateExpiredError,
     StateReplayedError,
@@ -409,7 +409,7 @@ async def test_miro_down_during_the_exchange(
         await http.post(
             "/_emulator/faults", json={**fault, "action": "status", "status": 503}
         )
-    with pytest.raises(MiroUnavailableError):
+    with pytest.raises(ExchangeFailedError):
         await flow.complete(
             state=callback["state"],
             code=callback["code"],
@@ -463,7 +463,7 @@ def test_every_failure_has_its_own_reason() -> None:
         ConsentFailedError,
         CodeMissingError,
         CodeRejectedError,
-        MiroUnavailableError,
+        ExchangeFailedError,
         ReturnURLRejectedError,
         LaunchUnknownError,
         LaunchReplayedError,

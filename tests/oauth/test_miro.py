@@ -12,10 +12,10 @@ import pytest
 from miroconnect.errors import (
     CodeRejectedError,
     ConfigurationError,
+    ExchangeFailedError,
     MiroAPIError,
     MiroServerError,
     MiroTransportError,
-    MiroUnavailableError,
     RateLimitedError,
 )
 from miroconnect.oauth.miro import (
@@ -98,9 +98,9 @@ async def test_refresh_form() -> None:
     [
         (401, CodeRejectedError),
         (400, CodeRejectedError),
-        (500, MiroUnavailableError),
-        (503, MiroUnavailableError),
-        (429, MiroUnavailableError),
+        (500, ExchangeFailedError),
+        (503, ExchangeFailedError),
+        (429, ExchangeFailedError),
     ],
 )
 async def test_exchange_errors(status: int, error: type[Exception]) -> None:
@@ -111,14 +111,14 @@ async def test_exchange_errors(status: int, error: type[Exception]) -> None:
 
 
 async def test_exchange_with_malformed_answer_or_network_down() -> None:
-    with pytest.raises(MiroUnavailableError):
+    with pytest.raises(ExchangeFailedError):
         await client(Recorder(200, {"nope": 1})).exchange_code("c", now=NOW)
 
     def down(request: httpx2.Request) -> httpx2.Response:
         raise httpx2.ConnectError("refused", request=request)
 
     miro = MiroOAuthClient(CONFIG, transport=httpx2.MockTransport(down))
-    with pytest.raises(MiroUnavailableError):
+    with pytest.raises(ExchangeFailedError):
         await miro.exchange_code("c", now=NOW)
     with pytest.raises(MiroTransportError):
         await miro.refresh("rt", now=NOW)

@@ -26,11 +26,11 @@ from miroconnect.errors import (
     AuthorizationError,
     CodeMissingError,
     ConsentFailedError,
+    ExchangeFailedError,
     LaunchExpiredError,
     LaunchReplayedError,
     LaunchUnknownError,
     MiroConnectError,
-    MiroUnavailableError,
     ReauthorizationRequiredError,
     StateUnknownError,
 )
@@ -358,7 +358,7 @@ class ConnectFlow:
         except MiroConnectError as exc:
             # No stored token without a known user: give the grant back to Miro.
             await self.miro.revoke(tokens.access_token)
-            raise MiroUnavailableError(
+            raise ExchangeFailedError(
                 "Miro did not tell who the new token belongs to"
             ) from exc
         if pending.held:

@@ -21,10 +21,10 @@ from miroconnect.config import Settings, is_loopback
 from miroconnect.errors import (
     CodeRejectedError,
     ConfigurationError,
+    ExchangeFailedError,
     MiroAPIError,
     MiroServerError,
     MiroTransportError,
-    MiroUnavailableError,
     RateLimitedError,
 )
 from miroconnect.logs import log_event
@@ -218,7 +218,7 @@ class MiroOAuthClient:
         )
 
     async def exchange_code(self, code: str, *, now: datetime) -> TokenSet:
-        """Exchange an authorization code; `CodeRejectedError` or `MiroUnavailableError`."""
+        """Exchange an authorization code; `CodeRejectedError` or `ExchangeFailedError`."""
         form = authorization_code_form(
             client_id=self.config.client_id,
             client_secret=self.config.client_secret,
@@ -228,9 +228,9 @@ class MiroOAuthClient:
         try:
             response = await self._post_token(form)
         except httpx2.HTTPError as exc:
-            raise MiroUnavailableError("Miro could not be reached") from exc
+            raise ExchangeFailedError("Miro could not be reached") from exc
         if response.status_code >= 500 or response.status_code == 429:
-            raise MiroUnavailableError(f"Miro answered {response.status_code}")
+            raise ExchangeFailedError(f"Miro answered {response.status_code}")
         if response.status_code != 200:
             raise CodeRejectedError(
                 f"Miro refused the authorization code ({response.status_code} "
@@ -239,7 +239,7 @@ class MiroOAuthClient:
         try:
             return parse_token_response(response.json(), now)
         except ValueError as exc:
-            raise MiroUnavailableError(
+            raise ExchangeFailedError(
                 f"Miro's token answer is invalid: {exc}"
             ) from None
 
