@@ -23,8 +23,8 @@ from miroconnect.emulator.transport import ConnectionAborted, emulator_transport
 
 __all__ = [
     "ConnectionAborted",
-    "EmulatorClient",
     "create_emulator",
     "emulator_transport",
+    "EmulatorClient",
     "serve_in_thread",
 ]
