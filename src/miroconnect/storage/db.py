@@ -9,10 +9,8 @@ So the driver's own transaction handling is switched off and we emit `BEGIN` our
 from `Database.write_session()`, plain `BEGIN` for `Database.session()`, and none at all
 for `Database.single_session()` / `single_engine`: one statement then runs in SQLite's own
 autocommit, atomic by itself, and holds the write lock only while it executes in the
-driver's thread. An explicit `BEGIN; UPDATE; COMMIT` holds it across every round trip
-between the event loop and that thread, and when the loop is busy with other requests
-that is milliseconds, in which every other writer sleeps in `busy_timeout`'s backoff
-(up to 100 ms a nap): the connect bench's p99 above 1 s.
+driver's thread (an explicit `BEGIN; UPDATE; COMMIT` would hold it across every trip
+between the event loop and that thread; `docs/benchmarks.md` has what that cost).
 
 PostgreSQL needs none of this: the refresh path locks its row with `SELECT ... FOR UPDATE`,
 which SQLite ignores (its IMMEDIATE transaction already holds the database's write lock).
