@@ -13,17 +13,8 @@ from miroconnect.emulator import emulator_transport
 from miroconnect.oauth.outcomes import FlowOutcome
 from miroconnect.oauth.tokens import Connection
 from miroconnect.storage.migrate import upgrade
-from oauth.support import (
-    CLIENT_ID,
-    CLIENT_SECRET,
-    KEY1,
-    MIRO,
-    REDIRECT_URI,
-    FakeClock,
-    ProbeRunner,
-    consent,
-    open_stack,
-)
+from support import CLIENT_ID, CLIENT_SECRET, FakeClock
+from support.oauth import KEY1, MIRO, REDIRECT_URI, ProbeRunner, consent, open_stack
 
 __all__ = ["API_KEY", "SECRET_KEY", "environment", "new_app", "seed"]
 

@@ -7,7 +7,8 @@ from typer.testing import CliRunner
 
 from miroconnect.cli import build_app, connections
 from miroconnect.emulator import emulator_transport
-from oauth.support import CLIENT_SECRET, FakeClock, make_emulator
+from support import CLIENT_SECRET, FakeClock
+from support.oauth import make_emulator
 
 from .support import environment, new_app, seed
 

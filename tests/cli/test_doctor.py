@@ -9,7 +9,8 @@ from typer.testing import CliRunner, Result
 
 from miroconnect.cli import doctor
 from miroconnect.emulator import emulator_transport
-from oauth.support import CLIENT_SECRET, KEY1, KEY2, FakeClock, make_emulator
+from support import CLIENT_SECRET, FakeClock
+from support.oauth import KEY1, KEY2, make_emulator
 
 from .support import API_KEY, SECRET_KEY, environment, new_app, seed
 

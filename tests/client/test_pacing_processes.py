@@ -16,12 +16,13 @@ from collections.abc import Iterator
 from typing import Any
 
 import httpx2
-import pacing_worker
 import pytest
 
 from miroconnect.emulator import create_emulator, serve_in_thread
 from miroconnect.storage.migrate import upgrade
 from support import connect, emulator_app_client
+
+from . import pacing_worker
 
 PROCESSES = 4
 BOARDS = 5  # per process: 20 creations, 4 windows' worth of credits

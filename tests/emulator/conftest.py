@@ -5,7 +5,7 @@ from __future__ import annotations
 
 from collections.abc import AsyncIterator, Iterator
 from dataclasses import dataclass
-from datetime import UTC, datetime, timedelta
+from datetime import UTC, datetime
 from typing import Any
 from urllib.parse import parse_qs, urlsplit
 
@@ -19,6 +19,7 @@ from miroconnect.emulator import (
     emulator_transport,
     serve_in_thread,
 )
+from support import FakeClock
 
 # Lines for the end of the test run: how much of the spec the proofs covered.
 COVERAGE: dict[str, str] = {}
@@ -28,22 +29,12 @@ CLIENT = EmulatorClient("3074457363680401096", "app-secret", (REDIRECT_URI,))
 BASE_URL = "http://miro.test"
 
 
-class FakeClock:
-    """A clock that moves only when told to."""
-
-    def __init__(self) -> None:
-        self.now = datetime(2026, 3, 1, 12, 0, 0, tzinfo=UTC)
-
-    def __call__(self) -> datetime:
-        return self.now
-
-    def advance(self, seconds: float) -> None:
-        self.now += timedelta(seconds=seconds)
+START = datetime(2026, 3, 1, 12, 0, 0, tzinfo=UTC)  # where the emulator's clock starts
 
 
 @pytest.fixture
 def clock() -> FakeClock:
-    return FakeClock()
+    return FakeClock(START)
 
 
 @pytest.fixture

@@ -9,12 +9,12 @@ import pytest
 from starlette.applications import Starlette
 
 from miroconnect.emulator import EmulatorClient, create_emulator, emulator_transport
+from support import FakeClock
 
 from .conftest import (
     BASE_URL,
     CLIENT,
     REDIRECT_URI,
-    FakeClock,
     Tokens,
     authorize,
     connect,

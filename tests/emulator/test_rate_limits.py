@@ -6,10 +6,11 @@ import httpx2
 from starlette.applications import Starlette
 
 from miroconnect.emulator import create_emulator, emulator_transport
+from support import FakeClock
 
-from .conftest import BASE_URL, CLIENT, FakeClock, Tokens, connect
+from .conftest import BASE_URL, CLIENT, START, Tokens, connect
 
-WINDOW_END = str(int(FakeClock().now.timestamp()) // 60 * 60 + 60)
+WINDOW_END = str(int(START.timestamp()) // 60 * 60 + 60)
 
 
 def _remaining(response: httpx2.Response) -> int:

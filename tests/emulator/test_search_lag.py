@@ -10,8 +10,9 @@ import httpx2
 import pytest
 
 from miroconnect.emulator import create_emulator, emulator_transport
+from support import FakeClock
 
-from .conftest import BASE_URL, CLIENT, FakeClock, Tokens, connect
+from .conftest import BASE_URL, CLIENT, Tokens, connect
 
 
 @pytest.fixture

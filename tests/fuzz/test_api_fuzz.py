@@ -19,7 +19,7 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from .support import API_KEY, EXAMPLES, Service, running_service
+from .harness import API_KEY, EXAMPLES, Service, running_service
 
 USER = "fz-api"
 

@@ -24,7 +24,7 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 from starlette.requests import cookie_parser
 
-from .support import EXAMPLES, Service, running_service
+from .harness import EXAMPLES, Service, running_service
 
 POOL = 24  # flows started before the run
 

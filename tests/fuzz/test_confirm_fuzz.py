@@ -26,7 +26,7 @@ from sqlalchemy import select
 
 from miroconnect.storage.models import ConnectionRow
 
-from .support import EXAMPLES, Flow, Service, api_headers, running_service
+from .harness import EXAMPLES, Flow, Service, api_headers, running_service
 
 POOL = 12
 

@@ -12,8 +12,8 @@ from miroconnect.assembly import Stack
 from miroconnect.emulator import emulator_transport
 from miroconnect.oauth.flow import ConnectFlow
 from miroconnect.storage.migrate import upgrade
-
-from .support import FakeClock, ProbeRunner, make_emulator, open_stack
+from support import FakeClock
+from support.oauth import ProbeRunner, make_emulator, open_stack
 
 
 @pytest.fixture

@@ -31,8 +31,8 @@ from miroconnect.oauth.pending import PendingAction
 from miroconnect.oauth.store import ConsentStatus
 from miroconnect.oauth.tokens import ConnectionStatus
 from miroconnect.storage.models import PendingConsentRow
-
-from .support import CLIENT_SECRET, FakeClock, ProbeRunner, consent
+from support import CLIENT_SECRET, FakeClock
+from support.oauth import ProbeRunner, consent
 
 BOARD = PendingAction("create_board", {"name": "Sprint 12"}, idempotency_key="api:k1")
 

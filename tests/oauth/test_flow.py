@@ -38,16 +38,8 @@ from miroconnect.oauth.outcomes import (
 from miroconnect.oauth.pending import PendingAction
 from miroconnect.oauth.tokens import ConnectionStatus
 from miroconnect.storage.models import ConnectionRow, PendingAuthorizationRow
-
-from .support import (
-    CLIENT_SECRET,
-    MIRO,
-    FakeClock,
-    ProbeRunner,
-    consent,
-    make_emulator,
-    open_stack,
-)
+from support import CLIENT_SECRET, FakeClock
+from support.oauth import MIRO, ProbeRunner, consent, make_emulator, open_stack
 
 BOARD = PendingAction("create_board", {"name": "Sprint 12"}, idempotency_key="k-1")
 

@@ -26,8 +26,9 @@ from miroconnect.oauth.tokens import StoredTokens
 from miroconnect.oauth.vault import TokenVault
 from miroconnect.storage.db import Database
 from miroconnect.storage.repository import SQLStore
+from support import CLIENT_SECRET, FakeClock
+from support.oauth import KEY1, consent
 
-from .support import CLIENT_SECRET, KEY1, FakeClock, consent
 from .test_vault import add_fault
 
 

@@ -23,8 +23,7 @@ from miroconnect.oauth.miro import (
     MiroOAuthConfig,
     RefreshRejectedError,
 )
-
-from .support import make_settings
+from support.oauth import make_settings
 
 NOW = datetime(2026, 11, 28, 12, 0, tzinfo=UTC)
 CONFIG = MiroOAuthConfig(

@@ -31,8 +31,8 @@ from miroconnect.oauth.tokens import (
 )
 from miroconnect.oauth.vault import TokenVault
 from miroconnect.types import Backoff
+from support import FakeClock
 
-from .support import FakeClock
 from .test_vault import connect, control, probe
 
 

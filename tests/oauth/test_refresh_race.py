@@ -22,15 +22,8 @@ import pytest
 from miroconnect.emulator import EmulatorClient, create_emulator, serve_in_thread
 from miroconnect.oauth.outcomes import FlowOutcome
 from miroconnect.storage.migrate import upgrade
-
-from .support import (
-    CLIENT_ID,
-    CLIENT_SECRET,
-    KEY1,
-    REDIRECT_URI,
-    ProbeRunner,
-    make_settings,
-)
+from support import CLIENT_ID, CLIENT_SECRET
+from support.oauth import KEY1, REDIRECT_URI, ProbeRunner, make_settings
 
 PROCESSES = 4
 CALLS = 50

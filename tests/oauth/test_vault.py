@@ -21,8 +21,8 @@ from miroconnect.oauth.outcomes import (
 )
 from miroconnect.oauth.pending import PendingAction
 from miroconnect.oauth.tokens import Connection, ConnectionStatus
-
-from .support import MIRO, FakeClock, ProbeRunner, consent
+from support import FakeClock
+from support.oauth import MIRO, ProbeRunner, consent
 
 
 async def control(emulator: Starlette, method: str, path: str, **body: Any) -> Any:

@@ -5,7 +5,8 @@ from __future__ import annotations
 from typer.testing import CliRunner
 
 from miroconnect.cli import build_app
-from oauth.support import CLIENT_ID, CLIENT_SECRET, KEY1, REDIRECT_URI
+from support import CLIENT_ID, CLIENT_SECRET
+from support.oauth import KEY1, REDIRECT_URI
 
 
 def test_db_upgrade_then_maintain(database_url: str) -> None:

@@ -30,7 +30,7 @@ from miroconnect.storage.migrate import current_revision, upgrade
 from miroconnect.storage.models import ConnectionRow
 from miroconnect.storage.repository import SQLStore
 from miroconnect.storage.types import UTCDateTime
-from oauth.support import KEY1
+from support.oauth import KEY1
 
 
 def _diff(connection: Connection) -> list[object]:

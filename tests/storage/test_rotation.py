@@ -20,7 +20,7 @@ from miroconnect.storage.migrate import upgrade
 from miroconnect.storage.models import ConnectionRow
 from miroconnect.storage.repository import SQLStore
 from miroconnect.storage.rotation import count_by_key, rotate_keys
-from oauth.support import KEY1, KEY2
+from support.oauth import KEY1, KEY2
 
 NOW = datetime(2026, 11, 28, 12, 0, tzinfo=UTC)
 

@@ -1,8 +1,9 @@
 """Helpers shared by the test folders (importable as `support`: pytest's `pythonpath`).
 
-Fake clocks that sleep by moving forward, a token source that rotates, the emulator app the
-client and action tests register, the OAuth dance against an auto-approving emulator, and
-a migrated database.
+The clocks (`FakeClock`, moved by hand; `FakeTime` and `SteppedTime`, which also sleep by
+moving forward), a token source that rotates, the emulator app the client and action tests
+register, the OAuth dance against an auto-approving emulator, and a migrated database.
+`support.oauth` has the connect-flow helpers (settings, a stack, consent at the emulator).
 """
 
 from __future__ import annotations
@@ -22,6 +23,7 @@ from miroconnect.storage.migrate import upgrade
 __all__ = [
     "CLIENT_ID",
     "CLIENT_SECRET",
+    "FakeClock",
     "FakeTime",
     "SteppedTime",
     "Grant",
@@ -30,6 +32,20 @@ __all__ = [
     "create_tables",
     "emulator_app_client",
 ]
+
+
+class FakeClock:
+    """A clock tests move by hand: `clock()` is now; `advance(60)` or
+    `advance(minutes=10, seconds=1)` moves it forward."""
+
+    def __init__(self, start: datetime | None = None) -> None:
+        self.now = start or datetime(2026, 11, 28, 12, 0, tzinfo=UTC)
+
+    def __call__(self) -> datetime:
+        return self.now
+
+    def advance(self, seconds: float = 0.0, **delta: float) -> None:
+        self.now += timedelta(seconds=seconds, **delta)
 
 
 class FakeTime:

@@ -10,40 +10,27 @@ from __future__ import annotations
 import threading
 from collections.abc import AsyncIterator
 from dataclasses import dataclass
-from datetime import UTC, datetime, timedelta
 from html.parser import HTMLParser
+from typing import Any
 
 import httpx2
 import pytest
 from fastapi import FastAPI
 from starlette.applications import Starlette
 
+import support.oauth
 from miroconnect.config import Settings
 from miroconnect.crypto import generate_key
 from miroconnect.emulator import EmulatorClient, create_emulator, emulator_transport
 from miroconnect.storage.migrate import upgrade
 from miroconnect.web import create_app
+from support import CLIENT_ID, CLIENT_SECRET, FakeClock
 
 APP = "http://testserver"
 MIRO = "https://miro.test"
-CLIENT_ID = "3458764500000001"
-CLIENT_SECRET = "emulator-client-secret"
 REDIRECT_URI = f"{APP}/connect/callback"
 API_KEY = "test-api-key-0123456789"
 RETURN_ORIGIN = "https://app.example"
-
-
-class FakeClock:
-    """A clock tests move by hand."""
-
-    def __init__(self) -> None:
-        self.now = datetime(2026, 11, 28, 12, 0, tzinfo=UTC)
-
-    def __call__(self) -> datetime:
-        return self.now
-
-    def advance(self, seconds: float) -> None:
-        self.now += timedelta(seconds=seconds)
 
 
 class Browser(httpx2.AsyncBaseTransport):
@@ -153,21 +140,18 @@ class Harness:
         return answer.headers["location"]
 
 
-def make_settings(database_url: str, **changes: object) -> Settings:
-    values: dict[str, object] = {
-        "database_url": database_url,
-        "miro_client_id": CLIENT_ID,
-        "miro_client_secret": CLIENT_SECRET,
-        "miro_redirect_uri": REDIRECT_URI,
-        "miro_auth_url": f"{MIRO}/oauth/authorize",
-        "miro_api_url": MIRO,
+def make_settings(database_url: str, **changes: Any) -> Settings:
+    """The web tests' settings: the service at `APP`, Miro at `MIRO`, two API keys, the
+    return origin allowed; `changes` on top."""
+    web: dict[str, Any] = {
         "encryption_keys": generate_key("k1"),
         "secret_key": "s" * 48,
         "api_keys": f"other-key-abcdefghijkl,{API_KEY}",
         "allowed_return_urls": [RETURN_ORIGIN],
     }
-    values.update(changes)
-    return Settings.model_validate(values)
+    return support.oauth.make_settings(
+        database_url, miro=MIRO, redirect_uri=REDIRECT_URI, **(web | changes)
+    )
 
 
 @pytest.fixture

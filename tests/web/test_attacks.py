@@ -33,15 +33,13 @@ from miroconnect.types import system_clock
 from miroconnect.web import create_app
 from miroconnect.web.accounts import Accounts
 from miroconnect.web.pages import PER_ADDRESS, PER_USERNAME
+from support import CLIENT_ID, CLIENT_SECRET, FakeClock
 
 from .conftest import (
     APP,
-    CLIENT_ID,
-    CLIENT_SECRET,
     REDIRECT_URI,
     RETURN_ORIGIN,
     Browser,
-    FakeClock,
     Harness,
     form_fields,
     make_settings,

@@ -337,12 +337,9 @@ def _raise(error: BaseException, cause: BaseException | None = None) -> BaseExce
 
 async def test_which_errors_are_an_outage(refusing_port: int) -> None:
     # A real refused connection, raised inside asyncpg (a bare OSError from `connect`).
-    try:
+    with pytest.raises(OSError) as refused:
         await asyncpg.connect(host="127.0.0.1", port=refusing_port, user="x")
-    except OSError as refused:
-        assert database_unavailable(refused)
-    else:
-        raise AssertionError("the port accepted a connection")
+    assert database_unavailable(refused.value)
     closed = asyncpg.ConnectionDoesNotExistError("connection was closed")
     assert database_unavailable(closed)
     assert database_unavailable(

@@ -15,15 +15,13 @@ from miroconnect.emulator import EmulatorClient, create_emulator, emulator_trans
 from miroconnect.storage.migrate import upgrade
 from miroconnect.web import build_context, connect_router, csrf_token, install
 from miroconnect.web.context import WebContext
+from support import CLIENT_ID, CLIENT_SECRET, FakeClock
 
 from .conftest import (
     APP,
-    CLIENT_ID,
-    CLIENT_SECRET,
     MIRO,
     REDIRECT_URI,
     Browser,
-    FakeClock,
     Harness,
     form_fields,
     make_settings,

@@ -23,8 +23,9 @@ from schemathesis.core.result import Ok
 from miroconnect.emulator import EmulatorClient, create_emulator, emulator_transport
 from miroconnect.storage.migrate import upgrade
 from miroconnect.web import create_app
+from support import CLIENT_ID, CLIENT_SECRET
 
-from .conftest import API_KEY, CLIENT_ID, CLIENT_SECRET, make_settings
+from .conftest import API_KEY, make_settings
 
 
 def free_port() -> int:

@@ -26,18 +26,9 @@ from miroconnect.storage.migrate import upgrade
 from miroconnect.storage.models import PacingBudgetRow
 from miroconnect.storage.operations import OperationStore
 from miroconnect.web import create_app
+from support import CLIENT_ID, CLIENT_SECRET, FakeClock
 
-from .conftest import (
-    APP,
-    CLIENT_ID,
-    CLIENT_SECRET,
-    MIRO,
-    REDIRECT_URI,
-    Browser,
-    FakeClock,
-    Harness,
-    make_settings,
-)
+from .conftest import APP, MIRO, REDIRECT_URI, Browser, Harness, make_settings
 from .test_service_api import connect
 
 USER = "user-burst"

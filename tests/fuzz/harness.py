@@ -21,7 +21,6 @@ import logging
 import os
 from collections.abc import Iterator
 from dataclasses import dataclass, field
-from datetime import UTC, datetime
 from http.cookies import SimpleCookie
 from typing import Any
 from urllib.parse import parse_qsl, unquote, urlsplit
@@ -40,6 +39,7 @@ from miroconnect.storage.db import Database
 from miroconnect.storage.migrate import upgrade
 from miroconnect.storage.models import ConnectionRow, PendingConsentRow
 from miroconnect.web import create_app
+from support import FakeClock
 
 __all__ = [
     "API_KEY",
@@ -61,13 +61,6 @@ RETURN_URL = f"{RETURN_ORIGIN}/back"
 # Cases per fuzz test: 400 in `make test`, thousands for the bench
 # (`MIROCONNECT_FUZZ_EXAMPLES=3000`, see bench/bench_fuzz.py).
 EXAMPLES = int(os.environ.get("MIROCONNECT_FUZZ_EXAMPLES", "400"))
-
-
-class FrozenClock:
-    """Time stands still: nothing expires during a run, so every outcome is the input's."""
-
-    def __call__(self) -> datetime:
-        return datetime(2026, 11, 28, 12, 0, tzinfo=UTC)
 
 
 @dataclass(frozen=True)
@@ -322,7 +315,7 @@ def running_service(database_url: str, *, flows: int = 0) -> Iterator[Service]:
     )
     settings = _settings(database_url)
     emulator = create_emulator(
-        clock=FrozenClock(),
+        clock=FakeClock(),  # never moved: nothing expires during a run
         auto_approve=True,
         credits=10**9,
         clients=[
@@ -333,7 +326,7 @@ def running_service(database_url: str, *, flows: int = 0) -> Iterator[Service]:
     app = create_app(
         settings,
         miro_transport=emulator_transport(emulator),
-        clock=FrozenClock(),
+        clock=FakeClock(),  # never moved: nothing expires during a run
         database=database,
     )
     lifespan = app.router.lifespan_context(app)

@@ -1,11 +1,11 @@
-"""Shared test helpers: a clock, the emulator, a vault stack and a probe action."""
+"""Connect-flow helpers: the emulator with our app registered, settings, a stack, consent
+at the emulator as a browser would give it, and a probe action runner."""
 
 from __future__ import annotations
 
 import base64
 from collections.abc import Mapping
 from dataclasses import dataclass, field
-from datetime import UTC, datetime, timedelta
 from typing import Any
 from urllib.parse import parse_qsl, urlsplit
 
@@ -17,11 +17,9 @@ from miroconnect.config import Settings
 from miroconnect.emulator import EmulatorClient, create_emulator, emulator_transport
 from miroconnect.errors import MiroAPIError
 from miroconnect.oauth.pending import ActionContext, ActionResult, PendingAction
+from support import CLIENT_ID, CLIENT_SECRET, FakeClock
 
 __all__ = [
-    "CLIENT_ID",
-    "CLIENT_SECRET",
-    "FakeClock",
     "KEY1",
     "KEY2",
     "MIRO",
@@ -34,24 +32,9 @@ __all__ = [
 ]
 
 MIRO = "https://miro.test"
-CLIENT_ID = "3074457000000000001"
-CLIENT_SECRET = "client-secret-c0ffee-7f3a9b"
 REDIRECT_URI = "http://app.test/connect/callback"
 KEY1 = "k1:" + base64.urlsafe_b64encode(bytes(range(32))).decode().rstrip("=")
 KEY2 = "k2:" + base64.urlsafe_b64encode(bytes(range(32, 64))).decode().rstrip("=")
-
-
-class FakeClock:
-    """A clock tests move by hand."""
-
-    def __init__(self, start: datetime | None = None) -> None:
-        self.now = start or datetime(2026, 11, 28, 12, 0, tzinfo=UTC)
-
-    def __call__(self) -> datetime:
-        return self.now
-
-    def advance(self, **delta: float) -> None:
-        self.now += timedelta(**delta)
 
 
 def make_emulator(
@@ -67,18 +50,26 @@ def make_emulator(
 
 
 def make_settings(
-    database_url: str, *, keys: str = KEY1, miro: str = MIRO, **extra: Any
+    database_url: str,
+    *,
+    keys: str = KEY1,
+    miro: str = MIRO,
+    redirect_uri: str = REDIRECT_URI,
+    **changes: Any,
 ) -> Settings:
-    return Settings(
-        database_url=database_url,
-        encryption_keys=keys,
-        miro_client_id=CLIENT_ID,
-        miro_client_secret=CLIENT_SECRET,
-        miro_redirect_uri=REDIRECT_URI,
-        miro_auth_url=f"{miro}/oauth/authorize",
-        miro_api_url=miro,
-        **extra,
-    )
+    """Settings with our app registered at the emulator (`make_emulator`), Miro at
+    `miro`, and `changes` on top (any `Settings` field)."""
+    values: dict[str, Any] = {
+        "database_url": database_url,
+        "encryption_keys": keys,
+        "miro_client_id": CLIENT_ID,
+        "miro_client_secret": CLIENT_SECRET,
+        "miro_redirect_uri": redirect_uri,
+        "miro_auth_url": f"{miro}/oauth/authorize",
+        "miro_api_url": miro,
+    }
+    values.update(changes)
+    return Settings.model_validate(values)
 
 
 def open_stack(
