@@ -107,7 +107,8 @@ class HeldConsents:
     """Service mode's consents: held at the callback, decided by the host's confirm.
 
     `ConnectFlow` holds a consent here at the callback of a service-mode flow and hands
-    `confirm` through; `run` is the flow's way to run a pending action on a connection.
+    `confirm` through; `run` is the flow's way to run a pending action (if any) on a
+    connection: its result, or the error that stopped it.
     """
 
     def __init__(
@@ -116,7 +117,10 @@ class HeldConsents:
         *,
         miro: MiroOAuthClient,
         vault: TokenVault,
-        run: Callable[[PendingAction, Connection], Awaitable[ActionResult]],
+        run: Callable[
+            [PendingAction | None, Connection],
+            Awaitable[tuple[ActionResult | None, MiroConnectError | None]],
+        ],
         clock: Clock,
         ttl: timedelta = CONSENT_TTL,
     ) -> None:
@@ -226,13 +230,7 @@ class HeldConsents:
                 connection_id=connection.id,
                 miro_team_id=connection.miro_team_id,
             )
-        action_result: ActionResult | None = None
-        action_error: MiroConnectError | None = None
-        if consent.action is not None:
-            try:
-                action_result = await self._run(consent.action, connection)
-            except MiroConnectError as exc:
-                action_error = exc
+        action_result, action_error = await self._run(consent.action, connection)
         return Confirmed(
             connection,
             consent.action,

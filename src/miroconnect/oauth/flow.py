@@ -110,7 +110,7 @@ class ConnectFlow:
             consents,
             miro=miro,
             vault=vault,
-            run=self._run,
+            run=self._run_if_any,
             clock=clock,
             ttl=consent_ttl,
         )
@@ -377,13 +377,7 @@ class ConnectFlow:
             connection_id=connection.id,
             miro_team_id=connection.miro_team_id,
         )
-        result: ActionResult | None = None
-        action_error: MiroConnectError | None = None
-        if pending.action is not None:
-            try:
-                result = await self._run(pending.action, connection)
-            except MiroConnectError as exc:
-                action_error = exc
+        result, action_error = await self._run_if_any(pending.action, connection)
         log_event(
             logger,
             "flow.completed",
@@ -410,6 +404,18 @@ class ConnectFlow:
     async def _run(self, action: PendingAction, connection: Connection) -> ActionResult:
         tokens = self.vault.token_source(connection.id)
         return await run_pending(self.runner, action, connection, tokens)
+
+    async def _run_if_any(
+        self, action: PendingAction | None, connection: Connection
+    ) -> tuple[ActionResult | None, MiroConnectError | None]:
+        """The pending action's result, or the error that stopped it (the connection
+        is stored either way); `(None, None)` when nothing was pending."""
+        if action is None:
+            return None, None
+        try:
+            return await self._run(action, connection), None
+        except MiroConnectError as exc:
+            return None, exc
 
     def _check_return_url(self, return_url: str, app_user_id: str) -> str:
         try:

@@ -21,6 +21,8 @@ from starlette.exceptions import HTTPException
 from starlette.responses import Response
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
+from miroconnect.web.requestlog import PathPrefixes
+
 __all__ = ["BodyLimitMiddleware", "BodyTooLargeError"]
 
 
@@ -34,9 +36,8 @@ class BodyTooLargeError(HTTPException):
 class BodyLimitMiddleware:
     """Refuse bodies over `max_bytes`: see the module docstring.
 
-    `too_large(scope)` builds the answer to a `Content-Length` over the limit. `prefixes`:
-    only requests at or under these paths (a host app mounting the connect routes keeps
-    its own limits elsewhere); `None`, every request.
+    `too_large(scope)` builds the answer to a `Content-Length` over the limit.
+    `prefixes`: see `PathPrefixes` (a host app keeps its own limits elsewhere).
     """
 
     def __init__(
@@ -50,17 +51,10 @@ class BodyLimitMiddleware:
         self.app = app
         self.max_bytes = max_bytes
         self.too_large = too_large
-        self.prefixes = (
-            None if prefixes is None else tuple(p.rstrip("/") for p in prefixes)
-        )
-
-    def _covers(self, path: str) -> bool:
-        if self.prefixes is None:
-            return True
-        return any(path == p or path.startswith(p + "/") for p in self.prefixes)
+        self.paths = PathPrefixes(prefixes)
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
-        if scope["type"] != "http" or not self._covers(str(scope["path"])):
+        if not self.paths.cover(scope):
             await self.app(scope, receive, send)
             return
         declared = Headers(scope=scope).get("content-length", "")

@@ -21,7 +21,7 @@ from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from miroconnect.logs import log_event, request_context
 
-__all__ = ["REQUEST_ID_HEADER", "RequestLogMiddleware", "route_label"]
+__all__ = ["REQUEST_ID_HEADER", "PathPrefixes", "RequestLogMiddleware", "route_label"]
 
 REQUEST_ID_HEADER = "x-request-id"
 
@@ -45,30 +45,44 @@ def route_label(scope: Scope) -> str:
     )
 
 
+class PathPrefixes:
+    """Which requests a middleware covers: those at or under `prefixes` (`/connect`,
+    `/connect/...`), or every request when `prefixes` is `None`.
+
+    A host app that mounts the connect routes keeps its own routes' answers and logs as
+    they were; `create_app` covers everything.
+    """
+
+    def __init__(self, prefixes: tuple[str, ...] | None) -> None:
+        self._prefixes = (
+            None if prefixes is None else tuple(p.rstrip("/") for p in prefixes)
+        )
+
+    def cover(self, scope: Scope) -> bool:
+        """Whether this middleware handles the request of `scope`."""
+        if scope["type"] != "http":
+            return False
+        if self._prefixes is None:
+            return True
+        path = str(scope["path"])
+        return any(path == p or path.startswith(p + "/") for p in self._prefixes)
+
+
 class RequestLogMiddleware:
     """Sets the request id for each HTTP request, echoes it, and logs `http.request`
     (method, route template, status code, duration in ms).
 
-    `prefixes`: only requests at or under these paths (`/connect`, `/connect/...`); a host
-    app that mounts the connect routes keeps its own routes' responses and logs as they
-    were. `None` (`create_app`): every request.
+    `prefixes`: see `PathPrefixes`.
     """
 
     def __init__(
         self, app: ASGIApp, *, prefixes: tuple[str, ...] | None = None
     ) -> None:
         self.app = app
-        self.prefixes = (
-            None if prefixes is None else tuple(p.rstrip("/") for p in prefixes)
-        )
-
-    def _covers(self, path: str) -> bool:
-        if self.prefixes is None:
-            return True
-        return any(path == p or path.startswith(p + "/") for p in self.prefixes)
+        self.paths = PathPrefixes(prefixes)
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
-        if scope["type"] != "http" or not self._covers(str(scope["path"])):
+        if not self.paths.cover(scope):
             await self.app(scope, receive, send)
             return
         # `request_context` keeps the client's id only if it is 1-100 characters of
