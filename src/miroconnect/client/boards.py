@@ -5,8 +5,8 @@ from __future__ import annotations
 from collections.abc import AsyncIterator, Mapping
 from typing import Any
 
-from miroconnect.client.core import Params, Requester, path_id
 from miroconnect.client.models import Board
+from miroconnect.client.requester import Params, Requester, path_id
 
 __all__ = ["Boards", "board_changes"]
 

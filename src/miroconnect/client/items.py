@@ -5,11 +5,11 @@ from __future__ import annotations
 from collections.abc import AsyncIterator, Mapping
 from typing import Any, Generic, TypeVar
 
-from miroconnect.client.core import Params, Requester, path_id
 from miroconnect.client.models import (
     GenericItem,
     MiroModel,
 )
+from miroconnect.client.requester import Params, Requester, path_id
 
 __all__ = ["ITEM_TYPES", "ItemKind", "Items"]
 

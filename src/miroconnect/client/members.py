@@ -4,8 +4,8 @@ from __future__ import annotations
 
 from collections.abc import AsyncIterator, Sequence
 
-from miroconnect.client.core import Params, Requester, path_id
 from miroconnect.client.models import BoardMember, InvitationResult
+from miroconnect.client.requester import Params, Requester, path_id
 
 __all__ = ["ROLES", "Members"]
 

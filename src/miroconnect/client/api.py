@@ -8,7 +8,6 @@ import threading
 import httpx2
 
 from miroconnect.client.boards import Boards
-from miroconnect.client.core import Requester
 from miroconnect.client.items import ItemKind, Items
 from miroconnect.client.members import Members
 from miroconnect.client.models import (
@@ -19,6 +18,7 @@ from miroconnect.client.models import (
     TokenInfo,
 )
 from miroconnect.client.pacing import CreditPacer, Sleep
+from miroconnect.client.requester import Requester
 from miroconnect.client.retry import RetryPolicy
 from miroconnect.oauth.source import TokenSource
 
@@ -48,7 +48,7 @@ class MiroClient:
 
     ```python
     async with httpx2.AsyncClient() as http:
-        miro = MiroClient(http, vault.tokens_for(connection_id))
+        miro = MiroClient(http, vault.token_source(connection_id))
         board = await miro.boards.create(name="Sprint 12")
         async for item in miro.items.list(board.id):
             ...
