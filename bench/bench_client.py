@@ -3,9 +3,12 @@
 The emulator runs under uvicorn in a separate process on a free loopback port, with a credit
 budget too large to matter. Measured side by side in one run:
 
-- GET board and POST board, at concurrency 1 and 64: our client (pacing, auth flow, retries,
-  typed models) versus raw `httpx2` calls with a fixed bearer token that only decode JSON;
+- GET board, POST board and a page of 50 items, at concurrency 1 and 64: our client
+  (pacing, auth flow, retries, typed models; the page through `items.list`, which parses
+  each item) versus raw `httpx2` calls with a fixed bearer token that only decode JSON;
 - the same calls at 64 in parallel: ours (64 tasks) versus `miro_api` in a 64-thread pool.
+
+It also prints how many of the spec's 85 platform operations have a `MiroClient` method.
 
 Rerun: `make bench` or `.venv/bin/python -m bench bench_client`.
 """
@@ -13,6 +16,7 @@ Rerun: `make bench` or `.venv/bin/python -m bench bench_client`.
 from __future__ import annotations
 
 import asyncio
+import json
 import os
 import socket
 import subprocess
@@ -27,9 +31,11 @@ import httpx2
 from starlette.applications import Starlette
 
 from miroconnect.client import CreditPacer, MiroClient, StaticTokenSource
+from miroconnect.client.models import ItemCreate, StickyNoteData
+from miroconnect.client.operations import operation_map
 from miroconnect.emulator import EmulatorClient, create_emulator
 
-__all__ = ["emulator_app", "main"]
+__all__ = ["coverage", "emulator_app", "main"]
 
 CLIENT_ID = "3074457000000000099"
 CLIENT_SECRET = "bench-secret"
@@ -46,6 +52,21 @@ def emulator_app() -> Starlette:
             EmulatorClient(CLIENT_ID, CLIENT_SECRET, (REDIRECT_URI,), expiring=False)
         ],
     )
+
+
+def coverage() -> tuple[int, int]:
+    """(with a method, total): the spec's platform operations `MiroClient` makes."""
+    from bench.bench_emulator import PLATFORM_TAGS, SPEC
+
+    wanted = {
+        operation["operationId"]
+        for methods in json.loads(SPEC.read_text())["paths"].values()
+        for operation in methods.values()
+        if isinstance(operation, dict)
+        and (operation.get("tags") or [""])[0] in PLATFORM_TAGS
+    }
+    client = MiroClient(httpx2.AsyncClient(), StaticTokenSource("unused"))
+    return len(wanted & set(operation_map(client))), len(wanted)
 
 
 def _free_port() -> int:
@@ -159,7 +180,31 @@ async def _ours_vs_raw(base: str, token: str) -> list[tuple[str, int, float, flo
         async def our_post(i: int) -> object:
             return await ours.boards.create(name=f"ours {i}")
 
-        pairs = [("GET board", raw_get, our_get), ("POST board", raw_post, our_post)]
+        # A board of 50 sticky notes, made in bulk (20 at a time).
+        for start in range(0, 50, 20):
+            notes = [
+                ItemCreate(type="sticky_note", data=StickyNoteData(content=f"n{i}"))
+                for i in range(start, min(start + 20, 50))
+            ]
+            await ours.items.create_bulk(board_id, notes)
+
+        async def raw_items(i: int) -> object:
+            response = await http.get(
+                f"{base}/v2/boards/{board_id}/items",
+                params={"limit": 50},
+                headers=auth,
+            )
+            response.raise_for_status()
+            return response.json()
+
+        async def our_items(i: int) -> object:
+            return [item async for item in ours.items.list(board_id, page_size=50)]
+
+        pairs = [
+            ("GET board", raw_get, our_get),
+            ("POST board", raw_post, our_post),
+            ("GET 50 items", raw_items, our_items),
+        ]
         for name, raw, mine in pairs:
             for concurrency, total in ((1, 300), (64, 2000)):
                 await _throughput(raw, 50, concurrency)  # warm the connections
@@ -269,6 +314,8 @@ async def _ours_vs_official(
 
 
 async def _run(base: str) -> None:
+    covered, total = coverage()
+    print(f"platform operations with a MiroClient method: {covered}/{total}")
     await _wait_until_up(base)
     token = await _token(base)
     raw_rows = await _ours_vs_raw(base, token)

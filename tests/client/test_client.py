@@ -10,7 +10,7 @@ import httpx2
 import pytest
 
 from miroconnect.client import CreditPacer, MiroClient, RetryPolicy, StaticTokenSource
-from miroconnect.client.models import Position, StickyNoteData
+from miroconnect.client.models import Position, StickyNoteData, StickyNoteStyle
 from miroconnect.errors import (
     BadRequestError,
     MiroServerError,
@@ -365,7 +365,7 @@ async def test_sticky_note_create_sends_camel_case_parts() -> None:
         note = await client(http).sticky_notes.create(
             BOARD_ID,
             data=StickyNoteData(content="Hi"),
-            style={"fillColor": "yellow"},
+            style=StickyNoteStyle(fill_color="yellow"),
             position=Position(x=1, y=2),
             parent_id="77",
         )

@@ -32,7 +32,7 @@ def calls(caplog: pytest.LogCaptureFixture) -> list[dict[str, object]]:
         dict(getattr(r, "miroconnect_fields", {}))
         for r in caplog.records
         if getattr(r, "miroconnect_event", None) == "miro.call"
-        and r.name == "miroconnect.client.core"
+        and r.name == "miroconnect.client.requester"
     ]
 
 
@@ -87,7 +87,9 @@ async def test_every_request_logs_one_miro_call_without_the_token_or_query(
         assert isinstance(value, int)
         remaining.append(value)
     assert remaining == sorted(remaining, reverse=True)  # credits only go down
-    levels = {r.levelname for r in caplog.records if r.name.endswith("client.core")}
+    levels = {
+        r.levelname for r in caplog.records if r.name.endswith("client.requester")
+    }
     assert levels == {"INFO", "WARNING"}  # the 503 is a warning
     for record in caplog.records:
         raw = repr(vars(record)) + record.getMessage()

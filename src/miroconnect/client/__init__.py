@@ -2,8 +2,8 @@
 
 from __future__ import annotations
 
+from miroconnect.client.api import DEFAULT_API_URL, MiroClient, shared_pacer
 from miroconnect.client.auth import MiroAuth, StaticTokenSource
-from miroconnect.client.client import DEFAULT_API_URL, MiroClient, shared_pacer
 from miroconnect.client.pacing import (
     CREDITS_BY_LEVEL,
     CreditPacer,

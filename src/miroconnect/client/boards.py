@@ -5,8 +5,10 @@ from __future__ import annotations
 from collections.abc import AsyncIterator, Mapping
 from typing import Any
 
-from miroconnect.client.core import Params, Requester, path_id
-from miroconnect.client.models import Board
+from miroconnect.client.models import Board, OffsetPage
+from miroconnect.client.operations import operation
+from miroconnect.client.pagination import offset_paged
+from miroconnect.client.requester import Requester, path_id
 
 __all__ = ["Boards", "board_changes"]
 
@@ -40,6 +42,7 @@ class Boards:
     def __init__(self, requester: Requester) -> None:
         self._r = requester
 
+    @operation("create-board")
     async def create(
         self,
         *,
@@ -63,6 +66,7 @@ class Boards:
         )
         return Board.model_validate_json(response.content)
 
+    @operation("get-specific-board")
     async def get(self, board_id: str) -> Board:
         """One board (level 1)."""
         response = await self._r.send(
@@ -70,6 +74,7 @@ class Boards:
         )
         return Board.model_validate_json(response.content)
 
+    @operation("get-boards")
     async def list(
         self,
         *,
@@ -100,22 +105,17 @@ class Boards:
             )
             if value is not None
         }
-        offset = 0
-        while True:
-            params: Params = {**filters, "limit": page_size, "offset": offset}
-            response = await self._r.send(
-                "GET", "/v2/boards", level=1, idempotent=True, params=params
-            )
-            page = response.json()
-            data = page.get("data") or []
-            for raw in data:
-                yield Board.model_validate(raw)
-            size = int(page.get("size", len(data)))
-            total = int(page.get("total", 0))
-            offset = int(page.get("offset", offset)) + size
-            if size == 0 or offset >= total:
-                return
+        async for board in offset_paged(
+            self._r,
+            "/v2/boards",
+            OffsetPage[Board].model_validate_json,
+            level=1,
+            page_size=page_size,
+            params=filters,
+        ):
+            yield board
 
+    @operation("update-board")
     async def update(
         self,
         board_id: str,
@@ -146,12 +146,14 @@ class Boards:
             return None
         return Board.model_validate_json(response.content)
 
+    @operation("delete-board")
     async def delete(self, board_id: str) -> None:
         """Delete a board (level 3); it goes to Trash on paid plans."""
         await self._r.send(
             "DELETE", f"/v2/boards/{path_id(board_id)}", level=3, idempotent=True
         )
 
+    @operation("copy-board")
     async def copy(
         self,
         board_id: str,

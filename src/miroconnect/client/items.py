@@ -1,20 +1,28 @@
-"""Board items: sticky notes, texts, shapes and frames, and the cursor-paged item list."""
+"""`client.items`: every item on a board whatever its type: the cursor-paged lists, the
+generic get, move and delete, and bulk create (from JSON, or from files)."""
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator, Mapping
-from typing import Any, Generic, TypeVar
+import builtins
+import json
+from collections.abc import AsyncIterator, Sequence
 
-from miroconnect.client.core import Params, Requester, path_id
+from miroconnect.client.kinds import item_body
 from miroconnect.client.models import (
+    BulkFileEntry,
+    BulkItem,
+    BulkItems,
+    CursorPage,
     GenericItem,
-    MiroModel,
+    ItemCreate,
+    Position,
+    Upload,
 )
+from miroconnect.client.operations import operation
+from miroconnect.client.pagination import cursor_paged
+from miroconnect.client.requester import Files, Requester, path_id
 
-__all__ = ["ITEM_TYPES", "ItemKind", "Items"]
-
-ItemT = TypeVar("ItemT", bound=MiroModel)
-Part = MiroModel | Mapping[str, Any]
+__all__ = ["ITEM_TYPES", "MAX_BULK_ITEMS", "Items"]
 
 ITEM_TYPES = (
     "text",
@@ -31,91 +39,24 @@ ITEM_TYPES = (
     "data_table_format",
 )
 
+MAX_BULK_ITEMS = 20
 
-def _wire(part: Part) -> dict[str, Any]:
-    return part.to_wire() if isinstance(part, MiroModel) else dict(part)
-
-
-def _body(parts: Mapping[str, Part | None], parent_id: str | None) -> dict[str, Any]:
-    body = {key: _wire(part) for key, part in parts.items() if part is not None}
-    if parent_id is not None:
-        body["parent"] = {"id": parent_id}
-    return body
+_parse_items = CursorPage[GenericItem].model_validate_json
 
 
-class ItemKind(Generic[ItemT]):
-    """One item type's routes, e.g. `client.sticky_notes`: create, get, update, delete.
+def _check_page_size(page_size: int) -> None:
+    if not 10 <= page_size <= 50:
+        raise ValueError("page_size is between 10 and 50 for items")
 
-    ```python
-    note = await client.sticky_notes.create(
-        board.id, data=StickyNoteData(content="Hello"), position=Position(x=0, y=0)
-    )
-    ```
-    """
 
-    def __init__(self, requester: Requester, segment: str, model: type[ItemT]) -> None:
-        self._r = requester
-        self._segment = segment
-        self._model = model
+def _check_type(type: str | None) -> None:
+    if type is not None and type not in ITEM_TYPES:
+        raise ValueError(f"type must be one of {', '.join(ITEM_TYPES)}")
 
-    def _path(self, board_id: str, item_id: str | None = None) -> str:
-        path = f"/v2/boards/{path_id(board_id)}/{self._segment}"
-        return f"{path}/{path_id(item_id)}" if item_id is not None else path
 
-    async def create(
-        self,
-        board_id: str,
-        *,
-        data: Part | None = None,
-        style: Part | None = None,
-        position: Part | None = None,
-        geometry: Part | None = None,
-        parent_id: str | None = None,
-    ) -> ItemT:
-        """Create an item (level 2). Not repeated on errors: a lost answer may mean the
-        item exists."""
-        body = _body(
-            {"data": data, "style": style, "position": position, "geometry": geometry},
-            parent_id,
-        )
-        response = await self._r.send(
-            "POST", self._path(board_id), level=2, idempotent=False, json=body
-        )
-        return self._model.model_validate_json(response.content)
-
-    async def get(self, board_id: str, item_id: str) -> ItemT:
-        """One item (level 1)."""
-        response = await self._r.send(
-            "GET", self._path(board_id, item_id), level=1, idempotent=True
-        )
-        return self._model.model_validate_json(response.content)
-
-    async def update(
-        self,
-        board_id: str,
-        item_id: str,
-        *,
-        data: Part | None = None,
-        style: Part | None = None,
-        position: Part | None = None,
-        geometry: Part | None = None,
-        parent_id: str | None = None,
-    ) -> ItemT:
-        """Change an item (level 2)."""
-        body = _body(
-            {"data": data, "style": style, "position": position, "geometry": geometry},
-            parent_id,
-        )
-        response = await self._r.send(
-            "PATCH", self._path(board_id, item_id), level=2, idempotent=True, json=body
-        )
-        return self._model.model_validate_json(response.content)
-
-    async def delete(self, board_id: str, item_id: str) -> None:
-        """Delete an item (level 3)."""
-        await self._r.send(
-            "DELETE", self._path(board_id, item_id), level=3, idempotent=True
-        )
+def _check_bulk(count: int) -> None:
+    if not 1 <= count <= MAX_BULK_ITEMS:
+        raise ValueError(f"a bulk create makes 1 to {MAX_BULK_ITEMS} items")
 
 
 class Items:
@@ -124,6 +65,11 @@ class Items:
     def __init__(self, requester: Requester) -> None:
         self._r = requester
 
+    def _path(self, board_id: str, item_id: str | None = None) -> str:
+        path = f"/v2/boards/{path_id(board_id)}/items"
+        return f"{path}/{path_id(item_id)}" if item_id is not None else path
+
+    @operation("get-items")
     async def list(
         self,
         board_id: str,
@@ -133,50 +79,139 @@ class Items:
         page_size: int = 50,
     ) -> AsyncIterator[GenericItem]:
         """Every item, following cursor pages of `page_size` (10-50; Miro's minimum is 10),
-        level 2 each."""
-        if not 10 <= page_size <= 50:
-            raise ValueError("page_size is between 10 and 50 for items")
-        if type is not None and type not in ITEM_TYPES:
-            raise ValueError(f"type must be one of {', '.join(ITEM_TYPES)}")
-        cursor: str | None = None
-        while True:
-            params: dict[str, str | int] = {"limit": page_size}
-            if type is not None:
-                params["type"] = type
-            if parent_item_id is not None:
-                params["parent_item_id"] = parent_item_id
-            if cursor:
-                params["cursor"] = cursor
-            query: Params = params
-            response = await self._r.send(
-                "GET",
-                f"/v2/boards/{path_id(board_id)}/items",
-                level=2,
-                idempotent=True,
-                params=query,
-            )
-            page = response.json()
-            for raw in page.get("data") or []:
-                yield GenericItem.model_validate(raw)
-            cursor = page.get("cursor")
-            if not cursor or not page.get("data"):
-                return
+        level 2 each. `parent_item_id` lists a frame's items (as `list_in_frame`)."""
+        _check_page_size(page_size)
+        _check_type(type)
+        params: dict[str, str | int] = {}
+        if type is not None:
+            params["type"] = type
+        if parent_item_id is not None:
+            params["parent_item_id"] = parent_item_id
+        async for item in cursor_paged(
+            self._r,
+            self._path(board_id),
+            _parse_items,
+            level=2,
+            page_size=page_size,
+            params=params,
+        ):
+            yield item
 
+    @operation("get-items-within-frame")
+    async def list_in_frame(
+        self,
+        board_id: str,
+        frame_id: str,
+        *,
+        type: str | None = None,
+        page_size: int = 50,
+    ) -> AsyncIterator[GenericItem]:
+        """Every item in a frame, over cursor pages (level 2 each).
+
+        ```python
+        async for item in client.items.list_in_frame(board.id, frame.id):
+            ...
+        ```
+        """
+        if not frame_id:
+            raise ValueError("frame_id must not be empty")
+        async for item in self.list(
+            board_id, type=type, parent_item_id=frame_id, page_size=page_size
+        ):
+            yield item
+
+    @operation("get-specific-item")
     async def get(self, board_id: str, item_id: str) -> GenericItem:
         """One item of any type (level 1)."""
         response = await self._r.send(
-            "GET",
-            f"/v2/boards/{path_id(board_id)}/items/{path_id(item_id)}",
-            level=1,
-            idempotent=True,
+            "GET", self._path(board_id, item_id), level=1, idempotent=True
         )
         return GenericItem.model_validate_json(response.content)
 
+    @operation("update-item-position-or-parent")
+    async def update(
+        self,
+        board_id: str,
+        item_id: str,
+        *,
+        position: Position | None = None,
+        parent_id: str | None = None,
+    ) -> GenericItem:
+        """Move an item of any type, or put it in a frame (level 2)."""
+        body = item_body({"position": position}, parent_id)
+        response = await self._r.send(
+            "PATCH", self._path(board_id, item_id), level=2, idempotent=True, json=body
+        )
+        return GenericItem.model_validate_json(response.content)
+
+    @operation("delete-item")
     async def delete(self, board_id: str, item_id: str) -> None:
         """Delete an item of any type (level 3)."""
         await self._r.send(
+            "DELETE", self._path(board_id, item_id), level=3, idempotent=True
+        )
+
+    @operation("delete-item-experimental")
+    async def delete_experimental(self, board_id: str, item_id: str) -> None:
+        """Delete an item through `/v2-experimental` (level 3): Miro's experimental twin
+        of `delete`, for item types the stable route does not take yet."""
+        await self._r.send(
             "DELETE",
-            f"/v2/boards/{path_id(board_id)}/items/{path_id(item_id)}",
+            f"/v2-experimental/boards/{path_id(board_id)}/items/{path_id(item_id)}",
             level=3,
             idempotent=True,
         )
+
+    @operation("create-items")
+    async def create_bulk(
+        self, board_id: str, items: Sequence[ItemCreate]
+    ) -> builtins.list[BulkItem]:
+        """Create 1-20 items of any types at once, all or none: if one is refused, none
+        is made (the 400 names it, `"<index>.<field>"`). Costs level 2 per item; never
+        repeated on errors."""
+        _check_bulk(len(items))
+        response = await self._r.send(
+            "POST",
+            f"{self._path(board_id)}/bulk",
+            level=2,
+            units=len(items),
+            idempotent=False,
+            json=[item.to_wire() for item in items],
+        )
+        return list(BulkItems.model_validate_json(response.content).data)
+
+    @operation("create-items-in-bulk-using-file-from-device")
+    async def create_bulk_from_files(
+        self,
+        board_id: str,
+        entries: Sequence[BulkFileEntry],
+        files: Sequence[Upload],
+    ) -> builtins.list[BulkItem]:
+        """Create 1-20 images and documents from files at once, all or none: `entries[i]`
+        describes the item made from `files[i]` (level 2 per item).
+
+        ```python
+        made = await client.items.create_bulk_from_files(
+            board.id,
+            [BulkFileEntry(type="image", title="Plan")],
+            [Upload(png_bytes, "plan.png", "image/png")],
+        )
+        ```
+        """
+        _check_bulk(len(entries))
+        if len(files) != len(entries):
+            raise ValueError("give one file per entry, in the same order")
+        described = json.dumps([entry.to_wire() for entry in entries]).encode()
+        parts: Files = [
+            ("data", ("data.json", described, "application/json")),
+            *(("resources", upload.part()) for upload in files),
+        ]
+        response = await self._r.send(
+            "POST",
+            f"{self._path(board_id)}/bulk",
+            level=2,
+            units=len(entries),
+            idempotent=False,
+            files=parts,
+        )
+        return list(BulkItems.model_validate_json(response.content).data)

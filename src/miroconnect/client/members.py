@@ -4,8 +4,10 @@ from __future__ import annotations
 
 from collections.abc import AsyncIterator, Sequence
 
-from miroconnect.client.core import Params, Requester, path_id
-from miroconnect.client.models import BoardMember, InvitationResult
+from miroconnect.client.models import BoardMember, InvitationResult, OffsetPage
+from miroconnect.client.operations import operation
+from miroconnect.client.pagination import offset_paged
+from miroconnect.client.requester import Requester, path_id
 
 __all__ = ["ROLES", "Members"]
 
@@ -23,6 +25,7 @@ class Members:
     def __init__(self, requester: Requester) -> None:
         self._r = requester
 
+    @operation("share-board")
     async def share(
         self,
         board_id: str,
@@ -48,31 +51,23 @@ class Members:
         )
         return InvitationResult.model_validate_json(response.content)
 
+    @operation("get-board-members")
     async def list(
         self, board_id: str, *, page_size: int = 50
     ) -> AsyncIterator[BoardMember]:
         """Every member of a board, over offset pages (level 1 each)."""
         if not 1 <= page_size <= 50:
             raise ValueError("page_size is between 1 and 50")
-        offset = 0
-        while True:
-            params: Params = {"limit": page_size, "offset": offset}
-            response = await self._r.send(
-                "GET",
-                f"/v2/boards/{path_id(board_id)}/members",
-                level=1,
-                idempotent=True,
-                params=params,
-            )
-            page = response.json()
-            data = page.get("data") or []
-            for raw in data:
-                yield BoardMember.model_validate(raw)
-            size = int(page.get("size", len(data)))
-            offset = int(page.get("offset", offset)) + size
-            if size == 0 or offset >= int(page.get("total", 0)):
-                return
+        async for member in offset_paged(
+            self._r,
+            f"/v2/boards/{path_id(board_id)}/members",
+            OffsetPage[BoardMember].model_validate_json,
+            level=1,
+            page_size=page_size,
+        ):
+            yield member
 
+    @operation("get-specific-board-member")
     async def get(self, board_id: str, member_id: str) -> BoardMember:
         """One member (level 1)."""
         response = await self._r.send(
@@ -83,6 +78,7 @@ class Members:
         )
         return BoardMember.model_validate_json(response.content)
 
+    @operation("update-board-member")
     async def update(self, board_id: str, member_id: str, *, role: str) -> BoardMember:
         """Change a member's role (level 2)."""
         _check_role(role)
@@ -95,6 +91,7 @@ class Members:
         )
         return BoardMember.model_validate_json(response.content)
 
+    @operation("remove-board-member")
     async def remove(self, board_id: str, member_id: str) -> None:
         """Remove a member from a board (level 2)."""
         await self._r.send(

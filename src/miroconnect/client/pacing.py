@@ -26,7 +26,7 @@ from miroconnect.storage.pacing import SQLPacingStore
 
 db = Database("postgresql+asyncpg://...")
 pacer = CreditPacer(store=SQLPacingStore(db))  # one per process, like `db`
-miro = MiroClient(http, vault.tokens_for(connection_id), pacer=pacer)
+miro = MiroClient(http, vault.token_source(connection_id), pacer=pacer)
 ```
 """
 

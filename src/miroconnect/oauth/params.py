@@ -26,6 +26,7 @@ __all__ = [
     "parse_token_info",
     "parse_token_response",
     "refresh_token_form",
+    "revoke_body",
 ]
 
 SECRET_BYTES = 32  # 256 bits: states, binding cookies and launch tokens
@@ -88,6 +89,18 @@ def refresh_token_form(
         "client_id": client_id,
         "client_secret": client_secret,
         "refresh_token": refresh_token,
+    }
+
+
+def revoke_body(
+    *, access_token: str, client_id: str, client_secret: str
+) -> dict[str, str]:
+    """The JSON body of `POST /v2/oauth/revoke`: camelCase keys (unlike the token
+    endpoint's form), the token and the app's credentials in the body, never the URL."""
+    return {
+        "accessToken": access_token,
+        "clientId": client_id,
+        "clientSecret": client_secret,
     }
 
 

@@ -5,7 +5,7 @@ from __future__ import annotations
 import asyncio
 import logging
 import time
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from typing import Any
 from urllib.parse import quote
 
@@ -28,7 +28,15 @@ from miroconnect.errors import (
 from miroconnect.logs import log_event
 from miroconnect.oauth.source import TokenSource
 
-__all__ = ["Requester", "api_error", "path_id", "transport_error"]
+__all__ = [
+    "FilePart",
+    "Files",
+    "Params",
+    "Requester",
+    "api_error",
+    "path_id",
+    "transport_error",
+]
 
 _ERRORS: Mapping[int, type[MiroAPIError]] = {
     400: BadRequestError,
@@ -43,6 +51,10 @@ _ERRORS: Mapping[int, type[MiroAPIError]] = {
 _REQUEST_ID_HEADERS = ("x-request-id", "request-id", "x-miro-request-id")
 
 Params = Mapping[str, str | int]
+FilePart = tuple[str | None, bytes, str]
+"""One multipart part: (filename or None for a plain field, content, content type)."""
+Files = Sequence[tuple[str, FilePart]]
+"""A multipart body's parts by field name, in order (a name may repeat)."""
 
 logger = logging.getLogger(__name__)
 
@@ -175,15 +187,21 @@ class Requester:
         idempotent: bool,
         params: Params | None = None,
         json: Any = None,
+        files: Files | None = None,
         auth: bool = True,
+        units: int = 1,
     ) -> httpx2.Response:
         """Send one call and return its 2xx answer, or raise.
 
-        `level` is the endpoint's rate-limit level (None: not metered). `idempotent` calls
-        are repeated after 5xx answers and network errors; every call is repeated after a
-        429, once the credits are back.
+        `level` is the endpoint's rate-limit level (None: not metered), and `units` how
+        many times Miro charges it (bulk create costs "Level 2 per item"). `idempotent`
+        calls are repeated after 5xx answers and network errors; every call is repeated
+        after a 429, once the credits are back. `files` sends a multipart body (bytes in
+        memory, so a repeat sends the same body).
         """
-        credits = CREDITS_BY_LEVEL[level] if level is not None else 0
+        if units < 1:
+            raise ValueError("a call costs at least one unit of its level")
+        credits = CREDITS_BY_LEVEL[level] * units if level is not None else 0
         url = self._base_url + path
         retries = 0
         limited = 0
@@ -198,6 +216,7 @@ class Requester:
                     url,
                     params=params,
                     json=json,
+                    files=files,
                     auth=self._auth if auth else None,
                 )
                 answered = True
