@@ -1,8 +1,8 @@
 """The public surface is a contract: each face's `__all__` lists exactly what it exports.
 
 The library's face (`miroconnect`) and the three subpackages users import from
-(`miroconnect.web`, `miroconnect.emulator`); every other module is internal
-(`docs/architecture.md`).
+(`miroconnect.web`, `miroconnect.emulator`, `miroconnect.client`); every other module is
+internal (`docs/architecture.md`).
 """
 
 from __future__ import annotations
@@ -12,6 +12,7 @@ from types import ModuleType
 import pytest
 
 import miroconnect
+import miroconnect.client
 import miroconnect.emulator
 import miroconnect.web
 
@@ -31,7 +32,7 @@ def _public(module: ModuleType) -> list[str]:
 
 @pytest.mark.parametrize(
     "module",
-    [miroconnect, miroconnect.web, miroconnect.emulator],
+    [miroconnect, miroconnect.web, miroconnect.emulator, miroconnect.client],
     ids=lambda module: module.__name__,
 )
 def test_all_is_sorted_and_complete(module: ModuleType) -> None:

@@ -19,7 +19,16 @@ from datetime import UTC, datetime
 
 import httpx2
 import pytest
-from platform_walk import (
+from pydantic import BaseModel
+
+from miroconnect.client import CreditPacer, MiroClient
+from miroconnect.client import StaticTokenSource as Static
+from miroconnect.client import models as m
+from miroconnect.client.operations import operation_map
+from miroconnect.emulator import create_emulator, emulator_transport
+from support import connect, emulator_app_client
+
+from .platform_walk import (
     Call,
     Recorder,
     Walk,
@@ -31,14 +40,6 @@ from platform_walk import (
     validate_answer,
     validate_request,
 )
-from pydantic import BaseModel
-
-from miroconnect.client import CreditPacer, MiroClient
-from miroconnect.client import StaticTokenSource as Static
-from miroconnect.client import models as m
-from miroconnect.client.operations import operation_map
-from miroconnect.emulator import create_emulator, emulator_transport
-from support import connect, emulator_app_client
 
 BASE = "http://miro.test"
 # A 2x1 PNG: enough for the emulator to take it for an image.

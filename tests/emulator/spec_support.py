@@ -89,10 +89,11 @@ DEVIATIONS = (
     ),
     Deviation(
         "oneOf of schemas without required fields",
-        "WidgetDataOutput (an item's data) and ItemData (a bulk-created item's data) are "
-        "oneOf lists of object schemas none of which requires a field, so any object "
-        "matches several and no answer can satisfy oneOf. Read as anyOf, which is what "
-        "the official clients do (they take the best match).",
+        "WidgetDataOutput (an item's data), ItemData (a bulk-created item's data), and on "
+        "the request side ItemDataCreate and ItemStyle (bulk create's data and style), "
+        "are oneOf lists of object schemas none of which requires a field, so any object "
+        "matches several and no answer or request can satisfy oneOf. Read as anyOf, "
+        "which is what the official clients do (they take the best match).",
     ),
     Deviation(
         "Group is a user group's schema",
@@ -174,7 +175,7 @@ def _patched() -> str:
         for name in sorted(dangling)
     }
     schemas = components["schemas"]
-    for name in ("WidgetDataOutput", "ItemData"):
+    for name in ("WidgetDataOutput", "ItemData", "ItemDataCreate", "ItemStyle"):
         schemas[name]["anyOf"] = schemas[name].pop("oneOf")
     for methods in spec["paths"].values():
         for operation in methods.values():

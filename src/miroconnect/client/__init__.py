@@ -14,15 +14,15 @@ from miroconnect.client.pacing import (
 from miroconnect.client.retry import RetryPolicy
 
 __all__ = [
+    "CreditPacer",
     "CREDITS_BY_LEVEL",
     "DEFAULT_API_URL",
-    "CreditPacer",
     "MemoryPacingStore",
     "MiroAuth",
     "MiroClient",
     "PacingStore",
     "RateLimitReading",
     "RetryPolicy",
-    "StaticTokenSource",
     "shared_pacer",
+    "StaticTokenSource",
 ]

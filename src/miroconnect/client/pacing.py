@@ -34,11 +34,11 @@ from __future__ import annotations
 
 import asyncio
 import threading
-from collections.abc import Awaitable, Callable, Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from typing import Protocol
 
-from miroconnect.types import Clock, system_clock
+from miroconnect.types import Clock, Sleep, system_clock
 
 __all__ = [
     "CREDITS_BY_LEVEL",
@@ -56,7 +56,6 @@ __all__ = [
 CREDITS_BY_LEVEL: Mapping[int, int] = {1: 50, 2: 100, 3: 500, 4: 2000}
 """Credits one call of each rate-limit level costs."""
 
-Sleep = Callable[[float], Awaitable[None]]
 """Waits the given number of seconds; injected so tests do not wait for real."""
 
 Now = Callable[[], float]

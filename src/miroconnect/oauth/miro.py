@@ -34,6 +34,7 @@ from miroconnect.oauth.params import (
     parse_token_info,
     parse_token_response,
     refresh_token_form,
+    revoke_body,
 )
 from miroconnect.oauth.tokens import MiroIdentity, TokenSet
 
@@ -306,11 +307,11 @@ class MiroOAuthClient:
         True when Miro confirmed (204); False when it refused or could not be reached.
         Revoking the access token revokes its refresh token too.
         """
-        body: dict[str, Any] = {
-            "accessToken": access_token,
-            "clientId": self.config.client_id,
-            "clientSecret": self.config.client_secret,
-        }
+        body = revoke_body(
+            access_token=access_token,
+            client_id=self.config.client_id,
+            client_secret=self.config.client_secret,
+        )
         try:
             response = await self._send("POST", "/v2/oauth/revoke", "revoke", json=body)
         except httpx2.HTTPError:
