@@ -17,11 +17,11 @@ import statistics
 import subprocess
 import sys
 import time
-from collections.abc import Iterator, Mapping, Sequence
+from collections.abc import Awaitable, Callable, Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import IO
-from urllib.parse import parse_qsl, urlsplit
+from urllib.parse import parse_qsl, urlencode, urlsplit
 
 import asyncpg
 import httpx2
@@ -38,8 +38,10 @@ __all__ = [
     "ServiceKeys",
     "children",
     "connect_user",
+    "cpu_seconds",
     "create_database",
     "drop_database",
+    "emulator_token",
     "env_int",
     "free_port",
     "percentile_ms",
@@ -48,6 +50,7 @@ __all__ = [
     "service_env",
     "start_emulator",
     "start_service",
+    "timed_series",
     "wait_ready",
 ]
 
@@ -410,3 +413,91 @@ async def confirm(
         raise RuntimeError(f"confirm: {confirmed.status_code} {confirmed.text[:200]}")
     board: str = confirmed.json()["board"]["id"]
     return board
+
+
+async def emulator_token(emulator: str, app: MiroApp, miro_user: str) -> str:
+    """An access token for `miro_user` from the emulator's own authorize + exchange
+    (for the direct side of a bench: no service in between)."""
+    redirect = app.redirect_uris[0]
+    query = urlencode(
+        {
+            "response_type": "code",
+            "client_id": app.client_id,
+            "redirect_uri": redirect,
+            "state": secrets.token_urlsafe(8),
+        }
+    )
+    async with httpx2.AsyncClient(timeout=10) as client:
+        consent = await client.get(
+            f"{emulator}/oauth/authorize?{query}",
+            headers={"cookie": f"{EMULATOR_USER_COOKIE}={miro_user}"},
+        )
+        code = dict(parse_qsl(urlsplit(consent.headers["location"]).query))["code"]
+        answer = await client.post(
+            f"{emulator}/v1/oauth/token",
+            data={
+                "grant_type": "authorization_code",
+                "client_id": app.client_id,
+                "client_secret": app.client_secret,
+                "code": code,
+                "redirect_uri": redirect,
+            },
+        )
+        answer.raise_for_status()
+        token: str = answer.json()["access_token"]
+        return token
+
+
+# -- timed series and CPU ----------------------------------------------------------------------
+
+MAX_CALLS = 20_000
+Call = Callable[[httpx2.AsyncClient, int, int], Awaitable[bool]]
+"""One request of a series: (client, lane, index) -> whether it succeeded."""
+
+
+async def timed_series(
+    side: str, concurrency: int, seconds: float, call: Call
+) -> Series:
+    """`concurrency` tasks over one `httpx2.AsyncClient` calling `call` until `seconds`
+    have passed (at most `MAX_CALLS` calls), after one untimed call per task."""
+    latencies: list[float] = []
+    failed = 0
+    limits = httpx2.Limits(max_connections=concurrency)
+    async with httpx2.AsyncClient(timeout=60, limits=limits) as client:
+        # One untimed call per task: connections open, workers warm.
+        await asyncio.gather(*(call(client, lane, -1) for lane in range(concurrency)))
+        deadline = time.monotonic() + seconds
+        counter = iter(range(MAX_CALLS))
+
+        async def lane(number: int) -> None:
+            nonlocal failed
+            for index in counter:
+                if time.monotonic() >= deadline:
+                    return
+                began = time.monotonic()
+                ok = await call(client, number, index)
+                latencies.append(time.monotonic() - began)
+                failed += not ok
+
+        began = time.monotonic()
+        await asyncio.gather(*(lane(number) for number in range(concurrency)))
+        elapsed = time.monotonic() - began
+    return Series(side, len(latencies), failed, elapsed, tuple(latencies))
+
+
+_TICKS = os.sysconf("SC_CLK_TCK")
+
+
+def cpu_seconds(pids: Iterable[int]) -> float:
+    """User + system CPU seconds the processes `pids` (every thread of each) have used
+    so far, from `/proc/<pid>/stat`; a process that is gone counts 0."""
+    total = 0
+    for pid in pids:
+        try:
+            stat = Path(f"/proc/{pid}/stat").read_text()
+        except OSError:
+            continue
+        # Fields after the command name (which may hold spaces) start at field 3.
+        fields = stat[stat.rindex(")") + 2 :].split()
+        total += int(fields[11]) + int(fields[12])  # utime, stime
+    return total / _TICKS

@@ -14,7 +14,7 @@ Miro's rate limit) and `miroconnect serve --workers 4` on that database.
   the same request costs with nothing in between.
 
 Both sides are driven by the same loop: `CONCURRENCY` tasks over one `httpx2.AsyncClient`,
-each series time-bounded (`SECONDS`, and at most `MAX_CALLS` calls), alternating direct,
+each series time-bounded (`SECONDS`, and at most `timed_series`' cap of calls), alternating direct,
 service, direct, service. Reported per side over both rounds: calls/s (calls / time of the
 series), p50 and p99 latency, and the ratio service / direct.
 
@@ -29,16 +29,12 @@ import asyncio
 import os
 import secrets
 import tempfile
-import time
-from collections.abc import Awaitable, Callable
 from pathlib import Path
-from urllib.parse import parse_qsl, urlencode, urlsplit
 
 import httpx2
 
 from bench._stack import (
     DEFAULT_PG_SERVER,
-    EMULATOR_USER_COOKIE,
     MiroApp,
     Series,
     ServiceKeys,
@@ -46,6 +42,7 @@ from bench._stack import (
     connect_user,
     create_database,
     drop_database,
+    emulator_token,
     env_int,
     free_port,
     percentile_ms,
@@ -54,6 +51,7 @@ from bench._stack import (
     service_env,
     start_emulator,
     start_service,
+    timed_series,
     wait_ready,
 )
 from miroconnect.storage.migrate import upgrade
@@ -61,70 +59,6 @@ from miroconnect.storage.migrate import upgrade
 __all__ = ["main", "run"]
 
 WORKERS = 4
-MAX_CALLS = 20_000
-
-
-async def _series(
-    side: str,
-    concurrency: int,
-    seconds: float,
-    call: Callable[[httpx2.AsyncClient, int, int], Awaitable[bool]],
-) -> Series:
-    latencies: list[float] = []
-    failed = 0
-    limits = httpx2.Limits(max_connections=concurrency)
-    async with httpx2.AsyncClient(timeout=60, limits=limits) as client:
-        # One untimed call per task: connections open, workers warm.
-        await asyncio.gather(*(call(client, lane, -1) for lane in range(concurrency)))
-        deadline = time.monotonic() + seconds
-        counter = iter(range(MAX_CALLS))
-
-        async def lane(number: int) -> None:
-            nonlocal failed
-            for index in counter:
-                if time.monotonic() >= deadline:
-                    return
-                began = time.monotonic()
-                ok = await call(client, number, index)
-                latencies.append(time.monotonic() - began)
-                failed += not ok
-
-        began = time.monotonic()
-        await asyncio.gather(*(lane(number) for number in range(concurrency)))
-        elapsed = time.monotonic() - began
-    return Series(side, len(latencies), failed, elapsed, tuple(latencies))
-
-
-async def _direct_token(emulator: str, app: MiroApp, miro_user: str) -> str:
-    """An access token for `miro_user` from the emulator's own authorize + exchange."""
-    redirect = app.redirect_uris[0]
-    query = urlencode(
-        {
-            "response_type": "code",
-            "client_id": app.client_id,
-            "redirect_uri": redirect,
-            "state": secrets.token_urlsafe(8),
-        }
-    )
-    async with httpx2.AsyncClient(timeout=10) as client:
-        consent = await client.get(
-            f"{emulator}/oauth/authorize?{query}",
-            headers={"cookie": f"{EMULATOR_USER_COOKIE}={miro_user}"},
-        )
-        code = dict(parse_qsl(urlsplit(consent.headers["location"]).query))["code"]
-        answer = await client.post(
-            f"{emulator}/v1/oauth/token",
-            data={
-                "grant_type": "authorization_code",
-                "client_id": app.client_id,
-                "client_secret": app.client_secret,
-                "code": code,
-                "redirect_uri": redirect,
-            },
-        )
-        answer.raise_for_status()
-        token: str = answer.json()["access_token"]
-        return token
 
 
 async def run(
@@ -172,7 +106,7 @@ async def run(
                 for user in users:
                     await connect_user(browser, service, keys.api_key, user, user)
             tokens = await asyncio.gather(
-                *(_direct_token(emulator, direct_app, f"direct-{u}") for u in users)
+                *(emulator_token(emulator, direct_app, f"direct-{u}") for u in users)
             )
 
             async def direct(client: httpx2.AsyncClient, lane: int, index: int) -> bool:
@@ -198,7 +132,7 @@ async def run(
             results: list[Series] = []
             for number in range(rounds):
                 for side, call in (("direct", direct), ("service", via_service)):
-                    series = await _series(side, concurrency, seconds, call)
+                    series = await timed_series(side, concurrency, seconds, call)
                     results.append(series)
                     print(
                         f"round {number + 1} {side:7}: {series.count} boards in "
