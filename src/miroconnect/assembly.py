@@ -35,7 +35,7 @@ from miroconnect.oauth.flow import ConnectFlow
 from miroconnect.oauth.miro import MiroOAuthClient, MiroOAuthConfig
 from miroconnect.oauth.pending import ActionRunner
 from miroconnect.oauth.vault import TokenVault
-from miroconnect.storage.accounts import SQLAccountStore, SQLBoardStore
+from miroconnect.storage.accounts import SQLAccountStore
 from miroconnect.storage.consents import SQLConsentStore
 from miroconnect.storage.db import Database
 from miroconnect.storage.operations import OperationStore
@@ -61,7 +61,6 @@ class Storage:
     consents: SQLConsentStore
     operations: OperationStore
     accounts: SQLAccountStore
-    boards: SQLBoardStore
     sessions: SQLSessionStore
     throttle: SQLThrottle
     clock: Clock
@@ -139,7 +138,6 @@ def open_storage(
         consents=SQLConsentStore(database, cipher),
         operations=OperationStore(database, clock=clock),
         accounts=SQLAccountStore(database, clock),
-        boards=SQLBoardStore(database, clock),
         sessions=SQLSessionStore(database),
         throttle=SQLThrottle(database, clock),
         clock=clock,

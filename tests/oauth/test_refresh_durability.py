@@ -111,6 +111,11 @@ class FlakyStore:
     async def load_tokens(self, connection_id: str) -> StoredTokens | None:
         return await self.inner.load_tokens(connection_id)
 
+    async def user_tokens(
+        self, app_user_id: str, team_id: str | None = None
+    ) -> Sequence[StoredTokens]:
+        return await self.inner.user_tokens(app_user_id, team_id)
+
     async def due_for_maintenance(
         self, *, refresh_issued_before: datetime, limit: int
     ) -> Sequence[str]:

@@ -5,9 +5,11 @@ from __future__ import annotations
 from datetime import UTC, datetime
 
 import pytest
+from alembic import command
 from alembic.autogenerate import compare_metadata
 from alembic.runtime.migration import MigrationContext
 from sqlalchemy import (
+    JSON,
     Integer,
     String,
     TableClause,
@@ -26,8 +28,9 @@ from miroconnect.crypto import KeyRing, TokenCipher
 from miroconnect.errors import DecryptionError
 from miroconnect.storage.base import Base
 from miroconnect.storage.db import Database
-from miroconnect.storage.migrate import current_revision, upgrade
+from miroconnect.storage.migrate import alembic_config, current_revision, upgrade
 from miroconnect.storage.models import ConnectionRow
+from miroconnect.storage.operations import OperationStore
 from miroconnect.storage.repository import SQLStore
 from miroconnect.storage.types import UTCDateTime
 from support.oauth import KEY1
@@ -111,7 +114,7 @@ async def test_0006_binds_stored_tokens_to_their_owner(database_url: str) -> Non
     with pytest.raises(RuntimeError, match="MIROCONNECT_ENCRYPTION_KEYS"):
         await upgrade(database_url)  # the keys are needed to re-encrypt
     assert await current_revision(database_url) == "0005"
-    await upgrade(database_url, encryption_keys=KEY1)
+    await upgrade(database_url, "0006", encryption_keys=KEY1)
     assert await current_revision(database_url) == "0006"
 
     database = Database(database_url)
@@ -143,4 +146,115 @@ def _connections_0005() -> TableClause:
         column("token_version", Integer),
         column("created_at", UTCDateTime),
         column("updated_at", UTCDateTime),
+    )
+
+
+async def test_0007_moves_recorded_boards_onto_their_operations(
+    database_url: str,
+) -> None:
+    # A database of 0006 with two recorded boards: one made by an operation, one not.
+    await upgrade(database_url, "0006")
+    made = datetime(2026, 11, 2, tzinfo=UTC)
+    recorded = datetime(2026, 11, 3, tzinfo=UTC)
+    orphan_at = datetime(2026, 11, 4, tzinfo=UTC)
+    operation = {
+        "id": "b" * 32,
+        "app_user_id": "user-1",
+        "idempotency_key": "api:1",
+        "kind": "create_board",
+        "params": {"name": "Plan"},
+        "connection_id": "c" * 32,
+        "miro_user_id": "m1",
+        "miro_team_id": "t1",
+        "state": "done",
+        "attempts": 1,
+        "created_board_id": "board-1",
+        "result": {"board_id": "board-1", "name": "Plan", "view_link": "https://x/1"},
+        "started_at": made,
+        "updated_at": made,
+    }
+    boards = [
+        ("user-1", "board-1", "Plan", "https://x/1", recorded),
+        ("user-1", "board-2", "Old", "https://x/2", orphan_at),
+    ]
+    engine = create_async_engine(database_url)
+    try:
+        async with engine.begin() as connection:
+            await connection.execute(insert(_operations_0006()).values(**operation))
+            for user, board, name, link, at in boards:
+                await connection.execute(
+                    insert(_web_boards_0006()).values(
+                        app_user_id=user,
+                        board_id=board,
+                        name=name,
+                        view_link=link,
+                        created_at=at,
+                    )
+                )
+    finally:
+        await engine.dispose()
+
+    await upgrade(database_url, "0007")
+    database = Database(database_url)
+    try:
+        listed, _ = await OperationStore(database).boards("user-1", limit=10)
+    finally:
+        await database.dispose()
+    # Newest first, each at the time it was recorded, the orphan kept.
+    assert [(b.board_id, b.name, b.view_link, b.created_at) for b in listed] == [
+        ("board-2", "Old", "https://x/2", orphan_at),
+        ("board-1", "Plan", "https://x/1", recorded),
+    ]
+
+    await _downgrade(database_url, "0006")
+    engine = create_async_engine(database_url)
+    try:
+        async with engine.connect() as connection:
+            rows = await connection.execute(
+                text("SELECT board_id, name FROM web_boards ORDER BY board_id")
+            )
+            assert [tuple(row) for row in rows] == [
+                ("board-1", "Plan"),
+                ("board-2", "Old"),
+            ]
+    finally:
+        await engine.dispose()
+    await upgrade(database_url)  # and up again
+
+
+async def _downgrade(database_url: str, revision: str) -> None:
+    config = alembic_config()
+
+    def run(connection: Connection) -> None:
+        config.attributes["connection"] = connection
+        command.downgrade(config, revision)
+
+    engine = create_async_engine(database_url)
+    try:
+        async with engine.connect() as connection:
+            await connection.run_sync(run)
+            await connection.commit()
+    finally:
+        await engine.dispose()
+
+
+def _operations_0006() -> TableClause:
+    names = ["id", "app_user_id", "idempotency_key", "kind", "connection_id"]
+    names += ["miro_user_id", "miro_team_id", "state", "created_board_id"]
+    return table(
+        "operations",
+        *(column(name, String) for name in names),
+        column("params", JSON),
+        column("result", JSON),
+        column("attempts", Integer),
+        column("started_at", UTCDateTime),
+        column("updated_at", UTCDateTime),
+    )
+
+
+def _web_boards_0006() -> TableClause:
+    return table(
+        "web_boards",
+        *(column(n, String) for n in ("app_user_id", "board_id", "name", "view_link")),
+        column("created_at", UTCDateTime),
     )

@@ -9,6 +9,7 @@ user answering 502 `miro_error`, plain-http Miro URLs, and the `Host` header in 
 from __future__ import annotations
 
 import asyncio
+import json
 import threading
 import time
 from collections.abc import AsyncIterator
@@ -24,7 +25,6 @@ from sqlalchemy.exc import StatementError
 from miroconnect.emulator import EmulatorClient, create_emulator, emulator_transport
 from miroconnect.errors import ConfigurationError
 from miroconnect.oauth.miro import MiroOAuthConfig
-from miroconnect.oauth.pending import ActionContext, ActionResult, PendingAction
 from miroconnect.storage.accounts import SQLAccountStore
 from miroconnect.storage.db import Database
 from miroconnect.storage.migrate import upgrade
@@ -164,10 +164,10 @@ async def test_failed_statements_never_show_their_values(database_url: str) -> N
             async with database.session() as session, session.begin():
                 await session.execute(
                     text(
-                        "INSERT INTO web_boards (app_user_id, board_id, name, "
-                        "view_link, created_at) VALUES (:u, :b, :n, :v, NULL)"
+                        "INSERT INTO web_accounts (username, password_hash, "
+                        "created_at) VALUES (:u, :p, NULL)"
                     ),
-                    {"u": secret, "b": secret, "n": secret, "v": secret},
+                    {"u": secret, "p": secret},
                 )
     finally:
         await database.dispose()
@@ -177,18 +177,19 @@ async def test_failed_statements_never_show_their_values(database_url: str) -> N
 # -- 7: board links -----------------------------------------------------------------------
 
 
-class EvilLinkRunner:
-    """An action runner whose Miro answers with a `javascript:` board link."""
+class EvilLinks(httpx2.AsyncBaseTransport):
+    """Miro (the emulator) whose boards come back with a `javascript:` link."""
 
-    async def run(self, action: PendingAction, context: ActionContext) -> ActionResult:
-        return ActionResult(
-            action.kind,
-            {
-                "board_id": f"b-{action.idempotency_key}",
-                "view_link": "javascript:alert(document.cookie)",
-                "name": str(action.params.get("name", "")),
-            },
-        )
+    def __init__(self, inner: httpx2.AsyncBaseTransport) -> None:
+        self._inner = inner
+
+    async def handle_async_request(self, request: httpx2.Request) -> httpx2.Response:
+        answer = await self._inner.handle_async_request(request)
+        if request.method != "POST" or request.url.path != "/v2/boards":
+            return answer
+        board = json.loads(await answer.aread())
+        board["viewLink"] = "javascript:alert(document.cookie)"
+        return httpx2.Response(answer.status_code, headers=answer.headers, json=board)
 
 
 @pytest.fixture
@@ -201,10 +202,9 @@ async def evil_harness(database_url: str) -> AsyncIterator[Harness]:
     settings = make_settings(database_url)
     app = create_app(
         settings,
-        miro_transport=emulator_transport(emulator),
+        miro_transport=EvilLinks(emulator_transport(emulator)),
         clock=clock,
         reference_app=True,
-        runner=EvilLinkRunner(),
     )
     async with (
         app.router.lifespan_context(app),

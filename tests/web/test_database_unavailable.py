@@ -14,14 +14,16 @@ import asyncio
 import socket
 import sqlite3
 import traceback
-from collections.abc import AsyncIterator, Iterator
+from collections.abc import AsyncIterator, Iterator, Mapping, Sequence
 from pathlib import Path
+from typing import Any
 
 import asyncpg
 import httpx2
 import pytest
 import uvloop
 from fastapi import FastAPI
+from sqlalchemy import Executable, Row
 from sqlalchemy.exc import DBAPIError, OperationalError
 from sqlalchemy.ext.asyncio import AsyncSession
 
@@ -182,6 +184,11 @@ class FailingDatabase(Database):
         raise self.error
 
     def single_session(self) -> AsyncSession:
+        raise self.error
+
+    async def run(
+        self, statement: Executable, params: Mapping[str, Any] | None = None
+    ) -> Sequence[Row[Any]]:
         raise self.error
 
 

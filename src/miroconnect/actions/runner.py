@@ -118,7 +118,7 @@ class MiroActionRunner:
             if op.state == "failed":
                 raise ActionFailedError(op.error or "the action failed")
             assert op.result is not None  # noqa: S101  # `_claim` returns it done
-            return ActionResult(op.kind, op.result)
+            return ActionResult(op.kind, op.result, op.finished_at)
         client = MiroClient(
             self._http,
             context.tokens,
@@ -140,7 +140,10 @@ class MiroActionRunner:
         )
         try:
             data = await self._execute(steps, fresh=claim.created)
-            await self.operations.finish(op.id, owner, data)
+            # A new board not yet on the row is recorded by the same statement.
+            finished_at = await self.operations.finish(
+                op.id, owner, data, board_id=steps.unrecorded_board
+            )
         except MiroAPIError as error:
             if _definitive(error):
                 await self.operations.fail(op.id, owner, str(error))
@@ -153,7 +156,7 @@ class MiroActionRunner:
             # this key resumes it (reconciling first).
             await asyncio.shield(self._release(op.id, owner))
             raise
-        return ActionResult(op.kind, data)
+        return ActionResult(op.kind, data, finished_at)
 
     async def _claim(
         self, action: PendingAction, key: str, owner: str, context: ActionContext
@@ -248,7 +251,11 @@ class MiroActionRunner:
                         team_id=team_id,
                     )
 
-            board = await steps.create_board_once(action.name, send, fresh=fresh)
+            # Starter content comes after the board: the board is recorded first, so a
+            # resumed run adds the content to it. Alone, it is recorded by `finish`.
+            board = await steps.create_board_once(
+                action.name, send, fresh=fresh, record_now=action.wants_content
+            )
             if action.wants_content:
                 await steps.starter_content(action, board.id)
             return board_data(board)

@@ -61,13 +61,24 @@ class Steps:
     # Miro's clock and ours differ a little: a board made by this operation may carry a
     # creation time slightly before the operation's start.
     skew: timedelta
+    # A board this run made and has not yet recorded on the operation's row: the caller
+    # records it with the outcome (`OperationStore.finish(..., board_id=...)`).
+    unrecorded_board: str | None = None
 
     async def create_board_once(
-        self, name: str, send: Callable[[], Awaitable[Board]], *, fresh: bool
+        self,
+        name: str,
+        send: Callable[[], Awaitable[Board]],
+        *,
+        fresh: bool,
+        record_now: bool = True,
     ) -> Board:
         """The board this operation creates, made at most once.
 
         `fresh`: this run inserted the operation (committed `sent`, nothing sent yet).
+        `record_now=False`: a board Miro just made is left in `unrecorded_board` for the
+        caller to record with the outcome, one statement for both. Until then the row
+        says `sent`, so a crash in between is reconciled like any lost answer.
         """
         op = self.op
         if op.created_board_id is not None:
@@ -98,7 +109,9 @@ class Steps:
                     ambiguous = isinstance(error, MiroServerError)
                 last = error
             else:
-                if not await self.operations.adopt_board(op.id, self.owner, board.id):
+                if not record_now:
+                    self.unrecorded_board = board.id
+                elif not await self.operations.adopt_board(op.id, self.owner, board.id):
                     raise ActionError("a new board id is already recorded (impossible)")
                 return board
             await self.sleep(self.retry.backoff(attempt))

@@ -91,11 +91,15 @@ class Reservation:
     `granted`: it may, and its credits are booked (`probe`: it is the one call that learns
     the balance of a window nobody has a reading for). Otherwise `retry_at` says when the
     balance is back (UNIX seconds), or is None while another call is probing.
+
+    `shared=False`: the credits came from a grant this process already holds (see
+    `SQLPacingStore`), so the call's record has nothing to release in the shared store.
     """
 
     granted: bool
     probe: bool = False
     retry_at: float | None = None
+    shared: bool = True
 
 
 _GRANTED = Reservation(True)
@@ -129,9 +133,10 @@ class PacingStore(Protocol):
         answered: bool,
         status_code: int | None,
         now: float,
+        shared: bool = True,
     ) -> None:
         """The call booked by `reserve` is over: it got `reading` (`answered` False: it got
-        no answer at all)."""
+        no answer at all). `shared` is the reservation's."""
         ...
 
     async def reading(self, key: str) -> RateLimitReading | None:
@@ -146,6 +151,7 @@ class Ticket:
     key: str
     credits: int
     probe: bool
+    shared: bool = True
     # Set when this process's probe is over, to wake the tasks waiting for its reading.
     done: asyncio.Event | None = field(default=None, compare=False, repr=False)
 
@@ -205,6 +211,7 @@ class MemoryPacingStore:
         answered: bool,
         status_code: int | None,
         now: float,
+        shared: bool = True,
     ) -> None:
         with self._lock:
             ledger = self._ledgers.setdefault(key, _Ledger())
@@ -292,7 +299,9 @@ class CreditPacer:
                     done = asyncio.Event()
                     with self._lock:
                         self._probes[key] = done
-                return Ticket(key, credits, probe=answer.probe, done=done)
+                return Ticket(
+                    key, credits, probe=answer.probe, shared=answer.shared, done=done
+                )
             if answer.retry_at is not None:
                 # The clock again: the reservation itself may have waited.
                 await self._sleep(max(0.0, answer.retry_at - self.now()) + self._margin)
@@ -317,6 +326,7 @@ class CreditPacer:
                 answered=headers is not None,
                 status_code=status_code,
                 now=self.now(),
+                shared=ticket.shared,
             )
         finally:
             if ticket.done is not None:

@@ -31,6 +31,7 @@ from miroconnect.errors import (
     LaunchReplayedError,
     LaunchUnknownError,
     MiroConnectError,
+    NotConnectedError,
     ReauthorizationRequiredError,
     StateUnknownError,
 )
@@ -55,6 +56,7 @@ from miroconnect.oauth.pending import (
     PendingAction,
     run_pending,
 )
+from miroconnect.oauth.source import TokenSource
 from miroconnect.oauth.store import (
     ConsentStore,
     FlowStore,
@@ -401,8 +403,13 @@ class ConnectFlow:
         """
         return await self._consents.confirm(app_user_id, result)
 
-    async def _run(self, action: PendingAction, connection: Connection) -> ActionResult:
-        tokens = self.vault.token_source(connection.id)
+    async def _run(
+        self,
+        action: PendingAction,
+        connection: Connection,
+        tokens: TokenSource | None = None,
+    ) -> ActionResult:
+        tokens = tokens or self.vault.token_source(connection.id)
         return await run_pending(self.runner, action, connection, tokens)
 
     async def _run_if_any(
@@ -428,7 +435,7 @@ class ConnectFlow:
         self,
         app_user_id: str,
         action: PendingAction,
-        return_url: str,
+        return_url: str | None,
         *,
         team_id: str | None = None,
         service: bool = False,
@@ -438,14 +445,25 @@ class ConnectFlow:
 
         A connection whose refresh Miro rejects (now, or earlier: `needs_reauth`) leads
         back through consent the same way. `service=True` starts a launch-link flow.
+        `return_url=None`: run only; where consent would be needed, raise
+        `NotConnectedError` (nothing is started or stored).
         """
-        return_url = self._check_return_url(return_url, app_user_id)
-        connection = await self.vault.connection_for(app_user_id, team_id)
-        if connection is not None and connection.is_live:
+        if return_url is not None:
+            return_url = self._check_return_url(return_url, app_user_id)
+        found = await self.vault.open(app_user_id, team_id)
+        if found is not None and found.connection.is_live:
+            connection = found.connection
             try:
-                return ActionDone(connection, await self._run(action, connection))
+                result = await self._run(action, connection, found.tokens)
+                return ActionDone(connection, result)
             except ReauthorizationRequiredError:
                 pass  # the vault marked it needs_reauth: consent again, below
+        if return_url is None:
+            raise NotConnectedError(
+                "the user must connect Miro first"
+                if found is None
+                else "the user's Miro connection must be authorized again"
+            )
         if service:
             return ConsentRequired(
                 await self.start_launch(app_user_id, action, return_url)

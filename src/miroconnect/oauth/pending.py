@@ -10,6 +10,7 @@ from __future__ import annotations
 import logging
 from collections.abc import Mapping
 from dataclasses import dataclass, field
+from datetime import datetime
 from typing import Any, Protocol
 
 from miroconnect.errors import MiroConnectError
@@ -55,10 +56,12 @@ class ActionContext:
 
 @dataclass(frozen=True)
 class ActionResult:
-    """The outcome, JSON-serialisable: e.g. `{"board_id": ..., "view_link": ...}`."""
+    """The outcome, JSON-serialisable: e.g. `{"board_id": ..., "view_link": ...}`, and
+    when the action's first run finished (a repeat answers the same time)."""
 
     kind: str
     data: Mapping[str, Any] = field(default_factory=dict)
+    finished_at: datetime | None = None
 
 
 class ActionRunner(Protocol):

@@ -166,6 +166,13 @@ class ConnectionStore(Protocol):
         """A connection with its decrypted tokens, without locking."""
         ...
 
+    async def user_tokens(
+        self, app_user_id: str, team_id: str | None = None
+    ) -> Sequence[StoredTokens]:
+        """The user's connections (to `team_id`, if given) with their decrypted tokens,
+        most recently updated first, in one read: the hot path's first statement."""
+        ...
+
     def lock(self, connection_id: str) -> AbstractAsyncContextManager[LockedConnection]:
         """Hold the connection's lock for a read-modify-write; commit on normal exit.
 

@@ -15,9 +15,10 @@ from __future__ import annotations
 
 import asyncio
 import logging
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from datetime import timedelta
+from typing import TypeVar
 
 from miroconnect.errors import (
     MiroConnectError,
@@ -35,7 +36,13 @@ from miroconnect.oauth.tokens import (
 )
 from miroconnect.types import Backoff, Clock, Sleep, system_clock
 
-__all__ = ["DisconnectResult", "MaintenanceReport", "TokenVault", "VaultTokenSource"]
+__all__ = [
+    "DisconnectResult",
+    "MaintenanceReport",
+    "OpenConnection",
+    "TokenVault",
+    "VaultTokenSource",
+]
 
 REFRESH_MARGIN = timedelta(minutes=2)
 REFRESH_TOKEN_LIFETIME = timedelta(days=60)
@@ -62,6 +69,28 @@ class MaintenanceReport:
     needs_reauth: int = 0
     failed: int = 0
     pending_deleted: int = 0
+
+
+@dataclass(frozen=True)
+class OpenConnection:
+    """A connection and the token source to call Miro with (`TokenVault.open`)."""
+
+    connection: Connection
+    tokens: VaultTokenSource
+
+
+_Found = TypeVar("_Found")
+
+
+def _choose(
+    found: Sequence[_Found], connection_of: Callable[[_Found], Connection]
+) -> _Found | None:
+    """Of a user's connections, most recently updated first: the first live one, else
+    the first not removed."""
+    kept = [f for f in found if connection_of(f).status is not ConnectionStatus.REMOVED]
+    live = [f for f in kept if connection_of(f).is_live]
+    candidates = live or kept
+    return candidates[0] if candidates else None
 
 
 class TokenVault:
@@ -118,16 +147,27 @@ class TokenVault:
 
         A live connection is preferred over one that needs consent again.
         """
-        found = [
-            connection
-            for connection in await self.store.find_connections(
-                app_user_id=app_user_id, team_id=team_id
-            )
-            if connection.status is not ConnectionStatus.REMOVED
-        ]
-        live = [connection for connection in found if connection.is_live]
-        candidates = live or found
-        return candidates[0] if candidates else None
+        found = await self.store.find_connections(
+            app_user_id=app_user_id, team_id=team_id
+        )
+        chosen = _choose(found, lambda connection: connection)
+        return chosen
+
+    async def open(
+        self, app_user_id: str, team_id: str | None = None
+    ) -> OpenConnection | None:
+        """The connection `connection_for` would choose, with a token source that starts
+        from the tokens read with it: one statement for both, where reading the
+        connection and then its tokens took two."""
+        found = await self.store.user_tokens(app_user_id, team_id)
+        chosen = _choose(found, lambda stored: stored.connection)
+        if chosen is None:
+            return None
+        connection = chosen.connection
+        read = chosen.tokens if connection.is_live else None
+        return OpenConnection(
+            connection, VaultTokenSource(self, connection.id, read=read)
+        )
 
     async def get(self, connection_id: str) -> Connection:
         """One connection by id (for operators); `NotConnectedError` if unknown."""
@@ -151,9 +191,16 @@ class TokenVault:
 
     # -- refreshing ---------------------------------------------------------------------
 
-    async def _access_token(self, connection_id: str) -> str:
-        stored = await self.store.load_tokens(connection_id)
-        tokens = require_live(stored, connection_id)
+    async def _access_token(
+        self, connection_id: str, read: TokenSet | None = None
+    ) -> str:
+        """A token to send now. `read`: the tokens as read a moment ago with the
+        connection (no second read unless they are near their end)."""
+        if read is not None:
+            tokens = read
+        else:
+            stored = await self.store.load_tokens(connection_id)
+            tokens = require_live(stored, connection_id)
         if not tokens.expires_within(self.refresh_margin, self.clock()):
             return tokens.access_token
         seen = tokens.access_token
@@ -337,11 +384,20 @@ class TokenVault:
 
 
 class VaultTokenSource:
-    """`TokenSource` for one connection, backed by the vault."""
+    """`TokenSource` for one connection, backed by the vault.
 
-    def __init__(self, vault: TokenVault, connection_id: str) -> None:
+    `read`: the connection's tokens as just read (`TokenVault.open`): tokens come from
+    them, without reading the row again, until they near their end or Miro refuses them.
+    If another process refreshed meanwhile, Miro may refuse the token; the 401 then
+    leads to `after_rejection`, which reads the row again.
+    """
+
+    def __init__(
+        self, vault: TokenVault, connection_id: str, *, read: TokenSet | None = None
+    ) -> None:
         self._vault = vault
         self._connection_id = connection_id
+        self._read = read
 
     @property
     def key(self) -> str:
@@ -350,10 +406,14 @@ class VaultTokenSource:
 
     async def access_token(self) -> str:
         """A token to send now, refreshed first when under 2 minutes remain."""
-        return await self._vault._access_token(self._connection_id)
+        token = await self._vault._access_token(self._connection_id, self._read)
+        if self._read is not None and token != self._read.access_token:
+            self._read = None  # refreshed: from now on the row says
+        return token
 
     async def after_rejection(self, rejected: str) -> str:
         """Miro answered 401 to `rejected`: a token to retry with, once."""
+        self._read = None
         return await self._vault._after_rejection(self._connection_id, rejected)
 
     def __repr__(self) -> str:

@@ -14,13 +14,25 @@ between the event loop and that thread; `docs/benchmarks.md` has what that cost)
 
 PostgreSQL needs none of this: the refresh path locks its row with `SELECT ... FOR UPDATE`,
 which SQLite ignores (its IMMEDIATE transaction already holds the database's write lock).
+
+The hot path (a board for a connected user: read the connection, journal the operation,
+finish it) runs its statements through `Database.run`: one statement, atomic by itself, on
+a Core statement built once by its store. On PostgreSQL that is an autocommit connection of
+the pool. On a SQLite file it is SQLAlchemy's synchronous `sqlite3` engine in one thread of
+this process: the statement, its rows and the connection's return happen in one trip to
+that thread, where aiosqlite makes five (cursor, execute, fetch, close, and the rollback of
+the pool's reset), and every trip wakes the event loop from another thread.
+`docs/benchmarks.md` (the hot path) has the measurements.
 """
 
 from __future__ import annotations
 
+import asyncio
+from collections.abc import Mapping, Sequence
+from concurrent.futures import ThreadPoolExecutor
 from typing import Any
 
-from sqlalchemy import event, make_url
+from sqlalchemy import Engine, Executable, Row, create_engine, event, make_url
 from sqlalchemy.engine import Connection
 from sqlalchemy.ext.asyncio import (
     AsyncEngine,
@@ -98,6 +110,9 @@ class Database:
         self._single_sessions = async_sessionmaker(
             self.single_engine, expire_on_commit=False
         )
+        self._sqlite_thread: _SQLiteThread | None = None
+        if self.is_sqlite and make_url(url).database not in (None, "", ":memory:"):
+            self._sqlite_thread = _SQLiteThread(url, busy_timeout_ms)
 
     def session(self) -> AsyncSession:
         """A session for reads and single-statement writes."""
@@ -120,13 +135,68 @@ class Database:
         """
         return self._write_sessions()
 
+    async def run(
+        self, statement: Executable, params: Mapping[str, Any] | None = None
+    ) -> Sequence[Row[Any]]:
+        """Run one statement on its own, atomic by itself (no BEGIN around it), and
+        return its rows (a SELECT's, or a `RETURNING`'s; none otherwise).
+
+        For the hot path's statements, built once by their stores (see the module doc).
+        Never use it for two statements that must be atomic together.
+        """
+        if self._sqlite_thread is not None:
+            return await self._sqlite_thread.run(statement, params)
+        async with self.single_engine.connect() as connection:
+            result = await connection.execute(statement, params)
+            return result.all() if result.returns_rows else ()
+
     async def dispose(self) -> None:
         """Close every pooled connection."""
+        if self._sqlite_thread is not None:
+            await asyncio.get_running_loop().run_in_executor(
+                None, self._sqlite_thread.close
+            )
         await self.engine.dispose()
 
 
-def _configure_sqlite(engine: AsyncEngine, busy_timeout_ms: int) -> None:
-    @event.listens_for(engine.sync_engine, "connect")
+class _SQLiteThread:
+    """One thread with SQLAlchemy's synchronous `sqlite3` engine, for `Database.run`.
+
+    One connection, used by one thread: statements of this process run one after another
+    there (SQLite has one writer at a time anyway), each in the driver's autocommit.
+    """
+
+    def __init__(self, url: str, busy_timeout_ms: int) -> None:
+        sync_url = make_url(url).set(drivername="sqlite")
+        self.engine: Engine = create_engine(
+            sync_url, hide_parameters=True, pool_size=1, max_overflow=0
+        )
+        _configure_sqlite(self.engine, busy_timeout_ms)
+        self._executor = ThreadPoolExecutor(1, thread_name_prefix="miroconnect-sqlite")
+
+    async def run(
+        self, statement: Executable, params: Mapping[str, Any] | None
+    ) -> Sequence[Row[Any]]:
+        loop = asyncio.get_running_loop()
+        return await loop.run_in_executor(self._executor, self._run, statement, params)
+
+    def _run(
+        self, statement: Executable, params: Mapping[str, Any] | None
+    ) -> Sequence[Row[Any]]:
+        with self.engine.connect().execution_options(**{_SINGLE_OPTION: True}) as c:
+            result = c.execute(statement, params)
+            return result.all() if result.returns_rows else ()
+
+    def close(self) -> None:
+        """Close the connection, in its own thread. The thread stays (idle) and the
+        engine usable, like `AsyncEngine.dispose`; it ends with this object."""
+        self._executor.submit(self.engine.dispose).result()
+
+
+def _configure_sqlite(engine: AsyncEngine | Engine, busy_timeout_ms: int) -> None:
+    sync_engine = engine.sync_engine if isinstance(engine, AsyncEngine) else engine
+
+    @event.listens_for(sync_engine, "connect")
     def _on_connect(dbapi_connection: Any, connection_record: Any) -> None:
         # Autocommit at the driver level: we send BEGIN ourselves (see the module doc).
         dbapi_connection.isolation_level = None
@@ -139,7 +209,7 @@ def _configure_sqlite(engine: AsyncEngine, busy_timeout_ms: int) -> None:
         finally:
             cursor.close()
 
-    @event.listens_for(engine.sync_engine, "begin")
+    @event.listens_for(sync_engine, "begin")
     def _on_begin(connection: Connection) -> None:
         options = connection.get_execution_options()
         if options.get(_SINGLE_OPTION, False):

@@ -40,7 +40,6 @@ __all__ = [
     "PendingConsentRow",
     "ThrottleCounterRow",
     "WebAccountRow",
-    "WebBoardRow",
     "WebSessionRow",
 ]
 
@@ -174,7 +173,9 @@ class OperationRow(Base):
 
     Written and committed before its request leaves, so a repeat of the key, a double
     click or a crashed worker finds it. `state`: pending -> sent -> done | failed.
-    `created_board_id` is unique: two operations can never adopt the same board.
+    `created_board_id` is unique: two operations can never adopt the same board. A done
+    operation with a board is the record of that board: a user's boards are listed from
+    here, newest `finished_at` first.
     `lease_owner`/`lease_until` say which worker runs it; an expired lease may be taken over.
     """
 
@@ -183,6 +184,7 @@ class OperationRow(Base):
         UniqueConstraint("app_user_id", "idempotency_key"),
         UniqueConstraint("created_board_id"),
         CheckConstraint("state IN ('pending', 'sent', 'done', 'failed')", name="state"),
+        Index("ix_operations_user_finished", "app_user_id", "finished_at"),
     )
 
     id: Mapped[str] = mapped_column(String(32), primary_key=True)
@@ -202,6 +204,8 @@ class OperationRow(Base):
     lease_until: Mapped[datetime | None] = mapped_column(UTCDateTime)
     started_at: Mapped[datetime] = mapped_column(UTCDateTime)
     updated_at: Mapped[datetime] = mapped_column(UTCDateTime)
+    # When it ended (done or failed); NULL while it runs.
+    finished_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
 
 
 # -- miroconnect.web: reference-app accounts and boards made through us (owned by the web layer)
@@ -249,20 +253,6 @@ class ThrottleCounterRow(Base):
     count: Mapped[int] = mapped_column(Integer)
 
 
-class WebBoardRow(Base):
-    """A board created through miroconnect for an app user; listed newest first (by id)."""
-
-    __tablename__ = "web_boards"
-    __table_args__ = (UniqueConstraint("app_user_id", "board_id"),)
-
-    id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
-    app_user_id: Mapped[str] = mapped_column(String(255), index=True)
-    board_id: Mapped[str] = mapped_column(String(64))
-    name: Mapped[str] = mapped_column(String(255))
-    view_link: Mapped[str] = mapped_column(String(2048))
-    created_at: Mapped[datetime] = mapped_column(UTCDateTime)
-
-
 # -- miroconnect.client: shared rate-limit balances (owned by the client layer) ---------------
 
 
@@ -270,7 +260,8 @@ class PacingBudgetRow(Base):
     """One connection key's Miro credit balance, shared by every process on the database.
 
     Written only by single conditional statements of `miroconnect.storage.pacing.SQLPacingStore`
-    (book credits if they fit; record a reading), so no transaction spans an HTTP call.
+    (grant or book credits if they fit; record a reading), so no transaction spans an HTTP
+    call. `remaining` is what no process holds yet.
     Times are UNIX seconds, as Miro's `X-RateLimit-Reset` is.
     """
 
@@ -292,3 +283,6 @@ class PacingBudgetRow(Base):
     in_flight_at: Mapped[float] = mapped_column(Float, default=0.0)
     # While a probe is out: until when it holds the probe (a crashed prober's lease expires).
     probe_until: Mapped[float | None] = mapped_column(Float)
+    # Credits the last statement granted to a process to spend from memory (0: it booked
+    # one call): read back through RETURNING, as the grant is computed from the old row.
+    last_grant: Mapped[int] = mapped_column(Integer, default=0, server_default="0")

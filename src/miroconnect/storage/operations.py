@@ -1,29 +1,61 @@
-"""The operations table as a small repository: claim, advance, adopt, finish.
+"""The operations table as a small repository: claim, advance, adopt, finish, list boards.
 
 Every action run is a row keyed by (app user, idempotency key), committed before any
 request leaves. Only the worker holding the row's lease advances it; a lease that runs out
 (a crashed worker) may be taken over, and the new owner reconciles before sending again.
+
+A board made by an action is recorded on its operation (`created_board_id`, and the result
+with its name and link), so finishing the operation records the board in the same
+statement, and a user's boards are the done operations that made one (`boards`).
+
+The statements of the common path (insert a new operation, advance it, finish it) are
+built once per store and run through `Database.run`: one statement each, atomic by itself.
+Taking over a row whose key already exists reads and locks it in a transaction (rare: a
+repeat or a crash).
 """
 
 from __future__ import annotations
 
 import json
-from collections.abc import Mapping
+import re
+import secrets
+import time
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
-from datetime import datetime, timedelta
-from typing import Any
-from uuid import uuid4
+from datetime import UTC, datetime, timedelta
+from typing import Any, cast
 
-from sqlalchemy import select, update
+from sqlalchemy import (
+    JSON,
+    String,
+    Table,
+    and_,
+    bindparam,
+    func,
+    literal,
+    or_,
+    select,
+    update,
+)
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.exc import IntegrityError
 
-from miroconnect.errors import IdempotencyKeyReusedError, LeaseLostError
+from miroconnect.errors import ActionError, IdempotencyKeyReusedError, LeaseLostError
 from miroconnect.storage.db import Database
 from miroconnect.storage.models import OperationRow
 from miroconnect.types import Clock, system_clock
 
-__all__ = ["Claim", "LeaseLostError", "Operation", "OperationStore"]
+__all__ = [
+    "BoardRecord",
+    "Claim",
+    "CURSOR_PATTERN",
+    "LeaseLostError",
+    "Operation",
+    "OperationStore",
+]
+
+T = cast(Table, OperationRow.__table__)
+BOARD_KINDS = ("create_board", "copy_board")  # the kinds whose result is a new board
 
 
 def _canonical(params: Mapping[str, Any]) -> str:
@@ -46,6 +78,7 @@ class Operation:
     result: Mapping[str, Any] | None
     error: str | None
     started_at: datetime
+    finished_at: datetime | None = None
 
     @classmethod
     def of(cls, row: OperationRow) -> Operation:
@@ -61,6 +94,7 @@ class Operation:
             result=dict(row.result) if row.result is not None else None,
             error=row.error,
             started_at=row.started_at,
+            finished_at=row.finished_at,
         )
 
 
@@ -74,8 +108,97 @@ class Claim:
     created: bool = False
 
 
+@dataclass(frozen=True)
+class BoardRecord:
+    """A board made through miroconnect, as its operation recorded it. `view_link` is
+    Miro's answer as received: check it before it goes into a page."""
+
+    board_id: str
+    name: str
+    view_link: str
+    created_at: datetime
+
+
+class _Statements:
+    """The common path's statements, built once (no per-call construction or cache key)."""
+
+    def __init__(self, db: Database) -> None:
+        now = bindparam("now", type_=T.c.updated_at.type)
+        mine = and_(T.c.id == bindparam("op_id"), T.c.lease_owner == bindparam("owner"))
+
+        def advance(**values: Any) -> Any:
+            return (
+                update(T).where(mine).values(updated_at=now, **values).returning(T.c.id)
+            )
+
+        dialect_insert: Any = (
+            postgresql.insert
+            if db.is_postgresql
+            else sqlite.insert
+            if db.is_sqlite
+            else None
+        )
+        # A new key in one statement; `None` back if the key exists. (Other dialects
+        # would take the read-and-lock path every time.)
+        self.insert = (
+            dialect_insert(T)
+            .on_conflict_do_nothing(index_elements=["app_user_id", "idempotency_key"])
+            .returning(T.c.id)
+            if dialect_insert is not None
+            else None
+        )
+        self.mark_sent = advance(
+            state="sent",
+            attempts=T.c.attempts + 1,
+            lease_until=bindparam("until", type_=T.c.lease_until.type),
+        )
+        self.adopt = advance(created_board_id=bindparam("board", type_=String()))
+        # The end of a run and, for a new board, its record: one statement.
+        self.finish = advance(
+            state="done",
+            result=bindparam("outcome", type_=JSON()),
+            created_board_id=func.coalesce(
+                bindparam("board", type_=String()), T.c.created_board_id
+            ),
+            finished_at=now,
+            lease_owner=None,
+            lease_until=None,
+        )
+        self.fail = advance(
+            state="failed",
+            error=bindparam("error_text", type_=T.c.error.type),
+            finished_at=now,
+            lease_owner=None,
+            lease_until=None,
+        )
+        self.release = advance(lease_owner=None, lease_until=None)
+        columns = (T.c.created_board_id, T.c.result, T.c.finished_at, T.c.id)
+        boards = (
+            select(*columns)
+            .where(
+                T.c.app_user_id == bindparam("user"),
+                T.c.kind.in_(
+                    [literal(kind, literal_execute=True) for kind in BOARD_KINDS]
+                ),
+                T.c.state == literal("done", literal_execute=True),
+                T.c.created_board_id.is_not(None),
+            )
+            .order_by(T.c.finished_at.desc(), T.c.id.desc())
+            .limit(bindparam("limit"))
+        )
+        after = bindparam("after_time", type_=T.c.finished_at.type)
+        self.boards = boards
+        self.boards_after = boards.where(
+            or_(
+                T.c.finished_at < after,
+                and_(T.c.finished_at == after, T.c.id < bindparam("after_id")),
+            )
+        )
+
+
 class OperationStore:
-    """Reads and writes `operations` rows; each method is one short transaction."""
+    """Reads and writes `operations` rows; each method is one statement or one short
+    transaction."""
 
     def __init__(
         self,
@@ -87,6 +210,7 @@ class OperationStore:
         self._db = db
         self._clock = clock
         self._lease = lease
+        self._sql = _Statements(db)
 
     async def claim(
         self,
@@ -109,92 +233,9 @@ class OperationStore:
         that request. A worker that resumes such a row reconciles first, as after any
         `sent`; that is the price of a crash between the claim and the request.
         """
-        created = await self._insert(
-            app_user_id=app_user_id,
-            idempotency_key=idempotency_key,
-            kind=kind,
-            params=params,
-            connection_id=connection_id,
-            miro_user_id=miro_user_id,
-            miro_team_id=miro_team_id,
-            owner=owner,
-            sending=sending,
-        )
-        if created is not None:
-            return Claim(created, owned=True, created=True)
-        while True:
-            now = self._clock()
-            try:
-                async with self._db.write_session() as session, session.begin():
-                    row = await session.scalar(
-                        select(OperationRow)
-                        .where(
-                            OperationRow.app_user_id == app_user_id,
-                            OperationRow.idempotency_key == idempotency_key,
-                        )
-                        .with_for_update()
-                    )
-                    if row is None:
-                        row = OperationRow(
-                            id=uuid4().hex,
-                            app_user_id=app_user_id,
-                            idempotency_key=idempotency_key,
-                            kind=kind,
-                            params=dict(params),
-                            connection_id=connection_id,
-                            miro_user_id=miro_user_id,
-                            miro_team_id=miro_team_id,
-                            state="pending",
-                            attempts=0,
-                            lease_owner=owner,
-                            lease_until=now + self._lease,
-                            started_at=now,
-                            updated_at=now,
-                        )
-                        session.add(row)
-                        await session.flush()
-                        return Claim(Operation.of(row), owned=True)
-                    if row.kind != kind:
-                        raise IdempotencyKeyReusedError(
-                            f"idempotency key already used for a {row.kind!r} action"
-                        )
-                    if _canonical(row.params) != _canonical(params):
-                        raise IdempotencyKeyReusedError(
-                            "idempotency key already used with other parameters"
-                        )
-                    if row.state in ("done", "failed"):
-                        return Claim(Operation.of(row), owned=False)
-                    if row.lease_until is None or row.lease_until <= now:
-                        row.lease_owner = owner
-                        row.lease_until = now + self._lease
-                        row.updated_at = now
-                        return Claim(Operation.of(row), owned=True)
-                    return Claim(Operation.of(row), owned=False)
-            except IntegrityError:
-                # Another worker inserted the same key between our read and our insert
-                # (PostgreSQL; SQLite's immediate transaction cannot interleave): read it.
-                continue
-
-    async def _insert(
-        self,
-        *,
-        app_user_id: str,
-        idempotency_key: str,
-        kind: str,
-        params: Mapping[str, Any],
-        connection_id: str,
-        miro_user_id: str,
-        miro_team_id: str,
-        owner: str,
-        sending: bool,
-    ) -> Operation | None:
-        """The common case, a new key, in one statement: `INSERT ... ON CONFLICT DO
-        NOTHING RETURNING` (one round trip on PostgreSQL, where the usual read-lock-insert
-        transaction took four). `None` if the key exists (or the dialect has no such
-        insert): `claim` then reads and locks the row."""
         now = self._clock()
         values: dict[str, Any] = {
-            "id": uuid4().hex,
+            "id": _ordered_id(),
             "app_user_id": app_user_id,
             "idempotency_key": idempotency_key,
             "kind": kind,
@@ -209,90 +250,109 @@ class OperationStore:
             "started_at": now,
             "updated_at": now,
         }
-        dialect = self._db.engine.dialect.name
-        if dialect == "postgresql":
-            statement: Any = postgresql.insert(OperationRow)
-        elif dialect == "sqlite":
-            statement = sqlite.insert(OperationRow)
-        else:  # pragma: no cover (only the two supported databases)
-            return None
-        statement = (
-            statement.values(**values)
-            .on_conflict_do_nothing(index_elements=["app_user_id", "idempotency_key"])
-            .returning(OperationRow.id)
-        )
-        async with self._db.single_session() as session, session.begin():
-            inserted = (await session.execute(statement)).first()
-        if inserted is None:
-            return None
-        return Operation(
-            id=values["id"],
-            app_user_id=app_user_id,
-            idempotency_key=idempotency_key,
-            kind=kind,
-            params=dict(params),
-            state=values["state"],
-            attempts=values["attempts"],
-            created_board_id=None,
-            result=None,
-            error=None,
-            started_at=now,
-        )
+        if self._sql.insert is not None and await self._db.run(
+            self._sql.insert, values
+        ):
+            return Claim(_new_operation(values), owned=True, created=True)
+        while True:
+            try:
+                return await self._take(values)
+            except IntegrityError:
+                # Another worker inserted the same key between our read and our insert
+                # (PostgreSQL; SQLite's immediate transaction cannot interleave): read it.
+                continue
 
-    async def _update(self, op_id: str, owner: str, **values: Any) -> None:
+    async def _take(self, values: Mapping[str, Any]) -> Claim:
+        """The key exists (or the dialect has no one-statement insert): read and lock
+        its row, and take its lease if it is free."""
         now = self._clock()
-        values.setdefault("updated_at", now)
-        # One UPDATE: atomic by itself (autocommit on PostgreSQL, one round trip).
-        async with self._db.single_session() as session, session.begin():
-            result = await session.execute(
-                update(OperationRow)
-                .where(OperationRow.id == op_id, OperationRow.lease_owner == owner)
-                .values(**values)
+        async with self._db.write_session() as session, session.begin():
+            row = await session.scalar(
+                select(OperationRow)
+                .where(
+                    OperationRow.app_user_id == values["app_user_id"],
+                    OperationRow.idempotency_key == values["idempotency_key"],
+                )
+                .with_for_update()
             )
-            if getattr(result, "rowcount", 1) != 1:
-                raise LeaseLostError("another worker took this operation over")
+            if row is None:
+                row = OperationRow(**values)
+                session.add(row)
+                await session.flush()
+                return Claim(Operation.of(row), owned=True, created=True)
+            if row.kind != values["kind"]:
+                raise IdempotencyKeyReusedError(
+                    f"idempotency key already used for a {row.kind!r} action"
+                )
+            if _canonical(row.params) != _canonical(values["params"]):
+                raise IdempotencyKeyReusedError(
+                    "idempotency key already used with other parameters"
+                )
+            if row.state in ("done", "failed"):
+                return Claim(Operation.of(row), owned=False)
+            if row.lease_until is None or row.lease_until <= now:
+                row.lease_owner = values["lease_owner"]
+                row.lease_until = now + self._lease
+                row.updated_at = now
+                return Claim(Operation.of(row), owned=True)
+            return Claim(Operation.of(row), owned=False)
+
+    async def _advance(
+        self, statement: Any, op_id: str, owner: str, **params: Any
+    ) -> None:
+        rows = await self._db.run(
+            statement, {"op_id": op_id, "owner": owner, "now": self._clock(), **params}
+        )
+        if not rows:
+            raise LeaseLostError("another worker took this operation over")
 
     async def mark_sent(self, op_id: str, owner: str) -> None:
         """Commit `sent` (and renew the lease) before a request that may change Miro."""
-        await self._update(
-            op_id,
-            owner,
-            state="sent",
-            attempts=OperationRow.attempts + 1,
-            lease_until=self._clock() + self._lease,
-        )
+        until = self._clock() + self._lease
+        await self._advance(self._sql.mark_sent, op_id, owner, until=until)
 
     async def adopt_board(self, op_id: str, owner: str, board_id: str) -> bool:
         """Record the board this operation made; False if another operation has it."""
         try:
-            await self._update(op_id, owner, created_board_id=board_id)
+            await self._advance(self._sql.adopt, op_id, owner, board=board_id)
         except IntegrityError:
             return False
         return True
 
-    async def finish(self, op_id: str, owner: str, result: Mapping[str, Any]) -> None:
-        await self._update(
-            op_id,
-            owner,
-            state="done",
-            result=dict(result),
-            lease_owner=None,
-            lease_until=None,
-        )
+    async def finish(
+        self,
+        op_id: str,
+        owner: str,
+        result: Mapping[str, Any],
+        *,
+        board_id: str | None = None,
+    ) -> datetime:
+        """Done with `result`; with `board_id`, the board it made is recorded in the same
+        statement (`ActionError` if another operation has it). When it finished."""
+        now = self._clock()
+        params = {
+            "op_id": op_id,
+            "owner": owner,
+            "now": now,
+            "outcome": dict(result),
+            "board": board_id,
+        }
+        try:
+            rows = await self._db.run(self._sql.finish, params)
+        except IntegrityError:
+            raise ActionError(
+                f"board {board_id} is already recorded by another operation"
+            ) from None
+        if not rows:
+            raise LeaseLostError("another worker took this operation over")
+        return now
 
     async def fail(self, op_id: str, owner: str, error: str) -> None:
-        await self._update(
-            op_id,
-            owner,
-            state="failed",
-            error=error,
-            lease_owner=None,
-            lease_until=None,
-        )
+        await self._advance(self._sql.fail, op_id, owner, error_text=error)
 
     async def release(self, op_id: str, owner: str) -> None:
         """Give the lease back without an outcome: the next run with the key resumes it."""
-        await self._update(op_id, owner, lease_owner=None, lease_until=None)
+        await self._advance(self._sql.release, op_id, owner)
 
     async def get(self, app_user_id: str, idempotency_key: str) -> Operation | None:
         async with self._db.session() as session:
@@ -309,3 +369,71 @@ class OperationStore:
         async with self._db.session() as session:
             rows = await session.scalars(select(OperationRow))
             return [Operation.of(row) for row in rows]
+
+    async def boards(
+        self, app_user_id: str, *, limit: int, cursor: str | None = None
+    ) -> tuple[Sequence[BoardRecord], str | None]:
+        """Up to `limit` boards made for the user, newest first, and the cursor of the
+        next page (`None` on the last). `ValueError` for a cursor not of
+        `CURSOR_PATTERN`."""
+        params: dict[str, Any] = {"user": app_user_id, "limit": limit + 1}
+        statement = self._sql.boards
+        if cursor is not None:
+            params["after_time"], params["after_id"] = _read_cursor(cursor)
+            statement = self._sql.boards_after
+        rows = list(await self._db.run(statement, params))
+        records = [
+            BoardRecord(
+                board_id=row.created_board_id,
+                name=str((row.result or {}).get("name") or ""),
+                view_link=str((row.result or {}).get("view_link") or ""),
+                created_at=row.finished_at,
+            )
+            for row in rows[:limit]
+        ]
+        if len(rows) <= limit:
+            return records, None
+        last = rows[limit - 1]
+        return records, _write_cursor(last.finished_at, last.id)
+
+
+def _ordered_id() -> str:
+    """32 hex digits that sort in creation order (nanoseconds, then 64 random bits), like
+    a UUIDv7: boards that finish in the same instant still list in the order made."""
+    return f"{time.time_ns():016x}{secrets.token_hex(8)}"
+
+
+def _new_operation(values: Mapping[str, Any]) -> Operation:
+    return Operation(
+        id=values["id"],
+        app_user_id=values["app_user_id"],
+        idempotency_key=values["idempotency_key"],
+        kind=values["kind"],
+        params=dict(values["params"]),
+        state=values["state"],
+        attempts=values["attempts"],
+        created_board_id=None,
+        result=None,
+        error=None,
+        started_at=values["started_at"],
+    )
+
+
+CURSOR_PATTERN = r"^[0-9]{1,16}-[0-9a-f]{32}$"
+"""A page cursor: the last board's end (microseconds since 1970) and its operation's id.
+Every string of this form is a position in the list, so none is refused."""
+
+
+def _write_cursor(finished_at: datetime, op_id: str) -> str:
+    micros = (finished_at - _EPOCH) // timedelta(microseconds=1)
+    return f"{micros}-{op_id}"
+
+
+def _read_cursor(cursor: str) -> tuple[datetime, str]:
+    if not re.fullmatch(CURSOR_PATTERN, cursor):
+        raise ValueError("not a cursor of this list")
+    micros, op_id = cursor.split("-")
+    return _EPOCH + timedelta(microseconds=int(micros)), op_id
+
+
+_EPOCH = datetime(1970, 1, 1, tzinfo=UTC)

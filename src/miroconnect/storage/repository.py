@@ -14,7 +14,7 @@ from contextlib import asynccontextmanager
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import delete, func, literal, or_, select, text, update
+from sqlalchemy import bindparam, delete, func, literal, or_, select, text, update
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.exc import IntegrityError
 
@@ -56,6 +56,16 @@ class SQLStore:
     def __init__(self, db: Database, cipher: TokenCipher) -> None:
         self.db = db
         self.cipher = cipher
+        C = ConnectionRow.__table__.c
+        # The hot path's read, built once: a user's connections with their tokens.
+        by_user = select(ConnectionRow.__table__).where(
+            C.app_user_id == bindparam("user")
+        )
+        order = (C.updated_at.desc(), C.id)
+        self._user_rows = by_user.order_by(*order)
+        self._user_team_rows = by_user.where(
+            C.miro_team_id == bindparam("team")
+        ).order_by(*order)
 
     # -- FlowStore ------------------------------------------------------------------------
 
@@ -296,6 +306,26 @@ class SQLStore:
             if row is None:
                 return None
             return StoredTokens(to_connection(row), open_tokens(self.cipher, row))
+
+    async def user_tokens(
+        self, app_user_id: str, team_id: str | None = None
+    ) -> Sequence[StoredTokens]:
+        """The user's connections (to `team_id`) with their decrypted tokens, most
+        recently updated first: one statement through `Database.run`."""
+        if team_id is None:
+            rows = await self.db.run(self._user_rows, {"user": app_user_id})
+        else:
+            params = {"user": app_user_id, "team": team_id}
+            rows = await self.db.run(self._user_team_rows, params)
+        found = []
+        for row in rows:
+            record = ConnectionRow(
+                **row._mapping
+            )  # transient: never added to a session
+            found.append(
+                StoredTokens(to_connection(record), open_tokens(self.cipher, record))
+            )
+        return found
 
     @asynccontextmanager
     async def lock(self, connection_id: str) -> AsyncIterator[LockedRow]:

@@ -21,6 +21,7 @@ error is a problem document (RFC 9457). The flow for a user who never connected:
 from __future__ import annotations
 
 import logging
+from dataclasses import replace
 from typing import Annotated, Any, NoReturn
 
 from fastapi import APIRouter, Header, Path, Query
@@ -46,12 +47,12 @@ from miroconnect.oauth.outcomes import ActionDone, FlowLaunch
 from miroconnect.oauth.params import check_return_url
 from miroconnect.oauth.pending import ActionResult
 from miroconnect.oauth.tokens import Connection as VaultConnection
-from miroconnect.storage.accounts import BoardRecord
+from miroconnect.storage.operations import CURSOR_PATTERN, BoardRecord
 from miroconnect.storage.outage import database_unavailable
 from miroconnect.web.context import WebContext
 from miroconnect.web.dependencies import APIKeyDep, ContextDep
 from miroconnect.web.problems import Problem, ProblemError, database_unavailable_error
-from miroconnect.web.replies import record_board
+from miroconnect.web.replies import board_record, safe_view_link
 from miroconnect.web.schemas import (
     AuthorizationRequired,
     Board,
@@ -68,9 +69,6 @@ __all__ = ["api_router", "router"]
 
 logger = logging.getLogger(__name__)
 
-# Where a flow started without a `return_url` would land: the service's own page, which
-# cannot confirm anything. Only a connected user's request may omit `return_url`.
-_OWN_DONE_PAGE = "/connect/done"
 UserIdPath = Annotated[
     str,
     Path(
@@ -161,6 +159,12 @@ def _accepted(context: WebContext, launch: FlowLaunch) -> JSONResponse:
     return JSONResponse(payload.model_dump(mode="json"), status_code=202)
 
 
+def _listed(context: WebContext, record: BoardRecord) -> Board:
+    """A recorded board as listed: its link checked where it leaves us."""
+    link = safe_view_link(record.view_link, context.miro_origins)
+    return _board(replace(record, view_link=link))
+
+
 def _board(record: BoardRecord) -> Board:
     return Board(
         id=record.board_id,
@@ -185,11 +189,11 @@ def _connection(found: VaultConnection | None) -> Connection:
     )
 
 
-async def _board_created(
-    context: WebContext, user_id: str, result: ActionResult, name: str
+def _board_created(
+    context: WebContext, result: ActionResult, name: str
 ) -> JSONResponse:
     """201 with the board as first recorded: a repeat answers the same, unchanged."""
-    record = await record_board(context, user_id, result, name)
+    record = board_record(context, result, name)
     if record is None:
         raise ProblemError(502, "Miro did not return the board", reason="miro_error")
     created = BoardCreated(board=_board(record))
@@ -229,19 +233,10 @@ async def create_board(
     ] = None,
 ) -> Response:
     """Create a board for a user, or say where to send them to connect Miro."""
-    if body.return_url is not None:
-        return_url = _return_url(context, body.return_url)
-    else:
-        found = await _read_connection(context, user_id)
-        if found is None or not found.is_live:
-            # 409: the request is valid, the user's state (not connected) needs more.
-            raise ProblemError(
-                409,
-                "the user must connect Miro first: send a return_url for the browser "
-                "to come back to (with miro_result, to confirm)",
-                reason="return_url_required",
-            )
-        return_url = _OWN_DONE_PAGE
+    # Without a return_url only a connected user's board can be made (no consent).
+    return_url = (
+        None if body.return_url is None else _return_url(context, body.return_url)
+    )
     board = CreateBoard.model_validate(body.model_dump(exclude={"return_url"}))
     # Operations are keyed by (app user, key): the user needs no place in the key.
     action = board.pending(f"api:{idempotency_key}" if idempotency_key else None)
@@ -251,12 +246,20 @@ async def create_board(
         )
     except AuthorizationError as exc:
         raise ProblemError(403, str(exc), reason=exc.reason) from None
+    except NotConnectedError:
+        # 409: the request is valid, the user's state (not connected) needs more.
+        raise ProblemError(
+            409,
+            "the user must connect Miro first: send a return_url for the browser "
+            "to come back to (with miro_result, to confirm)",
+            reason="return_url_required",
+        ) from None
     except MiroConnectError as exc:
         _action_problem(exc, context, CreateBoard.kind)
     if not isinstance(answer, ActionDone):
         assert isinstance(answer.start, FlowLaunch)  # noqa: S101  # service mode
         return _accepted(context, answer.start)
-    return await _board_created(context, user_id, answer.result, body.name)
+    return _board_created(context, answer.result, body.name)
 
 
 async def _read_connection(context: WebContext, user_id: str) -> VaultConnection | None:
@@ -275,15 +278,19 @@ async def list_boards(
     user_id: UserIdPath,
     limit: Annotated[int, Query(ge=1, le=100)] = 20,
     cursor: Annotated[
-        int | None,
-        Query(ge=1, le=2**31 - 1, description="`next_cursor` of the previous page."),
+        str | None,
+        Query(
+            pattern=CURSOR_PATTERN, description="`next_cursor` of the previous page."
+        ),
     ] = None,
 ) -> BoardList:
     """The boards made through miroconnect for a user, newest first."""
-    records, next_id = await context.boards.page(user_id, limit=limit, before_id=cursor)
+    records, next_cursor = await context.operations.boards(
+        user_id, limit=limit, cursor=cursor
+    )
     return BoardList(
-        boards=[_board(record) for record in records],
-        next_cursor=str(next_id) if next_id is not None else None,
+        boards=[_listed(context, record) for record in records],
+        next_cursor=next_cursor,
     )
 
 
@@ -357,7 +364,7 @@ async def confirm_connection(
         _action_problem(confirmed.action_error, context, kind)
     if confirmed.action_result is not None and confirmed.action is not None:
         name = str(confirmed.action.params.get("name") or "")
-        return await _board_created(context, user_id, confirmed.action_result, name)
+        return _board_created(context, confirmed.action_result, name)
     found = await _read_connection(context, user_id)
     payload = ConnectionConfirmed(connection=_connection(found))
     return JSONResponse(payload.model_dump(mode="json"), status_code=200)

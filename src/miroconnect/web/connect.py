@@ -36,7 +36,7 @@ from miroconnect.errors import (
 from miroconnect.oauth.outcomes import ActionDone, FlowHeld, FlowStart
 from miroconnect.web.context import WebContext
 from miroconnect.web.dependencies import ContextDep, CSRFDep
-from miroconnect.web.replies import error_page, record_board, with_query
+from miroconnect.web.replies import board_record, error_page, with_query
 from miroconnect.web.security import FORM_LIMITS, cookie_is_secure, cookie_name
 
 __all__ = ["BINDING_COOKIE", "connect_router", "signed_in_or_none"]
@@ -172,7 +172,7 @@ def connect_router(
         if not isinstance(answer, ActionDone):
             assert isinstance(answer.start, FlowStart)  # noqa: S101  # browser mode
             return _to_miro(context, request, answer.start)
-        record = await record_board(context, user_id, answer.result, board.name)
+        record = board_record(context, answer.result, board.name)
         target = (
             with_query(home_url, miro_board_id=record.board_id) if record else home_url
         )
@@ -297,9 +297,7 @@ async def _finish(
         return RedirectResponse(target, status_code=303)
     record = None
     if outcome.action_result is not None:
-        record = await record_board(
-            context, outcome.connection.app_user_id, outcome.action_result, ""
-        )
+        record = board_record(context, outcome.action_result, "")
     if record is not None:
         target = with_query(outcome.return_url, miro_board_id=record.board_id)
         return RedirectResponse(target, status_code=303)

@@ -16,8 +16,8 @@ from miroconnect.config import Settings
 from miroconnect.oauth.flow import ConnectFlow
 from miroconnect.oauth.outcomes import FlowLaunch
 from miroconnect.oauth.vault import TokenVault
-from miroconnect.storage.accounts import SQLBoardStore
 from miroconnect.storage.db import Database
+from miroconnect.storage.operations import OperationStore
 from miroconnect.storage.throttle import SQLThrottle
 from miroconnect.types import Clock
 from miroconnect.web.accounts import Accounts
@@ -71,8 +71,9 @@ class WebContext:
         return self.stack.vault
 
     @property
-    def boards(self) -> SQLBoardStore:
-        return self.stack.storage.boards
+    def operations(self) -> OperationStore:
+        """Actions run for app users; the boards they made are listed from here."""
+        return self.stack.storage.operations
 
     @property
     def throttle(self) -> SQLThrottle:

@@ -72,9 +72,8 @@ async def home(
         connection = await context.vault.connection_for(user_id)
     except MiroConnectError:
         connection, connection_error = None, True
-    records, _ = await context.boards.page(user_id, limit=50)
-    # Stored links were checked when recorded; checked again here, where they become
-    # `href`s (a record from before that check, a change of origins).
+    records, _ = await context.operations.boards(user_id, limit=50)
+    # Links are stored as Miro sent them: checked here, where they become `href`s.
     boards = [
         replace(b, view_link=safe_view_link(b.view_link, context.miro_origins))
         for b in records

@@ -1,7 +1,7 @@
 """What the web routes share when they answer: error pages, return URLs, board records.
 
-`safe_view_link` and `record_board` are the one place a board link from Miro's answer is
-checked before it is stored (and later put into an `href` or handed to the host app).
+`safe_view_link` is the one check a board link from Miro's answer passes before it is put
+into an `href` or handed to the host app (`board_record` and every list of boards use it).
 """
 
 from __future__ import annotations
@@ -13,14 +13,14 @@ from starlette.requests import Request
 from starlette.responses import Response
 
 from miroconnect.oauth.pending import ActionResult
-from miroconnect.storage.accounts import BoardRecord
+from miroconnect.storage.operations import BoardRecord
 from miroconnect.web.context import WebContext
 from miroconnect.web.reasons import failure_text
 
 __all__ = [
     "csrf_token",
     "error_page",
-    "record_board",
+    "board_record",
     "safe_view_link",
     "with_query",
 ]
@@ -82,20 +82,20 @@ def safe_view_link(link: object, origins: Iterable[str]) -> str:
     return ""
 
 
-async def record_board(
-    context: WebContext, app_user_id: str, result: ActionResult, name: str
+def board_record(
+    context: WebContext, result: ActionResult, name: str
 ) -> BoardRecord | None:
-    """Remember a board an action created (`None` if none was made). Recording the same
-    board again returns the first record, so a repeated call answers what the first did.
-    """
+    """The board an action made, as the API and the pages show it (`None` if none was
+    made): its link checked, its time the operation's end, so a repeat of the action
+    answers exactly what the first run did. The board itself was recorded with its
+    operation (`OperationStore.finish`)."""
     board_id = result.data.get("board_id")
     if not isinstance(board_id, str) or not board_id:
         return None
-    record = await context.boards.record(
-        app_user_id,
+    context.metrics.actions.labels(result.kind, "done").inc()
+    return BoardRecord(
         board_id,
         str(result.data.get("name") or name),
         safe_view_link(result.data.get("view_link"), context.miro_origins),
+        result.finished_at or context.clock(),
     )
-    context.metrics.actions.labels(result.kind, "done").inc()
-    return record

@@ -1,0 +1,79 @@
+"""The hot path's statements: a board for a connected user costs three, on SQLite and
+PostgreSQL alike: read the connection with its tokens, journal the operation before the
+call, finish it (and so record the board) after. Pacing spends a grant from memory, the
+token read with the connection is used as read, and nothing else touches the database.
+
+Counted at the driver (`before_cursor_execute` on every engine), so a statement added by
+any layer shows up here; `docs/benchmarks.md` has what each one cost.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from contextlib import contextmanager
+from typing import Any
+
+import pytest
+from sqlalchemy import Engine, event
+
+from .conftest import Harness
+from .test_service_api import USER, connect
+
+pytestmark = pytest.mark.db
+
+BOARDS = f"/api/v1/users/{USER}/boards"
+
+
+@contextmanager
+def statements() -> Iterator[list[str]]:
+    """Every statement any engine sends while the block runs (BEGIN and COMMIT too)."""
+    seen: list[str] = []
+
+    def record(*args: Any) -> None:
+        seen.append(" ".join(str(args[2]).split()))
+
+    event.listen(Engine, "before_cursor_execute", record)
+    try:
+        yield seen
+    finally:
+        event.remove(Engine, "before_cursor_execute", record)
+
+
+def _kind(statement: str) -> str:
+    words = statement.split()
+    table = {"SELECT": "FROM", "INSERT": "INTO", "UPDATE": "UPDATE"}.get(words[0])
+    if table is None:
+        return words[0]
+    return f"{words[0]} {words[words.index(table) + 1]}"
+
+
+async def test_a_board_for_a_connected_user_is_three_statements(
+    harness: Harness,
+) -> None:
+    await connect(harness)
+    async with harness.api() as api:
+        warm = await api.post(BOARDS, json={"name": "Warm"})
+        assert warm.status_code == 201
+        with statements() as seen:
+            for number in range(5):
+                made = await api.post(BOARDS, json={"name": f"Board {number}"})
+                assert made.status_code == 201, made.text
+    assert [_kind(s) for s in seen] == [
+        "SELECT connections",
+        "INSERT operations",
+        "UPDATE operations",
+    ] * 5, "\n".join(seen)
+
+
+async def test_a_repeat_with_the_same_key_is_two_statements(harness: Harness) -> None:
+    await connect(harness)
+    key = {"Idempotency-Key": "same-click"}
+    async with harness.api() as api:
+        first = await api.post(BOARDS, json={"name": "Once"}, headers=key)
+        with statements() as seen:
+            again = await api.post(BOARDS, json={"name": "Once"}, headers=key)
+    assert again.json() == first.json()
+    # The connection, the insert that finds the key taken; then the row, read under
+    # its lock to compare the parameters (a transaction: BEGIN ... COMMIT on SQLite).
+    kinds = [_kind(s) for s in seen if _kind(s) not in ("BEGIN", "COMMIT")]
+    assert kinds == ["SELECT connections", "INSERT operations", "SELECT operations"]
