@@ -111,7 +111,7 @@ async def test_0006_binds_stored_tokens_to_their_owner(database_url: str) -> Non
     with pytest.raises(RuntimeError, match="MIROCONNECT_ENCRYPTION_KEYS"):
         await upgrade(database_url)  # the keys are needed to re-encrypt
     assert await current_revision(database_url) == "0005"
-    await upgrade(database_url, encryption_keys=KEY1)
+    await upgrade(database_url, "0006", encryption_keys=KEY1)
     assert await current_revision(database_url) == "0006"
 
     database = Database(database_url)
