@@ -7,23 +7,14 @@ and `CI` is not set: in CI the test must run.
 
 from __future__ import annotations
 
-import os
 from pathlib import Path
 
-import pytest
-
 from .conftest import Demo
+from .stack import chromium_marks, launch_chromium
 
-CHROMIUM = Path("/usr/bin/chromium")
 ARTIFACTS = Path(__file__).resolve().parents[2] / "artifacts"
 
-pytestmark = [
-    pytest.mark.browser,
-    pytest.mark.skipif(
-        not CHROMIUM.exists() and not os.environ.get("CI"),
-        reason="Chromium is not installed at /usr/bin/chromium (in CI it must be)",
-    ),
-]
+pytestmark = chromium_marks()
 
 
 def test_one_click_boards_in_chromium(demo: Demo) -> None:
@@ -32,17 +23,7 @@ def test_one_click_boards_in_chromium(demo: Demo) -> None:
     app_url, miro_url = demo
     ARTIFACTS.mkdir(exist_ok=True)
     with sync_playwright() as playwright:
-        browser = playwright.chromium.launch(
-            executable_path=str(CHROMIUM),
-            args=[
-                "--no-sandbox",
-                "--disable-gpu",
-                "--disable-background-networking",
-                "--disable-component-update",
-                "--disable-sync",
-                "--no-first-run",
-            ],
-        )
+        browser = launch_chromium(playwright)
         try:
             page = browser.new_page(viewport={"width": 1100, "height": 900})
             page.set_default_timeout(15_000)
