@@ -34,6 +34,7 @@ if TYPE_CHECKING:
 
 __all__ = [
     "CHROMIUM",
+    "Processes",
     "Stack",
     "chromium_marks",
     "launch_chromium",
@@ -93,22 +94,33 @@ def wait_until_up(url: str, process: subprocess.Popen[bytes], log: Path) -> None
         time.sleep(0.1)
 
 
-class _Processes:
-    """Child processes with a log file each; all stopped (TERM, then KILL) at `stop`."""
+class Processes:
+    """Child processes with a log file each in `folder`; as a context manager, all are
+    stopped (TERM, then KILL) when the block ends."""
 
     def __init__(self, folder: Path) -> None:
         self.folder = folder
         self.running: list[tuple[subprocess.Popen[bytes], IO[bytes]]] = []
 
+    def __enter__(self) -> Processes:
+        return self
+
+    def __exit__(self, *exc_info: object) -> None:
+        self.stop()
+
     def log(self, name: str) -> Path:
         return self.folder / f"{name}.log"
 
     def start(
-        self, name: str, argv: Sequence[str], env: dict[str, str]
+        self,
+        name: str,
+        argv: Sequence[str],
+        env: dict[str, str],
+        cwd: Path | None = None,
     ) -> subprocess.Popen[bytes]:
         output = self.log(name).open("wb")
         process = subprocess.Popen(  # noqa: S603 - our own commands, fixed arguments
-            list(argv), stdout=output, stderr=subprocess.STDOUT, env=env
+            list(argv), stdout=output, stderr=subprocess.STDOUT, env=env, cwd=cwd
         )
         self.running.append((process, output))
         return process
@@ -123,6 +135,15 @@ class _Processes:
                 process.kill()
                 process.wait()
             output.close()
+        self.running.clear()
+
+
+@dataclass(frozen=True)
+class _MiroApp:
+    """The service's app, registered at the emulator."""
+
+    client_id: str
+    client_secret: str = field(repr=False)
 
 
 def _miroconnect(*args: str) -> list[str]:
@@ -133,20 +154,21 @@ def _service_env(
     folder: Path,
     service: str,
     miro: str,
-    stack_keys: dict[str, str],
+    app: _MiroApp,
+    api_key: str,
     allowed_return_urls: Sequence[str],
 ) -> dict[str, str]:
     env = {k: v for k, v in os.environ.items() if not k.startswith("MIROCONNECT_")}
     env.update(
         MIROCONNECT_DATABASE_URL=f"sqlite+aiosqlite:///{folder / 'service.db'}",
-        MIROCONNECT_MIRO_CLIENT_ID=stack_keys["client_id"],
-        MIROCONNECT_MIRO_CLIENT_SECRET=stack_keys["client_secret"],
+        MIROCONNECT_MIRO_CLIENT_ID=app.client_id,
+        MIROCONNECT_MIRO_CLIENT_SECRET=app.client_secret,
         MIROCONNECT_MIRO_REDIRECT_URI=f"{service}/connect/callback",
         MIROCONNECT_MIRO_AUTH_URL=f"{miro}/oauth/authorize",
         MIROCONNECT_MIRO_API_URL=miro,
         MIROCONNECT_ENCRYPTION_KEYS=generate_key("e2e1"),
         MIROCONNECT_SECRET_KEY=secrets.token_urlsafe(48),
-        MIROCONNECT_API_KEYS=stack_keys["api_key"],
+        MIROCONNECT_API_KEYS=api_key,
         MIROCONNECT_ALLOWED_RETURN_URLS=",".join(allowed_return_urls),
         MIROCONNECT_LOG_FORMAT="text",
         MIROCONNECT_LOG_LEVEL="WARNING",
@@ -159,14 +181,10 @@ def service_stack(folder: Path, allowed_return_urls: Sequence[str]) -> Iterator[
     """The emulator and `miroconnect serve` on free loopback ports, until the block ends."""
     miro = f"http://127.0.0.1:{free_port()}"
     service = f"http://127.0.0.1:{free_port()}"
-    keys = {
-        "client_id": "3074457" + str(secrets.randbelow(10**12)),
-        "client_secret": secrets.token_urlsafe(24),
-        "api_key": "e2e-" + secrets.token_urlsafe(24),
-    }
-    env = _service_env(folder, service, miro, keys, allowed_return_urls)
-    children = _Processes(folder)
-    try:
+    app = _MiroApp(f"3074457{secrets.randbelow(10**12)}", secrets.token_urlsafe(24))
+    api_key = "e2e-" + secrets.token_urlsafe(24)
+    env = _service_env(folder, service, miro, app, api_key, allowed_return_urls)
+    with Processes(folder) as children:
         emulator = children.start(
             "emulator",
             _miroconnect(
@@ -183,8 +201,8 @@ def service_stack(folder: Path, allowed_return_urls: Sequence[str]) -> Iterator[
         registered = httpx2.post(
             f"{miro}/_emulator/clients",
             json={
-                "client_id": keys["client_id"],
-                "client_secret": keys["client_secret"],
+                "client_id": app.client_id,
+                "client_secret": app.client_secret,
                 "redirect_uris": [f"{service}/connect/callback"],
             },
         )
@@ -199,9 +217,7 @@ def service_stack(folder: Path, allowed_return_urls: Sequence[str]) -> Iterator[
             env,
         )
         wait_until_up(f"{service}/readyz", serve, children.log("serve"))
-        yield Stack(service, miro, keys["api_key"])
-    finally:
-        children.stop()
+        yield Stack(service, miro, api_key)
     for name in ("emulator", "serve"):
         text = children.log(name).read_text(errors="replace")
         assert "Traceback" not in text, text
