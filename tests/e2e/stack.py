@@ -14,6 +14,7 @@ from __future__ import annotations
 import contextlib
 import os
 import secrets
+import socket
 import subprocess
 import sys
 import time
@@ -27,17 +28,18 @@ import pytest
 
 from miroconnect.crypto import generate_key
 
-from .conftest import free_port
-
 if TYPE_CHECKING:
-    from playwright.sync_api import Browser, Playwright
+    from playwright.sync_api import Browser, Page, Request
 
 __all__ = [
     "CHROMIUM",
     "Processes",
     "Stack",
+    "chromium",
     "chromium_marks",
-    "launch_chromium",
+    "free_port",
+    "miroconnect_command",
+    "requests_to",
     "service_stack",
     "wait_until_up",
 ]
@@ -53,6 +55,27 @@ CHROMIUM_ARGS = [
 ]
 
 
+def free_port() -> int:
+    """A TCP port free on 127.0.0.1 right now."""
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        port: int = sock.getsockname()[1]
+        return port
+
+
+def requests_to(page: Page, prefix: str) -> list[str]:
+    """The URLs `page` GETs (redirects included) that start with `prefix`, as they come:
+    e.g. how many times the browser was sent to Miro's consent page."""
+    seen: list[str] = []
+
+    def record(request: Request) -> None:
+        if request.method == "GET" and request.url.startswith(prefix):
+            seen.append(request.url)
+
+    page.on("request", record)
+    return seen
+
+
 def chromium_marks() -> list[pytest.MarkDecorator]:
     """`browser`, and skipped when Chromium is missing, unless in CI (where it must run)."""
     return [
@@ -64,9 +87,19 @@ def chromium_marks() -> list[pytest.MarkDecorator]:
     ]
 
 
-def launch_chromium(playwright: Playwright) -> Browser:
-    """Debian's Chromium, headless, with the team's launch flags."""
-    return playwright.chromium.launch(executable_path=str(CHROMIUM), args=CHROMIUM_ARGS)
+@contextlib.contextmanager
+def chromium() -> Iterator[Browser]:
+    """Debian's Chromium, headless, with the team's launch flags, closed at the end."""
+    from playwright.sync_api import sync_playwright
+
+    with sync_playwright() as playwright:
+        browser = playwright.chromium.launch(
+            executable_path=str(CHROMIUM), args=CHROMIUM_ARGS
+        )
+        try:
+            yield browser
+        finally:
+            browser.close()
 
 
 @dataclass(frozen=True)
@@ -146,7 +179,7 @@ class _MiroApp:
     client_secret: str = field(repr=False)
 
 
-def _miroconnect(*args: str) -> list[str]:
+def miroconnect_command(*args: str) -> list[str]:
     return [sys.executable, "-m", "miroconnect", *args]
 
 
@@ -187,7 +220,7 @@ def service_stack(folder: Path, allowed_return_urls: Sequence[str]) -> Iterator[
     with Processes(folder) as children:
         emulator = children.start(
             "emulator",
-            _miroconnect(
+            miroconnect_command(
                 "emulator",
                 "--port",
                 miro.rsplit(":", 1)[1],
@@ -208,12 +241,15 @@ def service_stack(folder: Path, allowed_return_urls: Sequence[str]) -> Iterator[
         )
         assert registered.status_code == 201, registered.text
         upgraded = subprocess.run(  # noqa: S603 - our own command, fixed arguments
-            _miroconnect("db", "upgrade"), env=env, capture_output=True, check=False
+            miroconnect_command("db", "upgrade"),
+            env=env,
+            capture_output=True,
+            check=False,
         )
         assert upgraded.returncode == 0, upgraded.stderr
         serve = children.start(
             "serve",
-            _miroconnect("serve", "--port", service.rsplit(":", 1)[1]),
+            miroconnect_command("serve", "--port", service.rsplit(":", 1)[1]),
             env,
         )
         wait_until_up(f"{service}/readyz", serve, children.log("serve"))

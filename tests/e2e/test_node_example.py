@@ -14,7 +14,6 @@ from __future__ import annotations
 
 import os
 import shutil
-import subprocess
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
@@ -22,12 +21,15 @@ from pathlib import Path
 import httpx2
 import pytest
 
-from .conftest import free_port
+from support.node import node_and_npm, npm_ci
+
 from .stack import (
     Processes,
     Stack,
+    chromium,
     chromium_marks,
-    launch_chromium,
+    free_port,
+    requests_to,
     service_stack,
     wait_until_up,
 )
@@ -39,37 +41,15 @@ PASSWORD = "correct-horse-battery"
 ARTIFACTS = Path(__file__).resolve().parents[2] / "artifacts"  # git ignores it
 
 
-def _tool(name: str) -> str:
-    path = shutil.which(name)
-    if path is None:
-        pytest.skip(f"{name} is not installed: the Node example needs node and npm")
-    return path
-
-
 @pytest.fixture(scope="session")
-def node_example(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    """A copy of the example with its packages installed (`npm ci`), once a session."""
-    npm = _tool("npm")
-    _tool("node")
+def node_example(tmp_path_factory: pytest.TempPathFactory) -> tuple[str, Path]:
+    """`node`, and a copy of the example with its packages installed (`npm ci`), once a
+    test session."""
+    node, npm = node_and_npm("the Node example")
     folder = tmp_path_factory.mktemp("node-example") / "app"
     shutil.copytree(EXAMPLE, folder, ignore=shutil.ignore_patterns("node_modules"))
-    try:
-        subprocess.run(  # noqa: S603 - npm from PATH, fixed arguments
-            [npm, "ci", "--no-audit", "--no-fund", "--loglevel=error"],
-            cwd=folder,
-            capture_output=True,
-            text=True,
-            check=True,
-            timeout=300,
-        )
-    except (subprocess.CalledProcessError, subprocess.TimeoutExpired) as failure:
-        lines = str(getattr(failure, "stderr", "") or "").strip().splitlines()
-        why = next((line for line in lines if "error code" in line), None)
-        pytest.skip(
-            "npm ci could not install the Node example's packages (offline, no "
-            f"registry?): {why or (lines or ['timed out'])[0]}"
-        )
-    return folder
+    npm_ci(npm, folder, "the Node example's packages")
+    return node, folder
 
 
 @dataclass(frozen=True)
@@ -79,7 +59,7 @@ class Running:
 
 
 @pytest.fixture
-def running(node_example: Path, tmp_path: Path) -> Iterator[Running]:
+def running(node_example: tuple[str, Path], tmp_path: Path) -> Iterator[Running]:
     """The service and the emulator, then the Node app, whose origin the service
     allows as a return URL."""
     port = free_port()
@@ -94,8 +74,9 @@ def running(node_example: Path, tmp_path: Path) -> Iterator[Running]:
             "EXAMPLE_USERS": f"alice:{PASSWORD},bob:{PASSWORD}",
             "SESSION_SECRET": os.urandom(32).hex(),
         }
-        node = children.start("node", [_tool("node"), "server.js"], env, node_example)
-        wait_until_up(f"http://127.0.0.1:{port}/login", node, children.log("node"))
+        node, folder = node_example
+        process = children.start("node", [node, "server.js"], env, folder)
+        wait_until_up(f"http://127.0.0.1:{port}/login", process, children.log("node"))
         yield Running(app, stack)
     log = (tmp_path / "node.log").read_text(errors="replace")
     assert "Node example on" in log
@@ -103,80 +84,62 @@ def running(node_example: Path, tmp_path: Path) -> Iterator[Running]:
 
 
 def test_a_signed_in_user_creates_boards_through_the_service(running: Running) -> None:
-    from playwright.sync_api import expect, sync_playwright
+    from playwright.sync_api import expect
 
     stack = running.stack
-    with sync_playwright() as playwright:
-        browser = launch_chromium(playwright)
-        try:
-            page = browser.new_page()
-            page.set_default_timeout(15_000)
-            consent: list[str] = []
-            # Miro's consent page (the emulator approves it at once, with a redirect).
-            page.on(
-                "request",
-                lambda request: (
-                    consent.append(request.url)
-                    if request.url.startswith(f"{stack.miro}/oauth/authorize")
-                    else None
-                ),
-            )
-            page.goto(f"{running.app}/")
-            page.wait_for_url(f"{running.app}/login?next=%2F")
-            page.get_by_label("Username").fill("alice")
-            page.get_by_label("Password").fill("not-her-password")
-            page.get_by_role("button", name="Sign in").click()
-            expect(page.get_by_role("alert")).to_have_text(
-                "Wrong username or password."
-            )
-            page.get_by_label("Username").fill("alice")
-            page.get_by_label("Password").fill(PASSWORD)
-            page.get_by_role("button", name="Sign in").click()
-            expect(page.locator("#connection")).to_have_text("Miro: not connected")
+    with chromium() as browser:
+        page = browser.new_page()
+        page.set_default_timeout(15_000)
+        # Miro's consent page (the emulator approves it at once, with a redirect).
+        consent = requests_to(page, f"{stack.miro}/oauth/authorize")
+        page.goto(f"{running.app}/")
+        page.wait_for_url(f"{running.app}/login?next=%2F")
+        page.get_by_label("Username").fill("alice")
+        page.get_by_label("Password").fill("not-her-password")
+        page.get_by_role("button", name="Sign in").click()
+        expect(page.get_by_role("alert")).to_have_text("Wrong username or password.")
+        page.get_by_label("Username").fill("alice")
+        page.get_by_label("Password").fill(PASSWORD)
+        page.get_by_role("button", name="Sign in").click()
+        expect(page.locator("#connection")).to_have_text("Miro: not connected")
 
-            # First click: the service's launch link, Miro's consent, back, confirmed.
-            page.get_by_label("Board name").fill("Sprint 12")
-            page.get_by_role("button", name="Create board on Miro").click()
-            page.wait_for_url(f"{running.app}/?board=*")
-            expect(page.get_by_role("status")).to_contain_text(
-                "Board created on Miro: Sprint 12"
-            )
-            expect(page.locator("#connection")).to_have_text("Miro: connected")
-            boards = page.locator("#boards li")
-            expect(boards).to_have_count(1)
-            link = boards.first.get_by_role("link", name="Open in Miro")
-            assert (link.get_attribute("href") or "").startswith(
-                f"{stack.miro}/app/board/"
-            )
-            assert len(consent) == 1
+        # First click: the service's launch link, Miro's consent, back, confirmed.
+        page.get_by_label("Board name").fill("Sprint 12")
+        page.get_by_role("button", name="Create board on Miro").click()
+        page.wait_for_url(f"{running.app}/?board=*")
+        expect(page.get_by_role("status")).to_contain_text(
+            "Board created on Miro: Sprint 12"
+        )
+        expect(page.locator("#connection")).to_have_text("Miro: connected")
+        boards = page.locator("#boards li")
+        expect(boards).to_have_count(1)
+        link = boards.first.get_by_role("link", name="Open in Miro")
+        assert (link.get_attribute("href") or "").startswith(f"{stack.miro}/app/board/")
+        assert len(consent) == 1
 
-            # Second click: the board at once, no consent.
-            page.get_by_label("Board name").fill("Sprint 13")
-            page.get_by_role("button", name="Create board on Miro").click()
-            expect(page.get_by_role("status")).to_contain_text("Sprint 13")
-            expect(boards).to_have_count(2)
-            assert len(consent) == 1
-            ARTIFACTS.mkdir(exist_ok=True)
-            page.screenshot(path=str(ARTIFACTS / "node-example.png"), full_page=True)
-            shown = [
-                boards.nth(i).get_attribute("data-board-id") or "" for i in range(2)
-            ]
+        # Second click: the board at once, no consent.
+        page.get_by_label("Board name").fill("Sprint 13")
+        page.get_by_role("button", name="Create board on Miro").click()
+        expect(page.get_by_role("status")).to_contain_text("Sprint 13")
+        expect(boards).to_have_count(2)
+        assert len(consent) == 1
+        ARTIFACTS.mkdir(exist_ok=True)
+        page.screenshot(path=str(ARTIFACTS / "node-example.png"), full_page=True)
+        shown = [boards.nth(i).get_attribute("data-board-id") or "" for i in range(2)]
 
-            # A post without the session's CSRF token changes nothing.
-            forged = page.context.request.post(
-                f"{running.app}/boards",
-                form={"name": "Forged", "request_id": "forged-1"},
-                max_redirects=0,
-            )
-            assert forged.status == 403
-            forged = page.context.request.post(
-                f"{running.app}/boards",
-                form={"name": "Forged", "request_id": "forged-2", "_csrf": "x" * 64},
-                max_redirects=0,
-            )
-            assert forged.status == 403
-        finally:
-            browser.close()
+        # A post without the session's CSRF token changes nothing.
+        forged = page.context.request.post(
+            f"{running.app}/boards",
+            form={"name": "Forged", "request_id": "forged-1"},
+            max_redirects=0,
+        )
+        assert forged.status == 403
+        forged = page.context.request.post(
+            f"{running.app}/boards",
+            form={"name": "Forged", "request_id": "forged-2", "_csrf": "x" * 64},
+            max_redirects=0,
+        )
+        assert forged.status == 403
 
     at_miro = httpx2.get(f"{stack.miro}/_emulator/boards").json()
     assert sorted(b["name"] for b in at_miro) == ["Sprint 12", "Sprint 13"]

@@ -30,7 +30,7 @@ from miroconnect.emulator import serve_in_thread
 if TYPE_CHECKING:
     from playwright.sync_api import Page as PlaywrightPage
 
-from .stack import Stack, chromium_marks, launch_chromium, service_stack
+from .stack import Stack, chromium, chromium_marks, service_stack
 
 pytestmark = chromium_marks()
 
@@ -158,26 +158,22 @@ def sites(tmp_path: Path) -> Iterator[Sites]:
 
 
 def test_the_popup_hands_the_result_to_the_host_page(sites: Sites) -> None:
-    from playwright.sync_api import expect, sync_playwright
+    from playwright.sync_api import expect
 
     stack = sites.stack
-    with sync_playwright() as playwright:
-        browser = launch_chromium(playwright)
-        try:
-            page = browser.new_page()
-            page.set_default_timeout(15_000)
-            page.goto(f"{sites.host.origin}/")
-            with page.expect_popup() as opened:
-                page.get_by_role("button", name="Create board on Miro").click()
-            popup = opened.value
-            expect(page.locator("#status")).to_have_text(
-                re.compile(r"^board:Popup board:\S+$"), timeout=20_000
-            )
-            assert closed(popup)
-            board_id = page.locator("#status").inner_text().rsplit(":", 1)[1]
-            received = page.evaluate("window.received")
-        finally:
-            browser.close()
+    with chromium() as browser:
+        page = browser.new_page()
+        page.set_default_timeout(15_000)
+        page.goto(f"{sites.host.origin}/")
+        with page.expect_popup() as opened:
+            page.get_by_role("button", name="Create board on Miro").click()
+        popup = opened.value
+        expect(page.locator("#status")).to_have_text(
+            re.compile(r"^board:Popup board:\S+$"), timeout=20_000
+        )
+        assert closed(popup)
+        board_id = page.locator("#status").inner_text().rsplit(":", 1)[1]
+        received = page.evaluate("window.received")
     # Exactly one message, from the service, with the result alone.
     assert len(received) == 1
     assert received[0]["origin"] == stack.service
@@ -192,7 +188,7 @@ def test_the_popup_hands_the_result_to_the_host_page(sites: Sites) -> None:
 
 
 def test_a_page_on_a_foreign_origin_receives_nothing(sites: Sites) -> None:
-    from playwright.sync_api import expect, sync_playwright
+    from playwright.sync_api import expect
 
     stack = sites.stack
     # A flow for the host's origin, its link opened by a page of another origin.
@@ -208,32 +204,28 @@ def test_a_page_on_a_foreign_origin_receives_nothing(sites: Sites) -> None:
     assert started.status_code == 202, started.text
     authorize_url = started.json()["authorize_url"]
     callbacks: list[int] = []
-    with sync_playwright() as playwright:
-        browser = launch_chromium(playwright)
-        try:
-            context = browser.new_context()
-            context.on(
-                "response",
-                lambda answer: (
-                    callbacks.append(answer.status)
-                    if answer.url.startswith(f"{stack.service}/connect/callback")
-                    else None
-                ),
-            )
-            page = context.new_page()
-            page.set_default_timeout(15_000)
-            page.goto(f"{sites.foreign}/?{urlencode({'authorize_url': authorize_url})}")
-            with page.expect_popup() as opened:
-                page.get_by_role("button", name="Create board on Miro").click()
-            # The popup reached the service's last page (consent held), posted to the
-            # host's origin only, and closed: this page got no message at all.
-            expect(page.locator("#status")).to_have_text(
-                "error:popup_closed", timeout=20_000
-            )
-            assert closed(opened.value)
-            received = page.evaluate("window.received")
-        finally:
-            browser.close()
+    with chromium() as browser:
+        context = browser.new_context()
+        context.on(
+            "response",
+            lambda answer: (
+                callbacks.append(answer.status)
+                if answer.url.startswith(f"{stack.service}/connect/callback")
+                else None
+            ),
+        )
+        page = context.new_page()
+        page.set_default_timeout(15_000)
+        page.goto(f"{sites.foreign}/?{urlencode({'authorize_url': authorize_url})}")
+        with page.expect_popup() as opened:
+            page.get_by_role("button", name="Create board on Miro").click()
+        # The popup reached the service's last page (consent held), posted to the
+        # host's origin only, and closed: this page got no message at all.
+        expect(page.locator("#status")).to_have_text(
+            "error:popup_closed", timeout=20_000
+        )
+        assert closed(opened.value)
+        received = page.evaluate("window.received")
     assert callbacks == [200]
     assert received == []
     stats = httpx2.get(f"{stack.miro}/_emulator/stats").json()
