@@ -187,6 +187,35 @@ def test_the_popup_hands_the_result_to_the_host_page(sites: Sites) -> None:
     assert [b["id"] for b in at_miro] == [board_id]
 
 
+def test_a_failed_flow_rejects_with_miro_error(sites: Sites) -> None:
+    from playwright.sync_api import expect
+
+    stack = sites.stack
+    # Miro refuses the code once: the flow fails after the browser was verified, so the
+    # popup page posts `miro_error` to the host page instead of a result.
+    fault = {"action": "status", "method": "POST", "path": "/v1/oauth/token"}
+    added = httpx2.post(
+        f"{stack.miro}/_emulator/faults",
+        json=fault | {"status": 400, "times": 1, "body": {"error": "invalid_grant"}},
+    )
+    assert added.status_code == 201, added.text
+    with chromium() as browser:
+        page = browser.new_page()
+        page.set_default_timeout(15_000)
+        page.goto(f"{sites.host.origin}/")
+        with page.expect_popup() as opened:
+            page.get_by_role("button", name="Create board on Miro").click()
+        expect(page.locator("#status")).to_have_text(
+            "error:code_rejected", timeout=20_000
+        )
+        assert closed(opened.value)
+        received = page.evaluate("window.received")
+    assert [message["data"] for message in received] == [
+        {"miro_error": "code_rejected"}
+    ]
+    assert sites.host.confirms == []
+
+
 def test_a_page_on_a_foreign_origin_receives_nothing(sites: Sites) -> None:
     from playwright.sync_api import expect
 
