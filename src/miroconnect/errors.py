@@ -146,7 +146,8 @@ class AuthorizationError(MiroConnectError):
     and API errors show, and that metrics count. A failure of `ConnectFlow.complete`
     after the state was consumed carries `app_user_id` (the flow's user), and once the
     browser was verified also `return_url` (where the flow was to end, re-checked
-    against the allow-list), so the caller can send the user back there.
+    against the allow-list) and `display` (how: `redirect` or `popup`), so the caller
+    can send the user back there.
     """
 
     reason = "authorization_failed"
@@ -155,6 +156,7 @@ class AuthorizationError(MiroConnectError):
     message = "The connect flow failed."
     app_user_id: str | None = None
     return_url: str | None = None
+    display: str = "redirect"
 
     def __init__(self, message: str | None = None) -> None:
         super().__init__(message or self.message)

@@ -166,7 +166,7 @@ class HeldConsents:
             consent_id=consent.id,
             miro_team_id=identity.team_id,
         )
-        return FlowHeld(return_url, result, consent.expires_at)
+        return FlowHeld(return_url, result, consent.expires_at, display=pending.display)
 
     async def confirm(self, app_user_id: str, result: str) -> Confirmed:
         """Service mode: the host app says which of its users came back with `result`.

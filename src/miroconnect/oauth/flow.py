@@ -59,6 +59,7 @@ from miroconnect.oauth.pending import (
 from miroconnect.oauth.source import TokenSource
 from miroconnect.oauth.store import (
     ConsentStore,
+    Display,
     FlowStore,
     NewPendingAuthorization,
     PendingAuthorization,
@@ -146,9 +147,15 @@ class ConnectFlow:
         )
 
     async def start_launch(
-        self, app_user_id: str, action: PendingAction | None, return_url: str
+        self,
+        app_user_id: str,
+        action: PendingAction | None,
+        return_url: str,
+        *,
+        display: Display = "redirect",
     ) -> FlowLaunch:
-        """Service mode: like `start`, but the browser is bound later, by `launch`."""
+        """Service mode: like `start`, but the browser is bound later, by `launch`;
+        `display="popup"` ends the flow on a page that posts to the opener window."""
         launch = new_secret()
         expires_at = await self._remember(
             app_user_id,
@@ -156,6 +163,7 @@ class ConnectFlow:
             return_url,
             mode="service",
             launch_hash=hash_secret(launch),
+            display=display,
         )
         return FlowLaunch(launch_token=launch, expires_at=expires_at)
 
@@ -169,6 +177,7 @@ class ConnectFlow:
         state_hash: str | None = None,
         binding_hash: str | None = None,
         launch_hash: str | None = None,
+        display: Display = "redirect",
     ) -> datetime:
         """Store a new pending flow (hashes only) and log its start; its expiry."""
         return_url = self._check_return_url(return_url, app_user_id)
@@ -190,6 +199,7 @@ class ConnectFlow:
                 binding_hash=binding_hash,
                 launch_hash=launch_hash,
                 launch_expires_at=expires_at if launch_hash else None,
+                display=display,
             )
         )
         log_event(
@@ -198,6 +208,7 @@ class ConnectFlow:
             flow_id=flow_id,
             app_user_id=app_user_id,
             mode=mode,
+            display=display,
             action=action.kind if action else None,
         )
         return expires_at
@@ -317,6 +328,7 @@ class ConnectFlow:
             # (if that is still allowed), with the reason.
             exc.app_user_id = pending.app_user_id
             exc.return_url = self._allowed_or_none(pending.return_url)
+            exc.display = pending.display
             raise
 
     def _allowed_or_none(self, return_url: str) -> str | None:
@@ -439,14 +451,16 @@ class ConnectFlow:
         *,
         team_id: str | None = None,
         service: bool = False,
+        display: Display = "redirect",
     ) -> ActionDone | ConsentRequired:
         """Run `action` now if the user has a live connection; otherwise start consent
         with the action pending, so it completes in the callback.
 
         A connection whose refresh Miro rejects (now, or earlier: `needs_reauth`) leads
-        back through consent the same way. `service=True` starts a launch-link flow.
-        `return_url=None`: run only; where consent would be needed, raise
-        `NotConnectedError` (nothing is started or stored).
+        back through consent the same way. `service=True` starts a launch-link flow,
+        which ends as `display` says (see `start_launch`). `return_url=None`: run
+        only; where consent would be needed, raise `NotConnectedError` (nothing is
+        started or stored).
         """
         if return_url is not None:
             return_url = self._check_return_url(return_url, app_user_id)
@@ -466,7 +480,9 @@ class ConnectFlow:
             )
         if service:
             return ConsentRequired(
-                await self.start_launch(app_user_id, action, return_url)
+                await self.start_launch(
+                    app_user_id, action, return_url, display=display
+                )
             )
         return ConsentRequired(
             await self.start(app_user_id, action, return_url, team_id=team_id)

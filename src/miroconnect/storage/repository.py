@@ -82,6 +82,7 @@ class SQLStore:
             action_params=dict(action.params) if action else None,
             action_idempotency_key=action.idempotency_key if action else None,
             return_url=pending.return_url,
+            display=pending.display,
             created_at=pending.created_at,
             expires_at=pending.expires_at,
             launch_expires_at=pending.launch_expires_at,

@@ -36,6 +36,7 @@ from miroconnect.errors import (
 from miroconnect.oauth.outcomes import ActionDone, FlowHeld, FlowStart
 from miroconnect.web.context import WebContext
 from miroconnect.web.dependencies import ContextDep, CSRFDep
+from miroconnect.web.popup import back_to_app, keep_opener
 from miroconnect.web.replies import board_record, error_page, with_query
 from miroconnect.web.security import FORM_LIMITS, cookie_is_secure, cookie_name
 
@@ -216,7 +217,8 @@ def connect_router(
             context.metrics.flows_failed.labels(exc.reason).inc()
             response = error_page(context, request, exc.reason)
         else:
-            response = _to_miro(context, request, start)
+            # A redirect makes no page: it may as well let a popup keep its opener.
+            response = keep_opener(_to_miro(context, request, start))
         response.headers["referrer-policy"] = "no-referrer"
         return response
 
@@ -275,8 +277,9 @@ async def _finish(
         # words; a flow that ends on our own pages, or a browser that is not the flow's
         # own (no return URL then), gets our page for the reason.
         if exc.return_url and exc.return_url.startswith(("http://", "https://")):
-            target = with_query(exc.return_url, miro_error=exc.reason)
-            return RedirectResponse(target, status_code=303)
+            return back_to_app(
+                context, request, exc.return_url, exc.display, miro_error=exc.reason
+            )
         return error_page(context, request, exc.reason)
     except CryptoError:
         raise  # the app's keys, not Miro: the 500 vault_key_error page
@@ -287,8 +290,13 @@ async def _finish(
     context.metrics.flows_completed.inc()
     if isinstance(outcome, FlowHeld):
         # Service mode: the host app's backend confirms which of its users this is.
-        target = with_query(outcome.return_url, miro_result=outcome.result_token)
-        return RedirectResponse(target, status_code=303)
+        return back_to_app(
+            context,
+            request,
+            outcome.return_url,
+            outcome.display,
+            miro_result=outcome.result_token,
+        )
     if outcome.action_error is not None:
         # Consent worked and the connection is stored; the board was not made. The app
         # behind `return_url` says so in its own words.

@@ -27,18 +27,34 @@ RETURN_URL_DESCRIPTION = (
     "`POST /api/v1/users/{user_id}/connection/confirm`) or `miro_error`. Required "
     "when the user must connect first."
 )
+DISPLAY_DESCRIPTION = (
+    "How the flow ends in the browser. `redirect` (default): the browser goes to "
+    "`return_url` with `miro_result` or `miro_error`. `popup`, for single-page apps "
+    "that open `authorize_url` in a popup (e.g. with `/static/miroconnect.js`): the "
+    "flow ends on a page of this service that posts `{miro_result}` or `{miro_error}` "
+    "with `postMessage` to the window that opened it, only at the exact origin of "
+    "`return_url` (which must then be absolute: `403 return_url_rejected` if not), "
+    "and closes. Confirm the result from your backend exactly as after a redirect."
+)
 
 
-class BoardCreate(CreateBoard):
-    """A board to create for a user (the `create_board` action), and where the browser
-    comes back to if the user must connect first."""
+class _EndsInTheBrowser(BaseModel):
+    """`return_url` and `display`: where and how a flow that needs consent ends."""
 
     return_url: str | None = Field(
         None, max_length=2048, description=RETURN_URL_DESCRIPTION
     )
+    display: Literal["redirect", "popup"] = Field(
+        "redirect", description=DISPLAY_DESCRIPTION
+    )
 
 
-class ConnectionStart(BaseModel):
+class BoardCreate(_EndsInTheBrowser, CreateBoard):
+    """A board to create for a user (the `create_board` action), and where and how the
+    browser comes back if the user must connect first."""
+
+
+class ConnectionStart(_EndsInTheBrowser):
     """Connect a user to Miro, with nothing else to do (e.g. a "Connect Miro" button)."""
 
     model_config = ConfigDict(extra="forbid")
