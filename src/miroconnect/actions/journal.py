@@ -15,7 +15,14 @@ from collections.abc import Mapping
 from datetime import timedelta
 from typing import Any
 
-from miroconnect.errors import LeaseLostError, OperationInProgressError
+from miroconnect.errors import (
+    LeaseLostError,
+    MiroAPIError,
+    MiroServerError,
+    OperationInProgressError,
+    RateLimitedError,
+    UnauthorizedError,
+)
 from miroconnect.logs import log_event
 from miroconnect.storage.operations import Claim, OperationStore
 from miroconnect.types import Backoff, Clock, Sleep, system_clock
@@ -25,6 +32,7 @@ __all__ = [
     "IN_PROGRESS_WAIT",
     "RELEASE_RETRY",
     "Journal",
+    "definitive",
 ]
 
 # Giving a lease back after a database error: about 9 s of doubling waits, longer than a
@@ -38,6 +46,12 @@ IN_PROGRESS_RETRY_AFTER = 5  # seconds: what the error suggests to the caller
 
 # Logged as the runner, whose events these were before the journal was split out of it.
 logger = logging.getLogger("miroconnect.actions.runner")
+
+
+def definitive(error: MiroAPIError) -> bool:
+    """An answer that will not change if the same request is sent again: the operation
+    fails for good (a 5xx, a 429 or a 401 leaves it to be resumed instead)."""
+    return not isinstance(error, MiroServerError | RateLimitedError | UnauthorizedError)
 
 
 class Journal:

@@ -20,7 +20,7 @@ from uuid import uuid4
 
 import httpx2
 
-from miroconnect.actions.journal import IN_PROGRESS_WAIT, Journal
+from miroconnect.actions.journal import IN_PROGRESS_WAIT, Journal, definitive
 from miroconnect.actions.kinds import (
     AddStarterContent,
     CopyBoard,
@@ -34,20 +34,12 @@ from miroconnect.client.models import Board
 from miroconnect.errors import (
     ActionFailedError,
     MiroAPIError,
-    MiroServerError,
-    RateLimitedError,
-    UnauthorizedError,
 )
 from miroconnect.oauth.pending import ActionContext, ActionResult, PendingAction
 from miroconnect.storage.operations import Claim, OperationStore
 from miroconnect.types import Clock, Sleep, system_clock
 
 __all__ = ["MiroActionRunner"]
-
-
-def _definitive(error: MiroAPIError) -> bool:
-    """An answer that will not change if the same request is sent again."""
-    return not isinstance(error, MiroServerError | RateLimitedError | UnauthorizedError)
 
 
 class MiroActionRunner:
@@ -140,7 +132,7 @@ class MiroActionRunner:
             data = await self._execute(steps, fresh=claim.created)
             await self.operations.finish(op.id, owner, data)
         except MiroAPIError as error:
-            if _definitive(error):
+            if definitive(error):
                 await self.operations.fail(op.id, owner, str(error))
             else:
                 await self._journal.release(op.id, owner)
