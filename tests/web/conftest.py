@@ -27,10 +27,13 @@ from miroconnect.storage.migrate import upgrade
 from miroconnect.web import create_app
 from support import CLIENT_ID, CLIENT_SECRET, FakeClock
 
+from .miro_spy import Spy
+
 APP = "http://testserver"
 MIRO = "https://miro.test"
 REDIRECT_URI = f"{APP}/connect/callback"
 API_KEY = "test-api-key-0123456789"
+PROXY_USER = "user-7"  # connected by `spied`
 RETURN_ORIGIN = "https://app.example"
 
 
@@ -193,6 +196,23 @@ async def open_harness(
 async def harness(database_url: str) -> AsyncIterator[Harness]:
     async with open_harness(database_url) as opened:
         yield opened
+
+
+@pytest.fixture
+async def spied(database_url: str) -> AsyncIterator[tuple[Harness, Spy]]:
+    """The harness with `PROXY_USER` connected, and the `Spy` before the emulator."""
+    from .test_service_api import connect  # a test module: imported when needed
+
+    spies: list[Spy] = []
+
+    def wrap(transport: httpx2.AsyncBaseTransport) -> httpx2.AsyncBaseTransport:
+        spies.append(Spy(transport))
+        return spies[-1]
+
+    async with open_harness(database_url, miro=wrap) as harness:
+        await connect(harness, PROXY_USER)
+        spies[0].sent.clear()
+        yield harness, spies[0]
 
 
 @pytest.fixture

@@ -215,12 +215,12 @@ def install_openapi(app: FastAPI) -> None:
                     # A route's own problem model (a `Problem` with more members) is
                     # kept; FastAPI's validation error is our `Problem` too.
                     declared = response.get("content", {}).get("application/json", {})
-                    schema = declared.get("schema", {})
-                    if not schema or schema.get("$ref", "").endswith(
+                    problem = declared.get("schema", {})
+                    if not problem or problem.get("$ref", "").endswith(
                         "/HTTPValidationError"
                     ):
-                        schema = {"$ref": "#/components/schemas/Problem"}
-                    response["content"] = {PROBLEM_MEDIA_TYPE: {"schema": schema}}
+                        problem = {"$ref": "#/components/schemas/Problem"}
+                    response["content"] = {PROBLEM_MEDIA_TYPE: {"schema": problem}}
         app.openapi_schema = schema
         return schema
 

@@ -9,7 +9,8 @@ path, no connection) are problem documents (`application/problem+json`, with `re
 everything else is Miro's. Each request gets what the typed client gets:
 
 * the path is checked before anything is read or sent (`web/proxy_target.py`: only
-  `/v2/...`, at the configured Miro API base, never another host), `400` otherwise;
+  `/v2/...`, at the configured Miro API base, never another host), `400` otherwise
+  (`403` for `/v2/oauth/...`);
 * no live connection: `409` `not_connected` / `needs_reauth` (`web/live.py`);
 * the body is spooled as it arrives (`web/spool.py`), up to `MIROCONNECT_PROXY_MAX_BODY`
   (`413` past it); the answer streams back unless it is small;
@@ -33,6 +34,7 @@ from typing import Annotated, Any
 
 import httpx2
 from fastapi import APIRouter, Header, Request
+from fastapi import Path as FastAPIPath
 from starlette.responses import Response, StreamingResponse
 
 from miroconnect.actions.forward import Answer, Forwarder, KeyedRequest
@@ -61,6 +63,7 @@ from miroconnect.web.live import ReturnURLHeader, connection_required, live_conn
 from miroconnect.web.problems import Problem, ProblemError
 from miroconnect.web.proxy_target import (
     ProxyTarget,
+    TargetForbiddenError,
     TargetRefusedError,
     answer_headers,
     proxy_target,
@@ -99,12 +102,13 @@ _RESPONSES: dict[int | str, dict[str, Any]] = {
     400: {
         "model": Problem,
         "description": "`path_not_allowed`: only `/v2/...` of Miro's REST API (no "
-        "`..`, encoded slashes, other hosts, or `/v2/oauth`).",
+        "`..`, encoded slashes or other hosts).",
     },
     401: {"model": Problem, "description": "No API key, or a wrong one."},
     403: {
         "model": Problem,
-        "description": "`return_url_rejected`: X-Miroconnect-Return-Url is not on an "
+        "description": "`path_forbidden`: Miro's OAuth endpoints (`/v2/oauth/...`) are "
+        "this service's; `return_url_rejected`: X-Miroconnect-Return-Url is not on an "
         "allowed origin.",
     },
     409: {
@@ -129,11 +133,21 @@ _RESPONSES: dict[int | str, dict[str, Any]] = {
 }
 
 
+MiroPath = Annotated[
+    str,
+    FastAPIPath(
+        description="The path at Miro's REST API, from `v2/` on (e.g. "
+        "`v2/boards/uXjVOD6LSME=/sticky_notes`), slashes unencoded; the query string "
+        "is passed on too. Anything else is refused (400).",
+    ),
+]
+
+
 async def proxy(
     request: Request,
     context: ContextDep,
     user_id: UserIdPath,
-    path: str,
+    path: MiroPath,
     idempotency_key: IdempotencyKeyHeader = None,
     return_url: ReturnURLHeader = None,
 ) -> Response:
@@ -141,6 +155,8 @@ async def proxy(
     `https://api.miro.com/v2/boards`. Miro's answer comes back as it is."""
     try:
         target = proxy_target(request.scope, path, context.stack.miro.config.api_url)
+    except TargetForbiddenError as exc:
+        raise ProblemError(403, str(exc), reason="path_forbidden") from None
     except TargetRefusedError as exc:
         raise ProblemError(400, str(exc), reason="path_not_allowed") from None
     connection = await live_connection(context, user_id, return_url)

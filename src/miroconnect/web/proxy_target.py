@@ -29,6 +29,7 @@ __all__ = [
     "MAX_PATH_LENGTH",
     "MAX_QUERY_LENGTH",
     "ProxyTarget",
+    "TargetForbiddenError",
     "TargetRefusedError",
     "answer_headers",
     "proxy_target",
@@ -49,6 +50,10 @@ _PASSED_BACK = ("content-type", "content-disposition", "location", "retry-after"
 
 class TargetRefusedError(ValueError):
     """The path or query may not be forwarded to Miro (the message says why)."""
+
+
+class TargetForbiddenError(TargetRefusedError):
+    """A well-formed path to Miro that the proxy does not give access to."""
 
 
 @dataclass(frozen=True)
@@ -100,7 +105,7 @@ def _miro_path(raw_path: str, path: str) -> str:
     if segments[0] != "v2" or len(segments) < 2:
         raise TargetRefusedError("only Miro's REST API v2 is proxied: /v2/...")
     if segments[1].lower() == "oauth":
-        raise TargetRefusedError(
+        raise TargetForbiddenError(
             "Miro's OAuth endpoints are not proxied: the connection's tokens are this "
             "service's (DELETE /api/v1/users/{user_id}/connection revokes them)"
         )
