@@ -33,6 +33,7 @@ class Upload:
     answer_status: int = 0
     answer_headers: dict[str, str] = field(default_factory=dict)
     answer_body: bytes = b""
+    answer_parts: int = 0  # body messages: more than one when streamed
 
     async def send_to(
         self,
@@ -88,6 +89,7 @@ class Upload:
                 }
             elif message["type"] == "http.response.body":
                 self.answer_body += message.get("body", b"")
+                self.answer_parts += 1
 
         await app(scope, receive, send)
 

@@ -8,6 +8,7 @@ that reaches Miro's REST API and can answer some itself, so a test sees what Mir
 from __future__ import annotations
 
 import json
+from collections.abc import AsyncIterator
 from typing import Any
 
 import httpx2
@@ -119,6 +120,32 @@ async def test_an_image_upload_streams_through_as_multipart(
     assert resource.status_code == 307
     assert resource.headers["location"].startswith(MIRO)
     assert len(spy.sent) == 3
+
+
+async def test_a_large_answer_streams_back_as_it_comes(
+    spied: tuple[Harness, Spy],
+) -> None:
+    harness, spy = spied
+    chunk = bytes(range(256)) * 256  # 64 KiB
+
+    async def body() -> AsyncIterator[bytes]:
+        for _ in range(16):
+            yield chunk
+
+    spy.canned.append(
+        httpx2.Response(
+            200, headers={"content-type": "application/octet-stream"}, content=body()
+        )
+    )
+    download = Upload(size=0)
+    key = [(b"authorization", f"Bearer {API_KEY}".encode())]
+    await download.send_to(
+        harness.app, f"{PROXY}/v2/boards/b/items", "", key, method="GET"
+    )
+    assert download.answer_status == 200
+    assert download.answer_body == chunk * 16
+    assert "content-length" not in download.answer_headers
+    assert download.answer_parts >= 16  # passed on as it came, never held whole
 
 
 async def test_a_401_refreshes_the_token_and_sends_again_once(

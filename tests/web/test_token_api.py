@@ -4,10 +4,8 @@
 from __future__ import annotations
 
 import asyncio
-import io
 import json
 import logging
-from collections.abc import Iterator
 from datetime import datetime, timedelta
 
 import pytest
@@ -21,22 +19,6 @@ USER = "user-token"
 TOKEN = f"/api/v1/users/{USER}/connection/token"
 
 
-@pytest.fixture
-def log_lines() -> Iterator[io.StringIO]:
-    stream = io.StringIO()
-    handler = logging.StreamHandler(stream)
-    handler.setFormatter(JSONFormatter())
-    package = logging.getLogger("miroconnect")
-    level = package.level
-    package.addHandler(handler)
-    package.setLevel(logging.DEBUG)
-    try:
-        yield stream
-    finally:
-        package.removeHandler(handler)
-        package.setLevel(level)
-
-
 async def works_at_miro(harness: Harness, token: str) -> bool:
     answer = await harness.browser.get(
         f"{MIRO}/v2/boards", headers={"authorization": f"Bearer {token}"}
@@ -45,8 +27,9 @@ async def works_at_miro(harness: Harness, token: str) -> bool:
 
 
 async def test_the_token_works_at_miro_for_at_least_five_minutes(
-    harness: Harness, log_lines: io.StringIO
+    harness: Harness, caplog: pytest.LogCaptureFixture
 ) -> None:
+    caplog.set_level(logging.DEBUG, logger="miroconnect")
     await connect(harness, USER)
     async with harness.api() as api:
         answer = await api.post(TOKEN)
@@ -58,14 +41,11 @@ async def test_the_token_works_at_miro_for_at_least_five_minutes(
     expires_at = datetime.fromisoformat(body["expires_at"])
     assert expires_at - harness.clock() >= timedelta(minutes=5)
     assert await works_at_miro(harness, body["access_token"])
-    issued = [
-        json.loads(line)
-        for line in log_lines.getvalue().splitlines()
-        if '"connection.token_issued"' in line
-    ]
+    lines = [JSONFormatter().format(record) for record in caplog.records]
+    issued = [json.loads(line) for line in lines if '"connection.token_issued"' in line]
     assert len(issued) == 1
     assert issued[0]["app_user_id"] == USER and issued[0]["connection_id"]
-    assert body["access_token"] not in log_lines.getvalue()
+    assert not any(body["access_token"] in line for line in lines)
 
 
 async def test_a_token_near_its_end_is_refreshed_once_for_many_callers(

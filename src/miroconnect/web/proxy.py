@@ -163,25 +163,27 @@ async def proxy(
     method = request.method
     body = None if method in _SAFE else await receive_body(request)
     try:
+        build = _builder(
+            context, method, target, request_headers(request.headers), body
+        )
+        credits = await _credits(target, method, body)
         if method == "POST" and idempotency_key is not None and body is not None:
             keyed = await _keyed_request(request, target, body)
+            key = f"api:{idempotency_key}"  # the service API's keys, one namespace
             answer = await _forward_keyed(
-                context,
-                connection,
-                _builder(
-                    context, method, target, request_headers(request.headers), body
-                ),
-                await _credits(target, method, body),
-                keyed,
-                f"api:{idempotency_key}",
+                context, connection, build, credits, keyed, key
             )
             return _replayable(answer)
-        return await _forward(context, connection, request, target, body)
+        # Without a key: safe methods are retried, others sent once.
+        response = await _requester(context, connection).exchange(
+            build, credits=credits, idempotent=method in _SAFE, stream=True
+        )
+        return await _passed_back(response)
     except MiroConnectError as exc:
         raise await _problem(context, user_id, return_url, exc) from None
     finally:
         if body is not None:
-            await body.aclose()
+            await body.aclose()  # sent: Miro has answered
 
 
 def _requester(context: WebContext, connection: Connection) -> Requester:
@@ -229,24 +231,6 @@ def _builder(
         )
 
     return build
-
-
-async def _forward(
-    context: WebContext,
-    connection: Connection,
-    request: Request,
-    target: ProxyTarget,
-    body: SpooledBody | None,
-) -> Response:
-    """A request without a key: safe methods retried, others sent once."""
-    method = request.method
-    response = await _requester(context, connection).exchange(
-        _builder(context, method, target, request_headers(request.headers), body),
-        credits=await _credits(target, method, body),
-        idempotent=method in _SAFE,
-        stream=True,
-    )
-    return await _passed_back(response)
 
 
 async def _passed_back(response: httpx2.Response) -> Response:
@@ -317,14 +301,9 @@ async def _forward_keyed(
     forwarder = Forwarder(
         Journal(context.stack.storage.operations, clock=context.clock), retry=_RETRY
     )
-    answer_for = ActionContext(
-        app_user_id=connection.app_user_id,
-        connection_id=connection.id,
-        miro_user_id=connection.miro_user_id,
-        miro_team_id=connection.miro_team_id,
-        tokens=tokens,
+    answer = await forwarder.forward(
+        key, keyed, ActionContext.of(connection, tokens), client, send
     )
-    answer = await forwarder.forward(key, keyed, answer_for, client, send)
     if answer.replayed:
         log_event(
             logger, "proxy.replayed", connection_id=connection.id, path=keyed.path
