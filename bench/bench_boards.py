@@ -27,190 +27,76 @@ from __future__ import annotations
 
 import asyncio
 import os
-import secrets
-import tempfile
-import time
-from collections.abc import Awaitable, Callable
-from pathlib import Path
-from urllib.parse import parse_qsl, urlencode, urlsplit
 
 import httpx2
 
 from bench._stack import (
     DEFAULT_PG_SERVER,
-    EMULATOR_USER_COOKIE,
-    MiroApp,
     Series,
-    ServiceKeys,
-    children,
     connect_user,
-    create_database,
-    drop_database,
+    direct_token,
     env_int,
-    free_port,
     percentile_ms,
     pooled,
-    register_app,
-    service_env,
-    start_emulator,
-    start_service,
-    wait_ready,
+    service_against_emulator,
+    timed_series,
 )
-from miroconnect.storage.migrate import upgrade
 
 __all__ = ["main", "run"]
 
 WORKERS = 4
-MAX_CALLS = 20_000
-
-
-async def _series(
-    side: str,
-    concurrency: int,
-    seconds: float,
-    call: Callable[[httpx2.AsyncClient, int, int], Awaitable[bool]],
-) -> Series:
-    latencies: list[float] = []
-    failed = 0
-    limits = httpx2.Limits(max_connections=concurrency)
-    async with httpx2.AsyncClient(timeout=60, limits=limits) as client:
-        # One untimed call per task: connections open, workers warm.
-        await asyncio.gather(*(call(client, lane, -1) for lane in range(concurrency)))
-        deadline = time.monotonic() + seconds
-        counter = iter(range(MAX_CALLS))
-
-        async def lane(number: int) -> None:
-            nonlocal failed
-            for index in counter:
-                if time.monotonic() >= deadline:
-                    return
-                began = time.monotonic()
-                ok = await call(client, number, index)
-                latencies.append(time.monotonic() - began)
-                failed += not ok
-
-        began = time.monotonic()
-        await asyncio.gather(*(lane(number) for number in range(concurrency)))
-        elapsed = time.monotonic() - began
-    return Series(side, len(latencies), failed, elapsed, tuple(latencies))
-
-
-async def _direct_token(emulator: str, app: MiroApp, miro_user: str) -> str:
-    """An access token for `miro_user` from the emulator's own authorize + exchange."""
-    redirect = app.redirect_uris[0]
-    query = urlencode(
-        {
-            "response_type": "code",
-            "client_id": app.client_id,
-            "redirect_uri": redirect,
-            "state": secrets.token_urlsafe(8),
-        }
-    )
-    async with httpx2.AsyncClient(timeout=10) as client:
-        consent = await client.get(
-            f"{emulator}/oauth/authorize?{query}",
-            headers={"cookie": f"{EMULATOR_USER_COOKIE}={miro_user}"},
-        )
-        code = dict(parse_qsl(urlsplit(consent.headers["location"]).query))["code"]
-        answer = await client.post(
-            f"{emulator}/v1/oauth/token",
-            data={
-                "grant_type": "authorization_code",
-                "client_id": app.client_id,
-                "client_secret": app.client_secret,
-                "code": code,
-                "redirect_uri": redirect,
-            },
-        )
-        answer.raise_for_status()
-        token: str = answer.json()["access_token"]
-        return token
 
 
 async def run(
     *, concurrency: int, seconds: float, rounds: int, server: str = DEFAULT_PG_SERVER
 ) -> list[Series]:
     """Set up, connect, alternate the series; stop everything and drop the database."""
-    name, database_url = await create_database(server, "mc_bench_boards")
-    try:
-        await upgrade(database_url)
-        with tempfile.TemporaryDirectory() as folder, children(Path(folder)) as group:
-            port, emulator_port = free_port(), free_port()
-            emulator = start_emulator(group, emulator_port, credits=10**9)
-            redirect = f"http://127.0.0.1:{port}/connect/callback"
-            app = MiroApp(
-                "3458764" + str(secrets.randbelow(10**9)),
-                secrets.token_urlsafe(24),
-                (redirect,),
-            )
-            direct_app = MiroApp(
-                "3458765" + str(secrets.randbelow(10**9)),
-                secrets.token_urlsafe(24),
-                ("http://127.0.0.1:9/never-fetched",),
-            )
-            keys = ServiceKeys.generate()
-            env = service_env(
-                database_url=database_url,
-                app=app,
-                redirect_uri=redirect,
-                emulator=emulator,
-                keys=keys,
-            )
-            service_process = start_service(group, "serve", port, env, workers=WORKERS)
-            await wait_ready(
-                f"{emulator}/_emulator/stats",
-                group.running[0][1],
-                group.log("emulator"),
-            )
-            await register_app(emulator, app)
-            await register_app(emulator, direct_app)
-            service = f"http://127.0.0.1:{port}"
-            await wait_ready(f"{service}/readyz", service_process, group.log("serve"))
+    async with service_against_emulator(
+        server, "mc_bench_boards", workers=WORKERS
+    ) as running:
+        emulator, service, api_key = running.emulator, running.service, running.api_key
+        users = [f"boards-user-{lane:03d}" for lane in range(concurrency)]
+        async with httpx2.AsyncClient(timeout=60) as browser:
+            for user in users:
+                await connect_user(browser, service, api_key, user, user)
+        tokens = await asyncio.gather(
+            *(direct_token(emulator, running.direct_app, f"direct-{u}") for u in users)
+        )
 
-            users = [f"boards-user-{lane:03d}" for lane in range(concurrency)]
-            async with httpx2.AsyncClient(timeout=60) as browser:
-                for user in users:
-                    await connect_user(browser, service, keys.api_key, user, user)
-            tokens = await asyncio.gather(
-                *(_direct_token(emulator, direct_app, f"direct-{u}") for u in users)
+        async def direct(client: httpx2.AsyncClient, lane: int, index: int) -> bool:
+            answer = await client.post(
+                f"{emulator}/v2/boards",
+                json={"name": f"direct {index}"},
+                headers={"authorization": f"Bearer {tokens[lane]}"},
             )
+            answer.json()
+            return answer.status_code == 201
 
-            async def direct(client: httpx2.AsyncClient, lane: int, index: int) -> bool:
-                answer = await client.post(
-                    f"{emulator}/v2/boards",
-                    json={"name": f"direct {index}"},
-                    headers={"authorization": f"Bearer {tokens[lane]}"},
+        async def via_service(
+            client: httpx2.AsyncClient, lane: int, index: int
+        ) -> bool:
+            answer = await client.post(
+                f"{service}/api/v1/users/{users[lane]}/boards",
+                json={"name": f"service {index}"},
+                headers={"authorization": f"Bearer {api_key}"},
+            )
+            answer.json()
+            return answer.status_code == 201
+
+        results: list[Series] = []
+        for number in range(rounds):
+            for side, call in (("direct", direct), ("service", via_service)):
+                series = await timed_series(side, concurrency, seconds, call)
+                results.append(series)
+                print(
+                    f"round {number + 1} {side:7}: {series.count} boards in "
+                    f"{series.seconds:.1f} s = {series.rate:6.0f}/s, p50 "
+                    f"{percentile_ms(series.latencies, 0.5):6.1f} ms, p99 "
+                    f"{percentile_ms(series.latencies, 0.99):6.1f} ms, "
+                    f"failed {series.failed}",
+                    flush=True,
                 )
-                answer.json()
-                return answer.status_code == 201
-
-            async def via_service(
-                client: httpx2.AsyncClient, lane: int, index: int
-            ) -> bool:
-                answer = await client.post(
-                    f"{service}/api/v1/users/{users[lane]}/boards",
-                    json={"name": f"service {index}"},
-                    headers={"authorization": f"Bearer {keys.api_key}"},
-                )
-                answer.json()
-                return answer.status_code == 201
-
-            results: list[Series] = []
-            for number in range(rounds):
-                for side, call in (("direct", direct), ("service", via_service)):
-                    series = await _series(side, concurrency, seconds, call)
-                    results.append(series)
-                    print(
-                        f"round {number + 1} {side:7}: {series.count} boards in "
-                        f"{series.seconds:.1f} s = {series.rate:6.0f}/s, p50 "
-                        f"{percentile_ms(series.latencies, 0.5):6.1f} ms, p99 "
-                        f"{percentile_ms(series.latencies, 0.99):6.1f} ms, "
-                        f"failed {series.failed}",
-                        flush=True,
-                    )
-            return results
-    finally:
-        await drop_database(server, name)
+        return results
 
 
 def main() -> None:
