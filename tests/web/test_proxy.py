@@ -76,6 +76,10 @@ async def test_get_and_post_pass_through_with_the_users_token_only(
         "name": "Via proxy",
         "description": "sent as is",
     }
+    # One metrics label for every proxied path: no board id becomes a time series.
+    metrics = (await harness.browser.get("/metrics")).text
+    assert 'route="/api/v1/users/{user_id}/miro/{path}"' in metrics
+    assert board["id"] not in metrics
 
 
 async def test_miros_errors_and_redirects_come_back_as_miro_sent_them(
