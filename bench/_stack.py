@@ -16,8 +16,17 @@ import socket
 import statistics
 import subprocess
 import sys
+import tempfile
 import time
-from collections.abc import Awaitable, Callable, Iterable, Iterator, Mapping, Sequence
+from collections.abc import (
+    AsyncIterator,
+    Awaitable,
+    Callable,
+    Iterable,
+    Iterator,
+    Mapping,
+    Sequence,
+)
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import IO
@@ -28,25 +37,29 @@ import httpx2
 from sqlalchemy.engine import make_url
 
 from miroconnect.crypto import generate_key
+from miroconnect.storage.migrate import upgrade
 
 __all__ = [
+    "Call",
     "DEFAULT_PG_SERVER",
     "EMULATOR_USER_COOKIE",
     "Children",
     "MiroApp",
     "Series",
     "ServiceKeys",
+    "ServiceRun",
     "children",
     "connect_user",
     "cpu_seconds",
     "create_database",
+    "direct_token",
     "drop_database",
-    "emulator_token",
     "env_int",
     "free_port",
     "percentile_ms",
     "pooled",
     "register_app",
+    "service_against_emulator",
     "service_env",
     "start_emulator",
     "start_service",
@@ -61,6 +74,9 @@ EMULATOR_USER_COOKIE = (
     "miro_emulator_user"  # the emulator's sign-in cookie: who consents
 )
 RETURN_ORIGIN = "https://app.bench.test"  # the host app; the driver never follows it
+MAX_CALLS = 20_000  # per timed series, at most
+Call = Callable[[httpx2.AsyncClient, int, int], Awaitable[bool]]
+"""One request of a series: (client, lane, index) -> whether it succeeded."""
 
 
 def free_port() -> int:
@@ -352,6 +368,130 @@ def start_service(
     )
 
 
+async def timed_series(
+    side: str,
+    concurrency: int,
+    seconds: float,
+    call: Call,
+) -> Series:
+    """`concurrency` tasks calling `call(client, lane, index)` (True: it worked) over one
+    client for `seconds` (at most `MAX_CALLS` calls), after one untimed call each."""
+    latencies: list[float] = []
+    failed = 0
+    limits = httpx2.Limits(max_connections=concurrency)
+    async with httpx2.AsyncClient(timeout=60, limits=limits) as client:
+        # One untimed call per task: connections open, workers warm.
+        await asyncio.gather(*(call(client, lane, -1) for lane in range(concurrency)))
+        deadline = time.monotonic() + seconds
+        counter = iter(range(MAX_CALLS))
+
+        async def lane(number: int) -> None:
+            nonlocal failed
+            for index in counter:
+                if time.monotonic() >= deadline:
+                    return
+                began = time.monotonic()
+                ok = await call(client, number, index)
+                latencies.append(time.monotonic() - began)
+                failed += not ok
+
+        began = time.monotonic()
+        await asyncio.gather(*(lane(number) for number in range(concurrency)))
+        elapsed = time.monotonic() - began
+    return Series(side, len(latencies), failed, elapsed, tuple(latencies))
+
+
+async def direct_token(emulator: str, app: MiroApp, miro_user: str) -> str:
+    """An access token for `miro_user` from the emulator's own authorize + exchange."""
+    redirect = app.redirect_uris[0]
+    query = urlencode(
+        {
+            "response_type": "code",
+            "client_id": app.client_id,
+            "redirect_uri": redirect,
+            "state": secrets.token_urlsafe(8),
+        }
+    )
+    async with httpx2.AsyncClient(timeout=10) as client:
+        consent = await client.get(
+            f"{emulator}/oauth/authorize?{query}",
+            headers={"cookie": f"{EMULATOR_USER_COOKIE}={miro_user}"},
+        )
+        code = dict(parse_qsl(urlsplit(consent.headers["location"]).query))["code"]
+        answer = await client.post(
+            f"{emulator}/v1/oauth/token",
+            data={
+                "grant_type": "authorization_code",
+                "client_id": app.client_id,
+                "client_secret": app.client_secret,
+                "code": code,
+                "redirect_uri": redirect,
+            },
+        )
+        answer.raise_for_status()
+        token: str = answer.json()["access_token"]
+        return token
+
+
+@dataclass(frozen=True)
+class ServiceRun:
+    """`miroconnect serve` against the emulator, as `service_against_emulator` started
+    them: their URLs, the service's API key, and a second app for direct calls."""
+
+    service: str
+    emulator: str
+    api_key: str = field(repr=False)
+    direct_app: MiroApp
+
+
+@contextlib.asynccontextmanager
+async def service_against_emulator(
+    server: str, prefix: str, *, workers: int
+) -> AsyncIterator[ServiceRun]:
+    """A fresh PostgreSQL database (`prefix`, dropped at the end), `miroconnect emulator`
+    with a credit budget too large to matter, `miroconnect serve --workers N` on that
+    database with its app registered, and another app for direct calls; stopped when the
+    block ends, however it ends."""
+    name, database_url = await create_database(server, prefix)
+    try:
+        await upgrade(database_url)
+        with tempfile.TemporaryDirectory() as folder, children(Path(folder)) as group:
+            port, emulator_port = free_port(), free_port()
+            emulator = start_emulator(group, emulator_port, credits=10**9)
+            redirect = f"http://127.0.0.1:{port}/connect/callback"
+            app = MiroApp(_client_id(), secrets.token_urlsafe(24), (redirect,))
+            direct_app = MiroApp(
+                _client_id(),
+                secrets.token_urlsafe(24),
+                ("http://127.0.0.1:9/never-fetched",),
+            )
+            keys = ServiceKeys.generate()
+            env = service_env(
+                database_url=database_url,
+                app=app,
+                redirect_uri=redirect,
+                emulator=emulator,
+                keys=keys,
+            )
+            service_process = start_service(group, "serve", port, env, workers=workers)
+            await wait_ready(
+                f"{emulator}/_emulator/stats",
+                group.running[0][1],
+                group.log("emulator"),
+            )
+            await register_app(emulator, app)
+            await register_app(emulator, direct_app)
+            service = f"http://127.0.0.1:{port}"
+            await wait_ready(f"{service}/readyz", service_process, group.log("serve"))
+            yield ServiceRun(service, emulator, keys.api_key, direct_app)
+    finally:
+        await drop_database(server, name)
+
+
+def _client_id() -> str:
+    return "34587" + str(secrets.randbelow(10**12))
+
+
 # -- the connect flow, as a browser and the host app drive it ----------------------------------
 
 
@@ -413,76 +553,6 @@ async def confirm(
         raise RuntimeError(f"confirm: {confirmed.status_code} {confirmed.text[:200]}")
     board: str = confirmed.json()["board"]["id"]
     return board
-
-
-async def emulator_token(emulator: str, app: MiroApp, miro_user: str) -> str:
-    """An access token for `miro_user` from the emulator's own authorize + exchange
-    (for the direct side of a bench: no service in between)."""
-    redirect = app.redirect_uris[0]
-    query = urlencode(
-        {
-            "response_type": "code",
-            "client_id": app.client_id,
-            "redirect_uri": redirect,
-            "state": secrets.token_urlsafe(8),
-        }
-    )
-    async with httpx2.AsyncClient(timeout=10) as client:
-        consent = await client.get(
-            f"{emulator}/oauth/authorize?{query}",
-            headers={"cookie": f"{EMULATOR_USER_COOKIE}={miro_user}"},
-        )
-        code = dict(parse_qsl(urlsplit(consent.headers["location"]).query))["code"]
-        answer = await client.post(
-            f"{emulator}/v1/oauth/token",
-            data={
-                "grant_type": "authorization_code",
-                "client_id": app.client_id,
-                "client_secret": app.client_secret,
-                "code": code,
-                "redirect_uri": redirect,
-            },
-        )
-        answer.raise_for_status()
-        token: str = answer.json()["access_token"]
-        return token
-
-
-# -- timed series and CPU ----------------------------------------------------------------------
-
-MAX_CALLS = 20_000
-Call = Callable[[httpx2.AsyncClient, int, int], Awaitable[bool]]
-"""One request of a series: (client, lane, index) -> whether it succeeded."""
-
-
-async def timed_series(
-    side: str, concurrency: int, seconds: float, call: Call
-) -> Series:
-    """`concurrency` tasks over one `httpx2.AsyncClient` calling `call` until `seconds`
-    have passed (at most `MAX_CALLS` calls), after one untimed call per task."""
-    latencies: list[float] = []
-    failed = 0
-    limits = httpx2.Limits(max_connections=concurrency)
-    async with httpx2.AsyncClient(timeout=60, limits=limits) as client:
-        # One untimed call per task: connections open, workers warm.
-        await asyncio.gather(*(call(client, lane, -1) for lane in range(concurrency)))
-        deadline = time.monotonic() + seconds
-        counter = iter(range(MAX_CALLS))
-
-        async def lane(number: int) -> None:
-            nonlocal failed
-            for index in counter:
-                if time.monotonic() >= deadline:
-                    return
-                began = time.monotonic()
-                ok = await call(client, number, index)
-                latencies.append(time.monotonic() - began)
-                failed += not ok
-
-        began = time.monotonic()
-        await asyncio.gather(*(lane(number) for number in range(concurrency)))
-        elapsed = time.monotonic() - began
-    return Series(side, len(latencies), failed, elapsed, tuple(latencies))
 
 
 _TICKS = os.sysconf("SC_CLK_TCK")

@@ -51,6 +51,12 @@ class Settings(BaseSettings):
     # Comma-separated service API keys.
     api_keys: SecretStr = SecretStr("")
     allowed_return_urls: CommaList = Field(default_factory=list)
+    # The largest body the proxy to Miro (`/api/v1/users/{id}/miro/...`) takes: Miro's
+    # largest file upload (6 MB) and room for the multipart framing and `data` part.
+    # Every other route takes 64 KiB.
+    proxy_max_body: int = Field(
+        default=6 * 1024 * 1024 + 64 * 1024, ge=64 * 1024, le=64 * 1024 * 1024
+    )
     # Host names this service answers to (e.g. `miroconnect.example.com`); empty: any.
     # Requests for other hosts get a 400 before anything else runs.
     allowed_hosts: CommaList = Field(default_factory=list)

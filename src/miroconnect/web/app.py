@@ -43,6 +43,7 @@ from miroconnect.web.limits import BodyLimitMiddleware
 from miroconnect.web.metrics import CONTENT_TYPE_LATEST, MeteredTransport, Metrics
 from miroconnect.web.pages import pages_router
 from miroconnect.web.problems import database_unavailable_response
+from miroconnect.web.proxy import PROXY_PATH, proxy_router
 from miroconnect.web.replies import error_page
 from miroconnect.web.requestlog import RequestLogMiddleware, route_label
 from miroconnect.web.security import (
@@ -53,6 +54,7 @@ from miroconnect.web.security import (
     content_security_policy,
 )
 from miroconnect.web.sessions import Sessions
+from miroconnect.web.token_api import token_router
 
 __all__ = ["build_context", "create_app", "create_service_app", "install"]
 
@@ -193,7 +195,7 @@ def install(app: FastAPI, context: WebContext, *, prefix: str = "/connect") -> N
     app.add_middleware(
         BodyLimitMiddleware,
         max_bytes=MAX_BODY_BYTES,
-        too_large=lambda scope: too_large(context, scope),
+        too_large=lambda scope, limit: too_large(context, scope, limit),
         prefixes=(prefix,),
     )
     # Outermost of ours; the host's own routes pass through it untouched.
@@ -251,6 +253,8 @@ def create_app(
     install_openapi(app)
     _operator_routes(app, context)
     app.include_router(api_router(), prefix="/api/v1")
+    app.include_router(token_router(), prefix="/api/v1")
+    app.include_router(proxy_router(), prefix="/api/v1")
     user_dependency: Callable[..., Awaitable[str]] = (
         reference_app_user_id if reference_app else _no_browser_users
     )
@@ -274,7 +278,9 @@ def create_app(
     app.add_middleware(
         BodyLimitMiddleware,
         max_bytes=MAX_BODY_BYTES,
-        too_large=lambda scope: too_large(context, scope),
+        too_large=lambda scope, limit: too_large(context, scope, limit),
+        # The proxy to Miro takes file uploads.
+        wider=((PROXY_PATH, settings.proxy_max_body),),
     )
     # Outermost: every event of the request, and the timer's, carries its request id.
     app.add_middleware(RequestLogMiddleware)

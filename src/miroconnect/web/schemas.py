@@ -8,8 +8,10 @@ from typing import Literal
 from pydantic import BaseModel, ConfigDict, Field
 
 from miroconnect.actions import CreateBoard
+from miroconnect.web.problems import Problem
 
 __all__ = [
+    "AccessToken",
     "AuthorizationRequired",
     "Board",
     "BoardCreate",
@@ -17,6 +19,7 @@ __all__ = [
     "BoardList",
     "Connection",
     "ConnectionConfirmed",
+    "ConnectionRequired",
     "ConnectionStart",
     "ConsentConfirm",
 ]
@@ -126,4 +129,31 @@ class BoardList(BaseModel):
     boards: list[Board]
     next_cursor: str | None = Field(
         None, description="Pass as `cursor` for the next page; absent on the last."
+    )
+
+
+class AccessToken(BaseModel):
+    """A user's Miro access token, for an app that calls Miro with its own SDK. Keep it
+    on your server; ask again when `expires_at` nears (each answer has at least 5
+    minutes left)."""
+
+    access_token: str = Field(
+        description="Send to Miro as `Authorization: Bearer ...`."
+    )
+    expires_at: datetime | None = Field(
+        description="When the token stops working (null: it does not expire)."
+    )
+    token_type: Literal["bearer"] = "bearer"  # noqa: S105  # the scheme, no secret
+
+
+class ConnectionRequired(Problem):
+    """409: the user has no live Miro connection (`reason`: `not_connected` or
+    `needs_reauth`)."""
+
+    authorize_url: str | None = Field(
+        None,
+        description="A one-time link that starts the user's consent (as `POST "
+        ".../connection` gives), present when the request carried "
+        "`X-Miroconnect-Return-Url`: send the browser there, then confirm the "
+        "`miro_result` it comes back with.",
     )
