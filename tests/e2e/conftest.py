@@ -1,4 +1,9 @@
-"""`miroconnect demo` in a subprocess on free loopback ports, for the end-to-end tests."""
+"""`miroconnect demo` in a subprocess on free loopback ports, and Debian's Chromium driven
+by playwright, for the end-to-end tests.
+
+Browser tests are skipped only when Chromium is missing and `CI` is not set: in CI they
+must run. Screenshots go to `artifacts/` (git ignores it).
+"""
 
 from __future__ import annotations
 
@@ -10,9 +15,47 @@ import time
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import httpx2
 import pytest
+
+if TYPE_CHECKING:
+    from playwright.sync_api import Browser
+
+CHROMIUM = Path("/usr/bin/chromium")
+ARTIFACTS = Path(__file__).resolve().parents[2] / "artifacts"
+CHROMIUM_ARGS = [
+    "--no-sandbox",
+    "--disable-gpu",
+    "--disable-background-networking",
+    "--disable-component-update",
+    "--disable-sync",
+    "--no-first-run",
+]
+needs_chromium = [
+    pytest.mark.browser,
+    pytest.mark.skipif(
+        not CHROMIUM.exists() and not os.environ.get("CI"),
+        reason="Chromium is not installed at /usr/bin/chromium (in CI it must be)",
+    ),
+]
+
+
+@pytest.fixture
+def chromium() -> Iterator[Browser]:
+    """Debian's Chromium, headless, through playwright (never `playwright install`)."""
+    from playwright.sync_api import sync_playwright
+
+    ARTIFACTS.mkdir(exist_ok=True)
+    with sync_playwright() as playwright:
+        browser = playwright.chromium.launch(
+            executable_path=str(CHROMIUM), args=CHROMIUM_ARGS
+        )
+        try:
+            yield browser
+        finally:
+            browser.close()
 
 
 @dataclass(frozen=True)

@@ -1,6 +1,7 @@
 """`miroconnect serve --workers 2`: the worker processes write the JSON events (they are
-fresh processes that never ran the CLI's `main()`), and no log line holds the callback's
-code or state (uvicorn's access log, which writes raw URLs, is off)."""
+fresh processes that never ran the CLI's `main()`), uvicorn's own lines are JSON too (one
+format per process), and no log line holds the callback's code or state (uvicorn's access
+log, which writes raw URLs, is off)."""
 
 from __future__ import annotations
 
@@ -71,10 +72,11 @@ def test_workers_log_request_and_flow_events_without_the_callback_query(
             process.wait(15)
     text = log_path.read_text()
     assert CODE not in text and STATE not in text
-    events = []
-    for line in text.splitlines():
-        if line.startswith("{"):
-            events.append(json.loads(line))
+    # Every line, uvicorn's included (parent and workers, start and stop), is one event.
+    events = [json.loads(line) for line in text.splitlines()]
+    uvicorn = [e for e in events if e["logger"].startswith("uvicorn")]
+    assert any("Application startup complete" in e["message"] for e in uvicorn)
+    assert any(e["event"] == "serve.starting" for e in events)
     requests = [
         e
         for e in events

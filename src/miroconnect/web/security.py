@@ -23,6 +23,8 @@ from starlette.datastructures import MutableHeaders
 from starlette.requests import Request, cookie_parser
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
+from miroconnect.web.docs import DOCS_CSP
+
 __all__ = [
     "CSRF_COOKIE",
     "CSRF_FIELD",
@@ -45,7 +47,8 @@ CSRF_FIELD = "csrf_token"
 MAX_BODY_BYTES = 64 * 1024
 # Forms are a few short fields, never files (multipart parsing would spool them to disk).
 FORM_LIMITS = {"max_files": 0, "max_fields": 32, "max_part_size": 16 * 1024}
-_DOCS_PATHS = ("/docs", "/redoc")
+# Swagger UI's page has a policy of its own (`miroconnect.web.docs.DOCS_CSP`).
+_DOCS_PATHS = ("/docs",)
 
 
 def cookie_is_secure(scope: Scope) -> bool:
@@ -108,15 +111,6 @@ def content_security_policy(frame_origins: Iterable[str]) -> str:
             "base-uri 'none'",
         ]
     )
-
-
-# FastAPI's /docs page loads Swagger UI from a CDN with an inline bootstrap script.
-_DOCS_CSP = (
-    "default-src 'none'; script-src 'unsafe-inline' https://cdn.jsdelivr.net; "
-    "style-src 'unsafe-inline' https://cdn.jsdelivr.net; "
-    "img-src 'self' data: https://fastapi.tiangolo.com; connect-src 'self'; "
-    "frame-ancestors 'none'"
-)
 
 
 class CSRFSigner:
@@ -213,6 +207,6 @@ def _add_security_headers(
     headers.setdefault("x-frame-options", "DENY")
     headers.setdefault("referrer-policy", "same-origin")
     headers.setdefault("cross-origin-opener-policy", "same-origin")
-    headers.setdefault("content-security-policy", _DOCS_CSP if is_docs else csp)
+    headers.setdefault("content-security-policy", DOCS_CSP if is_docs else csp)
     if secure:
         headers.setdefault("strict-transport-security", "max-age=31536000")
