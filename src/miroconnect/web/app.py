@@ -11,6 +11,7 @@ import logging
 import time
 from collections.abc import AsyncIterator, Awaitable, Callable
 from contextlib import asynccontextmanager
+from dataclasses import replace
 from pathlib import Path
 from urllib.parse import urlsplit
 
@@ -39,6 +40,7 @@ from miroconnect.web.connect import connect_router
 from miroconnect.web.context import WebContext, build_templates
 from miroconnect.web.dependencies import reference_app_user_id
 from miroconnect.web.docs import install_docs
+from miroconnect.web.flash import Flashes
 from miroconnect.web.handlers import install_error_handlers, install_openapi, too_large
 from miroconnect.web.limits import BodyLimitMiddleware
 from miroconnect.web.metrics import CONTENT_TYPE_LATEST, MeteredTransport, Metrics
@@ -147,6 +149,7 @@ def build_context(
         metrics=metrics,
         templates=build_templates(),
         csrf=CSRFSigner(settings.secret_key.get_secret_value()),
+        flashes=Flashes(settings.secret_key.get_secret_value()),
         api_keys=tuple(
             key.strip().encode()
             for key in settings.api_keys.get_secret_value().split(",")
@@ -231,6 +234,9 @@ def create_app(
         database=database,
         runner=runner,
     )
+    if not reference_app:
+        # The service's users come from another app: its `/` is no way back for them.
+        context = replace(context, home_url=None)
 
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:

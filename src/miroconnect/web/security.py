@@ -37,6 +37,7 @@ __all__ = [
     "cookie_is_secure",
     "cookie_name",
     "cross_site",
+    "session_tag",
 ]
 
 CSRF_COOKIE = "mc_csrf"
@@ -83,7 +84,7 @@ def cross_site(request: Request) -> bool:
     return origin != f"{request.url.scheme}://{request.url.netloc}"
 
 
-def _session_tag(request: Request) -> str:
+def session_tag(request: Request) -> str:
     """What a CSRF token is bound to besides the CSRF cookie: the session cookie, hashed
     (empty when there is none)."""
     value = request.cookies.get(cookie_name(SESSION_COOKIE, request.scope))
@@ -93,7 +94,8 @@ def _session_tag(request: Request) -> str:
 
 
 def content_security_policy(frame_origins: Iterable[str]) -> str:
-    """The CSP of every HTML page: nothing but our own stylesheet, no scripts at all.
+    """The CSP of every HTML page: our own stylesheet and script (`static/app.js`, the
+    busy buttons), nothing inline, nothing from elsewhere.
 
     `frame_origins` are the Miro origins whose live embed a page may show, and that a
     form's redirect may lead to (Chromium applies `form-action` to the redirect after a
@@ -103,6 +105,7 @@ def content_security_policy(frame_origins: Iterable[str]) -> str:
     return "; ".join(
         [
             "default-src 'none'",
+            "script-src 'self'",
             "style-src 'self'",
             "img-src 'self' data:",
             f"frame-src {origins}".strip(),
@@ -122,7 +125,7 @@ class CSRFSigner:
     def token_for(self, request: Request) -> str:
         """The token a form rendered for `request` carries."""
         cookie_value = getattr(request.state, "csrf_value", "") or ""
-        return str(self._serializer.dumps([cookie_value, _session_tag(request)]))
+        return str(self._serializer.dumps([cookie_value, session_tag(request)]))
 
     def check(self, request: Request, token: str | None) -> bool:
         """Whether the form `token` was signed by us for exactly this request's CSRF
@@ -141,7 +144,7 @@ class CSRFSigner:
             return False
         same_cookie = hmac.compare_digest(signed_cookie.encode(), cookie_value.encode())
         same_session = hmac.compare_digest(
-            signed_session.encode(), _session_tag(request).encode()
+            signed_session.encode(), session_tag(request).encode()
         )
         return same_cookie and same_session
 
