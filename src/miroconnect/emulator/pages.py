@@ -128,7 +128,7 @@ def consent_page(
 _BOARD_STYLE = """
 body{font-family:system-ui,sans-serif;background:#f2f2f7;margin:0;color:#050038}
 header{padding:.6rem 1rem;background:#fff;border-bottom:1px solid #e0e0ea}
-h1{font-size:1.1rem;margin:.2rem 0}.muted{color:#555;font-size:.85rem;margin:0}
+h1{font-size:1.1rem;margin:.2rem 0;overflow-wrap:anywhere}.muted{color:#555;font-size:.85rem;margin:0}
 .banner{background:#ffd02f;padding:.1rem .5rem;border-radius:6px;font-size:.75rem}
 #board{display:block;width:100%;height:calc(100vh - 5.5rem);background:#fafafc}
 details{padding:.3rem 1rem;font-size:.85rem}
