@@ -9,11 +9,11 @@ from typing import TYPE_CHECKING
 from .conftest import ARTIFACTS, Demo, needs_chromium
 
 if TYPE_CHECKING:
-    from playwright.sync_api import Browser, Page
+    from playwright.sync_api import Browser, Page, ViewportSize
 
 pytestmark = needs_chromium
 
-PHONE = {"width": 390, "height": 844}
+PHONE: ViewportSize = {"width": 390, "height": 844}
 LONG_NAME = "W" * 60  # Miro's longest name, with no space to break at
 
 
@@ -25,7 +25,9 @@ def sign_in(page: Page, app_url: str) -> None:
     page.wait_for_url(f"{app_url}/")
 
 
-def create(page: Page, app_url: str, miro_url: str, name: str, *, consent: bool) -> None:
+def create(
+    page: Page, app_url: str, miro_url: str, name: str, *, consent: bool
+) -> None:
     page.get_by_label("Board name").fill(name)
     page.get_by_role("button", name="Create board on Miro").click()
     if consent:
