@@ -5,10 +5,8 @@ and the README's requests make one board through consent and the host's confirm.
 from __future__ import annotations
 
 import shlex
-import socket
 import subprocess
 import sys
-import time
 from collections.abc import Iterator
 from pathlib import Path
 from urllib.parse import parse_qs, urlsplit
@@ -16,18 +14,14 @@ from urllib.parse import parse_qs, urlsplit
 import httpx2
 import pytest
 
+from support.processes import free_port, running
+
 from .conftest import form_fields
 from .test_cli import clean_env
 
 README = Path(__file__).resolve().parents[2] / "README.md"
 MARKER = "<!-- readme-service-block -->\n```sh\n"
 MIROCONNECT = str(Path(sys.executable).with_name("miroconnect"))
-
-
-def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return int(sock.getsockname()[1])
 
 
 def readme_block() -> list[str]:
@@ -65,32 +59,17 @@ def service(tmp_path: Path) -> Iterator[tuple[str, dict[str, str], Path]]:
     block = readme_block()
     env = environment_of(block, tmp_path)
     port, miro_port = free_port(), free_port()
-    command = shlex.split(block[-1].replace(".venv/bin/miroconnect", MIROCONNECT))
+    args = shlex.split(block[-1])[1:]  # `serve --with-emulator`
+    base = f"http://127.0.0.1:{port}"
     log = tmp_path / "serve.log"
-    with log.open("w") as out:
-        process = subprocess.Popen(  # noqa: S603 - the README's command, on free ports
-            [*command, "--port", str(port), "--emulator-port", str(miro_port)],
-            cwd=tmp_path,
-            env=env,
-            stdout=out,
-            stderr=subprocess.STDOUT,
-        )
-        base = f"http://127.0.0.1:{port}"
-        try:
-            deadline = time.monotonic() + 30
-            while True:
-                assert process.poll() is None, log.read_text()
-                try:
-                    if httpx2.get(f"{base}/readyz", timeout=1).status_code == 200:
-                        break
-                except httpx2.TransportError:
-                    pass
-                assert time.monotonic() < deadline, "serve did not start"
-                time.sleep(0.1)
-            yield base, env, log
-        finally:
-            process.terminate()
-            process.wait(15)
+    with running(
+        [*args, "--port", str(port), "--emulator-port", str(miro_port)],
+        env=env,
+        log=log,
+        cwd=tmp_path,
+        ready=f"{base}/readyz",
+    ):
+        yield base, env, log
 
 
 def test_the_readme_block_connects_and_creates_a_board(

@@ -282,14 +282,7 @@ def connect_router(
         except NotConnectedError:
             pass  # nothing to disconnect: the same page as after a disconnect
         except MiroConnectError as exc:
-            logger.warning("disconnect failed: %s", type(exc).__name__)
-            return error_page(
-                context,
-                request,
-                "miro_error",
-                status_code=502,
-                back_url=_home_link(context, home_url),
-            )
+            return _failure(context, request, exc, "disconnect", home_url)
         target = with_query(home_url, disconnected="1")
         return _landing(context, request, target, Flash("disconnected"))
 
@@ -335,18 +328,12 @@ async def _finish(
             else _home_link(context, home_url)
         )
         return error_page(context, request, exc.reason, back_url=back)
-    except CryptoError:
-        raise  # the app's keys, not Miro: the 500 vault_key_error page
     except MiroConnectError as exc:
-        logger.warning("callback failed: %s", type(exc).__name__)
-        context.metrics.flows_failed.labels("miro_error").inc()
-        return error_page(
-            context,
-            request,
-            "miro_error",
-            status_code=502,
-            back_url=_home_link(context, home_url),
-        )
+        if not isinstance(exc, CryptoError):
+            context.metrics.flows_failed.labels("miro_error").inc()
+        # A CryptoError is the app's keys, not Miro: `_failure` raises it (the 500
+        # vault_key_error page).
+        return _failure(context, request, exc, "callback", home_url)
     context.metrics.flows_completed.inc()
     if isinstance(outcome, FlowHeld):
         # Service mode: the host app's backend confirms which of its users this is.
