@@ -44,7 +44,18 @@ def test_one_click_boards_in_chromium(demo: Demo, chromium: Browser) -> None:
     page.get_by_label("Board name").fill("Sprint 12")
     page.get_by_role("button", name="Create board on Miro").click()
     page.wait_for_url(f"{miro_url}/oauth/authorize?**")
-    page.screenshot(path=str(ARTIFACTS / "2-consent.png"))
+    expect(page.get_by_text("miroconnect demo wants to access")).to_be_visible()
+    card = page.locator("main").bounding_box()
+    assert card is not None
+    page.screenshot(
+        path=str(ARTIFACTS / "2-consent.png"),
+        clip={
+            "x": card["x"] - 24,
+            "y": card["y"] - 24,
+            "width": card["width"] + 48,
+            "height": card["height"] + 48,
+        },
+    )
     page.get_by_role("button", name="Install & authorize").click()
     page.wait_for_url(f"{app_url}/?miro_board_id=*")
     expect(page.get_by_text("Board created on Miro.")).to_be_visible()
