@@ -96,6 +96,7 @@ def register(app: typer.Typer) -> None:
         import uvicorn
 
         from miroconnect.emulator import EmulatorClient, create_emulator
+        from miroconnect.logs import uvicorn_log_config
 
         apps = [
             EmulatorClient(
@@ -118,4 +119,7 @@ def register(app: typer.Typer) -> None:
         )
         shown = f"[{host}]" if ":" in host else host
         typer.echo(f"Miro emulator on http://{shown}:{port}/ (Ctrl+C to stop)")
-        uvicorn.run(emulator_app, host=host, port=port, log_level="warning")
+        # uvicorn's warnings in the format of the process's other lines.
+        uvicorn.run(
+            emulator_app, host=host, port=port, log_config=uvicorn_log_config("WARNING")
+        )
