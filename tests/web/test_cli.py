@@ -64,6 +64,33 @@ def test_serve_names_only_what_is_missing(tmp_path: Path) -> None:
     assert "short" not in result.output.replace("too short", "")  # no values shown
 
 
+@pytest.mark.parametrize(
+    "args", [["--workers", "2"], ["--host", "192.0.2.7"]], ids=["workers", "host"]
+)
+def test_serve_with_emulator_stays_one_loopback_process(
+    tmp_path: Path, args: list[str]
+) -> None:
+    result = CliRunner().invoke(
+        build_app(),
+        ["serve", "--with-emulator", *args],
+        env=clean_env() | good_env(tmp_path),
+    )
+    assert result.exit_code == 2
+    assert "--with-emulator runs one process on a loopback address" in result.output
+
+
+def test_serve_with_emulator_fills_in_only_miros_settings(tmp_path: Path) -> None:
+    env = clean_env() | good_env(tmp_path)
+    for name in list(env):
+        if name.startswith("MIROCONNECT_MIRO_"):
+            del env[name]
+    del env["MIROCONNECT_API_KEYS"]
+    result = CliRunner().invoke(build_app(), ["serve", "--with-emulator"], env=env)
+    assert result.exit_code == 2
+    assert "MIROCONNECT_API_KEYS is not set" in result.output
+    assert "MIROCONNECT_MIRO_" not in result.output
+
+
 def test_serve_wants_the_database_migrated(tmp_path: Path) -> None:
     result = CliRunner().invoke(
         build_app(), ["serve"], env=clean_env() | good_env(tmp_path)

@@ -80,6 +80,7 @@ def register(app: typer.Typer) -> None:
     ) -> None:
         """Run the reference app with the Miro emulator as Miro (offline, SQLite)."""
         from miroconnect.cli.emulator import is_loopback
+        from miroconnect.cli.servers import default_emulator_port
         from miroconnect.logs import configure_logging
 
         # A terminal a person reads: readable lines, and only warnings unless asked
@@ -95,7 +96,7 @@ def register(app: typer.Typer) -> None:
             )
             raise typer.Exit(code=2)
         if emulator_port is None:
-            emulator_port = port + 765 if port + 765 <= 65535 else port - 765
+            emulator_port = default_emulator_port(port)
         data_dir.mkdir(parents=True, exist_ok=True, mode=0o700)
         keys = DemoSecrets.load_or_create(data_dir / "demo-secrets.json")
         shown = f"[{host}]" if ":" in host else host

@@ -25,8 +25,6 @@ __all__ = ["EMULATOR_APP_NAME", "register"]
 logger = logging.getLogger("miroconnect.cli.serve")
 
 EMULATOR_APP_NAME = "miroconnect service"
-# The emulator's port when not given: the service's port + 765 (8000 -> 8765), as the demo.
-EMULATOR_PORT_OFFSET = 765
 
 
 @dataclass(frozen=True)
@@ -121,6 +119,7 @@ def register(app: typer.Typer) -> None:
         import asyncio
 
         from miroconnect.cli.database import schema_problem
+        from miroconnect.cli.servers import default_emulator_port
         from miroconnect.config import is_loopback
         from miroconnect.web.checks import settings_problems
 
@@ -138,7 +137,7 @@ def register(app: typer.Typer) -> None:
                 settings,
                 host,
                 port,
-                emulator_port or port + EMULATOR_PORT_OFFSET,
+                emulator_port or default_emulator_port(port),
             )
             settings = _with_emulator(settings, emulated)
         _refuse(settings_problems(settings))

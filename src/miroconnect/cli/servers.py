@@ -13,7 +13,17 @@ import signal
 from collections.abc import Iterator, Sequence
 from typing import Any
 
-__all__ = ["serve_together"]
+__all__ = ["EMULATOR_PORT_OFFSET", "default_emulator_port", "serve_together"]
+
+# The emulator's port when none is given: the app's + 765 (8000 -> 8765, Miro's emulator
+# port in every example), or - 765 where + would not be a port.
+EMULATOR_PORT_OFFSET = 765
+
+
+def default_emulator_port(port: int) -> int:
+    """The emulator's port beside an app on `port`."""
+    above = port + EMULATOR_PORT_OFFSET
+    return above if above <= 65535 else port - EMULATOR_PORT_OFFSET
 
 
 class _Server:
