@@ -1,4 +1,9 @@
-"""`miroconnect demo` in a subprocess on free loopback ports, for the end-to-end tests."""
+"""`miroconnect demo` in a subprocess on free loopback ports, and Debian's Chromium driven
+by playwright, for the end-to-end tests.
+
+Browser tests are skipped only when Chromium is missing and `CI` is not set: in CI they
+must run. Screenshots go to `artifacts/` (git ignores it).
+"""
 
 from __future__ import annotations
 
@@ -6,10 +11,26 @@ import os
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import pytest
 
-from .stack import Processes, free_port, miroconnect_command, wait_until_up
+from support.processes import free_port, running
+
+from .stack import ARTIFACTS, chromium_marks, launch_chromium
+
+if TYPE_CHECKING:
+    from playwright.sync_api import Browser
+
+needs_chromium = chromium_marks()
+
+
+@pytest.fixture
+def chromium() -> Iterator[Browser]:
+    """Debian's Chromium, headless, through playwright (never `playwright install`)."""
+    ARTIFACTS.mkdir(exist_ok=True)
+    with launch_chromium() as browser:
+        yield browser
 
 
 @dataclass(frozen=True)
@@ -28,22 +49,15 @@ def demo(tmp_path: Path) -> Iterator[Demo]:
     port, emulator_port = free_port(), free_port()
     env = {k: v for k, v in os.environ.items() if not k.startswith("MIROCONNECT_")}
     app_url = f"http://127.0.0.1:{port}"
-    with Processes(tmp_path) as children:
-        process = children.start(
-            "demo",
-            miroconnect_command(
-                "demo",
-                "--port",
-                str(port),
-                "--emulator-port",
-                str(emulator_port),
-                "--data",
-                str(tmp_path / "data"),
-            ),
-            env,
-        )
-        wait_until_up(f"{app_url}/readyz", process, children.log("demo"))
+    log = tmp_path / "demo.log"
+    with running(
+        ["demo", "--port", str(port), "--emulator-port", str(emulator_port)]
+        + ["--data", str(tmp_path / "data")],
+        env=env,
+        log=log,
+        ready=f"{app_url}/readyz",
+    ):
         yield Demo(app_url, f"http://127.0.0.1:{emulator_port}", tmp_path / "data")
-    output = children.log("demo").read_text()
+    output = log.read_text()
     assert "sign in as demo / demo" in output
     assert "Traceback" not in output, output

@@ -14,7 +14,6 @@ from __future__ import annotations
 import contextlib
 import os
 import secrets
-import socket
 import subprocess
 import sys
 import time
@@ -27,17 +26,18 @@ import httpx2
 import pytest
 
 from miroconnect.crypto import generate_key
+from support.processes import free_port
 
 if TYPE_CHECKING:
     from playwright.sync_api import Browser, Page, Request
 
 __all__ = [
+    "ARTIFACTS",
     "CHROMIUM",
     "Processes",
     "Stack",
-    "chromium",
+    "launch_chromium",
     "chromium_marks",
-    "free_port",
     "miroconnect_command",
     "requests_to",
     "service_stack",
@@ -45,6 +45,9 @@ __all__ = [
 ]
 
 CHROMIUM = Path("/usr/bin/chromium")
+ARTIFACTS = (
+    Path(__file__).resolve().parents[2] / "artifacts"
+)  # screenshots; git ignores it
 CHROMIUM_ARGS = [
     "--no-sandbox",
     "--disable-gpu",
@@ -53,14 +56,6 @@ CHROMIUM_ARGS = [
     "--disable-sync",
     "--no-first-run",
 ]
-
-
-def free_port() -> int:
-    """A TCP port free on 127.0.0.1 right now."""
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        port: int = sock.getsockname()[1]
-        return port
 
 
 def requests_to(page: Page, prefix: str) -> list[str]:
@@ -88,7 +83,7 @@ def chromium_marks() -> list[pytest.MarkDecorator]:
 
 
 @contextlib.contextmanager
-def chromium() -> Iterator[Browser]:
+def launch_chromium() -> Iterator[Browser]:
     """Debian's Chromium, headless, with the team's launch flags, closed at the end."""
     from playwright.sync_api import sync_playwright
 

@@ -22,13 +22,14 @@ import httpx2
 import pytest
 
 from support.node import node_and_npm, npm_ci
+from support.processes import free_port
 
 from .stack import (
+    ARTIFACTS,
     Processes,
     Stack,
-    chromium,
     chromium_marks,
-    free_port,
+    launch_chromium,
     requests_to,
     service_stack,
     wait_until_up,
@@ -38,7 +39,6 @@ pytestmark = chromium_marks()
 
 EXAMPLE = Path(__file__).resolve().parents[2] / "examples" / "node-express"
 PASSWORD = "correct-horse-battery"
-ARTIFACTS = Path(__file__).resolve().parents[2] / "artifacts"  # git ignores it
 
 
 @pytest.fixture(scope="session")
@@ -87,7 +87,7 @@ def test_a_signed_in_user_creates_boards_through_the_service(running: Running) -
     from playwright.sync_api import expect
 
     stack = running.stack
-    with chromium() as browser:
+    with launch_chromium() as browser:
         page = browser.new_page()
         page.set_default_timeout(15_000)
         # Miro's consent page (the emulator approves it at once, with a redirect).

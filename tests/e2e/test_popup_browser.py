@@ -30,7 +30,7 @@ from miroconnect.emulator import serve_in_thread
 if TYPE_CHECKING:
     from playwright.sync_api import Page as PlaywrightPage
 
-from .stack import Stack, chromium, chromium_marks, service_stack
+from .stack import Stack, chromium_marks, launch_chromium, service_stack
 
 pytestmark = chromium_marks()
 
@@ -161,7 +161,7 @@ def test_the_popup_hands_the_result_to_the_host_page(sites: Sites) -> None:
     from playwright.sync_api import expect
 
     stack = sites.stack
-    with chromium() as browser:
+    with launch_chromium() as browser:
         page = browser.new_page()
         page.set_default_timeout(15_000)
         page.goto(f"{sites.host.origin}/")
@@ -199,7 +199,7 @@ def test_a_failed_flow_rejects_with_miro_error(sites: Sites) -> None:
         json=fault | {"status": 400, "times": 1, "body": {"error": "invalid_grant"}},
     )
     assert added.status_code == 201, added.text
-    with chromium() as browser:
+    with launch_chromium() as browser:
         page = browser.new_page()
         page.set_default_timeout(15_000)
         page.goto(f"{sites.host.origin}/")
@@ -233,7 +233,7 @@ def test_a_page_on_a_foreign_origin_receives_nothing(sites: Sites) -> None:
     assert started.status_code == 202, started.text
     authorize_url = started.json()["authorize_url"]
     callbacks: list[int] = []
-    with chromium() as browser:
+    with launch_chromium() as browser:
         context = browser.new_context()
         context.on(
             "response",

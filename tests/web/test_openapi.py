@@ -8,7 +8,6 @@ with the emulator in process as Miro. Bounded: at most 50 examples per operation
 from __future__ import annotations
 
 import asyncio
-import socket
 import threading
 import time
 from collections.abc import Iterator
@@ -24,15 +23,9 @@ from miroconnect.emulator import EmulatorClient, create_emulator, emulator_trans
 from miroconnect.storage.migrate import upgrade
 from miroconnect.web import create_app
 from support import CLIENT_ID, CLIENT_SECRET
+from support.processes import free_port
 
 from .conftest import API_KEY, make_settings
-
-
-def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        port: int = sock.getsockname()[1]
-        return port
 
 
 @pytest.fixture

@@ -2,29 +2,27 @@
 
 Nothing here prints a token: the commands read `Connection` values, which carry none.
 `list` and `show` need `MIROCONNECT_DATABASE_URL` and `MIROCONNECT_ENCRYPTION_KEYS`;
-`disconnect` also the `MIROCONNECT_MIRO_*` settings, because it revokes at Miro.
+`disconnect` also the `MIROCONNECT_MIRO_*` settings, because it revokes at Miro. `show`
+takes a connection id or an app user id (the two columns `list` prints first).
 """
 
 from __future__ import annotations
 
-import asyncio
-from collections.abc import Callable, Coroutine, Sequence
+from collections.abc import Sequence
 from datetime import datetime
-from typing import Annotated, Any, TypeVar
+from typing import Annotated
 
 import httpx2
 import typer
 from rich.console import Console
 from rich.table import Table
 
+from miroconnect.cli.database import run_on_database
 from miroconnect.config import Settings
-from miroconnect.errors import MiroConnectError
 from miroconnect.oauth.tokens import Connection, ConnectionStatus
 from miroconnect.types import Clock, system_clock
 
 __all__ = ["register"]
-
-T = TypeVar("T")
 
 
 def _console() -> Console:
@@ -35,15 +33,6 @@ def _console() -> Console:
 
 def _when(value: datetime | None) -> str:
     return value.strftime("%Y-%m-%d %H:%M:%SZ") if value else "-"
-
-
-def _run(work: Callable[[], Coroutine[Any, Any, T]]) -> T:
-    """Run `work`, turning our errors into one `error:` line and exit code 1."""
-    try:
-        return asyncio.run(work())
-    except MiroConnectError as exc:
-        typer.echo(f"error: {exc}", err=True)
-        raise typer.Exit(1) from None
 
 
 def _table(connections: Sequence[Connection]) -> Table:
@@ -74,6 +63,24 @@ def _table(connections: Sequence[Connection]) -> Table:
     return table
 
 
+def _details(c: Connection) -> list[tuple[str, str]]:
+    return [
+        ("id", c.id),
+        ("app user", c.app_user_id),
+        ("Miro user", f"{c.miro_user_id} ({c.miro_user_name or '?'})"),
+        ("Miro team", f"{c.miro_team_id} ({c.miro_team_name or '?'})"),
+        ("status", c.status.value),
+        ("reason", c.status_reason or "-"),
+        ("scopes", " ".join(c.scopes) or "-"),
+        ("key id", c.key_id or "- (no tokens stored)"),
+        ("access token expires", _when(c.access_expires_at)),
+        ("refresh token issued", _when(c.refresh_issued_at)),
+        ("connected", _when(c.connected_at)),
+        ("created", _when(c.created_at)),
+        ("updated", _when(c.updated_at)),
+    ]
+
+
 def register(
     app: typer.Typer,
     *,
@@ -84,16 +91,21 @@ def register(
     connections = typer.Typer(
         help="The connections in the vault (never their tokens).",
         no_args_is_help=True,
+        rich_markup_mode=None,
     )
 
     @connections.command("list")
     def list_(
-        user: str | None = typer.Option(None, "--user", help="only this app user"),
+        user: str | None = typer.Option(
+            None, "--user", metavar="APP_USER_ID", help="only this app user"
+        ),
         status: Annotated[
             ConnectionStatus | None,
             typer.Option("--status", case_sensitive=False, help="only this status"),
         ] = None,
-        limit: int = typer.Option(100, min=1, max=10_000, help="at most this many"),
+        limit: int = typer.Option(
+            100, min=1, max=10_000, metavar="N", help="at most this many"
+        ),
     ) -> None:
         """Connections, most recently updated first."""
         from miroconnect.assembly import open_storage
@@ -109,7 +121,7 @@ def register(
             finally:
                 await storage.aclose()
 
-        found, total = _run(work)
+        found, total = run_on_database(settings, work)
         if not found:
             typer.echo("no connections")
             return
@@ -120,7 +132,11 @@ def register(
 
     @connections.command("show")
     def show(
-        connection_id: str = typer.Argument(..., help="the connection id"),
+        id_or_user: str = typer.Argument(
+            ...,
+            metavar="ID",
+            help="a connection id, or an app user id (shows each of its connections)",
+        ),
     ) -> None:
         """One connection: who, which team, status and key (no tokens)."""
         from miroconnect.assembly import open_storage
@@ -128,38 +144,37 @@ def register(
 
         settings = Settings()
 
-        async def work() -> Connection:
+        async def work() -> Sequence[Connection]:
             storage = open_storage(settings)
             try:
-                found = await storage.connections.get_connection(connection_id)
+                found = await storage.connections.get_connection(id_or_user)
+                if found is not None:
+                    return [found]
+                of_user, _ = await storage.connections.list_connections(
+                    app_user_id=id_or_user, status=None, limit=100
+                )
             finally:
                 await storage.aclose()
-            if found is None:
-                raise NotConnectedError(f"connection {connection_id} does not exist")
-            return found
+            if not of_user:
+                raise NotConnectedError(
+                    f"no connection has the id {id_or_user}, and no app user with that "
+                    "id has one (`miroconnect connections list` shows both ids)"
+                )
+            return of_user
 
-        c = _run(work)
-        rows = [
-            ("id", c.id),
-            ("app user", c.app_user_id),
-            ("Miro user", f"{c.miro_user_id} ({c.miro_user_name or '?'})"),
-            ("Miro team", f"{c.miro_team_id} ({c.miro_team_name or '?'})"),
-            ("status", c.status.value),
-            ("reason", c.status_reason or "-"),
-            ("scopes", " ".join(c.scopes) or "-"),
-            ("key id", c.key_id or "- (no tokens stored)"),
-            ("access token expires", _when(c.access_expires_at)),
-            ("refresh token issued", _when(c.refresh_issued_at)),
-            ("created", _when(c.created_at)),
-            ("updated", _when(c.updated_at)),
-        ]
-        width = max(len(name) for name, _ in rows)
-        for name, value in rows:
-            typer.echo(f"{name:<{width}}  {value}")
+        for number, c in enumerate(run_on_database(settings, work)):
+            if number:
+                typer.echo("")
+            rows = _details(c)
+            width = max(len(name) for name, _ in rows)
+            for name, value in rows:
+                typer.echo(f"{name:<{width}}  {value}")
 
     @connections.command("disconnect")
     def disconnect(
-        connection_id: str = typer.Argument(..., help="the connection id"),
+        connection_id: str = typer.Argument(
+            ..., metavar="CONNECTION_ID", help="the connection id"
+        ),
         yes: bool = typer.Option(False, "--yes", "-y", help="do not ask to confirm"),
     ) -> None:
         """Revoke the connection at Miro and delete its tokens here.
@@ -184,7 +199,7 @@ def register(
             finally:
                 await stack.aclose()
 
-        result = _run(work)
+        result = run_on_database(settings, work)
         if result.revoked_at_miro:
             typer.echo(
                 f"disconnected {connection_id}: Miro confirmed the revocation; "

@@ -11,6 +11,7 @@ import logging
 import time
 from collections.abc import AsyncIterator, Awaitable, Callable
 from contextlib import asynccontextmanager
+from dataclasses import replace
 from pathlib import Path
 from urllib.parse import urlsplit
 
@@ -19,7 +20,7 @@ from fastapi import FastAPI, Request
 from fastapi.staticfiles import StaticFiles
 from sqlalchemy import text
 from starlette.middleware.trustedhost import TrustedHostMiddleware
-from starlette.responses import JSONResponse, Response
+from starlette.responses import FileResponse, JSONResponse, Response
 from starlette.types import ASGIApp, Receive, Scope, Send
 
 from miroconnect.assembly import build_stack
@@ -38,6 +39,8 @@ from miroconnect.web.api import api_router
 from miroconnect.web.connect import connect_router
 from miroconnect.web.context import WebContext, build_templates
 from miroconnect.web.dependencies import reference_app_user_id
+from miroconnect.web.docs import install_docs
+from miroconnect.web.flash import Flashes
 from miroconnect.web.handlers import install_error_handlers, install_openapi, too_large
 from miroconnect.web.limits import BodyLimitMiddleware
 from miroconnect.web.metrics import CONTENT_TYPE_LATEST, MeteredTransport, Metrics
@@ -148,6 +151,7 @@ def build_context(
         metrics=metrics,
         templates=build_templates(),
         csrf=CSRFSigner(settings.secret_key.get_secret_value()),
+        flashes=Flashes(settings.secret_key.get_secret_value()),
         api_keys=tuple(
             key.strip().encode()
             for key in settings.api_keys.get_secret_value().split(",")
@@ -232,6 +236,9 @@ def create_app(
         database=database,
         runner=runner,
     )
+    if not reference_app:
+        # The service's users come from another app: its `/` is no way back for them.
+        context = replace(context, home_url=None)
 
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
@@ -245,6 +252,7 @@ def create_app(
         version="1.0.0",
         summary="Connect your app's users to Miro: create boards for them.",
         lifespan=lifespan,
+        docs_url=None,  # served by `install_docs`, offline
         redoc_url=None,
         form_limits=FORM_LIMITS,  # type: ignore[arg-type]  # a private TypedDict
     )
@@ -269,6 +277,16 @@ def create_app(
         @app.get("/", include_in_schema=False)
         async def index(request: Request) -> Response:
             return context.render(request, "service.html")
+
+    install_docs(app)  # before `/static`, which would answer for its files too
+
+    @app.get("/favicon.ico", include_in_schema=False)
+    async def favicon() -> Response:
+        return FileResponse(
+            STATIC_DIR / "favicon.svg",
+            media_type="image/svg+xml",
+            headers={"cache-control": "public, max-age=86400"},
+        )
 
     app.mount("/static", StaticFiles(directory=STATIC_DIR), name="miroconnect-static")
     app.add_middleware(

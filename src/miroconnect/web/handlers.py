@@ -94,7 +94,11 @@ def install_error_handlers(app: FastAPI, context: WebContext) -> None:
         page = context.render(
             request,
             "error.html",
-            {"reason": "database_unavailable", "text": _DATABASE_UNAVAILABLE_PAGE},
+            {
+                "reason": "database_unavailable",
+                "text": _DATABASE_UNAVAILABLE_PAGE,
+                "back_url": context.home_url,
+            },
             status_code=503,
         )
         page.headers["retry-after"] = str(DATABASE_RETRY_AFTER)
