@@ -64,7 +64,7 @@ from miroconnect.oauth.store import (
     NewPendingAuthorization,
     PendingAuthorization,
 )
-from miroconnect.oauth.tokens import Connection
+from miroconnect.oauth.tokens import Connection, TokenSet
 from miroconnect.oauth.vault import TokenVault
 from miroconnect.types import Clock, system_clock
 
@@ -391,7 +391,9 @@ class ConnectFlow:
             connection_id=connection.id,
             miro_team_id=connection.miro_team_id,
         )
-        result, action_error = await self._run_if_any(pending.action, connection)
+        result, action_error = await self._run_if_any(
+            pending.action, connection, tokens
+        )
         log_event(
             logger,
             "flow.completed",
@@ -425,14 +427,19 @@ class ConnectFlow:
         return await run_pending(self.runner, action, connection, tokens)
 
     async def _run_if_any(
-        self, action: PendingAction | None, connection: Connection
+        self,
+        action: PendingAction | None,
+        connection: Connection,
+        tokens: TokenSet | None = None,
     ) -> tuple[ActionResult | None, MiroConnectError | None]:
         """The pending action's result, or the error that stopped it (the connection
-        is stored either way); `(None, None)` when nothing was pending."""
+        is stored either way); `(None, None)` when nothing was pending. `tokens`: the
+        connection's, just stored (the action then does not read them again)."""
         if action is None:
             return None, None
+        source = self.vault.token_source(connection.id, read=tokens)
         try:
-            return await self._run(action, connection), None
+            return await self._run(action, connection, source), None
         except MiroConnectError as exc:
             return None, exc
 

@@ -185,9 +185,12 @@ class TokenVault:
         """Connections for operators, most recently updated first (no tokens)."""
         return await self.store.find_connections(app_user_id=app_user_id, status=status)
 
-    def token_source(self, connection_id: str) -> VaultTokenSource:
-        """The `TokenSource` a Miro client uses for this connection."""
-        return VaultTokenSource(self, connection_id)
+    def token_source(
+        self, connection_id: str, *, read: TokenSet | None = None
+    ) -> VaultTokenSource:
+        """The `TokenSource` a Miro client uses for this connection; `read`: its tokens,
+        when the caller just stored or read them (no second read)."""
+        return VaultTokenSource(self, connection_id, read=read)
 
     # -- refreshing ---------------------------------------------------------------------
 
