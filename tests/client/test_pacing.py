@@ -6,11 +6,12 @@ from __future__ import annotations
 import asyncio
 import math
 import random
-from collections.abc import Callable, Iterator
+from collections.abc import AsyncIterator, Callable, Iterator
 from contextlib import contextmanager
 from typing import Any
 
 import httpx2
+import pytest
 from sqlalchemy import Engine, event
 
 from miroconnect.client import CreditPacer, MiroClient, RetryPolicy, StaticTokenSource
@@ -339,58 +340,70 @@ def _statements() -> Iterator[list[str]]:
         event.remove(Engine, "before_cursor_execute", record)
 
 
+@pytest.fixture
+async def sql_store(database_url: str) -> AsyncIterator[SQLPacingStore]:
+    await upgrade(database_url)
+    db = Database(database_url)
+    try:
+        yield SQLPacingStore(db)
+    finally:
+        await db.dispose()
+
+
+async def _answered(
+    store: SQLPacingStore,
+    reading: RateLimitReading,
+    *,
+    now: float,
+    key: str = "k",
+    probe: bool = False,
+    shared: bool = True,
+    status_code: int = 201,
+) -> None:
+    """A 500-credit call on `key` got its answer with `reading`."""
+    await store.record(
+        key,
+        500,
+        probe=probe,
+        reading=reading,
+        answered=True,
+        status_code=status_code,
+        now=now,
+        shared=shared,
+    )
+
+
 async def _opened(
     store: SQLPacingStore, key: str = "k", reset_at: float = 160.0
 ) -> None:
     """Probe a new window at t=100 and record its reading (the prober takes a grant)."""
     assert await store.reserve(key, 500, at(100.0)) == Reservation(True, probe=True)
-    await store.record(
-        key,
-        500,
-        probe=True,
-        reading=_big(LIMIT - 500, reset_at),
-        answered=True,
-        status_code=201,
-        now=100.0,
-    )
+    await _answered(store, _big(LIMIT - 500, reset_at), now=100.0, key=key, probe=True)
 
 
-async def test_a_grant_pays_for_calls_without_the_database(database_url: str) -> None:
-    await upgrade(database_url)
-    db = Database(database_url)
-    store = SQLPacingStore(db)
-    try:
-        await _opened(store)
-        assert store.held == {"k": LIMIT // PARTS}
-        with _statements() as seen:
-            for _ in range(10):  # 10 x 500 = the grant
-                answer = await store.reserve("k", 500, at(101.0))
-                assert answer == Reservation(True, shared=False)
-                await store.record(
-                    "k",
-                    500,
-                    probe=False,
-                    reading=_big(LIMIT - 1000, 160.0),
-                    answered=True,
-                    status_code=201,
-                    now=101.0,
-                    shared=False,
-                )
-        assert seen == []
-        assert store.held == {"k": 0}
-        # The eleventh takes the next grant: one statement.
-        with _statements() as seen:
-            assert await store.reserve("k", 500, at(101.0)) == Reservation(
-                True, shared=False
-            )
-        assert seen == ["UPDATE"]
-        assert store.held == {"k": LIMIT // PARTS - 500}
-        shared = await store.reading("k")
-        assert shared is not None
-        # What no process holds: the window minus the probe and two grants.
-        assert shared.remaining == LIMIT - 500 - 2 * (LIMIT // PARTS)
-    finally:
-        await db.dispose()
+async def test_a_grant_pays_for_calls_without_the_database(
+    sql_store: SQLPacingStore,
+) -> None:
+    store = sql_store
+    await _opened(store)
+    assert store.held == {"k": LIMIT // PARTS}
+    with _statements() as seen:
+        for _ in range(10):  # 10 x 500 = the grant
+            answer = await store.reserve("k", 500, at(101.0))
+            assert answer == Reservation(True, shared=False)
+            await _answered(store, _big(LIMIT - 1000, 160.0), now=101.0, shared=False)
+    assert seen == []
+    assert store.held == {"k": 0}
+    # The eleventh takes the next grant: one statement.
+    with _statements() as seen:
+        answer = await store.reserve("k", 500, at(101.0))
+    assert answer == Reservation(True, shared=False)
+    assert seen == ["UPDATE"]
+    assert store.held == {"k": LIMIT // PARTS - 500}
+    shared = await store.reading("k")
+    assert shared is not None
+    # What no process holds: the window minus the probe and two grants.
+    assert shared.remaining == LIMIT - 500 - 2 * (LIMIT // PARTS)
 
 
 async def test_the_grants_of_all_processes_never_exceed_the_window(
@@ -425,48 +438,29 @@ async def test_the_grants_of_all_processes_never_exceed_the_window(
 
 
 async def test_a_429_on_a_granted_call_zeroes_the_shared_balance(
-    database_url: str,
+    sql_store: SQLPacingStore,
 ) -> None:
-    await upgrade(database_url)
-    db = Database(database_url)
-    store = SQLPacingStore(db)
-    try:
-        await _opened(store)
-        assert (await store.reserve("k", 500, at(101.0))).shared is False
-        await store.record(
-            "k",
-            500,
-            probe=False,
-            reading=_big(0, 160.0),
-            answered=True,
-            status_code=429,
-            now=101.0,
-            shared=False,
-        )
-        assert "k" not in store.held
-        assert await store.reading("k") == _big(0, 160.0)
-        assert await store.reserve("k", 500, at(102.0)) == Reservation(
-            False, retry_at=160.0
-        )
-    finally:
-        await db.dispose()
+    store = sql_store
+    await _opened(store)
+    assert (await store.reserve("k", 500, at(101.0))).shared is False
+    await _answered(store, _big(0, 160.0), now=101.0, shared=False, status_code=429)
+    assert "k" not in store.held
+    assert await store.reading("k") == _big(0, 160.0)
+    assert await store.reserve("k", 500, at(102.0)) == Reservation(
+        False, retry_at=160.0
+    )
 
 
 async def test_no_grant_is_spent_in_the_last_seconds_of_its_window(
-    database_url: str,
+    sql_store: SQLPacingStore,
 ) -> None:
-    await upgrade(database_url)
-    db = Database(database_url)
-    store = SQLPacingStore(db)
-    try:
-        await _opened(store)
-        assert store.held == {"k": LIMIT // PARTS}
-        # Within GUARD of the reset a call could land in the next window: booked alone,
-        # and counted in flight until its answer.
-        late = 160.0 - GUARD + 0.5
-        assert await store.reserve("k", 500, at(late)) == Reservation(True)
-        # A window that opens too close to its end gives the prober no grant either.
-        await _opened(store, key="short", reset_at=100.0 + GUARD - 0.5)
-        assert "short" not in store.held
-    finally:
-        await db.dispose()
+    store = sql_store
+    await _opened(store)
+    assert store.held == {"k": LIMIT // PARTS}
+    # Within GUARD of the reset a call could land in the next window: booked alone,
+    # and counted in flight until its answer.
+    late = 160.0 - GUARD + 0.5
+    assert await store.reserve("k", 500, at(late)) == Reservation(True)
+    # A window that opens too close to its end gives the prober no grant either.
+    await _opened(store, key="short", reset_at=100.0 + GUARD - 0.5)
+    assert "short" not in store.held

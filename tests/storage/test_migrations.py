@@ -5,7 +5,6 @@ from __future__ import annotations
 from datetime import UTC, datetime
 
 import pytest
-from alembic import command
 from alembic.autogenerate import compare_metadata
 from alembic.runtime.migration import MigrationContext
 from sqlalchemy import (
@@ -28,7 +27,7 @@ from miroconnect.crypto import KeyRing, TokenCipher
 from miroconnect.errors import DecryptionError
 from miroconnect.storage.base import Base
 from miroconnect.storage.db import Database
-from miroconnect.storage.migrate import alembic_config, current_revision, upgrade
+from miroconnect.storage.migrate import current_revision, downgrade, upgrade
 from miroconnect.storage.models import ConnectionRow
 from miroconnect.storage.operations import OperationStore
 from miroconnect.storage.repository import SQLStore
@@ -206,7 +205,7 @@ async def test_0007_moves_recorded_boards_onto_their_operations(
         ("board-1", "Plan", "https://x/1", recorded),
     ]
 
-    await _downgrade(database_url, "0006")
+    await downgrade(database_url, "0006")
     engine = create_async_engine(database_url)
     try:
         async with engine.connect() as connection:
@@ -220,22 +219,6 @@ async def test_0007_moves_recorded_boards_onto_their_operations(
     finally:
         await engine.dispose()
     await upgrade(database_url)  # and up again
-
-
-async def _downgrade(database_url: str, revision: str) -> None:
-    config = alembic_config()
-
-    def run(connection: Connection) -> None:
-        config.attributes["connection"] = connection
-        command.downgrade(config, revision)
-
-    engine = create_async_engine(database_url)
-    try:
-        async with engine.connect() as connection:
-            await connection.run_sync(run)
-            await connection.commit()
-    finally:
-        await engine.dispose()
 
 
 def _operations_0006() -> TableClause:

@@ -6,12 +6,20 @@ wheel can upgrade its database with `miroconnect db upgrade`, no `alembic.ini` n
 
 from __future__ import annotations
 
+from collections.abc import Callable
+
 from alembic import command
 from alembic.config import Config
 from sqlalchemy.engine import Connection
 from sqlalchemy.ext.asyncio import create_async_engine
 
-__all__ = ["SCRIPT_LOCATION", "alembic_config", "current_revision", "upgrade"]
+__all__ = [
+    "SCRIPT_LOCATION",
+    "alembic_config",
+    "current_revision",
+    "downgrade",
+    "upgrade",
+]
 
 SCRIPT_LOCATION = "miroconnect.storage:migrations"
 
@@ -34,12 +42,29 @@ async def upgrade(
     `encryption_keys` (`MIROCONNECT_ENCRYPTION_KEYS`) is needed by revisions that
     re-encrypt stored tokens (0006), and only when the database holds tokens.
     """
+    await _migrate(database_url, command.upgrade, revision, encryption_keys)
+
+
+async def downgrade(
+    database_url: str, revision: str, *, encryption_keys: str | None = None
+) -> None:
+    """Take the database at `database_url` back to `revision` (for tests and rollbacks
+    of a release; each revision's `downgrade` says what it keeps)."""
+    await _migrate(database_url, command.downgrade, revision, encryption_keys)
+
+
+async def _migrate(
+    database_url: str,
+    step: Callable[[Config, str], None],
+    revision: str,
+    encryption_keys: str | None,
+) -> None:
     config = alembic_config()
 
     def run(connection: Connection) -> None:
         config.attributes["connection"] = connection
         config.attributes["encryption_keys"] = encryption_keys
-        command.upgrade(config, revision)
+        step(config, revision)
 
     engine = create_async_engine(database_url)
     try:
