@@ -55,6 +55,12 @@ class Settings(BaseSettings):
     # Requests for other hosts get a 400 before anything else runs.
     allowed_hosts: CommaList = Field(default_factory=list)
 
+    # Webhooks to the host app (`miroconnect.webhooks`): the URL events are POSTed to
+    # (https; http only on loopback) and the `whsec_...` secret that signs them (Standard
+    # Webhooks). No URL: no events are recorded.
+    webhook_url: str = ""
+    webhook_secret: SecretStr = SecretStr("")
+
     # Logs (miroconnect.logs): `json` (one object per line) or `text`, and the level.
     log_format: str = "json"
     log_level: str = "INFO"

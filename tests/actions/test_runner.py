@@ -26,6 +26,7 @@ from miroconnect.oauth.pending import ActionContext, PendingAction
 from miroconnect.storage.db import Database
 from miroconnect.storage.models import OperationRow
 from miroconnect.storage.operations import OperationStore
+from miroconnect.storage.outbox import NewEvent
 from support import FakeTime, connect, create_tables, emulator_app_client
 
 BASE = "http://miro.test"
@@ -260,7 +261,13 @@ class DatabaseOutage(OperationStore):
         self.release_calls = 0
 
     async def finish(
-        self, op_id: str, owner: str, result: Any, *, board_id: str | None = None
+        self,
+        op_id: str,
+        owner: str,
+        result: Any,
+        *,
+        board_id: str | None = None,
+        event: NewEvent | None = None,
     ) -> datetime:
         raise ConnectionError("the database system is shutting down")
 

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import threading
 from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
 from dataclasses import dataclass
 from html.parser import HTMLParser
 from typing import Any
@@ -154,21 +155,30 @@ def make_settings(database_url: str, **changes: Any) -> Settings:
     )
 
 
-@pytest.fixture
-async def harness(database_url: str) -> AsyncIterator[Harness]:
-    clock = FakeClock()
+@asynccontextmanager
+async def open_harness(
+    database_url: str,
+    *,
+    clock: FakeClock | None = None,
+    webhook_transport: httpx2.AsyncBaseTransport | None = None,
+    **changes: Any,
+) -> AsyncIterator[Harness]:
+    """The app (its lifespan running) and the emulator on a migrated database; `changes`
+    to the settings, `webhook_transport` to reach a webhook URL among them."""
+    clock = clock or FakeClock()
     emulator = create_emulator(
         clock=clock,
         # No seed: ids stay unique even across `POST /_emulator/reset`, as Miro's are.
         clients=[EmulatorClient(CLIENT_ID, CLIENT_SECRET, (REDIRECT_URI,))],
     )
     await upgrade(database_url)
-    settings = make_settings(database_url)
+    settings = make_settings(database_url, **changes)
     app = create_app(
         settings,
         miro_transport=emulator_transport(emulator),
         clock=clock,
         reference_app=True,
+        webhook_transport=webhook_transport,
     )
     async with (
         app.router.lifespan_context(app),
@@ -177,6 +187,12 @@ async def harness(database_url: str) -> AsyncIterator[Harness]:
         ) as browser,
     ):
         yield Harness(app, emulator, browser, clock, settings)
+
+
+@pytest.fixture
+async def harness(database_url: str) -> AsyncIterator[Harness]:
+    async with open_harness(database_url) as opened:
+        yield opened
 
 
 @pytest.fixture

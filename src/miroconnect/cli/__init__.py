@@ -22,6 +22,7 @@ def build_app() -> typer.Typer:
         keys,
         maintain,
         serve,
+        webhooks,
     )
 
     app = typer.Typer(
@@ -39,6 +40,7 @@ def build_app() -> typer.Typer:
     demo.register(app)
     connections.register(app)
     doctor.register(app)
+    webhooks.register(app)
     return app
 
 

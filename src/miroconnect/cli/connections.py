@@ -7,43 +7,19 @@ Nothing here prints a token: the commands read `Connection` values, which carry 
 
 from __future__ import annotations
 
-import asyncio
-from collections.abc import Callable, Coroutine, Sequence
-from datetime import datetime
-from typing import Annotated, Any, TypeVar
+from collections.abc import Sequence
+from typing import Annotated
 
 import httpx2
 import typer
-from rich.console import Console
 from rich.table import Table
 
+from miroconnect.cli.output import console, run, when
 from miroconnect.config import Settings
-from miroconnect.errors import MiroConnectError
 from miroconnect.oauth.tokens import Connection, ConnectionStatus
 from miroconnect.types import Clock, system_clock
 
 __all__ = ["register"]
-
-T = TypeVar("T")
-
-
-def _console() -> Console:
-    console = Console()
-    # Piped or captured output: do not wrap ids at 80 columns.
-    return console if console.is_terminal else Console(width=200)
-
-
-def _when(value: datetime | None) -> str:
-    return value.strftime("%Y-%m-%d %H:%M:%SZ") if value else "-"
-
-
-def _run(work: Callable[[], Coroutine[Any, Any, T]]) -> T:
-    """Run `work`, turning our errors into one `error:` line and exit code 1."""
-    try:
-        return asyncio.run(work())
-    except MiroConnectError as exc:
-        typer.echo(f"error: {exc}", err=True)
-        raise typer.Exit(1) from None
 
 
 def _table(connections: Sequence[Connection]) -> Table:
@@ -69,7 +45,7 @@ def _table(connections: Sequence[Connection]) -> Table:
             c.miro_team_name or c.miro_team_id,
             status,
             c.key_id or "-",
-            _when(c.updated_at),
+            when(c.updated_at),
         )
     return table
 
@@ -109,14 +85,14 @@ def register(
             finally:
                 await storage.aclose()
 
-        found, total = _run(work)
+        found, total = run(work)
         if not found:
             typer.echo("no connections")
             return
-        console = _console()
-        console.print(_table(found))
+        out = console()
+        out.print(_table(found))
         shown = f"{len(found)} of {total}" if total > len(found) else str(total)
-        console.print(f"{shown} connection(s)")
+        out.print(f"{shown} connection(s)")
 
     @connections.command("show")
     def show(
@@ -138,7 +114,7 @@ def register(
                 raise NotConnectedError(f"connection {connection_id} does not exist")
             return found
 
-        c = _run(work)
+        c = run(work)
         rows = [
             ("id", c.id),
             ("app user", c.app_user_id),
@@ -148,10 +124,10 @@ def register(
             ("reason", c.status_reason or "-"),
             ("scopes", " ".join(c.scopes) or "-"),
             ("key id", c.key_id or "- (no tokens stored)"),
-            ("access token expires", _when(c.access_expires_at)),
-            ("refresh token issued", _when(c.refresh_issued_at)),
-            ("created", _when(c.created_at)),
-            ("updated", _when(c.updated_at)),
+            ("access token expires", when(c.access_expires_at)),
+            ("refresh token issued", when(c.refresh_issued_at)),
+            ("created", when(c.created_at)),
+            ("updated", when(c.updated_at)),
         ]
         width = max(len(name) for name, _ in rows)
         for name, value in rows:
@@ -184,7 +160,7 @@ def register(
             finally:
                 await stack.aclose()
 
-        result = _run(work)
+        result = run(work)
         if result.revoked_at_miro:
             typer.echo(
                 f"disconnected {connection_id}: Miro confirmed the revocation; "

@@ -4,7 +4,9 @@ Tokens are encrypted here, on the way in and out of the `connections` table
 (`miroconnect.storage.sealing`): the associated data names the row, its owner and the
 field, so a ciphertext moved elsewhere, or a row re-pointed to another user, fails to open.
 Every read-then-write runs in a `Database.write_session()` with the row locked
-(`SELECT ... FOR UPDATE` on PostgreSQL; the IMMEDIATE transaction on SQLite).
+(`SELECT ... FOR UPDATE` on PostgreSQL; the IMMEDIATE transaction on SQLite). With an
+`Outbox` (webhooks configured), every change of a connection writes its event in the same
+transaction (`miroconnect.storage.outbox`).
 """
 
 from __future__ import annotations
@@ -42,6 +44,7 @@ from miroconnect.storage.connection_rows import (
 )
 from miroconnect.storage.db import Database
 from miroconnect.storage.models import ConnectionRow, PendingAuthorizationRow
+from miroconnect.storage.outbox import CONNECTION_CREATED, Outbox, connection_event
 from miroconnect.storage.sealing import open_tokens
 
 __all__ = ["SQLStore"]
@@ -51,11 +54,15 @@ MAINTENANCE_LOCK_KEY = 0x6D69726F636F6E6E  # "miroconn"
 
 
 class SQLStore:
-    """Implements `FlowStore` and `ConnectionStore` on a `Database`."""
+    """Implements `FlowStore` and `ConnectionStore` on a `Database`; with `outbox`, each
+    change of a connection writes its webhook event."""
 
-    def __init__(self, db: Database, cipher: TokenCipher) -> None:
+    def __init__(
+        self, db: Database, cipher: TokenCipher, *, outbox: Outbox | None = None
+    ) -> None:
         self.db = db
         self.cipher = cipher
+        self.outbox = outbox
         C = ConnectionRow.__table__.c
         # The hot path's read, built once: a user's connections with their tokens.
         by_user = select(ConnectionRow.__table__).where(
@@ -223,9 +230,15 @@ class SQLStore:
             .on_conflict_do_nothing(index_elements=["app_user_id", "miro_team_id"])
             .returning(ConnectionRow.id)
         )
+        connection = to_connection(row)
+        if self.outbox is not None:
+            event = connection_event(CONNECTION_CREATED, connection)
+            prepared = self.outbox.prepare(statement)
+            rows = await self.outbox.run(prepared, {}, event, now=now)
+            return connection if rows else None
         async with self.db.single_session() as session, session.begin():
             inserted = (await session.execute(statement)).first()
-        return None if inserted is None else to_connection(row)
+        return None if inserted is None else connection
 
     async def _save_connection(
         self,
@@ -242,6 +255,7 @@ class SQLStore:
                 identity=identity,
                 tokens=tokens,
                 now=now,
+                outbox=self.outbox,
             )
 
     # -- ConnectionStore ------------------------------------------------------------------
@@ -338,7 +352,7 @@ class SQLStore:
             )
             if row is None:
                 raise NotConnectedError(f"connection {connection_id} does not exist")
-            yield LockedRow(self.cipher, session, row)
+            yield LockedRow(self.cipher, session, row, self.outbox)
 
     async def due_for_maintenance(
         self, *, refresh_issued_before: datetime, limit: int

@@ -124,6 +124,7 @@ def build_context(
     reference_app: bool = False,
     database: Database | None = None,
     runner: ActionRunner | None = None,
+    webhook_transport: httpx2.AsyncBaseTransport | None = None,
 ) -> WebContext:
     """The services behind the routers, built by `miroconnect.assembly.build_stack` (see
     `create_app` for the arguments). Every Miro request is counted on `/metrics`."""
@@ -138,6 +139,7 @@ def build_context(
         database=database,
         runner=runner,
         closers=(transport,),
+        webhook_transport=webhook_transport,
     )
     return WebContext(
         stack=stack,
@@ -164,8 +166,8 @@ def install(app: FastAPI, context: WebContext, *, prefix: str = "/connect") -> N
     on `prefix`, so the host's own pages keep their policy), caps request bodies under
     `prefix`, answers a failed CSRF check with a 403 page, and gives each request under
     `prefix` a request id (`X-Request-ID`, on every event it logs) and an `http.request`
-    event, as `create_app` does for all of its requests. Close `context` in the host's
-    lifespan.
+    event, as `create_app` does for all of its requests. In the host's lifespan, call
+    `context.start()` (webhook delivery, if configured) and close `context`.
 
     ```python
     context = build_context(Settings())
@@ -208,6 +210,7 @@ def create_app(
     reference_app: bool = False,
     database: Database | None = None,
     runner: ActionRunner | None = None,
+    webhook_transport: httpx2.AsyncBaseTransport | None = None,
 ) -> FastAPI:
     """Build the miroconnect web app.
 
@@ -217,6 +220,8 @@ def create_app(
     * `clock`: the time source (tests move it forward instead of sleeping).
     * `reference_app`: also serve the reference app's pages (accounts, home, boards).
     * `runner`, `database`: replace the parts built from `settings`.
+    * `webhook_transport`: how to reach `MIROCONNECT_WEBHOOK_URL` (tests inject one).
+      With a webhook URL, the app's lifespan runs the delivery worker.
 
     ```python
     app = create_app(Settings(), reference_app=True)
@@ -229,10 +234,12 @@ def create_app(
         reference_app=reference_app,
         database=database,
         runner=runner,
+        webhook_transport=webhook_transport,
     )
 
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
+        context.start()
         try:
             yield
         finally:
