@@ -13,15 +13,17 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 from typing import Any
 
+import httpx2
 import pytest
 from sqlalchemy import Engine, event
 
-from .conftest import Harness
+from .conftest import Harness, open_harness
 from .test_service_api import USER, connect
 
 pytestmark = pytest.mark.db
 
 BOARDS = f"/api/v1/users/{USER}/boards"
+WEBHOOK_SECRET = "whsec_MfKQ9r8GKYqrTwjUPD8ILPZIo2LaLaSw"
 
 
 @contextmanager
@@ -77,3 +79,46 @@ async def test_a_repeat_with_the_same_key_is_two_statements(harness: Harness) ->
     # its lock to compare the parameters (a transaction: BEGIN ... COMMIT on SQLite).
     kinds = [_kind(s) for s in seen if _kind(s) not in ("BEGIN", "COMMIT")]
     assert kinds == ["SELECT connections", "INSERT operations", "SELECT operations"]
+
+
+async def test_with_webhooks_a_board_also_writes_its_event_atomically(
+    database_url: str,
+) -> None:
+    # The finish and the `board.created` event together: PostgreSQL in one statement
+    # (a data-modifying CTE), SQLite in one transaction on its thread. The delivery
+    # worker's own statements (`UPDATE webhook_outbox`: claims, outcomes) are not the
+    # request's and are left out.
+    received: list[str] = []
+
+    def receiver(request: httpx2.Request) -> httpx2.Response:
+        received.append(request.headers["webhook-id"])
+        return httpx2.Response(204)
+
+    async with open_harness(
+        database_url,
+        webhook_url="https://hooks.app.example/miro",
+        webhook_secret=WEBHOOK_SECRET,
+        webhook_transport=httpx2.MockTransport(receiver),
+    ) as harness:
+        await connect(harness)
+        async with harness.api() as api:
+            warm = await api.post(BOARDS, json={"name": "Warm"})
+            assert warm.status_code == 201
+            with statements() as seen:
+                for number in range(5):
+                    made = await api.post(BOARDS, json={"name": f"Board {number}"})
+                    assert made.status_code == 201, made.text
+    kinds = [_kind(s) for s in seen if _kind(s) != "UPDATE webhook_outbox"]
+    if database_url.startswith("postgresql"):
+        per_board = ["SELECT connections", "INSERT operations", "WITH"]
+    else:
+        per_board = [
+            "SELECT connections",
+            "INSERT operations",
+            "BEGIN",  # BEGIN IMMEDIATE; its COMMIT is the driver's, not a statement
+            "UPDATE operations",
+            "INSERT webhook_outbox",
+        ]
+    assert kinds == per_board * 5, "\n".join(seen)
+    writes = [s for s in seen if s.startswith("WITH")]
+    assert all("INSERT INTO webhook_outbox" in s for s in writes)

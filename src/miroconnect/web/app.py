@@ -53,6 +53,7 @@ from miroconnect.web.security import (
     content_security_policy,
 )
 from miroconnect.web.sessions import Sessions
+from miroconnect.web.webhooks import install_webhooks
 
 __all__ = ["build_context", "create_app", "create_service_app", "install"]
 
@@ -256,6 +257,7 @@ def create_app(
     app.state.miroconnect = context
     install_error_handlers(app, context)
     install_openapi(app)
+    install_webhooks(app)
     _operator_routes(app, context)
     app.include_router(api_router(), prefix="/api/v1")
     user_dependency: Callable[..., Awaitable[str]] = (

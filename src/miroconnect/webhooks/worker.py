@@ -32,7 +32,7 @@ from miroconnect.storage.outbox import OutboxEvent, WebhookQueue
 from miroconnect.types import Backoff, Clock, system_clock
 from miroconnect.webhooks.sender import WebhookSender
 
-__all__ = ["IDLE", "LEASE", "RETRY", "WebhookWorker"]
+__all__ = ["IDLE", "LEASE", "RETRY", "WebhookWorker", "next_attempt"]
 
 logger = logging.getLogger(__name__)
 
@@ -48,6 +48,20 @@ CONCURRENCY = 16  # attempts in flight at once, per process
 STOP_GRACE = 5.0  # seconds `stop` lets attempts in flight finish
 
 
+def next_attempt(
+    attempts: int,
+    now: datetime,
+    schedule: Backoff = RETRY,
+    jitter: Callable[[], float] = random.random,
+) -> datetime | None:
+    """When to try again after `attempts` failed attempts (`None`: give up, dead): the
+    schedule's wait, spread by `JITTER` with `jitter()` (a number in [0, 1))."""
+    if attempts > schedule.attempts:
+        return None
+    spread = 1.0 + JITTER * (2.0 * jitter() - 1.0)
+    return now + timedelta(seconds=schedule.delay(attempts - 1) * spread)
+
+
 class WebhookWorker:
     """Claims, sends and records webhook events (see the module doc).
 
@@ -59,7 +73,7 @@ class WebhookWorker:
     ```
 
     `deliver_due()` is one round (tests call it with a `clock` they move); `retry`,
-    `jitter` (a random number in [0, 1)) and `lease` shape the schedule.
+    `jitter` (see `next_attempt`) and `lease` shape the schedule.
     """
 
     def __init__(
@@ -91,13 +105,6 @@ class WebhookWorker:
     def wake(self) -> None:
         """Look for due events now (an event was just written in this process)."""
         self._wake.set()
-
-    def retry_at(self, attempts: int, now: datetime) -> datetime | None:
-        """When to try again after `attempts` failed attempts; `None`: give up (dead)."""
-        if attempts > self._retry.attempts:
-            return None
-        spread = 1.0 + JITTER * (2.0 * self._jitter() - 1.0)
-        return now + timedelta(seconds=self._retry.delay(attempts - 1) * spread)
 
     async def deliver_due(self) -> int:
         """Claim up to one batch of due events, send them, record each outcome.
@@ -134,7 +141,7 @@ class WebhookWorker:
             await self._queue.delivered(event, now=now)
             log_event(logger, "webhook.delivered", **fields)
             return
-        retry_at = self.retry_at(event.attempts, now)
+        retry_at = next_attempt(event.attempts, now, self._retry, self._jitter)
         await self._queue.failed(event, attempt.detail, retry_at=retry_at, now=now)
         log_event(
             logger,
