@@ -35,6 +35,7 @@ __all__ = [
     "Children",
     "MiroApp",
     "Series",
+    "ServeStack",
     "ServiceKeys",
     "children",
     "connect_user",
@@ -49,6 +50,7 @@ __all__ = [
     "register_app",
     "service_env",
     "start_emulator",
+    "start_serve_stack",
     "start_service",
     "timed_series",
     "wait_ready",
@@ -350,6 +352,55 @@ def start_service(
         ],
         env,
     )
+
+
+@dataclass(frozen=True)
+class ServeStack:
+    """The emulator and `miroconnect serve` started by `start_serve_stack`."""
+
+    service: str
+    emulator: str
+    app: MiroApp
+    keys: ServiceKeys
+
+
+async def start_serve_stack(
+    group: Children,
+    database_url: str,
+    *,
+    workers: int,
+    env: Mapping[str, str] | None = None,
+) -> ServeStack:
+    """The emulator (credits too many to matter), an app registered there, and
+    `miroconnect serve --workers N` on `database_url` with `env` added to its
+    environment; returns once both answer."""
+    port = free_port()
+    emulator = start_emulator(group, free_port(), credits=10**9)
+    emulator_process = group.running[-1][1]
+    redirect = f"http://127.0.0.1:{port}/connect/callback"
+    app = MiroApp(
+        "3458767" + str(secrets.randbelow(10**9)),
+        secrets.token_urlsafe(24),
+        (redirect,),
+    )
+    keys = ServiceKeys.generate()
+    service_vars = service_env(
+        database_url=database_url,
+        app=app,
+        redirect_uri=redirect,
+        emulator=emulator,
+        keys=keys,
+    )
+    process = start_service(
+        group, "serve", port, service_vars | dict(env or {}), workers=workers
+    )
+    await wait_ready(
+        f"{emulator}/_emulator/stats", emulator_process, group.log("emulator")
+    )
+    await register_app(emulator, app)
+    service = f"http://127.0.0.1:{port}"
+    await wait_ready(f"{service}/readyz", process, group.log("serve"))
+    return ServeStack(service, emulator, app, keys)
 
 
 # -- the connect flow, as a browser and the host app drive it ----------------------------------

@@ -23,7 +23,6 @@ from __future__ import annotations
 
 import asyncio
 import os
-import secrets
 import sys
 import tempfile
 import time
@@ -36,8 +35,6 @@ import httpx2
 from bench._stack import (
     DEFAULT_PG_SERVER,
     Children,
-    MiroApp,
-    ServiceKeys,
     children,
     connect_user,
     create_database,
@@ -45,10 +42,7 @@ from bench._stack import (
     env_int,
     free_port,
     percentile_ms,
-    register_app,
-    service_env,
-    start_emulator,
-    start_service,
+    start_serve_stack,
     timed_series,
     wait_ready,
 )
@@ -140,43 +134,26 @@ async def run(
     try:
         await upgrade(database_url)
         with tempfile.TemporaryDirectory() as folder, children(Path(folder)) as group:
-            port, emulator_port, receiver_port = free_port(), free_port(), free_port()
-            emulator = start_emulator(group, emulator_port, credits=10**9)
             secret = new_webhook_secret()
-            receiver = _start_receiver(group, receiver_port, secret)
-            redirect = f"http://127.0.0.1:{port}/connect/callback"
-            app = MiroApp(
-                "3458766" + str(secrets.randbelow(10**9)),
-                secrets.token_urlsafe(24),
-                (redirect,),
-            )
-            keys = ServiceKeys.generate()
-            env = service_env(
-                database_url=database_url,
-                app=app,
-                redirect_uri=redirect,
-                emulator=emulator,
-                keys=keys,
-            )
-            env["MIROCONNECT_WEBHOOK_URL"] = f"{receiver}/hooks"
-            env["MIROCONNECT_WEBHOOK_SECRET"] = secret
-            service_process = start_service(group, "serve", port, env, workers=WORKERS)
+            receiver = _start_receiver(group, free_port(), secret)
             await wait_ready(
-                f"{emulator}/_emulator/stats",
-                group.running[0][1],
-                group.log("emulator"),
+                f"{receiver}/stats", group.running[-1][1], group.log("receiver")
             )
-            await wait_ready(
-                f"{receiver}/stats", group.running[1][1], group.log("receiver")
+            stack = await start_serve_stack(
+                group,
+                database_url,
+                workers=WORKERS,
+                env={
+                    "MIROCONNECT_WEBHOOK_URL": f"{receiver}/hooks",
+                    "MIROCONNECT_WEBHOOK_SECRET": secret,
+                },
             )
-            await register_app(emulator, app)
-            service = f"http://127.0.0.1:{port}"
-            await wait_ready(f"{service}/readyz", service_process, group.log("serve"))
+            service, api_key = stack.service, stack.keys.api_key
 
             users = [f"hooks-user-{lane:03d}" for lane in range(concurrency)]
             async with httpx2.AsyncClient(timeout=60) as browser:
                 for user in users:
-                    await connect_user(browser, service, keys.api_key, user, user)
+                    await connect_user(browser, service, api_key, user, user)
             before = 2 * len(users)  # connection.created and the first board, each
             await _until_received(receiver, before)
             async with httpx2.AsyncClient(timeout=10) as client:
@@ -186,7 +163,7 @@ async def run(
                 answer = await client.post(
                     f"{service}/api/v1/users/{users[lane]}/boards",
                     json={"name": f"hooked {index}"},
-                    headers={"authorization": f"Bearer {keys.api_key}"},
+                    headers={"authorization": f"Bearer {api_key}"},
                 )
                 return answer.status_code == 201
 

@@ -11,11 +11,12 @@ from __future__ import annotations
 
 import ipaddress
 from typing import Annotated
+from urllib.parse import urlsplit
 
 from pydantic import BeforeValidator, Field, SecretStr
 from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
 
-__all__ = ["Settings", "is_loopback"]
+__all__ = ["Settings", "https_url_problem", "is_loopback"]
 
 
 def _split_list(value: object) -> object:
@@ -75,3 +76,19 @@ def is_loopback(host: str) -> bool:
         return ipaddress.ip_address(host).is_loopback
     except ValueError:
         return False
+
+
+def https_url_problem(url: str) -> str | None:
+    """Why `url` cannot be sent secrets, or `None`: it must be an absolute https URL;
+    plain http only on loopback (the emulator, a receiver on the same machine)."""
+    try:
+        parts = urlsplit(url)
+        host = parts.hostname or ""
+        parts.port  # noqa: B018  # raises for a port that is not one
+    except ValueError:
+        return "is not a URL"
+    if parts.scheme == "https" and host:
+        return None
+    if parts.scheme == "http" and host and is_loopback(host):
+        return None
+    return "must be an https URL (plain http only on a loopback address)"

@@ -51,9 +51,8 @@ def _kind(statement: str) -> str:
     return f"{words[0]} {words[words.index(table) + 1]}"
 
 
-async def test_a_board_for_a_connected_user_is_three_statements(
-    harness: Harness,
-) -> None:
+async def five_boards(harness: Harness) -> list[str]:
+    """Connect, make a first board, then the statements of five more."""
     await connect(harness)
     async with harness.api() as api:
         warm = await api.post(BOARDS, json={"name": "Warm"})
@@ -62,6 +61,13 @@ async def test_a_board_for_a_connected_user_is_three_statements(
             for number in range(5):
                 made = await api.post(BOARDS, json={"name": f"Board {number}"})
                 assert made.status_code == 201, made.text
+    return seen
+
+
+async def test_a_board_for_a_connected_user_is_three_statements(
+    harness: Harness,
+) -> None:
+    seen = await five_boards(harness)
     assert [_kind(s) for s in seen] == [
         "SELECT connections",
         "INSERT operations",
@@ -102,14 +108,7 @@ async def test_with_webhooks_a_board_also_writes_its_event_atomically(
         webhook_secret=WEBHOOK_SECRET,
         webhook_transport=httpx2.MockTransport(receiver),
     ) as harness:
-        await connect(harness)
-        async with harness.api() as api:
-            warm = await api.post(BOARDS, json={"name": "Warm"})
-            assert warm.status_code == 201
-            with statements() as seen:
-                for number in range(5):
-                    made = await api.post(BOARDS, json={"name": f"Board {number}"})
-                    assert made.status_code == 201, made.text
+        seen = await five_boards(harness)
     kinds = [_kind(s) for s in seen if _kind(s) != "UPDATE webhook_outbox"]
     if database_url.startswith("postgresql"):
         per_board = ["SELECT connections", "INSERT operations", "WITH"]

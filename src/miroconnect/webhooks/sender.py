@@ -24,7 +24,7 @@ from urllib.parse import urlsplit
 import httpx2
 from standardwebhooks import Webhook
 
-from miroconnect.config import is_loopback
+from miroconnect.config import https_url_problem
 from miroconnect.types import Clock, system_clock
 
 __all__ = [
@@ -58,17 +58,10 @@ def webhook_secret_problem(secret: str) -> str | None:
 def webhook_url_problem(url: str) -> str | None:
     """Why events cannot go to `url`, or `None`: an absolute https URL (plain http only
     on a loopback address), no fragment."""
-    try:
-        parts = urlsplit(url)
-        host = parts.hostname or ""
-        parts.port  # noqa: B018  # raises for a port that is not one
-    except ValueError:
-        return "is not a URL"
-    if not host or parts.fragment:
-        return "must be an absolute URL without a #fragment"
-    if parts.scheme == "https" or (parts.scheme == "http" and is_loopback(host)):
-        return None
-    return "must be an https URL (plain http only on a loopback address)"
+    problem = https_url_problem(url)
+    if problem is None and urlsplit(url).fragment:
+        return "must have no #fragment"
+    return problem
 
 
 def new_webhook_secret() -> str:
