@@ -212,6 +212,8 @@ class Outbox:
         )
 
     def subscribe(self, listener: Callable[[], None]) -> None:
+        """Call `listener` (no arguments, returns at once) whenever an event may have
+        been written."""
         self._listeners.append(listener)
 
     def _notify(self) -> None:
