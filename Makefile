@@ -1,5 +1,6 @@
 # Two commands matter on a fresh machine: `make demo` and `make test`.
-# Each creates .venv and installs the package with its dev extras when needed.
+# Each creates .venv when needed: `make demo` installs the package alone (what the demo
+# runs on), `make test` the package with its dev extras (linters, mypy, the test tools).
 
 PYTHON ?= python3
 VENV ?= .venv
@@ -9,11 +10,20 @@ DEMO_PORT ?= 8000
 
 .PHONY: install lint typecheck test test-sqlite test-postgres demo emulator bench clean
 
-$(BIN)/.installed: pyproject.toml
+$(BIN)/.created:
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
 	$(BIN)/python -m pip install --quiet --upgrade pip
-	$(BIN)/python -m pip install --quiet -e '.[dev]'
 	touch $@
+
+# The package and its runtime dependencies only: what `miroconnect demo` needs.
+$(BIN)/.installed-app: pyproject.toml $(BIN)/.created
+	$(BIN)/python -m pip install --quiet -e .
+	touch $@
+
+# Everything `make test` needs: the package and the dev extras.
+$(BIN)/.installed: pyproject.toml $(BIN)/.created
+	$(BIN)/python -m pip install --quiet -e '.[dev]'
+	touch $@ $(BIN)/.installed-app
 
 install: $(BIN)/.installed
 
@@ -37,10 +47,10 @@ test-postgres: install
 
 test: lint typecheck test-sqlite test-postgres
 
-demo: install
+demo: $(BIN)/.installed-app
 	$(BIN)/miroconnect demo --port $(DEMO_PORT)
 
-emulator: install
+emulator: $(BIN)/.installed-app
 	$(BIN)/miroconnect emulator --port 8765
 
 bench: install

@@ -16,8 +16,17 @@ import socket
 import statistics
 import subprocess
 import sys
+import tempfile
 import time
-from collections.abc import Awaitable, Callable, Iterable, Iterator, Mapping, Sequence
+from collections.abc import (
+    AsyncIterator,
+    Awaitable,
+    Callable,
+    Iterable,
+    Iterator,
+    Mapping,
+    Sequence,
+)
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import IO
@@ -28,8 +37,10 @@ import httpx2
 from sqlalchemy.engine import make_url
 
 from miroconnect.crypto import generate_key
+from miroconnect.storage.migrate import upgrade
 
 __all__ = [
+    "Call",
     "DEFAULT_PG_SERVER",
     "EMULATOR_USER_COOKIE",
     "Children",
@@ -37,17 +48,19 @@ __all__ = [
     "Series",
     "ServeStack",
     "ServiceKeys",
+    "ServiceRun",
     "children",
     "connect_user",
     "cpu_seconds",
     "create_database",
+    "direct_token",
     "drop_database",
-    "emulator_token",
     "env_int",
     "free_port",
     "percentile_ms",
     "pooled",
     "register_app",
+    "service_against_emulator",
     "service_env",
     "start_emulator",
     "start_serve_stack",
@@ -63,6 +76,9 @@ EMULATOR_USER_COOKIE = (
     "miro_emulator_user"  # the emulator's sign-in cookie: who consents
 )
 RETURN_ORIGIN = "https://app.bench.test"  # the host app; the driver never follows it
+MAX_CALLS = 20_000  # per timed series, at most
+Call = Callable[[httpx2.AsyncClient, int, int], Awaitable[bool]]
+"""One request of a series: (client, lane, index) -> whether it succeeded."""
 
 
 def free_port() -> int:
@@ -378,11 +394,7 @@ async def start_serve_stack(
     emulator = start_emulator(group, free_port(), credits=10**9)
     emulator_process = group.running[-1][1]
     redirect = f"http://127.0.0.1:{port}/connect/callback"
-    app = MiroApp(
-        "3458767" + str(secrets.randbelow(10**9)),
-        secrets.token_urlsafe(24),
-        (redirect,),
-    )
+    app = MiroApp(_client_id(), secrets.token_urlsafe(24), (redirect,))
     keys = ServiceKeys.generate()
     service_vars = service_env(
         database_url=database_url,
@@ -401,6 +413,111 @@ async def start_serve_stack(
     service = f"http://127.0.0.1:{port}"
     await wait_ready(f"{service}/readyz", process, group.log("serve"))
     return ServeStack(service, emulator, app, keys)
+
+
+async def timed_series(
+    side: str,
+    concurrency: int,
+    seconds: float,
+    call: Call,
+) -> Series:
+    """`concurrency` tasks calling `call(client, lane, index)` (True: it worked) over one
+    client for `seconds` (at most `MAX_CALLS` calls), after one untimed call each."""
+    latencies: list[float] = []
+    failed = 0
+    limits = httpx2.Limits(max_connections=concurrency)
+    async with httpx2.AsyncClient(timeout=60, limits=limits) as client:
+        # One untimed call per task: connections open, workers warm.
+        await asyncio.gather(*(call(client, lane, -1) for lane in range(concurrency)))
+        deadline = time.monotonic() + seconds
+        counter = iter(range(MAX_CALLS))
+
+        async def lane(number: int) -> None:
+            nonlocal failed
+            for index in counter:
+                if time.monotonic() >= deadline:
+                    return
+                began = time.monotonic()
+                ok = await call(client, number, index)
+                latencies.append(time.monotonic() - began)
+                failed += not ok
+
+        began = time.monotonic()
+        await asyncio.gather(*(lane(number) for number in range(concurrency)))
+        elapsed = time.monotonic() - began
+    return Series(side, len(latencies), failed, elapsed, tuple(latencies))
+
+
+async def direct_token(emulator: str, app: MiroApp, miro_user: str) -> str:
+    """An access token for `miro_user` from the emulator's own authorize + exchange."""
+    redirect = app.redirect_uris[0]
+    query = urlencode(
+        {
+            "response_type": "code",
+            "client_id": app.client_id,
+            "redirect_uri": redirect,
+            "state": secrets.token_urlsafe(8),
+        }
+    )
+    async with httpx2.AsyncClient(timeout=10) as client:
+        consent = await client.get(
+            f"{emulator}/oauth/authorize?{query}",
+            headers={"cookie": f"{EMULATOR_USER_COOKIE}={miro_user}"},
+        )
+        code = dict(parse_qsl(urlsplit(consent.headers["location"]).query))["code"]
+        answer = await client.post(
+            f"{emulator}/v1/oauth/token",
+            data={
+                "grant_type": "authorization_code",
+                "client_id": app.client_id,
+                "client_secret": app.client_secret,
+                "code": code,
+                "redirect_uri": redirect,
+            },
+        )
+        answer.raise_for_status()
+        token: str = answer.json()["access_token"]
+        return token
+
+
+@dataclass(frozen=True)
+class ServiceRun:
+    """`miroconnect serve` against the emulator, as `service_against_emulator` started
+    them: their URLs, the service's API key, and a second app for direct calls."""
+
+    service: str
+    emulator: str
+    api_key: str = field(repr=False)
+    direct_app: MiroApp
+
+
+@contextlib.asynccontextmanager
+async def service_against_emulator(
+    server: str, prefix: str, *, workers: int
+) -> AsyncIterator[ServiceRun]:
+    """A fresh PostgreSQL database (`prefix`, dropped at the end), and on it
+    `start_serve_stack` (the emulator, `miroconnect serve --workers N`, its app) with
+    another app for direct calls; stopped when the block ends, however it ends."""
+    name, database_url = await create_database(server, prefix)
+    try:
+        await upgrade(database_url)
+        with tempfile.TemporaryDirectory() as folder, children(Path(folder)) as group:
+            stack = await start_serve_stack(group, database_url, workers=workers)
+            direct_app = MiroApp(
+                _client_id(),
+                secrets.token_urlsafe(24),
+                ("http://127.0.0.1:9/never-fetched",),
+            )
+            await register_app(stack.emulator, direct_app)
+            yield ServiceRun(
+                stack.service, stack.emulator, stack.keys.api_key, direct_app
+            )
+    finally:
+        await drop_database(server, name)
+
+
+def _client_id() -> str:
+    return "34587" + str(secrets.randbelow(10**12))
 
 
 # -- the connect flow, as a browser and the host app drive it ----------------------------------
@@ -464,76 +581,6 @@ async def confirm(
         raise RuntimeError(f"confirm: {confirmed.status_code} {confirmed.text[:200]}")
     board: str = confirmed.json()["board"]["id"]
     return board
-
-
-async def emulator_token(emulator: str, app: MiroApp, miro_user: str) -> str:
-    """An access token for `miro_user` from the emulator's own authorize + exchange
-    (for the direct side of a bench: no service in between)."""
-    redirect = app.redirect_uris[0]
-    query = urlencode(
-        {
-            "response_type": "code",
-            "client_id": app.client_id,
-            "redirect_uri": redirect,
-            "state": secrets.token_urlsafe(8),
-        }
-    )
-    async with httpx2.AsyncClient(timeout=10) as client:
-        consent = await client.get(
-            f"{emulator}/oauth/authorize?{query}",
-            headers={"cookie": f"{EMULATOR_USER_COOKIE}={miro_user}"},
-        )
-        code = dict(parse_qsl(urlsplit(consent.headers["location"]).query))["code"]
-        answer = await client.post(
-            f"{emulator}/v1/oauth/token",
-            data={
-                "grant_type": "authorization_code",
-                "client_id": app.client_id,
-                "client_secret": app.client_secret,
-                "code": code,
-                "redirect_uri": redirect,
-            },
-        )
-        answer.raise_for_status()
-        token: str = answer.json()["access_token"]
-        return token
-
-
-# -- timed series and CPU ----------------------------------------------------------------------
-
-MAX_CALLS = 20_000
-Call = Callable[[httpx2.AsyncClient, int, int], Awaitable[bool]]
-"""One request of a series: (client, lane, index) -> whether it succeeded."""
-
-
-async def timed_series(
-    side: str, concurrency: int, seconds: float, call: Call
-) -> Series:
-    """`concurrency` tasks over one `httpx2.AsyncClient` calling `call` until `seconds`
-    have passed (at most `MAX_CALLS` calls), after one untimed call per task."""
-    latencies: list[float] = []
-    failed = 0
-    limits = httpx2.Limits(max_connections=concurrency)
-    async with httpx2.AsyncClient(timeout=60, limits=limits) as client:
-        # One untimed call per task: connections open, workers warm.
-        await asyncio.gather(*(call(client, lane, -1) for lane in range(concurrency)))
-        deadline = time.monotonic() + seconds
-        counter = iter(range(MAX_CALLS))
-
-        async def lane(number: int) -> None:
-            nonlocal failed
-            for index in counter:
-                if time.monotonic() >= deadline:
-                    return
-                began = time.monotonic()
-                ok = await call(client, number, index)
-                latencies.append(time.monotonic() - began)
-                failed += not ok
-
-        began = time.monotonic()
-        await asyncio.gather(*(lane(number) for number in range(concurrency)))
-        elapsed = time.monotonic() - began
-    return Series(side, len(latencies), failed, elapsed, tuple(latencies))
 
 
 _TICKS = os.sysconf("SC_CLK_TCK")

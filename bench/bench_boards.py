@@ -14,7 +14,7 @@ Miro's rate limit) and `miroconnect serve --workers 4` on that database.
   the same request costs with nothing in between.
 
 Both sides are driven by the same loop: `CONCURRENCY` tasks over one `httpx2.AsyncClient`,
-each series time-bounded (`SECONDS`, and at most `timed_series`' cap of calls), alternating direct,
+each series time-bounded (`SECONDS`, and at most `MAX_CALLS` calls), alternating direct,
 service, direct, service. Reported per side over both rounds: calls/s (calls / time of the
 series), p50 and p99 latency, and the ratio service / direct.
 
@@ -27,34 +27,20 @@ from __future__ import annotations
 
 import asyncio
 import os
-import secrets
-import tempfile
-from pathlib import Path
 
 import httpx2
 
 from bench._stack import (
     DEFAULT_PG_SERVER,
-    MiroApp,
     Series,
-    ServiceKeys,
-    children,
     connect_user,
-    create_database,
-    drop_database,
-    emulator_token,
+    direct_token,
     env_int,
-    free_port,
     percentile_ms,
     pooled,
-    register_app,
-    service_env,
-    start_emulator,
-    start_service,
+    service_against_emulator,
     timed_series,
-    wait_ready,
 )
-from miroconnect.storage.migrate import upgrade
 
 __all__ = ["main", "run"]
 
@@ -65,86 +51,52 @@ async def run(
     *, concurrency: int, seconds: float, rounds: int, server: str = DEFAULT_PG_SERVER
 ) -> list[Series]:
     """Set up, connect, alternate the series; stop everything and drop the database."""
-    name, database_url = await create_database(server, "mc_bench_boards")
-    try:
-        await upgrade(database_url)
-        with tempfile.TemporaryDirectory() as folder, children(Path(folder)) as group:
-            port, emulator_port = free_port(), free_port()
-            emulator = start_emulator(group, emulator_port, credits=10**9)
-            redirect = f"http://127.0.0.1:{port}/connect/callback"
-            app = MiroApp(
-                "3458764" + str(secrets.randbelow(10**9)),
-                secrets.token_urlsafe(24),
-                (redirect,),
-            )
-            direct_app = MiroApp(
-                "3458765" + str(secrets.randbelow(10**9)),
-                secrets.token_urlsafe(24),
-                ("http://127.0.0.1:9/never-fetched",),
-            )
-            keys = ServiceKeys.generate()
-            env = service_env(
-                database_url=database_url,
-                app=app,
-                redirect_uri=redirect,
-                emulator=emulator,
-                keys=keys,
-            )
-            service_process = start_service(group, "serve", port, env, workers=WORKERS)
-            await wait_ready(
-                f"{emulator}/_emulator/stats",
-                group.running[0][1],
-                group.log("emulator"),
-            )
-            await register_app(emulator, app)
-            await register_app(emulator, direct_app)
-            service = f"http://127.0.0.1:{port}"
-            await wait_ready(f"{service}/readyz", service_process, group.log("serve"))
+    async with service_against_emulator(
+        server, "mc_bench_boards", workers=WORKERS
+    ) as running:
+        emulator, service, api_key = running.emulator, running.service, running.api_key
+        users = [f"boards-user-{lane:03d}" for lane in range(concurrency)]
+        async with httpx2.AsyncClient(timeout=60) as browser:
+            for user in users:
+                await connect_user(browser, service, api_key, user, user)
+        tokens = await asyncio.gather(
+            *(direct_token(emulator, running.direct_app, f"direct-{u}") for u in users)
+        )
 
-            users = [f"boards-user-{lane:03d}" for lane in range(concurrency)]
-            async with httpx2.AsyncClient(timeout=60) as browser:
-                for user in users:
-                    await connect_user(browser, service, keys.api_key, user, user)
-            tokens = await asyncio.gather(
-                *(emulator_token(emulator, direct_app, f"direct-{u}") for u in users)
+        async def direct(client: httpx2.AsyncClient, lane: int, index: int) -> bool:
+            answer = await client.post(
+                f"{emulator}/v2/boards",
+                json={"name": f"direct {index}"},
+                headers={"authorization": f"Bearer {tokens[lane]}"},
             )
+            answer.json()
+            return answer.status_code == 201
 
-            async def direct(client: httpx2.AsyncClient, lane: int, index: int) -> bool:
-                answer = await client.post(
-                    f"{emulator}/v2/boards",
-                    json={"name": f"direct {index}"},
-                    headers={"authorization": f"Bearer {tokens[lane]}"},
+        async def via_service(
+            client: httpx2.AsyncClient, lane: int, index: int
+        ) -> bool:
+            answer = await client.post(
+                f"{service}/api/v1/users/{users[lane]}/boards",
+                json={"name": f"service {index}"},
+                headers={"authorization": f"Bearer {api_key}"},
+            )
+            answer.json()
+            return answer.status_code == 201
+
+        results: list[Series] = []
+        for number in range(rounds):
+            for side, call in (("direct", direct), ("service", via_service)):
+                series = await timed_series(side, concurrency, seconds, call)
+                results.append(series)
+                print(
+                    f"round {number + 1} {side:7}: {series.count} boards in "
+                    f"{series.seconds:.1f} s = {series.rate:6.0f}/s, p50 "
+                    f"{percentile_ms(series.latencies, 0.5):6.1f} ms, p99 "
+                    f"{percentile_ms(series.latencies, 0.99):6.1f} ms, "
+                    f"failed {series.failed}",
+                    flush=True,
                 )
-                answer.json()
-                return answer.status_code == 201
-
-            async def via_service(
-                client: httpx2.AsyncClient, lane: int, index: int
-            ) -> bool:
-                answer = await client.post(
-                    f"{service}/api/v1/users/{users[lane]}/boards",
-                    json={"name": f"service {index}"},
-                    headers={"authorization": f"Bearer {keys.api_key}"},
-                )
-                answer.json()
-                return answer.status_code == 201
-
-            results: list[Series] = []
-            for number in range(rounds):
-                for side, call in (("direct", direct), ("service", via_service)):
-                    series = await timed_series(side, concurrency, seconds, call)
-                    results.append(series)
-                    print(
-                        f"round {number + 1} {side:7}: {series.count} boards in "
-                        f"{series.seconds:.1f} s = {series.rate:6.0f}/s, p50 "
-                        f"{percentile_ms(series.latencies, 0.5):6.1f} ms, p99 "
-                        f"{percentile_ms(series.latencies, 0.99):6.1f} ms, "
-                        f"failed {series.failed}",
-                        flush=True,
-                    )
-            return results
-    finally:
-        await drop_database(server, name)
+        return results
 
 
 def main() -> None:

@@ -21,6 +21,9 @@ two apps, each one uvicorn process storing in a SQLite file of its own:
   app with one TLS context shared through `client_kwargs`, served by the same process.
 
 Each round trip is a new browser (empty cookie jar), a new app user and a new Miro user.
+Besides the rate, each series reports the CPU each app's process and the emulator used
+per round trip (user + system time from `/proc`), which holds up on a busy machine better
+than the rate does.
 Both sides are driven by the same loop: `CONCURRENCY` tasks, each with its own
 `httpx2.AsyncClient` (no redirects followed: every hop is a request of the loop), a series
 is time-bounded (`SECONDS`), sides alternate for `ROUNDS` rounds. A round trip counts when
@@ -52,6 +55,7 @@ from bench._stack import (
     ServiceKeys,
     children,
     connect_user,
+    cpu_seconds,
     env_int,
     free_port,
     percentile_ms,
@@ -69,6 +73,7 @@ __all__ = ["main", "run"]
 REPO = Path(__file__).resolve().parent.parent
 
 Flow = Callable[[httpx2.AsyncClient, str], Awaitable[None]]
+SIDES = ("miroconnect", "authlib", "authlib-tuned")
 
 
 async def _series(side: str, concurrency: int, seconds: float, flow: Flow) -> Series:
@@ -206,24 +211,43 @@ async def run(*, concurrency: int, seconds: float, rounds: int) -> list[Series]:
             await _authlib_flow(browser, f"{authlib}/tuned", name)
 
         results: list[Series] = []
+        cpu = {side: [0.0, 0.0] for side in SIDES}
         for number in range(rounds):
             for side, flow in (
                 ("miroconnect", ours_flow),
                 ("authlib", authlib_flow),
                 ("authlib-tuned", tuned_flow),
             ):
+                app_pid = (
+                    ours_process if side == "miroconnect" else authlib_process
+                ).pid
+                pids = [app_pid], [group.running[0][1].pid]  # the app, the emulator
+                before = [cpu_seconds(p) for p in pids]
                 series = await _series(side, concurrency, seconds, flow)
+                spent = [cpu_seconds(p) - b for p, b in zip(pids, before, strict=True)]
                 results.append(series)
+                cpu[side] = [c + x for c, x in zip(cpu[side], spent, strict=True)]
+                count = max(1, series.count)
                 print(
                     f"round {number + 1} {side:13}: {series.count} round trips in "
                     f"{series.seconds:.1f} s = {series.rate:5.1f}/s, p50 "
                     f"{percentile_ms(series.latencies, 0.5):6.1f} ms, p99 "
                     f"{percentile_ms(series.latencies, 0.99):6.1f} ms, "
+                    f"CPU {1000 * spent[0] / count:.1f} ms in the app + "
+                    f"{1000 * spent[1] / count:.1f} ms in the emulator, "
                     f"failed {series.failed}",
                     flush=True,
                 )
                 if series.first_failure:
                     print(f"  first failure: {series.first_failure}", flush=True)
+        for side in SIDES:
+            count = max(1, sum(r.count for r in results if r.side == side))
+            app_cpu, emulator_cpu = (1000 * c / count for c in cpu[side])
+            print(
+                f"CPU per round trip, {side}: {app_cpu:.1f} ms in the app, "
+                f"{emulator_cpu:.1f} ms in the emulator",
+                flush=True,
+            )
         return results
 
 

@@ -58,8 +58,8 @@ from bench._stack import (
     connect_user,
     cpu_seconds,
     create_database,
+    direct_token,
     drop_database,
-    emulator_token,
     env_int,
     free_port,
     percentile_ms,
@@ -318,7 +318,7 @@ async def run(
             await register_app(emulator, floor_app)
             users = [f"floor-user-{lane:03d}" for lane in range(concurrency)]
             tokens = await asyncio.gather(
-                *(emulator_token(emulator, floor_app, f"miro-{u}") for u in users)
+                *(direct_token(emulator, floor_app, f"miro-{u}") for u in users)
             )
             token_file = folder / "floor-tokens.json"
             token_file.write_text(json.dumps(dict(zip(users, tokens, strict=True))))

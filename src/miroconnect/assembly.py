@@ -28,6 +28,7 @@ from __future__ import annotations
 import asyncio
 from collections.abc import Iterable
 from dataclasses import dataclass, field
+from http.cookiejar import DefaultCookiePolicy
 
 import httpx2
 
@@ -229,6 +230,9 @@ def build_stack(
     miro = MiroOAuthClient(config, transport=miro_transport)
     vault = TokenVault(storage.connections, miro, clock=clock, sleep=sleep)
     http = httpx2.AsyncClient(transport=miro_transport, timeout=MIRO_TIMEOUT)
+    # Every user's calls share this client: a cookie Miro (or a proxy before it) sets
+    # must not ride along with the next user's request. Keep none, send none.
+    http.cookies.jar.set_policy(DefaultCookiePolicy(allowed_domains=[]))
     # Rate-limit readings in the database: every worker and server on it spends one
     # credit budget per connection (a pacer in memory would let each spend it whole).
     pacer = CreditPacer(store=SQLPacingStore(storage.database), clock=clock)

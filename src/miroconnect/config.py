@@ -5,6 +5,10 @@ package reads the environment, and nothing is built at import time. Library clas
 small typed arguments, not the whole `Settings`.
 
 Every variable has the prefix `MIROCONNECT_`, e.g. `MIROCONNECT_DATABASE_URL`.
+
+Database URLs may name the async driver or not: `postgresql://` and `postgres://` become
+`postgresql+asyncpg://`, `sqlite:///` becomes `sqlite+aiosqlite:///` (the drivers
+miroconnect ships with), so the URL a hosting provider hands out works as it is.
 """
 
 from __future__ import annotations
@@ -13,10 +17,25 @@ import ipaddress
 from typing import Annotated
 from urllib.parse import urlsplit
 
-from pydantic import BeforeValidator, Field, SecretStr
+from pydantic import BeforeValidator, Field, SecretStr, field_validator
 from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
 
-__all__ = ["Settings", "https_url_problem", "is_loopback"]
+__all__ = [
+    "async_database_url",
+    "DEFAULT_DATABASE_URL",
+    "https_url_problem",
+    "is_loopback",
+    "Settings",
+]
+
+DEFAULT_DATABASE_URL = "sqlite+aiosqlite:///./miroconnect.db"
+
+# A URL without a driver (or with the sync default) -> the async driver we ship.
+_ASYNC_DRIVERS = {
+    "postgres": "postgresql+asyncpg",
+    "postgresql": "postgresql+asyncpg",
+    "sqlite": "sqlite+aiosqlite",
+}
 
 
 def _split_list(value: object) -> object:
@@ -29,12 +48,22 @@ def _split_list(value: object) -> object:
 CommaList = Annotated[list[str], NoDecode, BeforeValidator(_split_list)]
 
 
+def async_database_url(url: str) -> str:
+    """`url` with the async driver miroconnect uses when it names none:
+    `postgresql://u@h/db` -> `postgresql+asyncpg://u@h/db`, `sqlite:///x.db` ->
+    `sqlite+aiosqlite:///x.db`. Other URLs are returned as they are."""
+    scheme, separator, rest = url.strip().partition("://")
+    driver = _ASYNC_DRIVERS.get(scheme.lower()) if separator else None
+    return f"{driver}://{rest}" if driver else url.strip()
+
+
 class Settings(BaseSettings):
     """Every setting of miroconnect; see the README for what each is for."""
 
     model_config = SettingsConfigDict(env_prefix="MIROCONNECT_", extra="ignore")
 
-    database_url: str = "sqlite+aiosqlite:///./miroconnect.db"
+    # Default when unset: `./miroconnect.db` in the working directory (the CLI says so).
+    database_url: str = DEFAULT_DATABASE_URL
     # PostgreSQL connections each process keeps open (plus 4 more under bursts); size it so
     # processes x (pool + 4) stays under the server's `max_connections`.
     database_pool_size: int = Field(default=16, ge=1, le=500)
@@ -52,6 +81,12 @@ class Settings(BaseSettings):
     # Comma-separated service API keys.
     api_keys: SecretStr = SecretStr("")
     allowed_return_urls: CommaList = Field(default_factory=list)
+    # The largest body the proxy to Miro (`/api/v1/users/{id}/miro/...`) takes: Miro's
+    # largest file upload (6 MB) and room for the multipart framing and `data` part.
+    # Every other route takes 64 KiB.
+    proxy_max_body: int = Field(
+        default=6 * 1024 * 1024 + 64 * 1024, ge=64 * 1024, le=64 * 1024 * 1024
+    )
     # Host names this service answers to (e.g. `miroconnect.example.com`); empty: any.
     # Requests for other hosts get a 400 before anything else runs.
     allowed_hosts: CommaList = Field(default_factory=list)
@@ -65,6 +100,16 @@ class Settings(BaseSettings):
     # Logs (miroconnect.logs): `json` (one object per line) or `text`, and the level.
     log_format: str = "json"
     log_level: str = "INFO"
+
+    @field_validator("database_url")
+    @classmethod
+    def _async_driver(cls, value: str) -> str:
+        return async_database_url(value)
+
+    @property
+    def database_url_is_default(self) -> bool:
+        """Whether `database_url` was left unset (so `./miroconnect.db` is used)."""
+        return "database_url" not in self.model_fields_set
 
 
 def is_loopback(host: str) -> bool:

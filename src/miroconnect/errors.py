@@ -39,6 +39,7 @@ The tree:
     + MiroServerError             5xx after the retries an idempotent call gets
   x MiroTransportError          Miro could not be reached, or the connection broke;
                                 `maybe_processed` says whether the request may have run
+    + KeySpentNotSentError        a keyed request never reached Miro; its key is spent
   x UsernameTakenError          sign-up chose a username that already has an account
   x SignInRequiredError         a page needs a signed-in account (the reference app redirects)
   x CSRFRejectedError           a form came without a valid CSRF token, or from another site
@@ -47,6 +48,7 @@ The tree:
     + LeaseLostError              another worker took the operation over (lease ran out)
     + OperationInProgressError    another worker is still running this idempotency key
     + IdempotencyKeyReusedError   an idempotency key sent again with other parameters
+    + OutcomeUnknownError         a keyed request may have run at Miro; never sent again
 
 Messages never contain a token, a code or a secret.
 """
@@ -75,6 +77,7 @@ __all__ = [
     "FlowUserMismatchError",
     "ForbiddenError",
     "IdempotencyKeyReusedError",
+    "KeySpentNotSentError",
     "LaunchExpiredError",
     "LaunchReplayedError",
     "LaunchUnknownError",
@@ -86,6 +89,7 @@ __all__ = [
     "NotConnectedError",
     "NotFoundError",
     "OperationInProgressError",
+    "OutcomeUnknownError",
     "RateLimitedError",
     "ReauthorizationRequiredError",
     "ResultExpiredError",
@@ -146,7 +150,8 @@ class AuthorizationError(MiroConnectError):
     and API errors show, and that metrics count. A failure of `ConnectFlow.complete`
     after the state was consumed carries `app_user_id` (the flow's user), and once the
     browser was verified also `return_url` (where the flow was to end, re-checked
-    against the allow-list), so the caller can send the user back there.
+    against the allow-list) and `display` (how: `redirect` or `popup`), so the caller
+    can send the user back there.
     """
 
     reason = "authorization_failed"
@@ -155,6 +160,7 @@ class AuthorizationError(MiroConnectError):
     message = "The connect flow failed."
     app_user_id: str | None = None
     return_url: str | None = None
+    display: str = "redirect"
 
     def __init__(self, message: str | None = None) -> None:
         super().__init__(message or self.message)
@@ -400,6 +406,14 @@ class MiroTransportError(MiroConnectError):
         self.maybe_processed = maybe_processed
 
 
+class KeySpentNotSentError(MiroTransportError):
+    """Miro could not be reached for a request with an idempotency key, which was never
+    sent; the key's operation failed for good, so send the request with a new key."""
+
+    def __init__(self, message: str) -> None:
+        super().__init__(message, maybe_processed=False)
+
+
 class UsernameTakenError(MiroConnectError):
     """The reference app's sign-up chose a username that already has an account."""
 
@@ -439,3 +453,9 @@ class OperationInProgressError(ActionError):
 class IdempotencyKeyReusedError(ActionError):
     """An idempotency key already used for an action with other parameters: the first
     request's result belongs to that key (send a new key for a new request)."""
+
+
+class OutcomeUnknownError(ActionError):
+    """A request with this idempotency key reached Miro (or may have) and its answer was
+    lost or was a 5xx: whether Miro did it is unknown, and it is not sent again, now or
+    for a repeat of the key. Look at Miro (e.g. list what the request would have made)."""

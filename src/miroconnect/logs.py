@@ -24,6 +24,9 @@ The API other layers call:
   the root logger. Only the edge calls it: the CLI's `main()`, an app factory, a benchmark.
   `configure_logging_from_settings(settings)` does the same from `MIROCONNECT_LOG_FORMAT`
   (`json` | `text`) and `MIROCONNECT_LOG_LEVEL`.
+* `uvicorn_log_config(level)`: uvicorn's `log_config` that sends its loggers through the
+  handler `configure_logging` installed, so a server writes one format, not uvicorn's
+  plain text between the JSON lines.
 * `redact(text)`: what the formatter does to every message and field value.
 
 Defense in depth: even if a caller passes a secret by mistake, the formatter redacts what
@@ -63,6 +66,7 @@ __all__ = [
     "redact",
     "redact_value",
     "request_context",
+    "uvicorn_log_config",
 ]
 
 REDACTED = "[REDACTED]"
@@ -313,3 +317,33 @@ def configure_logging_from_settings(
             hint="check MIROCONNECT_LOG_FORMAT and MIROCONNECT_LOG_LEVEL",
         )
     return handler
+
+
+def uvicorn_log_config(level: str = "INFO") -> dict[str, Any]:
+    """uvicorn's `log_config`: its loggers keep no handler of their own and pass their
+    records to the root logger, where `configure_logging` put ours (JSON or text).
+
+    `uvicorn.error` (startup, shutdown, worker processes) logs at `level`; the access log
+    only warnings (`miroconnect serve` turns it off: it would write raw URLs, and Miro's
+    callback carries the one-time code in its query). Existing loggers are left alone.
+    """
+    own = {"handlers": [], "propagate": True}
+    return {
+        "version": 1,
+        "disable_existing_loggers": False,
+        "loggers": {
+            "uvicorn": {**own, "level": _level_name(level)},
+            "uvicorn.error": {**own, "level": _level_name(level)},
+            "uvicorn.access": {**own, "level": "WARNING"},
+        },
+    }
+
+
+def _level_name(name: str) -> str:
+    """`name` upper-cased, INFO when it is not a level (as `configure_logging_from_settings`
+    falls back)."""
+    try:
+        _level(name)
+    except ValueError:
+        return "INFO"
+    return name.upper()

@@ -3,108 +3,24 @@
 from __future__ import annotations
 
 import asyncio
-import random
-from collections.abc import AsyncIterator
-from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any
 
-import httpx2
 import pytest
-from sqlalchemy import insert
 
-from miroconnect.actions import MiroActionRunner
-from miroconnect.client import CreditPacer, MiroClient, RetryPolicy, StaticTokenSource
-from miroconnect.emulator import create_emulator, emulator_transport
 from miroconnect.errors import (
     ActionError,
     ActionFailedError,
     NotFoundError,
     OperationInProgressError,
 )
-from miroconnect.oauth.pending import ActionContext, PendingAction
+from miroconnect.oauth.pending import PendingAction
 from miroconnect.storage.db import Database
-from miroconnect.storage.models import OperationRow
 from miroconnect.storage.operations import OperationStore
 from miroconnect.storage.outbox import NewEvent
-from support import FakeTime, connect, create_tables, emulator_app_client
+from support import FakeTime
 
-BASE = "http://miro.test"
-
-
-@dataclass
-class World:
-    http: httpx2.AsyncClient
-    db: Database
-    time: FakeTime
-    runner: MiroActionRunner
-    context: ActionContext
-
-    def new_runner(self) -> MiroActionRunner:
-        """Another runner on the same database: another request, worker or process."""
-        return make_runner(self.db, self.http, self.time)
-
-    async def stats(self) -> dict[str, Any]:
-        body: dict[str, Any] = (await self.http.get(f"{BASE}/_emulator/stats")).json()
-        return body
-
-    async def boards(self) -> list[dict[str, Any]]:
-        body: list[dict[str, Any]] = (
-            await self.http.get(f"{BASE}/_emulator/boards")
-        ).json()
-        return body
-
-    async def fault(self, **rule: Any) -> None:
-        answer = await self.http.post(f"{BASE}/_emulator/faults", json=rule)
-        assert answer.status_code in (200, 201), answer.text
-
-    def client(self) -> MiroClient:
-        return MiroClient(
-            self.http,
-            self.context.tokens,
-            base_url=BASE,
-            pacer=CreditPacer(clock=self.time.now, sleep=self.time.sleep),
-            sleep=self.time.sleep,
-        )
-
-
-def make_runner(
-    db: Database, http: httpx2.AsyncClient, time: FakeTime
-) -> MiroActionRunner:
-    return MiroActionRunner(
-        OperationStore(db, clock=time.now),
-        http,
-        base_url=BASE,
-        pacer=CreditPacer(clock=time.now, sleep=time.sleep),
-        retry=RetryPolicy(rng=random.Random(3)),  # noqa: S311 (jitter)
-        clock=time.now,
-        sleep=time.sleep,
-        attempts=10,
-    )
-
-
-@pytest.fixture
-async def world(database_url: str) -> AsyncIterator[World]:
-    time = FakeTime()
-    app = create_emulator(
-        clock=time.now,
-        auto_approve=True,
-        clients=[emulator_app_client()],
-        seed=11,
-        credits=10_000_000,
-    )
-    db = await create_tables(database_url)
-    async with httpx2.AsyncClient(transport=emulator_transport(app)) as http:
-        grant = await connect(http, BASE)
-        context = ActionContext(
-            app_user_id="app-user-1",
-            connection_id="conn-1",
-            miro_user_id=grant.user_id,
-            miro_team_id=grant.team_id,
-            tokens=StaticTokenSource(grant.access_token, key=grant.user_id),
-        )
-        yield World(http, db, time, make_runner(db, http, time), context)
-    await db.dispose()
+from .conftest import World, make_runner
 
 
 def create(name: str, key: str | None) -> PendingAction:
@@ -189,29 +105,12 @@ async def test_a_crashed_worker_is_taken_over_and_its_board_adopted(
     world: World,
 ) -> None:
     # A worker committed `sent`, its request created the board, then it died.
-    started = world.time.now()
     board = await world.client().boards.create(
         name="Orphan", team_id=world.context.miro_team_id
     )
-    async with world.db.session() as session, session.begin():
-        await session.execute(
-            insert(OperationRow).values(
-                id="op-crashed",
-                app_user_id=world.context.app_user_id,
-                idempotency_key="k-crash",
-                kind="create_board",
-                params={"name": "Orphan"},
-                connection_id="conn-1",
-                miro_user_id=world.context.miro_user_id,
-                miro_team_id=world.context.miro_team_id,
-                state="sent",
-                attempts=1,
-                lease_owner="dead-worker",
-                lease_until=started + timedelta(seconds=1),
-                started_at=started,
-                updated_at=started,
-            )
-        )
+    await world.sent_operation(
+        "k-crash", "create_board", {"name": "Orphan"}, lease=timedelta(seconds=1)
+    )
     await world.time.sleep(5)  # the dead worker's lease runs out
     result = await world.runner.run(create("Orphan", "k-crash"), world.context)
     assert result.data["board_id"] == board.id
@@ -224,25 +123,9 @@ async def test_a_repeat_while_another_worker_holds_the_key_gives_up_clearly(
     # A live worker holds the operation (its 2-minute lease is fresh): a repeat with the
     # same key must not wait out the lease, nor send anything to Miro.
     started = world.time.now()
-    async with world.db.session() as session, session.begin():
-        await session.execute(
-            insert(OperationRow).values(
-                id="op-busy",
-                app_user_id=world.context.app_user_id,
-                idempotency_key="k-busy",
-                kind="create_board",
-                params={"name": "Busy"},
-                connection_id="conn-1",
-                miro_user_id=world.context.miro_user_id,
-                miro_team_id=world.context.miro_team_id,
-                state="sent",
-                attempts=1,
-                lease_owner="live-worker",
-                lease_until=started + timedelta(minutes=2),
-                started_at=started,
-                updated_at=started,
-            )
-        )
+    await world.sent_operation(
+        "k-busy", "create_board", {"name": "Busy"}, lease=timedelta(minutes=2)
+    )
     with pytest.raises(OperationInProgressError) as caught:
         await world.runner.run(create("Busy", "k-busy"), world.context)
     waited = (world.time.now() - started).total_seconds()

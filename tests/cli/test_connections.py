@@ -51,7 +51,7 @@ def test_list_and_show_without_tokens(database_url: str) -> None:
 
     unknown = cli.invoke(build_app(), ["connections", "show", "nope"], env=env)
     assert unknown.exit_code == 1
-    assert "connection nope does not exist" in unknown.output
+    assert "no connection has the id nope" in unknown.output
 
     no_keys = cli.invoke(
         build_app(),

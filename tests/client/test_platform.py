@@ -25,6 +25,7 @@ from miroconnect.client import CreditPacer, MiroClient
 from miroconnect.client import StaticTokenSource as Static
 from miroconnect.client import models as m
 from miroconnect.client.operations import operation_map
+from miroconnect.client.routes import route_for
 from miroconnect.emulator import create_emulator, emulator_transport
 from support import connect, emulator_app_client
 
@@ -164,6 +165,12 @@ def _check_call(call: Call) -> list[str]:
             problems.append(f"{op.operation_id}: level {sent.level}, spec {level}")
         if sent.units != _units(op.operation_id, request):
             problems.append(f"{op.operation_id}: {sent.units} units")
+        # The proxy's table of `/v2/` operations books what the client's call booked.
+        route = route_for(request.method, request.url.path, set(request.url.params))
+        if request.url.path.startswith("/v2/") and (
+            (route.level if route else None) != sent.level
+        ):
+            problems.append(f"{op.operation_id}: routes say {route}")
         repeatable = (
             op.operation_id in REPEATABLE_POSTS
             if op.method == "POST"

@@ -1,18 +1,36 @@
-"""`miroconnect demo` in a subprocess on free loopback ports, for the end-to-end tests."""
+"""`miroconnect demo` in a subprocess on free loopback ports, and Debian's Chromium driven
+by playwright, for the end-to-end tests.
+
+Browser tests are skipped only when Chromium is missing and `CI` is not set: in CI they
+must run. Screenshots go to `artifacts/` (git ignores it).
+"""
 
 from __future__ import annotations
 
 import os
-import socket
-import subprocess
-import sys
-import time
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
+from typing import TYPE_CHECKING
 
-import httpx2
 import pytest
+
+from support.processes import free_port, running
+
+from .stack import ARTIFACTS, chromium_marks, launch_chromium
+
+if TYPE_CHECKING:
+    from playwright.sync_api import Browser
+
+needs_chromium = chromium_marks()
+
+
+@pytest.fixture
+def chromium() -> Iterator[Browser]:
+    """Debian's Chromium, headless, through playwright (never `playwright install`)."""
+    ARTIFACTS.mkdir(exist_ok=True)
+    with launch_chromium() as browser:
+        yield browser
 
 
 @dataclass(frozen=True)
@@ -25,57 +43,21 @@ class Demo:
         return iter((self.app_url, self.miro_url))
 
 
-def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        port: int = sock.getsockname()[1]
-        return port
-
-
 @pytest.fixture
 def demo(tmp_path: Path) -> Iterator[Demo]:
     """`miroconnect demo` on free loopback ports."""
     port, emulator_port = free_port(), free_port()
     env = {k: v for k, v in os.environ.items() if not k.startswith("MIROCONNECT_")}
-    log = (tmp_path / "demo.log").open("w")
-    process = subprocess.Popen(  # noqa: S603 - our own command, fixed arguments
-        [
-            sys.executable,
-            "-m",
-            "miroconnect",
-            "demo",
-            "--port",
-            str(port),
-            "--emulator-port",
-            str(emulator_port),
-            "--data",
-            str(tmp_path / "data"),
-        ],
-        stdout=log,
-        stderr=subprocess.STDOUT,
-        env=env,
-    )
     app_url = f"http://127.0.0.1:{port}"
-    try:
-        deadline = time.monotonic() + 30
-        while True:
-            assert process.poll() is None, (tmp_path / "demo.log").read_text()
-            try:
-                if httpx2.get(f"{app_url}/readyz", timeout=1).status_code == 200:
-                    break
-            except httpx2.TransportError:
-                pass
-            assert time.monotonic() < deadline, "the demo did not start in 30 s"
-            time.sleep(0.1)
+    log = tmp_path / "demo.log"
+    with running(
+        ["demo", "--port", str(port), "--emulator-port", str(emulator_port)]
+        + ["--data", str(tmp_path / "data")],
+        env=env,
+        log=log,
+        ready=f"{app_url}/readyz",
+    ):
         yield Demo(app_url, f"http://127.0.0.1:{emulator_port}", tmp_path / "data")
-    finally:
-        process.terminate()
-        try:
-            process.wait(10)
-        except subprocess.TimeoutExpired:
-            process.kill()
-            process.wait()
-        log.close()
-    output = (tmp_path / "demo.log").read_text()
+    output = log.read_text()
     assert "sign in as demo / demo" in output
     assert "Traceback" not in output, output

@@ -21,7 +21,7 @@ def test_non_loopback_host_without_public_is_refused() -> None:
 def test_bad_client_spec_is_a_usage_error() -> None:
     result = CliRunner().invoke(build_app(), ["emulator", "--client", "only-an-id"])
     assert result.exit_code == 2
-    assert "ID:SECRET:REDIRECT_URI" in result.output
+    assert "CLIENT_ID:CLIENT_SECRET:REDIRECT_URI" in result.output
 
 
 @pytest.mark.parametrize(
@@ -46,9 +46,22 @@ def test_parse_client_keeps_colons_in_the_uri() -> None:
         "3074",
         "s3cret",
         "http://127.0.0.1:8000/cb",
+        "",
     )
     with pytest.raises(typer.BadParameter):
         parse_client("id::http://x")
+
+
+def test_parse_client_takes_a_name_before_the_id() -> None:
+    assert parse_client("Acme CRM=3074:s3cret:http://127.0.0.1:8000/cb?a=b") == (
+        "3074",
+        "s3cret",
+        "http://127.0.0.1:8000/cb?a=b",
+        "Acme CRM",
+    )
+    assert parse_client("3074:s3cret:http://h/cb?next=x")[3] == ""
+    with pytest.raises(typer.BadParameter):
+        parse_client("Acme=3074")
 
 
 def test_search_delay_is_an_option_and_not_negative() -> None:

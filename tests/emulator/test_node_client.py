@@ -10,48 +10,30 @@ from __future__ import annotations
 
 import json
 import os
-import shutil
 import subprocess
 from pathlib import Path
 
 import httpx2
-import pytest
 
 from miroconnect.emulator import EmulatorClient, create_emulator, serve_in_thread
+from support.node import node_and_npm, npm_ci
 
 NODE_PROJECT = Path(__file__).parent / "node"
 REDIRECT = "http://127.0.0.1:9/miro/callback"
 CLIENT = EmulatorClient("3074457000000000042", "node-secret", (REDIRECT,))
 
 
-def _node_project() -> Path:
-    """The Node project with its node_modules, or a skip saying why it cannot be had."""
-    node, npm = shutil.which("node"), shutil.which("npm")
-    if node is None or npm is None:
-        pytest.skip("node and npm are needed for the official Node client's test")
+def _node_project() -> tuple[str, Path]:
+    """`node` and the Node project with its node_modules, or a skip saying why they
+    cannot be had."""
+    node, npm = node_and_npm("the official Node client's test")
     if not (NODE_PROJECT / "node_modules" / "@mirohq" / "miro-api").is_dir():
-        try:
-            subprocess.run(  # noqa: S603  # npm from PATH, fixed arguments
-                [npm, "ci", "--no-audit", "--no-fund", "--loglevel=error"],
-                cwd=NODE_PROJECT,
-                capture_output=True,
-                text=True,
-                check=True,
-                timeout=300,
-            )
-        except (subprocess.CalledProcessError, subprocess.TimeoutExpired) as failure:
-            output = getattr(failure, "stderr", "") or ""
-            pytest.skip(
-                "npm ci could not install @mirohq/miro-api (no registry?): "
-                + (str(output).strip().splitlines() or ["timed out"])[-1]
-            )
-    return NODE_PROJECT
+        npm_ci(npm, NODE_PROJECT, "@mirohq/miro-api")
+    return node, NODE_PROJECT
 
 
 def test_the_official_node_client_runs_its_readme_flow() -> None:
-    project = _node_project()
-    node = shutil.which("node")
-    assert node is not None
+    node, project = _node_project()
     # search_delay=0: the README lists boards unfiltered right after making one.
     app = create_emulator(clients=[CLIENT], auto_approve=True, search_delay=0)
     with serve_in_thread(app) as url:

@@ -91,6 +91,45 @@ async def test_consent_page_shows_user_team_picker_and_buttons(
     assert f'<option value="{shared_team}" selected>' in other.text
 
 
+async def test_consent_page_names_the_app_as_registered(
+    http: httpx2.AsyncClient,
+) -> None:
+    unnamed = await http.get("/oauth/authorize", params=_authorize_params())
+    assert f"<strong>App {CLIENT.client_id}</strong> wants to access" in unnamed.text
+    registered = await http.post(
+        "/_emulator/clients",
+        json={
+            "client_id": "42",
+            "client_secret": "other-secret",
+            "redirect_uris": [REDIRECT_URI],
+            "name": "Acme <CRM>",
+        },
+    )
+    assert registered.status_code == 201 and registered.json()["name"] == "Acme <CRM>"
+    page = await http.get("/oauth/authorize", params=_authorize_params(client_id="42"))
+    assert "<strong>Acme &lt;CRM&gt;</strong> wants to access your Miro account" in (
+        page.text
+    )
+    assert "Install the app in team <select name=team_id>" in page.text
+    assert "Not you? Sign in as" in page.text
+    too_long = await http.post(
+        "/_emulator/clients",
+        json={
+            "client_id": "43",
+            "client_secret": "s",
+            "redirect_uris": [REDIRECT_URI],
+            "name": "x" * 101,
+        },
+    )
+    assert too_long.status_code == 400
+
+
+async def test_the_emulator_has_an_icon(http: httpx2.AsyncClient) -> None:
+    icon = await http.get("/favicon.ico")
+    assert icon.status_code == 200
+    assert icon.headers["content-type"].startswith("image/svg+xml")
+
+
 async def test_approve_redirects_with_code_state_client_and_team(
     http: httpx2.AsyncClient,
 ) -> None:

@@ -258,3 +258,44 @@ def _web_boards_0006() -> TableClause:
         *(column(n, String) for n in ("app_user_id", "board_id", "name", "view_link")),
         column("created_at", UTCDateTime),
     )
+
+
+async def test_0008_flows_started_before_it_end_with_a_redirect(
+    database_url: str,
+) -> None:
+    await upgrade(database_url, "0006")
+    pending = table(
+        "pending_authorizations",
+        column("id", String),
+        column("state_hash", String),
+        column("app_user_id", String),
+        column("return_url", String),
+        column("created_at", UTCDateTime),
+        column("expires_at", UTCDateTime),
+    )
+    now = datetime(2026, 12, 1, tzinfo=UTC)
+    engine = create_async_engine(database_url)
+    try:
+        async with engine.begin() as connection:
+            await connection.execute(
+                insert(pending).values(
+                    id="f" * 32,
+                    state_hash="s" * 64,
+                    app_user_id="user-1",
+                    return_url="https://app.example/back",
+                    created_at=now,
+                    expires_at=now,
+                )
+            )
+    finally:
+        await engine.dispose()
+    await upgrade(database_url, "0008")
+    database = Database(database_url)
+    try:
+        found = await SQLStore(database, TokenCipher(KeyRing.parse(KEY1))).find_pending(
+            "s" * 64
+        )
+    finally:
+        await database.dispose()
+    assert found is not None
+    assert (found.return_url, found.display) == ("https://app.example/back", "redirect")

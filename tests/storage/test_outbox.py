@@ -29,6 +29,7 @@ from miroconnect.storage.outbox import NewEvent, Outbox, board_event, new_event_
 from miroconnect.storage.repository import SQLStore
 from support import FakeClock
 from support.oauth import KEY1
+from support.statements import statement_kind, statements
 
 ACCESS = "access-token-never-in-an-event"
 REFRESH = "refresh-token-never-in-an-event"
@@ -148,6 +149,39 @@ async def test_each_change_of_a_connection_writes_its_event(world: World) -> Non
     assert all(e["_id"].startswith("msg_") for e in events)
     for event in events:
         assert ACCESS not in json.dumps(event) and REFRESH not in json.dumps(event)
+
+
+async def test_a_first_connection_is_one_insert_and_its_event_atomic_with_it(
+    world: World,
+) -> None:
+    # Without webhooks: the one prebuilt `INSERT ... ON CONFLICT DO NOTHING`.
+    plain = SQLStore(world.db, TokenCipher(KeyRing.parse(KEY1)))
+    with statements() as seen:
+        await plain.save_connection(
+            app_user_id="u0",
+            identity=IDENTITY,
+            tokens=tokens(world.clock),
+            now=world.clock(),
+        )
+    assert [statement_kind(s) for s in seen] == ["INSERT connections"]
+    assert "ON CONFLICT" in seen[0]
+    # With them: the INSERT and the event's, one statement on PostgreSQL (a CTE), one
+    # transaction on SQLite (BEGIN IMMEDIATE; its COMMIT is the driver's).
+    with statements() as seen:
+        await save(world)
+    if world.db.is_postgresql:
+        assert [statement_kind(s) for s in seen] == ["WITH"]
+        assert "INSERT INTO connections" in seen[0]
+        assert "INSERT INTO webhook_outbox" in seen[0]
+    else:
+        assert [statement_kind(s) for s in seen] == [
+            "BEGIN",
+            "INSERT connections",
+            "INSERT webhook_outbox",
+        ]
+    [written] = await world.events()
+    assert written["type"] == "connection.created"
+    assert await world.count(ConnectionRow) == 2
 
 
 async def test_a_status_change_rolled_back_leaves_no_event(world: World) -> None:

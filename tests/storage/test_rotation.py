@@ -200,5 +200,5 @@ def test_keys_cli_generate_rotate_and_status(database_url: str) -> None:
     env["MIROCONNECT_ENCRYPTION_KEYS"] = KEY2
     missing = cli.invoke(build_app(), ["keys", "rotate"], env=env)
     assert missing.exit_code == 1
-    assert "'k3' is not configured" in missing.output
+    assert "3 row(s) under key 'k3', which is not configured" in missing.output
     assert new_key.split(":")[1] not in missing.output

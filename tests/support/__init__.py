@@ -3,7 +3,8 @@
 The clocks (`FakeClock`, moved by hand; `FakeTime` and `SteppedTime`, which also sleep by
 moving forward), a token source that rotates, the emulator app the client and action tests
 register, the OAuth dance against an auto-approving emulator, and a migrated database.
-`support.oauth` has the connect-flow helpers (settings, a stack, consent at the emulator).
+`support.oauth` has the connect-flow helpers (settings, a stack, consent at the emulator);
+`support.node`, `node`, `npm` and `npm ci` for the tests that run Node (or a skip).
 """
 
 from __future__ import annotations

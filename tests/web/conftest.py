@@ -8,7 +8,7 @@ it does not follow redirects, so tests see each hop.
 from __future__ import annotations
 
 import threading
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Callable
 from contextlib import asynccontextmanager
 from dataclasses import dataclass
 from html.parser import HTMLParser
@@ -27,10 +27,13 @@ from miroconnect.storage.migrate import upgrade
 from miroconnect.web import create_app
 from support import CLIENT_ID, CLIENT_SECRET, FakeClock
 
+from .miro_spy import Spy
+
 APP = "http://testserver"
 MIRO = "https://miro.test"
 REDIRECT_URI = f"{APP}/connect/callback"
 API_KEY = "test-api-key-0123456789"
+PROXY_USER = "user-7"  # connected by `spied`
 RETURN_ORIGIN = "https://app.example"
 
 
@@ -160,11 +163,15 @@ async def open_harness(
     database_url: str,
     *,
     clock: FakeClock | None = None,
+    miro: Callable[[httpx2.AsyncBaseTransport], httpx2.AsyncBaseTransport] = (
+        lambda transport: transport
+    ),
     webhook_transport: httpx2.AsyncBaseTransport | None = None,
     **changes: Any,
 ) -> AsyncIterator[Harness]:
-    """The app (its lifespan running) and the emulator on a migrated database; `changes`
-    to the settings, `webhook_transport` to reach a webhook URL among them."""
+    """The app (its lifespan running) and the emulator on a migrated database; `miro`
+    wraps the app's transport to the emulator (a spy, a fault), `webhook_transport`
+    reaches a webhook URL among the settings' `changes`."""
     clock = clock or FakeClock()
     emulator = create_emulator(
         clock=clock,
@@ -175,7 +182,7 @@ async def open_harness(
     settings = make_settings(database_url, **changes)
     app = create_app(
         settings,
-        miro_transport=emulator_transport(emulator),
+        miro_transport=miro(emulator_transport(emulator)),
         clock=clock,
         reference_app=True,
         webhook_transport=webhook_transport,
@@ -193,6 +200,23 @@ async def open_harness(
 async def harness(database_url: str) -> AsyncIterator[Harness]:
     async with open_harness(database_url) as opened:
         yield opened
+
+
+@pytest.fixture
+async def spied(database_url: str) -> AsyncIterator[tuple[Harness, Spy]]:
+    """The harness with `PROXY_USER` connected, and the `Spy` before the emulator."""
+    from .test_service_api import connect  # a test module: imported when needed
+
+    spies: list[Spy] = []
+
+    def wrap(transport: httpx2.AsyncBaseTransport) -> httpx2.AsyncBaseTransport:
+        spies.append(Spy(transport))
+        return spies[-1]
+
+    async with open_harness(database_url, miro=wrap) as harness:
+        await connect(harness, PROXY_USER)
+        spies[0].sent.clear()
+        yield harness, spies[0]
 
 
 @pytest.fixture

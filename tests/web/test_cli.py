@@ -64,6 +64,33 @@ def test_serve_names_only_what_is_missing(tmp_path: Path) -> None:
     assert "short" not in result.output.replace("too short", "")  # no values shown
 
 
+@pytest.mark.parametrize(
+    "args", [["--workers", "2"], ["--host", "192.0.2.7"]], ids=["workers", "host"]
+)
+def test_serve_with_emulator_stays_one_loopback_process(
+    tmp_path: Path, args: list[str]
+) -> None:
+    result = CliRunner().invoke(
+        build_app(),
+        ["serve", "--with-emulator", *args],
+        env=clean_env() | good_env(tmp_path),
+    )
+    assert result.exit_code == 2
+    assert "--with-emulator runs one process on a loopback address" in result.output
+
+
+def test_serve_with_emulator_fills_in_only_miros_settings(tmp_path: Path) -> None:
+    env = clean_env() | good_env(tmp_path)
+    for name in list(env):
+        if name.startswith("MIROCONNECT_MIRO_"):
+            del env[name]
+    del env["MIROCONNECT_API_KEYS"]
+    result = CliRunner().invoke(build_app(), ["serve", "--with-emulator"], env=env)
+    assert result.exit_code == 2
+    assert "MIROCONNECT_API_KEYS is not set" in result.output
+    assert "MIROCONNECT_MIRO_" not in result.output
+
+
 def test_serve_wants_the_database_migrated(tmp_path: Path) -> None:
     result = CliRunner().invoke(
         build_app(), ["serve"], env=clean_env() | good_env(tmp_path)
@@ -115,46 +142,25 @@ def test_demo_secrets_are_private_and_kept(tmp_path: Path) -> None:
 
 def test_serve_starts_with_its_settings(tmp_path: Path) -> None:
     import asyncio
-    import socket
-    import subprocess
-    import sys
-    import time
 
     import httpx2
 
     from miroconnect.storage.migrate import upgrade
+    from support.processes import free_port, running
 
     env = clean_env() | good_env(tmp_path)
     asyncio.run(upgrade(env["MIROCONNECT_DATABASE_URL"]))
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        port = sock.getsockname()[1]
-    log = (tmp_path / "serve.log").open("w")
-    process = subprocess.Popen(  # noqa: S603 - our own command, fixed arguments
-        [sys.executable, "-m", "miroconnect", "serve", "--port", str(port)],
-        env=env,
-        stdout=log,
-        stderr=subprocess.STDOUT,
-    )
+    port = free_port()
     base = f"http://127.0.0.1:{port}"
-    try:
-        deadline = time.monotonic() + 20
-        while True:
-            assert process.poll() is None, (tmp_path / "serve.log").read_text()
-            try:
-                if httpx2.get(f"{base}/readyz", timeout=1).status_code == 200:
-                    break
-            except httpx2.TransportError:
-                pass
-            assert time.monotonic() < deadline, "serve did not start"
-            time.sleep(0.1)
+    with running(
+        ["serve", "--port", str(port)],
+        env=env,
+        log=tmp_path / "serve.log",
+        ready=f"{base}/readyz",
+    ):
         key = {"authorization": "Bearer a-service-api-key-123"}
         boards = httpx2.get(f"{base}/api/v1/users/u1/boards", headers=key)
         assert boards.json() == {"boards": [], "next_cursor": None}
         assert httpx2.get(f"{base}/api/v1/users/u1/boards").status_code == 401
         # Without the reference app there are no sign-up pages.
         assert httpx2.get(f"{base}/signup").status_code == 404
-    finally:
-        process.terminate()
-        process.wait(10)
-        log.close()

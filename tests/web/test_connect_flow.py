@@ -66,7 +66,7 @@ async def test_double_submit_of_one_form_makes_one_board(harness: Harness) -> No
     again = await harness.browser.post("/connect/boards", data=fields)
     assert first.headers["location"] == again.headers["location"]
     home = await harness.browser.get("/")
-    assert home.text.count('<span class="name">Clicked twice</span>') == 1
+    assert home.text.count('title="Preview Clicked twice"') == 1
 
 
 async def test_disconnect_revokes_and_the_next_click_consents_again(
@@ -125,7 +125,7 @@ async def test_refreshing_the_callback_does_not_run_twice(harness: Harness) -> N
         'data-reason="browser_mismatch"' in again.text
     )
     home = await harness.browser.get("/")
-    assert home.text.count('<span class="name">Only once</span>') == 1
+    assert home.text.count('title="Preview Only once"') == 1
 
 
 async def test_state_older_than_ten_minutes_is_refused(harness: Harness) -> None:

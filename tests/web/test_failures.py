@@ -142,4 +142,4 @@ async def test_after_miro_forgot_the_grant_one_click_reconnects_and_creates(
     back = await harness.browser.get(await harness.consent(answer.headers["location"]))
     assert "miro_board_id" in back.headers["location"], back.headers["location"]
     home = await harness.browser.get("/")
-    assert home.text.count('<span class="name">After</span>') == 1
+    assert home.text.count('title="Preview After"') == 1

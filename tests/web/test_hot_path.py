@@ -11,13 +11,11 @@ more (in a transaction) on SQLite.
 
 from __future__ import annotations
 
-from collections.abc import Iterator
-from contextlib import contextmanager
-from typing import Any
-
 import httpx2
 import pytest
-from sqlalchemy import Engine, event
+
+from support.statements import statement_kind as _kind
+from support.statements import statements
 
 from .conftest import Harness, open_harness
 from .test_service_api import USER, connect
@@ -26,29 +24,6 @@ pytestmark = pytest.mark.db
 
 BOARDS = f"/api/v1/users/{USER}/boards"
 WEBHOOK_SECRET = "whsec_MfKQ9r8GKYqrTwjUPD8ILPZIo2LaLaSw"
-
-
-@contextmanager
-def statements() -> Iterator[list[str]]:
-    """Every statement any engine sends while the block runs (BEGIN and COMMIT too)."""
-    seen: list[str] = []
-
-    def record(*args: Any) -> None:
-        seen.append(" ".join(str(args[2]).split()))
-
-    event.listen(Engine, "before_cursor_execute", record)
-    try:
-        yield seen
-    finally:
-        event.remove(Engine, "before_cursor_execute", record)
-
-
-def _kind(statement: str) -> str:
-    words = statement.split()
-    table = {"SELECT": "FROM", "INSERT": "INTO", "UPDATE": "UPDATE"}.get(words[0])
-    if table is None:
-        return words[0]
-    return f"{words[0]} {words[words.index(table) + 1]}"
 
 
 async def five_boards(harness: Harness) -> list[str]:

@@ -11,6 +11,7 @@ import json
 from collections.abc import MutableMapping
 from dataclasses import dataclass, field
 from typing import Any
+from urllib.parse import unquote
 
 from fastapi import FastAPI
 
@@ -32,10 +33,18 @@ class Upload:
     answer_status: int = 0
     answer_headers: dict[str, str] = field(default_factory=dict)
     answer_body: bytes = b""
+    answer_parts: int = 0  # body messages: more than one when streamed
 
     async def send_to(
-        self, app: FastAPI, path: str, content_type: str, headers: list[Any]
+        self,
+        app: FastAPI,
+        path: str,
+        content_type: str,
+        headers: list[Any],
+        *,
+        method: str = "POST",
     ) -> None:
+        """Send to `path` (raw, as it would arrive: percent-escapes and all)."""
         raw_headers = [
             (b"host", b"testserver"),
             (b"content-type", content_type.encode()),
@@ -47,9 +56,9 @@ class Upload:
             "type": "http",
             "asgi": {"version": "3.0"},
             "http_version": "1.1",
-            "method": "POST",
+            "method": method,
             "scheme": "http",
-            "path": path,
+            "path": unquote(path),
             "raw_path": path.encode(),
             "root_path": "",
             "query_string": b"",
@@ -80,6 +89,7 @@ class Upload:
                 }
             elif message["type"] == "http.response.body":
                 self.answer_body += message.get("body", b"")
+                self.answer_parts += 1
 
         await app(scope, receive, send)
 

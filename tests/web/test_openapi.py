@@ -8,7 +8,6 @@ with the emulator in process as Miro. Bounded: at most 50 examples per operation
 from __future__ import annotations
 
 import asyncio
-import socket
 import threading
 import time
 from collections.abc import Iterator
@@ -24,15 +23,9 @@ from miroconnect.emulator import EmulatorClient, create_emulator, emulator_trans
 from miroconnect.storage.migrate import upgrade
 from miroconnect.web import create_app
 from support import CLIENT_ID, CLIENT_SECRET
+from support.processes import free_port
 
 from .conftest import API_KEY, make_settings
-
-
-def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        port: int = sock.getsockname()[1]
-        return port
 
 
 @pytest.fixture
@@ -73,20 +66,33 @@ def test_the_api_keeps_its_documented_promises(live_service: str) -> None:
     for result in schema.get_all_operations():
         assert isinstance(result, Ok), result
         operations.append(result.ok())
-    assert len(operations) == 6
+    assert len(operations) == 12  # the proxy's five methods and the token among them
     for operation in operations:
+        _fuzz(operation, headers)
 
-        @given(case=operation.as_strategy())
-        @settings(
-            max_examples=50,
-            deadline=None,
-            database=None,
-            suppress_health_check=[HealthCheck.too_slow, HealthCheck.filter_too_much],
-        )
-        def check(case: schemathesis.Case[Any]) -> None:
-            case.call_and_validate(headers=headers)
 
-        check()
+def _fuzz(operation: Any, headers: dict[str, str]) -> None:
+    """Up to 50 generated requests to one operation, each answer checked."""
+    # The proxy's `{path}` is Miro's path, slashes and all, which OpenAPI cannot describe
+    # as one path parameter: a generated one is mostly refused (400, as the proxy's own
+    # tests want). Every other check holds for it too.
+    excluded = (
+        [schemathesis.checks.positive_data_acceptance]
+        if "/miro/" in operation.path
+        else []
+    )
+
+    @given(case=operation.as_strategy())
+    @settings(
+        max_examples=50,
+        deadline=None,
+        database=None,
+        suppress_health_check=[HealthCheck.too_slow, HealthCheck.filter_too_much],
+    )
+    def check(case: schemathesis.Case[Any]) -> None:
+        case.call_and_validate(headers=headers, excluded_checks=excluded)
+
+    check()
 
 
 def test_openapi_documents_the_service_api(live_service: str) -> None:
@@ -97,6 +103,21 @@ def test_openapi_documents_the_service_api(live_service: str) -> None:
         "/api/v1/users/{user_id}/boards",
         "/api/v1/users/{user_id}/connection",
         "/api/v1/users/{user_id}/connection/confirm",
+        "/api/v1/users/{user_id}/connection/token",
+        "/api/v1/users/{user_id}/miro/{path}",
+    }
+    proxy = document["paths"]["/api/v1/users/{user_id}/miro/{path}"]
+    assert set(proxy) == {"get", "post", "put", "patch", "delete"}
+    needs = proxy["post"]["responses"]["409"]["content"]["application/problem+json"]
+    assert needs["schema"] == {"$ref": "#/components/schemas/ConnectionRequired"}
+    assert (
+        "authorize_url"
+        in document["components"]["schemas"]["ConnectionRequired"]["properties"]
+    )
+    assert "default" in proxy["get"]["responses"]  # Miro's answers, any status
+    token = document["paths"]["/api/v1/users/{user_id}/connection/token"]["post"]
+    assert token["responses"]["200"]["content"]["application/json"]["schema"] == {
+        "$ref": "#/components/schemas/AccessToken"
     }
     confirm = document["paths"]["/api/v1/users/{user_id}/connection/confirm"]["post"]
     assert {"200", "201", "403", "404", "409", "410"} <= set(confirm["responses"])

@@ -69,7 +69,8 @@ async def test_security_headers_on_pages(harness: Harness) -> None:
     assert "frame-ancestors 'none'" in csp
     assert f"frame-src https://miro.com {MIRO}" in csp
     assert f"form-action 'self' https://miro.com {MIRO}" in csp
-    assert "script-src" not in csp  # no scripts at all
+    # Scripts only from this app (static/app.js), never inline or from elsewhere.
+    assert "script-src 'self';" in csp and "unsafe-inline" not in csp
     assert page.headers["x-frame-options"] == "DENY"
     assert page.headers["x-content-type-options"] == "nosniff"
     assert page.headers["referrer-policy"] == "same-origin"

@@ -1,20 +1,18 @@
 """`miroconnect serve --workers 2`: the worker processes write the JSON events (they are
-fresh processes that never ran the CLI's `main()`), and no log line holds the callback's
-code or state (uvicorn's access log, which writes raw URLs, is off)."""
+fresh processes that never ran the CLI's `main()`), uvicorn's own lines are JSON too (one
+format per process), and no log line holds the callback's code or state (uvicorn's access
+log, which writes raw URLs, is off)."""
 
 from __future__ import annotations
 
 import asyncio
 import json
-import socket
-import subprocess
-import sys
-import time
 from pathlib import Path
 
 import httpx2
 
 from miroconnect.storage.migrate import upgrade
+from support.processes import free_port, running
 
 from .test_cli import clean_env, good_env
 
@@ -27,54 +25,29 @@ def test_workers_log_request_and_flow_events_without_the_callback_query(
 ) -> None:
     env = clean_env() | good_env(tmp_path) | {"MIROCONNECT_LOG_LEVEL": "INFO"}
     asyncio.run(upgrade(env["MIROCONNECT_DATABASE_URL"]))
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        port = sock.getsockname()[1]
+    port = free_port()
     log_path = tmp_path / "serve.log"
-    with log_path.open("w") as log:
-        process = subprocess.Popen(  # noqa: S603 - our own command, fixed arguments
-            [
-                sys.executable,
-                "-m",
-                "miroconnect",
-                "serve",
-                "--port",
-                str(port),
-                "--workers",
-                "2",
-            ],
-            env=env,
-            stdout=log,
-            stderr=subprocess.STDOUT,
+    base = f"http://127.0.0.1:{port}"
+    with running(
+        ["serve", "--port", str(port), "--workers", "2"],
+        env=env,
+        log=log_path,
+        ready=f"{base}/readyz",
+    ):
+        callback = httpx2.get(
+            f"{base}/connect/callback",
+            params={"code": CODE, "state": STATE},
+            headers={"X-Request-ID": "probe-1"},
         )
-        base = f"http://127.0.0.1:{port}"
-        try:
-            deadline = time.monotonic() + 30
-            while True:
-                assert process.poll() is None, log_path.read_text()
-                try:
-                    if httpx2.get(f"{base}/readyz", timeout=1).status_code == 200:
-                        break
-                except httpx2.TransportError:
-                    pass
-                assert time.monotonic() < deadline, "serve did not start"
-                time.sleep(0.1)
-            callback = httpx2.get(
-                f"{base}/connect/callback",
-                params={"code": CODE, "state": STATE},
-                headers={"X-Request-ID": "probe-1"},
-            )
-            assert callback.status_code == 400  # nobody started that flow
-            assert callback.headers["x-request-id"] == "probe-1"
-        finally:
-            process.terminate()
-            process.wait(15)
+        assert callback.status_code == 400  # nobody started that flow
+        assert callback.headers["x-request-id"] == "probe-1"
     text = log_path.read_text()
     assert CODE not in text and STATE not in text
-    events = []
-    for line in text.splitlines():
-        if line.startswith("{"):
-            events.append(json.loads(line))
+    # Every line, uvicorn's included (parent and workers, start and stop), is one event.
+    events = [json.loads(line) for line in text.splitlines()]
+    uvicorn = [e for e in events if e["logger"].startswith("uvicorn")]
+    assert any("Application startup complete" in e["message"] for e in uvicorn)
+    assert any(e["event"] == "serve.starting" for e in events)
     requests = [
         e
         for e in events

@@ -13,7 +13,6 @@ key then repeats the failure).
 from __future__ import annotations
 
 import asyncio
-import logging
 from collections.abc import Awaitable
 from datetime import timedelta
 from typing import Any
@@ -21,6 +20,7 @@ from uuid import uuid4
 
 import httpx2
 
+from miroconnect.actions.journal import IN_PROGRESS_WAIT, Journal, definitive
 from miroconnect.actions.kinds import (
     AddStarterContent,
     CopyBoard,
@@ -33,36 +33,14 @@ from miroconnect.client import DEFAULT_API_URL, CreditPacer, MiroClient, RetryPo
 from miroconnect.client.models import Board
 from miroconnect.errors import (
     ActionFailedError,
-    LeaseLostError,
     MiroAPIError,
-    MiroServerError,
-    OperationInProgressError,
-    RateLimitedError,
-    UnauthorizedError,
 )
-from miroconnect.logs import log_event
 from miroconnect.oauth.pending import ActionContext, ActionResult, PendingAction
 from miroconnect.storage.operations import BOARD_KINDS, Claim, OperationStore
 from miroconnect.storage.outbox import board_event
-from miroconnect.types import Backoff, Clock, Sleep, system_clock
+from miroconnect.types import Clock, Sleep, system_clock
 
 __all__ = ["MiroActionRunner"]
-
-# Giving a lease back after a database error: about 9 s of doubling waits, longer than a
-# PostgreSQL restart usually takes.
-RELEASE_RETRY = Backoff(attempts=7, first=0.2, maximum=2.0)
-# How long a repeat waits for another worker's run of the same key before it gives up with
-# `OperationInProgressError` (the other worker may have crashed: its lease, 2 minutes by
-# default, must run out before anyone may resume the operation).
-IN_PROGRESS_WAIT = timedelta(seconds=15)
-IN_PROGRESS_RETRY_AFTER = 5  # seconds: what the error suggests to the caller
-
-logger = logging.getLogger(__name__)
-
-
-def _definitive(error: MiroAPIError) -> bool:
-    """An answer that will not change if the same request is sent again."""
-    return not isinstance(error, MiroServerError | RateLimitedError | UnauthorizedError)
 
 
 class MiroActionRunner:
@@ -96,7 +74,13 @@ class MiroActionRunner:
         poll_interval: float = 0.05,
         in_progress_wait: timedelta = IN_PROGRESS_WAIT,
     ) -> None:
-        self.operations = operations
+        self._journal = Journal(
+            operations,
+            clock=clock,
+            sleep=sleep,
+            poll_interval=poll_interval,
+            in_progress_wait=in_progress_wait,
+        )
         self._http = http
         self._base_url = base_url
         self._pacer = pacer
@@ -104,9 +88,15 @@ class MiroActionRunner:
         self._sleep = sleep
         self._attempts = attempts
         self._skew = clock_skew
-        self._poll = poll_interval
-        self._clock = clock
-        self._in_progress_wait = in_progress_wait
+
+    @property
+    def operations(self) -> OperationStore:
+        """The operations table this runner journals to."""
+        return self._journal.operations
+
+    @operations.setter
+    def operations(self, store: OperationStore) -> None:
+        self._journal.operations = store
 
     async def run(self, action: PendingAction, context: ActionContext) -> ActionResult:
         """Run `action` for `context`'s user, or return the result of its first run."""
@@ -151,16 +141,16 @@ class MiroActionRunner:
                 op.id, owner, data, board_id=steps.unrecorded_board, event=event
             )
         except MiroAPIError as error:
-            if _definitive(error):
+            if definitive(error):
                 await self.operations.fail(op.id, owner, str(error))
             else:
-                await self._release(op.id, owner)
+                await self._journal.release(op.id, owner)
             raise
         except BaseException:
             # Unreachable Miro, a dead connection, the database gone, a cancelled task:
             # the outcome is open, so the row stays pending/sent and the next run with
             # this key resumes it (reconciling first).
-            await asyncio.shield(self._release(op.id, owner))
+            await asyncio.shield(self._journal.release(op.id, owner))
             raise
         return ActionResult(op.kind, data, finished_at)
 
@@ -169,66 +159,18 @@ class MiroActionRunner:
     ) -> Claim:
         """The operation, owned by this run; or done or failed by another (not owned).
         Waits while another worker runs it, at most `in_progress_wait`."""
-        give_up = self._clock() + self._in_progress_wait
-        while True:
-            claim = await self.operations.claim(
-                app_user_id=context.app_user_id,
-                idempotency_key=key,
-                kind=action.kind,
-                params=action.params,
-                connection_id=context.connection_id,
-                miro_user_id=context.miro_user_id,
-                miro_team_id=context.miro_team_id,
-                owner=owner,
-                # A board kind sends its create request first: a new row is `sent`.
-                sending=action.kind in (CreateBoard.kind, CopyBoard.kind),
-            )
-            op = claim.operation
-            if claim.owned or op.state == "failed":
-                return claim
-            if op.state == "done" and op.result is not None:
-                return claim
-            # Another worker runs it: wait for its outcome, but not for as long as a
-            # crashed worker's lease lasts.
-            if self._clock() >= give_up:
-                log_event(
-                    logger,
-                    "action.in_progress",
-                    level=logging.WARNING,
-                    operation_id=op.id,
-                    action=op.kind,
-                )
-                raise OperationInProgressError(
-                    "another request with this idempotency key is still running; "
-                    "repeat it with the same key later",
-                    retry_after=IN_PROGRESS_RETRY_AFTER,
-                )
-            await self._sleep(self._poll)
-
-    async def _release(self, op_id: str, owner: str) -> None:
-        """Give the lease back, through a short database outage (a restart, a failover).
-
-        A lease left behind makes every retry with this key wait until it runs out (`lease`,
-        2 minutes by default) before it can take the operation over. If the database stays
-        away, the lease runs out by itself; the caller's own error says what broke.
-        """
-        for attempt, delay in enumerate(RELEASE_RETRY.delays(), start=1):
-            try:
-                await self.operations.release(op_id, owner)
-                return
-            except LeaseLostError:
-                return  # another worker took it over: nothing of ours to give back
-            except Exception as exc:
-                if attempt == RELEASE_RETRY.attempts:
-                    log_event(
-                        logger,
-                        "action.release_failed",
-                        level=logging.WARNING,
-                        operation_id=op_id,
-                        error_type=type(exc).__name__,
-                    )
-                    return
-                await self._sleep(delay)
+        return await self._journal.claim(
+            app_user_id=context.app_user_id,
+            idempotency_key=key,
+            kind=action.kind,
+            params=action.params,
+            connection_id=context.connection_id,
+            miro_user_id=context.miro_user_id,
+            miro_team_id=context.miro_team_id,
+            owner=owner,
+            # A board kind sends its create request first: a new row is `sent`.
+            sending=action.kind in (CreateBoard.kind, CopyBoard.kind),
+        )
 
     async def _execute(self, steps: Steps, *, fresh: bool) -> dict[str, Any]:
         """Dispatch on the operation's kind (parameters validated again, as stored)."""

@@ -2,6 +2,9 @@
 
 Each command lives in its own module of this package and is registered in `build_app`.
 Settings are built here, at the edge, and passed down.
+
+Help is plain text (`rich_markup_mode=None` on every Typer): Rich markup would turn
+`ID:SECRET:...` into an emoji and `[...]` into styles, and label every flag `<bool>`.
 """
 
 from __future__ import annotations
@@ -31,6 +34,7 @@ def build_app() -> typer.Typer:
         no_args_is_help=True,
         add_completion=False,
         pretty_exceptions_enable=False,
+        rich_markup_mode=None,
     )
     emulator.register(app)
     db.register(app)

@@ -2,7 +2,8 @@
 
 Nothing here prints a token: the commands read `Connection` values, which carry none.
 `list` and `show` need `MIROCONNECT_DATABASE_URL` and `MIROCONNECT_ENCRYPTION_KEYS`;
-`disconnect` also the `MIROCONNECT_MIRO_*` settings, because it revokes at Miro.
+`disconnect` also the `MIROCONNECT_MIRO_*` settings, because it revokes at Miro. `show`
+takes a connection id or an app user id (the two columns `list` prints first).
 """
 
 from __future__ import annotations
@@ -14,7 +15,8 @@ import httpx2
 import typer
 from rich.table import Table
 
-from miroconnect.cli.output import console, run, when
+from miroconnect.cli.database import run_on_database
+from miroconnect.cli.output import console, when
 from miroconnect.config import Settings
 from miroconnect.oauth.tokens import Connection, ConnectionStatus
 from miroconnect.types import Clock, system_clock
@@ -50,6 +52,24 @@ def _table(connections: Sequence[Connection]) -> Table:
     return table
 
 
+def _details(c: Connection) -> list[tuple[str, str]]:
+    return [
+        ("id", c.id),
+        ("app user", c.app_user_id),
+        ("Miro user", f"{c.miro_user_id} ({c.miro_user_name or '?'})"),
+        ("Miro team", f"{c.miro_team_id} ({c.miro_team_name or '?'})"),
+        ("status", c.status.value),
+        ("reason", c.status_reason or "-"),
+        ("scopes", " ".join(c.scopes) or "-"),
+        ("key id", c.key_id or "- (no tokens stored)"),
+        ("access token expires", when(c.access_expires_at)),
+        ("refresh token issued", when(c.refresh_issued_at)),
+        ("connected", when(c.connected_at)),
+        ("created", when(c.created_at)),
+        ("updated", when(c.updated_at)),
+    ]
+
+
 def register(
     app: typer.Typer,
     *,
@@ -60,16 +80,21 @@ def register(
     connections = typer.Typer(
         help="The connections in the vault (never their tokens).",
         no_args_is_help=True,
+        rich_markup_mode=None,
     )
 
     @connections.command("list")
     def list_(
-        user: str | None = typer.Option(None, "--user", help="only this app user"),
+        user: str | None = typer.Option(
+            None, "--user", metavar="APP_USER_ID", help="only this app user"
+        ),
         status: Annotated[
             ConnectionStatus | None,
             typer.Option("--status", case_sensitive=False, help="only this status"),
         ] = None,
-        limit: int = typer.Option(100, min=1, max=10_000, help="at most this many"),
+        limit: int = typer.Option(
+            100, min=1, max=10_000, metavar="N", help="at most this many"
+        ),
     ) -> None:
         """Connections, most recently updated first."""
         from miroconnect.assembly import open_storage
@@ -85,7 +110,7 @@ def register(
             finally:
                 await storage.aclose()
 
-        found, total = run(work)
+        found, total = run_on_database(settings, work)
         if not found:
             typer.echo("no connections")
             return
@@ -96,7 +121,11 @@ def register(
 
     @connections.command("show")
     def show(
-        connection_id: str = typer.Argument(..., help="the connection id"),
+        id_or_user: str = typer.Argument(
+            ...,
+            metavar="ID",
+            help="a connection id, or an app user id (shows each of its connections)",
+        ),
     ) -> None:
         """One connection: who, which team, status and key (no tokens)."""
         from miroconnect.assembly import open_storage
@@ -104,38 +133,37 @@ def register(
 
         settings = Settings()
 
-        async def work() -> Connection:
+        async def work() -> Sequence[Connection]:
             storage = open_storage(settings)
             try:
-                found = await storage.connections.get_connection(connection_id)
+                found = await storage.connections.get_connection(id_or_user)
+                if found is not None:
+                    return [found]
+                of_user, _ = await storage.connections.list_connections(
+                    app_user_id=id_or_user, status=None, limit=100
+                )
             finally:
                 await storage.aclose()
-            if found is None:
-                raise NotConnectedError(f"connection {connection_id} does not exist")
-            return found
+            if not of_user:
+                raise NotConnectedError(
+                    f"no connection has the id {id_or_user}, and no app user with that "
+                    "id has one (`miroconnect connections list` shows both ids)"
+                )
+            return of_user
 
-        c = run(work)
-        rows = [
-            ("id", c.id),
-            ("app user", c.app_user_id),
-            ("Miro user", f"{c.miro_user_id} ({c.miro_user_name or '?'})"),
-            ("Miro team", f"{c.miro_team_id} ({c.miro_team_name or '?'})"),
-            ("status", c.status.value),
-            ("reason", c.status_reason or "-"),
-            ("scopes", " ".join(c.scopes) or "-"),
-            ("key id", c.key_id or "- (no tokens stored)"),
-            ("access token expires", when(c.access_expires_at)),
-            ("refresh token issued", when(c.refresh_issued_at)),
-            ("created", when(c.created_at)),
-            ("updated", when(c.updated_at)),
-        ]
-        width = max(len(name) for name, _ in rows)
-        for name, value in rows:
-            typer.echo(f"{name:<{width}}  {value}")
+        for number, c in enumerate(run_on_database(settings, work)):
+            if number:
+                typer.echo("")
+            rows = _details(c)
+            width = max(len(name) for name, _ in rows)
+            for name, value in rows:
+                typer.echo(f"{name:<{width}}  {value}")
 
     @connections.command("disconnect")
     def disconnect(
-        connection_id: str = typer.Argument(..., help="the connection id"),
+        connection_id: str = typer.Argument(
+            ..., metavar="CONNECTION_ID", help="the connection id"
+        ),
         yes: bool = typer.Option(False, "--yes", "-y", help="do not ask to confirm"),
     ) -> None:
         """Revoke the connection at Miro and delete its tokens here.
@@ -160,7 +188,7 @@ def register(
             finally:
                 await stack.aclose()
 
-        result = run(work)
+        result = run_on_database(settings, work)
         if result.revoked_at_miro:
             typer.echo(
                 f"disconnected {connection_id}: Miro confirmed the revocation; "

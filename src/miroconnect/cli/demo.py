@@ -8,12 +8,9 @@ reused, so sign-ins and connections survive a restart.
 
 from __future__ import annotations
 
-import contextlib
 import json
 import os
 import secrets
-import signal
-from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
@@ -23,6 +20,8 @@ __all__ = ["DemoSecrets", "register"]
 
 DEMO_USER = "demo"
 DEMO_PASSWORD = "demo"  # noqa: S105 - the documented demo account, loopback only
+# The name Miro's (the emulator's) consent page shows for the demo's app.
+DEMO_APP_NAME = "miroconnect demo"
 
 
 class DemoSecrets:
@@ -55,13 +54,25 @@ class DemoSecrets:
 def register(app: typer.Typer) -> None:
     @app.command("demo")
     def demo(
-        port: int = typer.Option(8000, min=1, max=65535, help="port of the app"),
-        emulator_port: int = typer.Option(
-            0, help="port of the Miro emulator (default: port + 765)"
+        port: int = typer.Option(
+            8000, min=1, max=65535, metavar="PORT", help="port of the app"
         ),
-        host: str = typer.Option("127.0.0.1", help="loopback address to bind"),
+        emulator_port: int | None = typer.Option(
+            None,
+            min=1,
+            max=65535,
+            metavar="PORT",
+            help="port of the Miro emulator  [default: the app's port + 765]",
+            show_default=False,
+        ),
+        host: str = typer.Option(
+            "127.0.0.1", metavar="ADDRESS", help="loopback address to bind"
+        ),
         data_dir: Path = typer.Option(  # noqa: B008 - Typer's declaration style
-            Path("data"), "--data", help="folder for the database and demo keys"
+            Path("data"),
+            "--data",
+            metavar="FOLDER",
+            help="folder for the database and demo keys",
         ),
         verbose: bool = typer.Option(
             False, "--verbose", help="log every request and flow step (info level)"
@@ -69,11 +80,13 @@ def register(app: typer.Typer) -> None:
     ) -> None:
         """Run the reference app with the Miro emulator as Miro (offline, SQLite)."""
         from miroconnect.cli.emulator import is_loopback
+        from miroconnect.cli.servers import default_emulator_port
         from miroconnect.logs import configure_logging
 
         # A terminal a person reads: readable lines, and only warnings unless asked
         # (`serve` keeps JSON for log collectors).
-        configure_logging(json=False, level="INFO" if verbose else "WARNING")
+        level = "INFO" if verbose else "WARNING"
+        configure_logging(json=False, level=level)
 
         if not is_loopback(host):
             typer.echo(
@@ -82,7 +95,8 @@ def register(app: typer.Typer) -> None:
                 err=True,
             )
             raise typer.Exit(code=2)
-        emulator_port = emulator_port or port + 765
+        if emulator_port is None:
+            emulator_port = default_emulator_port(port)
         data_dir.mkdir(parents=True, exist_ok=True, mode=0o700)
         keys = DemoSecrets.load_or_create(data_dir / "demo-secrets.json")
         shown = f"[{host}]" if ":" in host else host
@@ -92,7 +106,13 @@ def register(app: typer.Typer) -> None:
         import anyio
 
         anyio.run(
-            _run, keys, host, port, emulator_port, app_url, miro_url, database_url
+            _run,
+            keys,
+            host,
+            (port, emulator_port),
+            (app_url, miro_url),
+            database_url,
+            level,
         )
 
 
@@ -119,19 +139,21 @@ async def _prepare(database_url: str, encryption_keys: str) -> None:
 async def _run(
     keys: DemoSecrets,
     host: str,
-    port: int,
-    emulator_port: int,
-    app_url: str,
-    miro_url: str,
+    ports: tuple[int, int],
+    urls: tuple[str, str],
     database_url: str,
+    log_level: str,
 ) -> None:
-    import anyio
+    """Serve the app on `ports[0]` (at `urls[0]`) and the emulator on `ports[1]`."""
     import uvicorn
 
+    from miroconnect.cli.servers import serve_together
     from miroconnect.config import Settings
     from miroconnect.emulator import EmulatorClient, create_emulator
+    from miroconnect.logs import uvicorn_log_config
     from miroconnect.web import create_app
 
+    (port, emulator_port), (app_url, miro_url) = ports, urls
     await _prepare(database_url, keys.values["encryption_keys"])
     values = keys.values
     redirect_uri = f"{app_url}/connect/callback"
@@ -150,21 +172,23 @@ async def _run(
     emulator = create_emulator(
         clients=[
             EmulatorClient(
-                values["miro_client_id"], values["miro_client_secret"], (redirect_uri,)
+                values["miro_client_id"],
+                values["miro_client_secret"],
+                (redirect_uri,),
+                name=DEMO_APP_NAME,
             )
         ]
     )
-    servers = [
-        _Server(
-            uvicorn.Config(emulator, host=host, port=emulator_port, log_level="warning")
-        ),
-        _Server(
-            uvicorn.Config(
-                create_app(settings, reference_app=True),
-                host=host,
-                port=port,
-                log_level="warning",
-            )
+    # uvicorn logs through our handler: the same readable lines as the app's events.
+    log_config = uvicorn_log_config(log_level)
+    configs = [
+        uvicorn.Config(emulator, host=host, port=emulator_port, log_config=log_config),
+        uvicorn.Config(
+            create_app(settings, reference_app=True),
+            host=host,
+            port=port,
+            log_config=log_config,
+            access_log=False,
         ),
     ]
     typer.echo(
@@ -174,60 +198,4 @@ async def _run(
         f"  API:       {app_url}/docs  (key in the data folder's demo-secrets.json)\n"
         "Press Ctrl+C to stop.\n"
     )
-    async with anyio.create_task_group() as group:
-        for server in servers:
-            group.start_soon(server.serve)
-        group.start_soon(_stop_on_signal, servers)
-
-
-class _Server:
-    """A uvicorn server that leaves signals to `_stop_on_signal`.
-
-    Each `uvicorn.Server` installs its own handlers and re-raises the signal once it has
-    stopped, which would cancel the other server mid-shutdown; two servers in one process
-    must stop together instead.
-    """
-
-    def __init__(self, config: Any) -> None:
-        import uvicorn
-
-        class Quiet(uvicorn.Server):
-            @contextlib.contextmanager
-            def capture_signals(self) -> Iterator[None]:
-                yield
-
-        self._server = Quiet(config)
-
-    async def serve(self) -> None:
-        await self._server.serve()
-
-    def stop(self) -> None:
-        self._server.should_exit = True
-
-    @property
-    def stopped(self) -> bool:
-        return bool(self._server.should_exit)
-
-
-async def _stop_on_signal(servers: list[_Server]) -> None:
-    """Ctrl+C or SIGTERM stops both servers; so does one of them stopping on its own
-    (e.g. its port was taken)."""
-    import anyio
-
-    with anyio.open_signal_receiver(signal.SIGINT, signal.SIGTERM) as signals:
-        async with anyio.create_task_group() as group:
-
-            async def on_signal() -> None:
-                async for _ in signals:
-                    break
-                group.cancel_scope.cancel()
-
-            async def on_stop() -> None:
-                while not any(server.stopped for server in servers):
-                    await anyio.sleep(0.2)
-                group.cancel_scope.cancel()
-
-            group.start_soon(on_signal)
-            group.start_soon(on_stop)
-    for server in servers:
-        server.stop()
+    await serve_together(configs)

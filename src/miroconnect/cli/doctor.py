@@ -24,16 +24,13 @@ from __future__ import annotations
 import asyncio
 from collections.abc import Awaitable
 from dataclasses import dataclass
-from typing import TYPE_CHECKING
 
 import httpx2
 import typer
 
+from miroconnect.cli.database import describe_error as _describe
+from miroconnect.cli.database import shown_url, sqlite_file
 from miroconnect.config import Settings
-from miroconnect.logs import redact
-
-if TYPE_CHECKING:
-    from miroconnect.storage.repository import SQLStore
 
 __all__ = ["Check", "register", "run_checks"]
 
@@ -51,51 +48,17 @@ class Check:
     warn: bool = False
 
 
-def _describe(exc: BaseException) -> str:
-    """A driver error in one safe line: its type and first line, redacted."""
-    inner = getattr(exc, "orig", None) or exc
-    first = (str(inner).strip().splitlines() or [""])[0][:200]
-    return redact(f"{type(inner).__name__}: {first}" if first else type(inner).__name__)
-
-
-def _safe_url(url: str) -> str:
-    from sqlalchemy.engine import make_url
-
-    try:
-        return make_url(url).render_as_string(hide_password=True)
-    except Exception:  # an unparsable URL: do not echo it, it may hold a password
-        return "(unparsable URL)"
-
-
-def _missing_sqlite_folder(url: str) -> str | None:
-    """The folder of a SQLite database file, when it does not exist."""
-    from pathlib import Path
-
-    from sqlalchemy.engine import make_url
-
-    try:
-        parsed = make_url(url)
-    except Exception:
-        return None
-    if parsed.get_backend_name() != "sqlite" or parsed.database in (
-        None,
-        "",
-        ":memory:",
-    ):
-        return None
-    folder = Path(parsed.database).parent
-    return None if folder.is_dir() else str(folder)
-
-
 async def _database(settings: Settings) -> Check:
     from sqlalchemy import text
     from sqlalchemy.ext.asyncio import create_async_engine
 
-    shown = _safe_url(settings.database_url)
-    missing = _missing_sqlite_folder(settings.database_url)
-    if missing is not None:
+    shown = shown_url(settings.database_url)
+    path = sqlite_file(settings.database_url)
+    if path is not None and not path.parent.is_dir():
         # Checked up front: a failed aiosqlite connect leaves its thread racing the loop.
-        return Check("database", False, f"{shown}: the folder {missing} does not exist")
+        return Check(
+            "database", False, f"{shown}: the folder {path.parent} does not exist"
+        )
     try:
         engine = create_async_engine(settings.database_url)
     except Exception as exc:
@@ -150,11 +113,11 @@ async def _migrations(settings: Settings) -> Check:
 
 
 async def _keys(settings: Settings, *, database_ready: bool) -> Check:
+    from miroconnect.cli.keys import stored_key_problems
     from miroconnect.crypto import KeyRing, TokenCipher
-    from miroconnect.errors import CryptoError, MiroConnectError
+    from miroconnect.errors import MiroConnectError
     from miroconnect.storage.db import Database
     from miroconnect.storage.repository import SQLStore
-    from miroconnect.storage.rotation import count_by_key
 
     value = settings.encryption_keys.get_secret_value()
     if not value:
@@ -175,26 +138,8 @@ async def _keys(settings: Settings, *, database_ready: bool) -> Check:
             f"{configured}; stored ciphertexts not checked: the database is not ready",
         )
     db = Database(settings.database_url)
-    store = SQLStore(db, TokenCipher(ring))
-    problems: list[str] = []
     try:
-        counts = dict(await count_by_key(store))
-        for key_id in sorted(counts):
-            if key_id not in ring.keys:
-                problems.append(
-                    f"{counts[key_id]} row(s) under key {key_id!r}, which is not "
-                    "configured: add it back to MIROCONNECT_ENCRYPTION_KEYS"
-                )
-                continue
-            sample = await _one_row_under(store, key_id)
-            if sample is not None:
-                try:
-                    await store.load_tokens(sample)
-                except CryptoError:
-                    problems.append(
-                        f"key {key_id!r} does not open its rows: wrong key material "
-                        "for that id"
-                    )
+        counts, problems = await stored_key_problems(SQLStore(db, TokenCipher(ring)))
     except Exception as exc:
         return Check("encryption keys", False, f"{configured}; {_describe(exc)}")
     finally:
@@ -212,18 +157,6 @@ async def _keys(settings: Settings, *, database_ready: bool) -> Check:
     if unused:
         detail += f"; {', '.join(unused)} encrypt(s) nothing and may be removed"
     return Check("encryption keys", True, detail)
-
-
-async def _one_row_under(store: SQLStore, key_id: str) -> str | None:
-    from sqlalchemy import select
-
-    from miroconnect.storage.models import ConnectionRow
-
-    async with store.db.session() as session:
-        found = await session.scalar(
-            select(ConnectionRow.id).where(ConnectionRow.key_id == key_id).limit(1)
-        )
-    return None if found is None else str(found)
 
 
 async def _webhooks(settings: Settings, *, database_ready: bool) -> Check:
@@ -350,7 +283,8 @@ def register(
 
     @app.command("doctor")
     def doctor() -> None:
-        """Check settings, database, migrations, keys and Miro; non-zero on failure."""
+        """Check settings, database, migrations, keys, Miro and webhooks; non-zero on
+        failure."""
         settings = Settings()
         results = asyncio.run(run_checks(settings, transport=transport))
         width = max(len(check.name) for check in results)

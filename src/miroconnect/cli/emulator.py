@@ -1,4 +1,9 @@
-"""`miroconnect emulator`: serve the Miro emulator."""
+"""`miroconnect emulator`: serve the Miro emulator.
+
+`--client` registers an app: `CLIENT_ID:CLIENT_SECRET:REDIRECT_URI`, optionally prefixed
+with the name its consent page shows, `Name=CLIENT_ID:...` (the redirect URI may itself
+hold colons and `=`; a client id holds neither).
+"""
 
 from __future__ import annotations
 
@@ -8,23 +13,34 @@ from miroconnect.config import is_loopback
 
 __all__ = ["is_loopback", "parse_client", "register"]
 
+CLIENT_FORMAT = "CLIENT_ID:CLIENT_SECRET:REDIRECT_URI"
 
-def parse_client(spec: str) -> tuple[str, str, str]:
-    """Split `ID:SECRET:REDIRECT_URI` (the URI may itself contain colons)."""
-    parts = spec.split(":", 2)
-    if len(parts) != 3 or not all(parts):
+
+def parse_client(spec: str) -> tuple[str, str, str, str]:
+    """`[Name=]CLIENT_ID:CLIENT_SECRET:REDIRECT_URI` -> (id, secret, URI, name or "")."""
+    name = ""
+    head, colon, rest = spec.partition(":")
+    if "=" in head:
+        name, _, head = head.rpartition("=")
+    parts = [head, *rest.split(":", 1)] if colon else [head]
+    if len(parts) != 3 or not all(parts) or len(name) > 100:
         raise typer.BadParameter(
-            "expected ID:SECRET:REDIRECT_URI, e.g. 3074457:secret:http://127.0.0.1:8000/cb",
+            f"expected {CLIENT_FORMAT} or Name={CLIENT_FORMAT}, e.g. "
+            "'Acme CRM=3074457:secret:http://127.0.0.1:8000/connect/callback'",
             param_hint="--client",
         )
-    return parts[0], parts[1], parts[2]
+    return parts[0], parts[1], parts[2], name.strip()
 
 
 def register(app: typer.Typer) -> None:
     @app.command("emulator")
     def emulator(
-        host: str = typer.Option("127.0.0.1", help="address to bind (loopback only)"),
-        port: int = typer.Option(8765, help="port to listen on"),
+        host: str = typer.Option(
+            "127.0.0.1", metavar="ADDRESS", help="address to bind (loopback only)"
+        ),
+        port: int = typer.Option(
+            8765, min=1, max=65535, metavar="PORT", help="port to listen on"
+        ),
         public: bool = typer.Option(
             False, "--public", help="allow binding a non-loopback address"
         ),
@@ -32,26 +48,41 @@ def register(app: typer.Typer) -> None:
             False, "--auto-approve", help="skip the consent page and approve at once"
         ),
         client: list[str] = typer.Option(  # noqa: B008  # Typer's declaration style
-            [], "--client", help="register an app: ID:SECRET:REDIRECT_URI (repeatable)"
+            [],
+            "--client",
+            metavar=CLIENT_FORMAT,
+            help="register an app (repeatable); prefix `Name=` to give it the name its "
+            "consent page shows, e.g. 'Acme CRM=3074457:secret:http://127.0.0.1:8000"
+            "/connect/callback'",
+            show_default=False,
         ),
         access_token_ttl: int = typer.Option(
-            3600, min=2, help="access token lifetime of --client apps, in seconds"
+            3600,
+            min=2,
+            metavar="SECONDS",
+            help="access token lifetime of --client apps",
         ),
         non_expiring: bool = typer.Option(
             False, "--non-expiring", help="--client apps get non-expiring tokens"
         ),
         credits: int = typer.Option(
-            100_000, min=1, help="rate-limit credits per (user, app) per window"
+            100_000,
+            min=1,
+            metavar="N",
+            help="rate-limit credits per (user, app) per window",
         ),
-        window: int = typer.Option(60, min=1, help="rate-limit window, in seconds"),
+        window: int = typer.Option(
+            60, min=1, metavar="SECONDS", help="rate-limit window"
+        ),
         default_user: str = typer.Option(
-            "demo", help="the Miro user signed in by default"
+            "demo", metavar="NAME", help="the Miro user signed in by default"
         ),
         search_delay: float = typer.Option(
             3.0,
             min=0.0,
-            help="seconds before a new board shows in board searches other than by "
-            "team or project, as on Miro (0: at once)",
+            metavar="SECONDS",
+            help="before a new board shows in board searches other than by team or "
+            "project, as on Miro (0: at once)",
         ),
     ) -> None:
         """Serve the Miro emulator (OAuth server + REST API v2)."""
@@ -65,6 +96,7 @@ def register(app: typer.Typer) -> None:
         import uvicorn
 
         from miroconnect.emulator import EmulatorClient, create_emulator
+        from miroconnect.logs import uvicorn_log_config
 
         apps = [
             EmulatorClient(
@@ -73,8 +105,9 @@ def register(app: typer.Typer) -> None:
                 redirect_uris=(redirect_uri,),
                 expiring=not non_expiring,
                 access_token_ttl=access_token_ttl,
+                name=name,
             )
-            for client_id, secret, redirect_uri in map(parse_client, client)
+            for client_id, secret, redirect_uri, name in map(parse_client, client)
         ]
         emulator_app = create_emulator(
             auto_approve=auto_approve,
@@ -86,4 +119,7 @@ def register(app: typer.Typer) -> None:
         )
         shown = f"[{host}]" if ":" in host else host
         typer.echo(f"Miro emulator on http://{shown}:{port}/ (Ctrl+C to stop)")
-        uvicorn.run(emulator_app, host=host, port=port, log_level="warning")
+        # uvicorn's warnings in the format of the process's other lines.
+        uvicorn.run(
+            emulator_app, host=host, port=port, log_config=uvicorn_log_config("WARNING")
+        )

@@ -1,26 +1,87 @@
-"""`miroconnect keys generate|status|rotate`: the encryption keys of stored tokens."""
+"""`miroconnect keys generate|status|rotate`: the encryption keys of stored tokens.
+
+`rotate` first checks that the configured keys open what is stored: a key id that is
+configured with other key bytes than the rows were sealed with would otherwise rotate
+nothing ("0 re-encrypted") and look like success, while the rows stay unreadable.
+"""
 
 from __future__ import annotations
 
-import asyncio
 import secrets
+from collections.abc import Mapping
 from datetime import UTC, datetime
+from typing import TYPE_CHECKING
 
 import typer
 
+from miroconnect.cli.database import fail, run_on_database
 from miroconnect.config import Settings
 from miroconnect.errors import MiroConnectError
 
-__all__ = ["register"]
+if TYPE_CHECKING:
+    from miroconnect.storage.repository import SQLStore
+
+__all__ = ["register", "stored_key_problems"]
+
+
+async def _one_row_under(store: SQLStore, key_id: str) -> str | None:
+    from sqlalchemy import select
+
+    from miroconnect.storage.models import ConnectionRow
+
+    async with store.db.session() as session:
+        found = await session.scalar(
+            select(ConnectionRow.id).where(ConnectionRow.key_id == key_id).limit(1)
+        )
+    return None if found is None else str(found)
+
+
+async def stored_key_problems(
+    store: SQLStore,
+) -> tuple[Mapping[str, int], list[str]]:
+    """Rows per key id, and what is wrong with the configured keys: a key id on stored
+    rows that is not configured, or configured with key bytes that do not open one of
+    its connections (sampled)."""
+    from miroconnect.errors import CryptoError
+    from miroconnect.storage.rotation import count_by_key
+
+    counts = dict(await count_by_key(store))
+    configured = store.cipher.key_ids
+    problems: list[str] = []
+    for key_id in sorted(counts):
+        if key_id not in configured:
+            problems.append(
+                f"{counts[key_id]} row(s) under key {key_id!r}, which is not "
+                "configured: add it back to MIROCONNECT_ENCRYPTION_KEYS"
+            )
+            continue
+        sample = await _one_row_under(store, key_id)
+        if sample is None:
+            continue
+        try:
+            await store.load_tokens(sample)
+        except CryptoError:
+            problems.append(
+                f"key {key_id!r} does not open its rows: wrong key material for that id"
+            )
+    return counts, problems
 
 
 def register(app: typer.Typer) -> None:
-    keys = typer.Typer(help="Encryption keys of the token vault.", no_args_is_help=True)
+    keys = typer.Typer(
+        help="Encryption keys of the token vault.",
+        no_args_is_help=True,
+        rich_markup_mode=None,
+    )
 
     @keys.command("generate")
     def generate(
         key_id: str = typer.Option(
-            "", "--key-id", help="id of the new key (default: k<date><random>)"
+            "",
+            "--key-id",
+            metavar="ID",
+            help="id of the new key (default: k<date><random>)",
+            show_default=False,
         ),
     ) -> None:
         """Print a new `key_id:key` entry: put it FIRST in MIROCONNECT_ENCRYPTION_KEYS."""
@@ -47,11 +108,7 @@ def register(app: typer.Typer) -> None:
             finally:
                 await storage.aclose()
 
-        try:
-            counts = asyncio.run(run())
-        except MiroConnectError as exc:
-            typer.echo(f"error: {exc}", err=True)
-            raise typer.Exit(1) from None
+        counts = run_on_database(settings, run)
         if not counts:
             typer.echo("no stored tokens")
         for kid, count in sorted(counts.items()):
@@ -59,7 +116,11 @@ def register(app: typer.Typer) -> None:
 
     @keys.command("rotate")
     def rotate() -> None:
-        """Re-encrypt every stored token under the primary (first) key, online."""
+        """Re-encrypt every stored token under the primary (first) key, online.
+
+        Refuses to start when a configured key does not open the rows stored under its
+        id (the same key id with other key bytes): rotating would change nothing.
+        """
         from rich.progress import Progress
 
         from miroconnect.assembly import open_storage
@@ -67,25 +128,39 @@ def register(app: typer.Typer) -> None:
 
         settings = Settings()
 
-        async def run(progress: Progress) -> RotationReport:
+        async def check() -> list[str]:
             storage = open_storage(settings)
-            primary = storage.cipher.primary_key_id
-            task = progress.add_task(f"re-encrypting under {primary}", total=None)
-
-            def advance(done: int, total: int) -> None:
-                progress.update(task, completed=done, total=total)
-
             try:
-                return await rotate_keys(storage.connections, progress=advance)
+                return (await stored_key_problems(storage.connections))[1]
             finally:
                 await storage.aclose()
 
-        try:
-            with Progress(transient=False) as progress:
-                report = asyncio.run(run(progress))
-        except MiroConnectError as exc:
-            typer.echo(f"error: {exc}", err=True)
-            raise typer.Exit(1) from None
+        problems = run_on_database(settings, check)
+        if problems:
+            fail(
+                "nothing rotated: "
+                + "; ".join(problems)
+                + " (MIROCONNECT_ENCRYPTION_KEYS must keep every key that sealed "
+                "stored rows, with its original bytes, until `keys status` shows 0 "
+                "rows under it)"
+            )
+
+        with Progress(transient=False) as progress:
+
+            async def run() -> RotationReport:
+                storage = open_storage(settings)
+                primary = storage.cipher.primary_key_id
+                task = progress.add_task(f"re-encrypting under {primary}", total=None)
+
+                def advance(done: int, total: int) -> None:
+                    progress.update(task, completed=done, total=total)
+
+                try:
+                    return await rotate_keys(storage.connections, progress=advance)
+                finally:
+                    await storage.aclose()
+
+            report = run_on_database(settings, run)
         typer.echo(
             f"{report.rotated} row(s) re-encrypted under {report.primary_key_id}; "
             "keys other than the primary can now be removed"

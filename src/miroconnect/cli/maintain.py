@@ -3,13 +3,12 @@ webhook events delivered more than `--webhook-days` days ago."""
 
 from __future__ import annotations
 
-import asyncio
 from datetime import timedelta
 
 import typer
 
+from miroconnect.cli.database import run_on_database
 from miroconnect.config import Settings
-from miroconnect.errors import MiroConnectError
 
 __all__ = ["register"]
 
@@ -20,6 +19,7 @@ def register(app: typer.Typer) -> None:
         webhook_days: int = typer.Option(
             7,
             min=0,
+            metavar="DAYS",
             help="delete webhook events delivered more than this many days ago",
         ),
     ) -> None:
@@ -30,8 +30,10 @@ def register(app: typer.Typer) -> None:
         from miroconnect.oauth.consents import close_stale_consents
         from miroconnect.oauth.vault import MaintenanceReport
 
+        settings = Settings()
+
         async def run() -> tuple[MaintenanceReport, int, int]:
-            stack = build_stack(Settings())
+            stack = build_stack(settings)
             storage = stack.storage
             try:
                 report = await stack.vault.maintain()
@@ -54,11 +56,7 @@ def register(app: typer.Typer) -> None:
             finally:
                 await stack.aclose()
 
-        try:
-            report, closed, delivered = asyncio.run(run())
-        except MiroConnectError as exc:
-            typer.echo(f"error: {exc}", err=True)
-            raise typer.Exit(1) from None
+        report, closed, delivered = run_on_database(settings, run)
         if not report.ran:
             typer.echo(
                 "another process is refreshing connections; "

@@ -1,21 +1,14 @@
-"""What the operator commands share: a console that does not wrap ids, times in one
-format, and our errors as one `error:` line with exit code 1."""
+"""What the operator commands' output shares: a console that does not wrap ids, and
+times in one format. (Running their work, and their errors as one `error:` line, is
+`miroconnect.cli.database`.)"""
 
 from __future__ import annotations
 
-import asyncio
-from collections.abc import Callable, Coroutine
 from datetime import datetime
-from typing import Any, TypeVar
 
-import typer
 from rich.console import Console
 
-from miroconnect.errors import MiroConnectError
-
-__all__ = ["console", "run", "when"]
-
-T = TypeVar("T")
+__all__ = ["console", "when"]
 
 
 def console() -> Console:
@@ -26,12 +19,3 @@ def console() -> Console:
 
 def when(value: datetime | None) -> str:
     return value.strftime("%Y-%m-%d %H:%M:%SZ") if value else "-"
-
-
-def run(work: Callable[[], Coroutine[Any, Any, T]]) -> T:
-    """Run `work`, turning our errors into one `error:` line and exit code 1."""
-    try:
-        return asyncio.run(work())
-    except MiroConnectError as exc:
-        typer.echo(f"error: {exc}", err=True)
-        raise typer.Exit(1) from None

@@ -1,21 +1,114 @@
-"""`miroconnect serve`: the service (REST API + connect routes) for apps in any language."""
+"""`miroconnect serve`: the service (REST API + connect routes) for apps in any language.
+
+Settings come from the `MIROCONNECT_*` variables and are checked before anything starts.
+uvicorn logs through miroconnect's handler (`miroconnect.logs.uvicorn_log_config`), so
+the process writes one format: JSON lines by default.
+
+`--with-emulator` is for trying the service on a laptop: it serves the Miro emulator on a
+loopback port beside the service, registers the service's callback there as an app, and
+points the `MIROCONNECT_MIRO_*` settings at it for this run (saying what it did).
+"""
 
 from __future__ import annotations
 
-import typer
+import logging
+import secrets
+from dataclasses import dataclass
 
-__all__ = ["register"]
+import typer
+from pydantic import SecretStr
+
+from miroconnect.config import Settings
+
+__all__ = ["EMULATOR_APP_NAME", "register"]
+
+logger = logging.getLogger("miroconnect.cli.serve")
+
+EMULATOR_APP_NAME = "miroconnect service"
+
+
+@dataclass(frozen=True)
+class _Emulated:
+    """The Miro emulator of one `serve --with-emulator` run: where it is, and the app."""
+
+    url: str
+    port: int
+    client_id: str
+    client_secret: str
+    redirect_uri: str
+
+
+def _url(host: str, port: int) -> str:
+    shown = f"[{host}]" if ":" in host else host
+    return f"http://{shown}:{port}"
+
+
+def _emulated(
+    settings: Settings, host: str, port: int, emulator_port: int
+) -> _Emulated:
+    """The emulator's app: the configured client id, secret and redirect URI, or made up
+    for this run when they are not set."""
+    return _Emulated(
+        url=_url(host, emulator_port),
+        port=emulator_port,
+        client_id=settings.miro_client_id
+        or str(3458764000000000 + secrets.randbelow(10**9)),
+        client_secret=settings.miro_client_secret.get_secret_value()
+        or secrets.token_urlsafe(32),
+        redirect_uri=settings.miro_redirect_uri
+        or f"{_url(host, port)}/connect/callback",
+    )
+
+
+def _with_emulator(settings: Settings, emulated: _Emulated) -> Settings:
+    """`settings` with Miro's settings pointing at the emulator (the rest unchanged)."""
+    return settings.model_copy(
+        update={
+            "miro_client_id": emulated.client_id,
+            "miro_client_secret": SecretStr(emulated.client_secret),
+            "miro_redirect_uri": emulated.redirect_uri,
+            "miro_auth_url": f"{emulated.url}/oauth/authorize",
+            "miro_api_url": emulated.url,
+        }
+    )
+
+
+def _refuse(problems: list[str]) -> None:
+    if problems:
+        typer.echo("miroconnect serve cannot start:", err=True)
+        for problem in problems:
+            typer.echo(f"  - {problem}", err=True)
+        raise typer.Exit(code=2)
 
 
 def register(app: typer.Typer) -> None:
     @app.command("serve")
     def serve(
-        host: str = typer.Option("127.0.0.1", help="address to bind"),
-        port: int = typer.Option(8000, min=1, max=65535, help="port to listen on"),
-        workers: int = typer.Option(1, min=1, help="worker processes"),
+        host: str = typer.Option(
+            "127.0.0.1", metavar="ADDRESS", help="address to bind"
+        ),
+        port: int = typer.Option(
+            8000, min=1, max=65535, metavar="PORT", help="port to listen on"
+        ),
+        workers: int = typer.Option(1, min=1, metavar="N", help="worker processes"),
         forwarded_allow_ips: str = typer.Option(
             "127.0.0.1",
+            metavar="ADDRESSES",
             help="proxies trusted for X-Forwarded-Proto/For (comma-separated, or *)",
+        ),
+        with_emulator: bool = typer.Option(
+            False,
+            "--with-emulator",
+            help="also serve the Miro emulator on loopback and use it as Miro "
+            "(development only: it approves anyone)",
+        ),
+        emulator_port: int | None = typer.Option(
+            None,
+            min=1,
+            max=65535,
+            metavar="PORT",
+            help="the emulator's port with --with-emulator  [default: PORT + 765]",
+            show_default=False,
         ),
     ) -> None:
         """Serve the miroconnect service; settings come from MIROCONNECT_* variables.
@@ -25,53 +118,117 @@ def register(app: typer.Typer) -> None:
         """
         import asyncio
 
-        import uvicorn
-
-        from miroconnect.config import Settings
+        from miroconnect.cli.database import schema_problem
+        from miroconnect.cli.servers import default_emulator_port
+        from miroconnect.config import is_loopback
         from miroconnect.web.checks import settings_problems
 
         settings = Settings()
-        problems = settings_problems(settings)
-        if problems:
-            typer.echo("miroconnect serve cannot start:", err=True)
-            for problem in problems:
-                typer.echo(f"  - {problem}", err=True)
-            raise typer.Exit(code=2)
-        behind = asyncio.run(_migrations_behind(settings.database_url))
+        emulated = None
+        if with_emulator:
+            if workers != 1 or not is_loopback(host):
+                _refuse(
+                    [
+                        "--with-emulator runs one process on a loopback address "
+                        "(the emulator approves anyone): drop --workers and --host"
+                    ]
+                )
+            emulated = _emulated(
+                settings,
+                host,
+                port,
+                emulator_port or default_emulator_port(port),
+            )
+            settings = _with_emulator(settings, emulated)
+        _refuse(settings_problems(settings))
+        behind = asyncio.run(schema_problem(settings.database_url))
         if behind is not None:
-            typer.echo(f"miroconnect serve cannot start: {behind}", err=True)
-            raise typer.Exit(code=2)
-        typer.echo(f"miroconnect service on http://{host}:{port}/ (docs: /docs)")
-        uvicorn.run(
-            "miroconnect.web.app:create_service_app",
-            factory=True,
+            _refuse([behind])
+        if emulated is not None:
+            _serve_with_emulator(settings, emulated, host, port)
+        else:
+            _serve(settings, host, port, workers, forwarded_allow_ips)
+
+
+def _announce(settings: Settings, host: str, port: int) -> None:
+    from miroconnect.cli.database import shown_url
+    from miroconnect.logs import log_event
+
+    url = _url(host, port)
+    log_event(
+        logger,
+        "serve.starting",
+        url=f"{url}/",
+        docs=f"{url}/docs",
+        database=shown_url(settings.database_url),
+    )
+
+
+def _serve(
+    settings: Settings, host: str, port: int, workers: int, forwarded_allow_ips: str
+) -> None:
+    import uvicorn
+
+    from miroconnect.logs import uvicorn_log_config
+
+    _announce(settings, host, port)
+    uvicorn.run(
+        "miroconnect.web.app:create_service_app",
+        factory=True,
+        host=host,
+        port=port,
+        workers=workers,
+        proxy_headers=True,
+        forwarded_allow_ips=forwarded_allow_ips,
+        log_config=uvicorn_log_config(settings.log_level),
+        # The app logs one `http.request` event per request, by route template.
+        # uvicorn's access log would write the raw URL: Miro's callback carries the
+        # one-time code and state in its query.
+        access_log=False,
+    )
+
+
+def _serve_with_emulator(
+    settings: Settings, emulated: _Emulated, host: str, port: int
+) -> None:
+    import anyio
+    import uvicorn
+
+    from miroconnect.cli.servers import serve_together
+    from miroconnect.emulator import EmulatorClient, create_emulator
+    from miroconnect.logs import log_event, uvicorn_log_config
+    from miroconnect.web import create_app
+
+    emulator = create_emulator(
+        clients=[
+            EmulatorClient(
+                emulated.client_id,
+                emulated.client_secret,
+                (emulated.redirect_uri,),
+                name=EMULATOR_APP_NAME,
+            )
+        ]
+    )
+    log_event(
+        logger,
+        "serve.emulator",
+        url=f"{emulated.url}/",
+        client_id=emulated.client_id,
+        redirect_uri=emulated.redirect_uri,
+        miro_auth_url=settings.miro_auth_url,
+        miro_api_url=settings.miro_api_url,
+        note="the Miro emulator plays Miro for this run: it approves anyone",
+    )
+    _announce(settings, host, port)
+    log_config = uvicorn_log_config(settings.log_level)
+    configs = [
+        uvicorn.Config(emulator, host=host, port=emulated.port, log_config=log_config),
+        uvicorn.Config(
+            create_app(settings),
             host=host,
             port=port,
-            workers=workers,
-            proxy_headers=True,
-            forwarded_allow_ips=forwarded_allow_ips,
-            log_level="info",
-            # The app logs one `http.request` event per request, by route template.
-            # uvicorn's access log would write the raw URL: Miro's callback carries the
-            # one-time code and state in its query.
-            access_log=False,
-        )
-
-
-async def _migrations_behind(database_url: str) -> str | None:
-    """Why the database is not ready for this version, or `None` when it is."""
-    from alembic.script import ScriptDirectory
-
-    from miroconnect.storage.migrate import alembic_config, current_revision
-
-    head = ScriptDirectory.from_config(alembic_config()).get_current_head()
-    try:
-        current = await current_revision(database_url)
-    except Exception as exc:  # any driver error: say so, without a trace
-        return f"the database does not answer ({type(exc).__name__}); check MIROCONNECT_DATABASE_URL"
-    if current != head:
-        return (
-            f"the database is at revision {current or 'none'}, this version needs "
-            f"{head}: run `miroconnect db upgrade`"
-        )
-    return None
+            log_config=log_config,
+            access_log=False,  # raw URLs: see `_serve`
+        ),
+    ]
+    anyio.run(serve_together, configs)

@@ -15,7 +15,8 @@ from typing import Annotated
 import typer
 from rich.table import Table
 
-from miroconnect.cli.output import console, run, when
+from miroconnect.cli.database import fail, run_on_database
+from miroconnect.cli.output import console, when
 from miroconnect.config import Settings
 from miroconnect.storage.outbox import EVENT_STATUSES, EventStatus, OutboxEvent
 from miroconnect.types import Clock, system_clock
@@ -51,6 +52,7 @@ def register(app: typer.Typer, *, clock: Clock = system_clock) -> None:
     webhooks = typer.Typer(
         help="Webhook events for the host app (MIROCONNECT_WEBHOOK_URL).",
         no_args_is_help=True,
+        rich_markup_mode=None,
     )
 
     @webhooks.command("list")
@@ -59,7 +61,9 @@ def register(app: typer.Typer, *, clock: Clock = system_clock) -> None:
             EventStatus | None,
             typer.Option("--status", case_sensitive=False, help="only this status"),
         ] = None,
-        limit: int = typer.Option(50, min=1, max=10_000, help="at most this many"),
+        limit: int = typer.Option(
+            50, min=1, max=10_000, metavar="N", help="at most this many"
+        ),
     ) -> None:
         """The newest events, and how many there are per status."""
         from miroconnect.assembly import open_storage
@@ -75,7 +79,7 @@ def register(app: typer.Typer, *, clock: Clock = system_clock) -> None:
             finally:
                 await storage.aclose()
 
-        found, counts = run(work)
+        found, counts = run_on_database(settings, work)
         out = console()
         if found:
             out.print(_table(found))
@@ -87,7 +91,9 @@ def register(app: typer.Typer, *, clock: Clock = system_clock) -> None:
 
     @webhooks.command("retry")
     def retry(
-        event_id: str = typer.Argument(..., help="the event id (msg_...)"),
+        event_id: str = typer.Argument(
+            ..., metavar="EVENT_ID", help="the event id (msg_...)"
+        ),
     ) -> None:
         """Send a pending or dead event again now, with a new retry schedule."""
         from miroconnect.assembly import open_storage
@@ -101,15 +107,13 @@ def register(app: typer.Typer, *, clock: Clock = system_clock) -> None:
             finally:
                 await storage.aclose()
 
-        outcome = run(work)
+        outcome = run_on_database(settings, work)
         if outcome == "queued":
             typer.echo(f"{event_id} will be sent again now")
             return
         if outcome == "unknown":
-            typer.echo(f"error: no event {event_id}", err=True)
-        else:
-            typer.echo(f"error: {event_id} {_NOT_QUEUED[outcome]}", err=True)
-        raise typer.Exit(1)
+            fail(f"no event {event_id}")
+        fail(f"{event_id} {_NOT_QUEUED[outcome]}")
 
     @webhooks.command("secret")
     def secret() -> None:

@@ -5,7 +5,7 @@ from __future__ import annotations
 import asyncio
 import logging
 import time
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from typing import Any
 from urllib.parse import quote
 
@@ -34,6 +34,7 @@ __all__ = [
     "Params",
     "Requester",
     "api_error",
+    "credits_for",
     "path_id",
     "transport_error",
 ]
@@ -150,6 +151,14 @@ def transport_error(
     )
 
 
+def credits_for(level: int | None, units: int = 1) -> int:
+    """The credits a call of rate-limit `level` (None: not metered) books, charged
+    `units` times."""
+    if units < 1:
+        raise ValueError("a call costs at least one unit of its level")
+    return CREDITS_BY_LEVEL[level] * units if level is not None else 0
+
+
 def _float(value: str | None) -> float | None:
     try:
         return float(value) if value is not None else None
@@ -178,6 +187,11 @@ class Requester:
         self._retry = retry
         self._sleep = sleep
 
+    @property
+    def key(self) -> str:
+        """The connection key calls are paced under (the token source's key)."""
+        return self._key
+
     async def send(
         self,
         method: str,
@@ -199,25 +213,53 @@ class Requester:
         after a 429, once the credits are back. `files` sends a multipart body (bytes in
         memory, so a repeat sends the same body).
         """
-        if units < 1:
-            raise ValueError("a call costs at least one unit of its level")
-        credits = CREDITS_BY_LEVEL[level] * units if level is not None else 0
         url = self._base_url + path
+
+        def build() -> httpx2.Request:
+            return self._http.build_request(
+                method, url, params=params, json=json, files=files
+            )
+
+        response = await self.exchange(
+            build, credits=credits_for(level, units), idempotent=idempotent, auth=auth
+        )
+        if response.status_code >= 400:
+            raise api_error(response)
+        return response
+
+    async def exchange(
+        self,
+        build: Callable[[], httpx2.Request],
+        *,
+        credits: int,
+        idempotent: bool,
+        auth: bool = True,
+        stream: bool = False,
+    ) -> httpx2.Response:
+        """Send the request `build()` makes (a new one per attempt) and return Miro's
+        final answer, whatever its status; raise `MiroTransportError` if none came.
+
+        The loop of `send`: credits booked before each attempt and settled from the
+        answer's headers; a 429 sent again once the credits are back; an `idempotent`
+        request sent again after a 5xx or a network error. `stream=True` leaves the
+        final answer's body unread (close it); answers dropped for a retry are closed
+        here. Redirects are never followed: the token goes to `build()`'s URL only.
+        """
         retries = 0
         limited = 0
         while True:
+            request = build()
+            method, path = request.method, request.url.path
             ticket = await self._pacer.acquire(self._key, credits)
             answered = False
             attempt = retries + limited + 1
             started = time.perf_counter()
             try:
-                response = await self._http.request(
-                    method,
-                    url,
-                    params=params,
-                    json=json,
-                    files=files,
+                response = await self._http.send(
+                    request,
                     auth=self._auth if auth else None,
+                    stream=stream,
+                    follow_redirects=False,
                 )
                 answered = True
             except httpx2.TransportError as exc:
@@ -234,9 +276,8 @@ class Requester:
             _log_call(method, path, started=started, attempt=attempt, response=response)
             await self._pacer.settle(ticket, response.headers, response.status_code)
             status = response.status_code
-            if status < 400:
-                return response
             if status == 429 and limited + 1 < self._retry.rate_limited_attempts:
+                await response.aclose()
                 limited += 1
                 reset_at = _float(response.headers.get("x-ratelimit-reset"))
                 retry_after = _float(response.headers.get("retry-after"))
@@ -246,7 +287,8 @@ class Requester:
                     await self._sleep(self._retry.backoff(limited - 1))
                 continue
             if status >= 500 and idempotent and retries + 1 < self._retry.attempts:
+                await response.aclose()
                 await self._sleep(self._retry.backoff(retries))
                 retries += 1
                 continue
-            raise api_error(response)
+            return response

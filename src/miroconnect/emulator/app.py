@@ -15,7 +15,7 @@ from starlette.routing import Route
 
 from miroconnect.emulator import control, oauth, router
 from miroconnect.emulator.api import rate_headers, state_of
-from miroconnect.emulator.pages import board_page, error_page
+from miroconnect.emulator.pages import FAVICON_SVG, board_page, error_page
 from miroconnect.emulator.state import EmulatorClient, EmulatorState, utc_now
 from miroconnect.emulator.transport import FaultMiddleware
 from miroconnect.emulator.wire import error_body, json_response, origin
@@ -45,9 +45,20 @@ async def _board_file(request: Request) -> Response:
     return Response(item.file.data, media_type=item.file.content_type)
 
 
+async def _favicon(request: Request) -> Response:
+    return Response(
+        FAVICON_SVG,
+        media_type="image/svg+xml",
+        headers={"Cache-Control": "public, max-age=86400"},
+    )
+
+
 async def _home(request: Request) -> Response:
     state = state_of(request)
-    apps = "".join(f"<li><code>{escape(c)}</code></li>" for c in state.clients)
+    apps = "".join(
+        f"<li><code>{escape(c.client_id)}</code> {escape(c.name)}</li>"
+        for c in state.clients.values()
+    )
     return HTMLResponse(
         "<!doctype html><title>Miro emulator</title><h1>Miro emulator</h1>"
         "<p>OAuth: <code>/oauth/authorize</code>, <code>POST /v1/oauth/token</code>. "
@@ -117,6 +128,7 @@ def create_emulator(
     )
     pages = [
         Route("/", _home, methods=["GET"]),
+        Route("/favicon.ico", _favicon, methods=["GET"]),
         Route("/app/board/{board_id}", _board_page, methods=["GET"]),
         Route("/app/board/{board_id}/", _board_page, methods=["GET"]),
         Route("/app/live-embed/{board_id}/", _board_page, methods=["GET"]),

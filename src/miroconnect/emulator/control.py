@@ -65,9 +65,11 @@ def _guard(handler: Any) -> Any:
 
 @_guard
 async def add_client(request: Request) -> Response:
-    """Register (or replace) an app. The secret is never echoed back."""
+    """Register (or replace) an app, with the `name` its consent page shows. The secret is
+    never echoed back."""
     body = await read_json_object(request, required=True)
     client_id = opt_str(body, "client_id", "client_id", min_length=1)
+    name = opt_str(body, "name", "name", max_length=100) or ""
     secret = opt_str(body, "client_secret", "client_secret", min_length=1)
     if client_id is None or secret is None:
         raise invalid("client_id", "client_id and client_secret are required")
@@ -84,11 +86,13 @@ async def add_client(request: Request) -> Response:
         expiring=True if expiring is None else expiring,
         access_token_ttl=int(ttl) if ttl is not None else 3600,
         scopes=tuple(_string_list(body, "scopes", ["boards:read", "boards:write"])),
+        name=name.strip(),
     )
     state_of(request).clients[client.client_id] = client
     return json_response(
         {
             "client_id": client.client_id,
+            "name": client.name,
             "redirect_uris": list(client.redirect_uris),
             "expiring": client.expiring,
             "access_token_ttl": client.access_token_ttl,

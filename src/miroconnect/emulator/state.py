@@ -48,6 +48,8 @@ class EmulatorClient:
 
     `expiring` apps get an access token that lives `access_token_ttl` seconds and a
     rotating refresh token; other apps get one access token that lives until revoked.
+    `name` is what the consent page calls the app, as Miro shows an app's name (empty:
+    "App <client id>").
     """
 
     client_id: str
@@ -56,6 +58,12 @@ class EmulatorClient:
     expiring: bool = True
     access_token_ttl: int = 3600
     scopes: tuple[str, ...] = ("boards:read", "boards:write")
+    name: str = ""
+
+    @property
+    def display_name(self) -> str:
+        """The name the consent page shows."""
+        return self.name or f"App {self.client_id}"
 
 
 @dataclass(frozen=True)

@@ -118,7 +118,7 @@ class HeldConsents:
         miro: MiroOAuthClient,
         vault: TokenVault,
         run: Callable[
-            [PendingAction | None, Connection],
+            [PendingAction | None, Connection, TokenSet | None],
             Awaitable[tuple[ActionResult | None, MiroConnectError | None]],
         ],
         clock: Clock,
@@ -166,7 +166,7 @@ class HeldConsents:
             consent_id=consent.id,
             miro_team_id=identity.team_id,
         )
-        return FlowHeld(return_url, result, consent.expires_at)
+        return FlowHeld(return_url, result, consent.expires_at, display=pending.display)
 
     async def confirm(self, app_user_id: str, result: str) -> Confirmed:
         """Service mode: the host app says which of its users came back with `result`.
@@ -230,7 +230,9 @@ class HeldConsents:
                 connection_id=connection.id,
                 miro_team_id=connection.miro_team_id,
             )
-        action_result, action_error = await self._run(consent.action, connection)
+        # Just activated: the action starts from the consent's tokens, not a new read.
+        fresh = None if repeated else consent.tokens
+        action_result, action_error = await self._run(consent.action, connection, fresh)
         return Confirmed(
             connection,
             consent.action,

@@ -59,11 +59,12 @@ from miroconnect.oauth.pending import (
 from miroconnect.oauth.source import TokenSource
 from miroconnect.oauth.store import (
     ConsentStore,
+    Display,
     FlowStore,
     NewPendingAuthorization,
     PendingAuthorization,
 )
-from miroconnect.oauth.tokens import Connection
+from miroconnect.oauth.tokens import Connection, TokenSet
 from miroconnect.oauth.vault import TokenVault
 from miroconnect.types import Clock, system_clock
 
@@ -146,9 +147,15 @@ class ConnectFlow:
         )
 
     async def start_launch(
-        self, app_user_id: str, action: PendingAction | None, return_url: str
+        self,
+        app_user_id: str,
+        action: PendingAction | None,
+        return_url: str,
+        *,
+        display: Display = "redirect",
     ) -> FlowLaunch:
-        """Service mode: like `start`, but the browser is bound later, by `launch`."""
+        """Service mode: like `start`, but the browser is bound later, by `launch`;
+        `display="popup"` ends the flow on a page that posts to the opener window."""
         launch = new_secret()
         expires_at = await self._remember(
             app_user_id,
@@ -156,6 +163,7 @@ class ConnectFlow:
             return_url,
             mode="service",
             launch_hash=hash_secret(launch),
+            display=display,
         )
         return FlowLaunch(launch_token=launch, expires_at=expires_at)
 
@@ -169,6 +177,7 @@ class ConnectFlow:
         state_hash: str | None = None,
         binding_hash: str | None = None,
         launch_hash: str | None = None,
+        display: Display = "redirect",
     ) -> datetime:
         """Store a new pending flow (hashes only) and log its start; its expiry."""
         return_url = self._check_return_url(return_url, app_user_id)
@@ -190,6 +199,7 @@ class ConnectFlow:
                 binding_hash=binding_hash,
                 launch_hash=launch_hash,
                 launch_expires_at=expires_at if launch_hash else None,
+                display=display,
             )
         )
         log_event(
@@ -198,6 +208,7 @@ class ConnectFlow:
             flow_id=flow_id,
             app_user_id=app_user_id,
             mode=mode,
+            display=display,
             action=action.kind if action else None,
         )
         return expires_at
@@ -317,6 +328,7 @@ class ConnectFlow:
             # (if that is still allowed), with the reason.
             exc.app_user_id = pending.app_user_id
             exc.return_url = self._allowed_or_none(pending.return_url)
+            exc.display = pending.display
             raise
 
     def _allowed_or_none(self, return_url: str) -> str | None:
@@ -379,7 +391,9 @@ class ConnectFlow:
             connection_id=connection.id,
             miro_team_id=connection.miro_team_id,
         )
-        result, action_error = await self._run_if_any(pending.action, connection)
+        result, action_error = await self._run_if_any(
+            pending.action, connection, tokens
+        )
         log_event(
             logger,
             "flow.completed",
@@ -413,14 +427,19 @@ class ConnectFlow:
         return await run_pending(self.runner, action, connection, tokens)
 
     async def _run_if_any(
-        self, action: PendingAction | None, connection: Connection
+        self,
+        action: PendingAction | None,
+        connection: Connection,
+        tokens: TokenSet | None = None,
     ) -> tuple[ActionResult | None, MiroConnectError | None]:
         """The pending action's result, or the error that stopped it (the connection
-        is stored either way); `(None, None)` when nothing was pending."""
+        is stored either way); `(None, None)` when nothing was pending. `tokens`: the
+        connection's, just stored (the action then does not read them again)."""
         if action is None:
             return None, None
+        source = self.vault.token_source(connection.id, read=tokens)
         try:
-            return await self._run(action, connection), None
+            return await self._run(action, connection, source), None
         except MiroConnectError as exc:
             return None, exc
 
@@ -439,14 +458,16 @@ class ConnectFlow:
         *,
         team_id: str | None = None,
         service: bool = False,
+        display: Display = "redirect",
     ) -> ActionDone | ConsentRequired:
         """Run `action` now if the user has a live connection; otherwise start consent
         with the action pending, so it completes in the callback.
 
         A connection whose refresh Miro rejects (now, or earlier: `needs_reauth`) leads
-        back through consent the same way. `service=True` starts a launch-link flow.
-        `return_url=None`: run only; where consent would be needed, raise
-        `NotConnectedError` (nothing is started or stored).
+        back through consent the same way. `service=True` starts a launch-link flow,
+        which ends as `display` says (see `start_launch`). `return_url=None`: run
+        only; where consent would be needed, raise `NotConnectedError` (nothing is
+        started or stored).
         """
         if return_url is not None:
             return_url = self._check_return_url(return_url, app_user_id)
@@ -466,7 +487,9 @@ class ConnectFlow:
             )
         if service:
             return ConsentRequired(
-                await self.start_launch(app_user_id, action, return_url)
+                await self.start_launch(
+                    app_user_id, action, return_url, display=display
+                )
             )
         return ConsentRequired(
             await self.start(app_user_id, action, return_url, team_id=team_id)

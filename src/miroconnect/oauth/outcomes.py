@@ -24,7 +24,7 @@ from miroconnect.errors import (
 from miroconnect.logs import log_event
 from miroconnect.oauth.params import hash_secret
 from miroconnect.oauth.pending import ActionResult, PendingAction
-from miroconnect.oauth.store import PendingAuthorization
+from miroconnect.oauth.store import Display, PendingAuthorization
 from miroconnect.oauth.tokens import Connection
 
 __all__ = [
@@ -81,13 +81,15 @@ class FlowOutcome:
 class FlowHeld:
     """Service mode: consent given, tokens held until the host app confirms.
 
-    The web layer redirects (303) to `return_url` with `miro_result=<result_token>`; the
+    The web layer redirects (303) to `return_url` with `miro_result=<result_token>` (or,
+    for `display="popup"`, answers a page that posts it to `return_url`'s origin); the
     host's backend then calls `ConnectFlow.confirm(its_signed_in_user, result_token)`.
     """
 
     return_url: str
     result_token: str = field(repr=False)
     expires_at: datetime
+    display: Display = "redirect"
 
 
 @dataclass(frozen=True)

@@ -53,6 +53,17 @@ class ActionContext:
     miro_team_id: str
     tokens: TokenSource
 
+    @classmethod
+    def of(cls, connection: Connection, tokens: TokenSource) -> ActionContext:
+        """The context of `connection`, whose tokens `tokens` gives."""
+        return cls(
+            app_user_id=connection.app_user_id,
+            connection_id=connection.id,
+            miro_user_id=connection.miro_user_id,
+            miro_team_id=connection.miro_team_id,
+            tokens=tokens,
+        )
+
 
 @dataclass(frozen=True)
 class ActionResult:
@@ -80,13 +91,7 @@ async def run_pending(
 ) -> ActionResult:
     """Run `action` on `connection` (whose tokens `tokens` gives), logged as
     `flow.action_run` or `flow.action_failed` (ids and kinds, never a token)."""
-    context = ActionContext(
-        app_user_id=connection.app_user_id,
-        connection_id=connection.id,
-        miro_user_id=connection.miro_user_id,
-        miro_team_id=connection.miro_team_id,
-        tokens=tokens,
-    )
+    context = ActionContext.of(connection, tokens)
     try:
         result = await runner.run(action, context)
     except MiroConnectError as exc:

@@ -11,7 +11,7 @@ from contextlib import AbstractAsyncContextManager
 from dataclasses import dataclass, field
 from datetime import datetime
 from enum import StrEnum
-from typing import Protocol
+from typing import Literal, Protocol
 
 from miroconnect.oauth.pending import PendingAction
 from miroconnect.oauth.tokens import (
@@ -26,6 +26,7 @@ __all__ = [
     "ConnectionStore",
     "ConsentStatus",
     "ConsentStore",
+    "Display",
     "FlowStore",
     "HeldConsent",
     "LaunchResult",
@@ -35,6 +36,10 @@ __all__ = [
     "NewPendingAuthorization",
     "PendingAuthorization",
 ]
+
+# How a service-mode flow ends: a redirect to the return URL with `miro_result`, or a
+# page that posts the result to the window that opened it (a single-page app's popup).
+Display = Literal["redirect", "popup"]
 
 
 @dataclass(frozen=True)
@@ -51,6 +56,7 @@ class NewPendingAuthorization:
     binding_hash: str | None = None
     launch_hash: str | None = None
     launch_expires_at: datetime | None = None
+    display: Display = "redirect"
 
 
 @dataclass(frozen=True)
@@ -66,6 +72,7 @@ class PendingAuthorization:
     # Service mode (a launch link): the consent is held for the host app's confirm.
     held: bool = False
     consumed: bool = False
+    display: Display = "redirect"
 
 
 @dataclass(frozen=True)

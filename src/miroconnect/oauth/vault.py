@@ -185,9 +185,12 @@ class TokenVault:
         """Connections for operators, most recently updated first (no tokens)."""
         return await self.store.find_connections(app_user_id=app_user_id, status=status)
 
-    def token_source(self, connection_id: str) -> VaultTokenSource:
-        """The `TokenSource` a Miro client uses for this connection."""
-        return VaultTokenSource(self, connection_id)
+    def token_source(
+        self, connection_id: str, *, read: TokenSet | None = None
+    ) -> VaultTokenSource:
+        """The `TokenSource` a Miro client uses for this connection; `read`: its tokens,
+        when the caller just stored or read them (no second read)."""
+        return VaultTokenSource(self, connection_id, read=read)
 
     # -- refreshing ---------------------------------------------------------------------
 
@@ -381,6 +384,35 @@ class TokenVault:
                 pending_deleted=deleted,
             )
             return report
+
+    # -- handing tokens out -------------------------------------------------------------
+
+    async def tokens_valid_for(self, connection_id: str, margin: timedelta) -> TokenSet:
+        """The connection's tokens with at least `margin` of life left (and at least the
+        vault's own refresh margin), refreshed first, single-flight, if they have less:
+        for an app that calls Miro with its own SDK. `NotConnectedError` or
+        `ReauthorizationRequiredError` as for any use of the connection.
+
+        A token Miro issues with less than `margin` to live is returned as it is (its
+        `expires_at` says so); a non-expiring token is returned at once.
+        """
+        margin = max(margin, self.refresh_margin)
+        tokens = require_live(
+            await self.store.load_tokens(connection_id), connection_id
+        )
+        if not tokens.expires_within(margin, self.clock()):
+            return tokens
+        seen = tokens.access_token
+
+        def needed(_: Connection, current: TokenSet) -> bool:
+            # Another token under the lock: someone refreshed since we read it. (Not
+            # "less than `margin` left": tokens that Miro issues shorter would then be
+            # refreshed by every caller.)
+            return current.access_token == seen
+
+        await self._refresher.refresh(connection_id, needed, trigger="expiry")
+        # The pair the refresh stored (or a newer one another process stored since).
+        return require_live(await self.store.load_tokens(connection_id), connection_id)
 
 
 class VaultTokenSource:

@@ -91,6 +91,7 @@ def to_pending(row: PendingAuthorizationRow) -> PendingAuthorization:
         binding_hash=row.binding_hash,
         held=row.launch_hash is not None,
         consumed=row.consumed_at is not None,
+        display="popup" if row.display == "popup" else "redirect",
     )
 
 

@@ -24,6 +24,7 @@ from miroconnect.oauth.store import ConsentStatus, HeldConsent, NewHeldConsent
 from miroconnect.oauth.tokens import Connection, MiroIdentity
 from miroconnect.storage.connection_rows import upsert_connection
 from miroconnect.storage.db import Database
+from miroconnect.storage.flow_statements import FlowStatements, row_values
 from miroconnect.storage.models import PendingConsentRow
 from miroconnect.storage.outbox import Outbox
 from miroconnect.storage.sealing import open_tokens, seal_tokens
@@ -69,6 +70,7 @@ class SQLConsentStore:
         self.db = db
         self.cipher = cipher
         self.outbox = outbox
+        self._insert = FlowStatements(db).hold_consent
 
     async def hold_consent(self, consent: NewHeldConsent) -> None:
         """One INSERT of the consent, its tokens sealed to the new row."""
@@ -92,8 +94,7 @@ class SQLConsentStore:
             expires_at=consent.expires_at,
         )
         seal_tokens(self.cipher, row, consent.tokens)
-        async with self.db.single_session() as session, session.begin():
-            session.add(row)
+        await self.db.run(self._insert, row_values(row))
 
     @asynccontextmanager
     async def lock_consent(

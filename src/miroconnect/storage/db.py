@@ -153,9 +153,18 @@ class Database:
         """
         if self._sqlite_thread is not None:
             return await self._sqlite_thread.run(statement, params)
-        async with self.single_engine.connect() as connection:
+        connection = await self.single_engine.connect()
+        try:
             result = await connection.execute(statement, params)
-            return result.all() if result.returns_rows else ()
+            rows = result.all() if result.returns_rows else ()
+        except BaseException:
+            # As `async with` would: the connection goes back even if we are cancelled.
+            await asyncio.shield(connection.close())
+            raise
+        # An autocommit connection has no transaction to end: its return to the pool
+        # sends nothing, so it needs no task of its own (`async with` makes one).
+        await connection.close()
+        return rows
 
     async def run_in_transaction(self, work: Callable[[Connection], T]) -> T:
         """Run `work` in one write transaction: committed when it returns, rolled back

@@ -110,6 +110,9 @@ class PendingAuthorizationRow(Base):
     action_params: Mapped[dict[str, Any] | None] = mapped_column(JSON)
     action_idempotency_key: Mapped[str | None] = mapped_column(String(255))
     return_url: Mapped[str] = mapped_column(Text)
+    # How a service-mode flow ends: `redirect` (to `return_url`) or `popup` (a page
+    # that posts the result to the window that opened it, then closes).
+    display: Mapped[str] = mapped_column(String(10), server_default="redirect")
     created_at: Mapped[datetime] = mapped_column(UTCDateTime)
     expires_at: Mapped[datetime] = mapped_column(UTCDateTime, index=True)
     launch_expires_at: Mapped[datetime | None] = mapped_column(UTCDateTime)

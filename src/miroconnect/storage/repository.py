@@ -16,8 +16,7 @@ from contextlib import asynccontextmanager
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import bindparam, delete, func, literal, or_, select, text, update
-from sqlalchemy.dialects import postgresql, sqlite
+from sqlalchemy import delete, func, literal, select, text
 from sqlalchemy.exc import IntegrityError
 
 from miroconnect.crypto import TokenCipher
@@ -43,6 +42,7 @@ from miroconnect.storage.connection_rows import (
     upsert_connection,
 )
 from miroconnect.storage.db import Database
+from miroconnect.storage.flow_statements import FlowStatements, row_values
 from miroconnect.storage.models import ConnectionRow, PendingAuthorizationRow
 from miroconnect.storage.outbox import CONNECTION_CREATED, Outbox, connection_event
 from miroconnect.storage.sealing import open_tokens
@@ -63,16 +63,7 @@ class SQLStore:
         self.db = db
         self.cipher = cipher
         self.outbox = outbox
-        C = ConnectionRow.__table__.c
-        # The hot path's read, built once: a user's connections with their tokens.
-        by_user = select(ConnectionRow.__table__).where(
-            C.app_user_id == bindparam("user")
-        )
-        order = (C.updated_at.desc(), C.id)
-        self._user_rows = by_user.order_by(*order)
-        self._user_team_rows = by_user.where(
-            C.miro_team_id == bindparam("team")
-        ).order_by(*order)
+        self._sql = FlowStatements(db)
 
     # -- FlowStore ------------------------------------------------------------------------
 
@@ -89,13 +80,12 @@ class SQLStore:
             action_params=dict(action.params) if action else None,
             action_idempotency_key=action.idempotency_key if action else None,
             return_url=pending.return_url,
+            display=pending.display,
             created_at=pending.created_at,
             expires_at=pending.expires_at,
             launch_expires_at=pending.launch_expires_at,
         )
-        # One INSERT: no BEGIN around it (see `Database.single_session`).
-        async with self.db.single_session() as session, session.begin():
-            session.add(row)
+        await self.db.run(self._sql.add_pending, row_values(row))
 
     async def claim_launch(
         self,
@@ -108,29 +98,20 @@ class SQLStore:
     ) -> LaunchResult:
         """One UPDATE that only an unused, unexpired launch matches."""
         P = PendingAuthorizationRow
-        statement = (
-            update(P)
-            .where(
-                P.launch_hash == launch_hash,
-                P.launched_at.is_(None),
-                P.consumed_at.is_(None),
-                P.launch_expires_at > now,
-            )
-            .values(
-                launched_at=now,
-                state_hash=state_hash,
-                binding_hash=binding_hash,
-                expires_at=expires_at,
-            )
-            .returning(P)
-            .execution_options(synchronize_session=False)
+        # The UPDATE alone decides (atomic by itself, see `Database.run`); the read
+        # after a miss only tells why, so it needs no transaction with it.
+        rows = await self.db.run(
+            self._sql.claim_launch,
+            {
+                "launch": launch_hash,
+                "now": now,
+                "state": state_hash,
+                "binding": binding_hash,
+                "until": expires_at,
+            },
         )
-        # The UPDATE alone decides (atomic without BEGIN, see `Database.single_session`);
-        # the read after a miss only tells why, so it needs no transaction with it.
-        async with self.db.single_session() as session, session.begin():
-            row = (await session.scalars(statement)).one_or_none()
-        if row is not None:
-            return LaunchResult(to_pending(row))
+        if rows:
+            return LaunchResult(to_pending(PendingAuthorizationRow(**rows[0]._mapping)))
         async with self.db.single_session() as session:
             found = await session.scalar(select(P).where(P.launch_hash == launch_hash))
         if found is None:
@@ -153,28 +134,14 @@ class SQLStore:
         confirm) the same app user. Anyone else's callback leaves the state untouched."""
         if binding_hash is None:
             return None
-        P = PendingAuthorizationRow
-        conditions = [
-            P.state_hash == state_hash,
-            P.consumed_at.is_(None),
-            P.binding_hash == binding_hash,
-            P.expires_at > now,
-        ]
+        params = {"state": state_hash, "binding": binding_hash, "now": now}
+        statement = self._sql.consume
         if app_user_id is not None:
-            conditions.append(
-                or_(P.launch_hash.is_not(None), P.app_user_id == app_user_id)
-            )
-        statement = (
-            update(P)
-            .where(*conditions)
-            .values(consumed_at=now)
-            .returning(P)
-            .execution_options(synchronize_session=False)
-        )
-        # One statement, atomic without BEGIN (see `Database.single_session`).
-        async with self.db.single_session() as session, session.begin():
-            row = (await session.scalars(statement)).one_or_none()
-            return None if row is None else to_pending(row)
+            statement = self._sql.consume_for_user
+            params["user"] = app_user_id
+        # One statement, atomic by itself (see `Database.run`).
+        rows = await self.db.run(statement, params)
+        return to_pending(PendingAuthorizationRow(**rows[0]._mapping)) if rows else None
 
     async def find_pending(self, state_hash: str) -> PendingAuthorization | None:
         """The flow with this state, consumed or not (tells why a callback lost)."""
@@ -221,24 +188,18 @@ class SQLStore:
         and updates it. The ciphertexts are bound to the new row's id, as there."""
         row = new_row(app_user_id, identity.team_id, now)
         fill_row(self.cipher, row, identity, tokens, now)
-        values = {c.key: getattr(row, c.key) for c in ConnectionRow.__table__.columns}
-        insert: Any = (postgresql.insert if self.db.is_postgresql else sqlite.insert)(
-            ConnectionRow
-        )
-        statement = (
-            insert.values(**values)
-            .on_conflict_do_nothing(index_elements=["app_user_id", "miro_team_id"])
-            .returning(ConnectionRow.id)
-        )
+        values = row_values(row)
         connection = to_connection(row)
-        if self.outbox is not None:
+        if self.outbox is None:
+            rows = await self.db.run(self._sql.insert_connection, values)
+        else:
+            # With its `connection.created` event: one statement on PostgreSQL (a CTE),
+            # one transaction elsewhere (`Outbox.prepare`). The values are set on the
+            # INSERT itself: inside a CTE, SQLAlchemy does not bind them by column name.
+            prepared = self.outbox.prepare(self._sql.insert_connection.values(values))
             event = connection_event(CONNECTION_CREATED, connection)
-            prepared = self.outbox.prepare(statement)
             rows = await self.outbox.run(prepared, {}, event, now=now)
-            return connection if rows else None
-        async with self.db.single_session() as session, session.begin():
-            inserted = (await session.execute(statement)).first()
-        return None if inserted is None else connection
+        return connection if rows else None
 
     async def _save_connection(
         self,
@@ -327,10 +288,10 @@ class SQLStore:
         """The user's connections (to `team_id`) with their decrypted tokens, most
         recently updated first: one statement through `Database.run`."""
         if team_id is None:
-            rows = await self.db.run(self._user_rows, {"user": app_user_id})
+            rows = await self.db.run(self._sql.user_rows, {"user": app_user_id})
         else:
             params = {"user": app_user_id, "team": team_id}
-            rows = await self.db.run(self._user_team_rows, params)
+            rows = await self.db.run(self._sql.user_team_rows, params)
         found = []
         for row in rows:
             record = ConnectionRow(

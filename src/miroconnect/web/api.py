@@ -16,6 +16,11 @@ error is a problem document (RFC 9457). The flow for a user who never connected:
    for anyone else the grant is revoked at Miro (`403 flow_user_mismatch`). A link can be
    forwarded; a confirm comes only from the app's backend, for its own signed-in user.
 5. every later `POST .../boards` answers `201` with the board at once.
+
+With `"display": "popup"` (a single-page app opens `authorize_url` in a popup), step 3
+ends on a page of this service instead (`miroconnect.web.popup`): it posts the result to
+the window that opened it, at `return_url`'s exact origin only, and closes; step 4 is
+the same.
 """
 
 from __future__ import annotations
@@ -51,6 +56,7 @@ from miroconnect.storage.operations import CURSOR_PATTERN, BoardRecord
 from miroconnect.storage.outage import database_unavailable
 from miroconnect.web.context import WebContext
 from miroconnect.web.dependencies import APIKeyDep, ContextDep
+from miroconnect.web.popup import origin_of
 from miroconnect.web.problems import Problem, ProblemError, database_unavailable_error
 from miroconnect.web.replies import board_record, safe_view_link
 from miroconnect.web.schemas import (
@@ -141,17 +147,22 @@ def _action_problem(exc: MiroConnectError, context: WebContext, kind: str) -> No
     ) from None
 
 
-def _return_url(context: WebContext, return_url: str) -> str:
+def _return_url(context: WebContext, return_url: str, display: str = "redirect") -> str:
     try:
-        return check_return_url(return_url, context.settings.allowed_return_urls)
+        checked = check_return_url(return_url, context.settings.allowed_return_urls)
     except ReturnURLRejectedError:
+        checked = None
+    # A popup's result goes to the origin of `return_url`: a path has none of the host
+    # page's (it would be this service's own).
+    if checked is None or (display == "popup" and origin_of(checked) is None):
         # 403: the request is understood, and refused by the allow-list.
         raise ProblemError(
             403,
             "return_url must be an absolute URL on an origin listed in "
             "MIROCONNECT_ALLOWED_RETURN_URLS",
             reason="return_url_rejected",
-        ) from None
+        )
+    return checked
 
 
 def _accepted(context: WebContext, launch: FlowLaunch) -> JSONResponse:
@@ -235,14 +246,18 @@ async def create_board(
     """Create a board for a user, or say where to send them to connect Miro."""
     # Without a return_url only a connected user's board can be made (no consent).
     return_url = (
-        None if body.return_url is None else _return_url(context, body.return_url)
+        None
+        if body.return_url is None
+        else _return_url(context, body.return_url, body.display)
     )
-    board = CreateBoard.model_validate(body.model_dump(exclude={"return_url"}))
+    board = CreateBoard.model_validate(
+        body.model_dump(exclude={"return_url", "display"})
+    )
     # Operations are keyed by (app user, key): the user needs no place in the key.
     action = board.pending(f"api:{idempotency_key}" if idempotency_key else None)
     try:
         answer = await context.flow.run_or_authorize(
-            user_id, action, return_url, service=True
+            user_id, action, return_url, service=True, display=body.display
         )
     except AuthorizationError as exc:
         raise ProblemError(403, str(exc), reason=exc.reason) from None
@@ -311,10 +326,11 @@ async def start_connection(
 ) -> Response:
     """Connect (or reconnect) a user to Miro with nothing else to do: send the browser
     to `authorize_url`, then confirm the `miro_result` it comes back with."""
-    return_url = _return_url(context, body.return_url)
-    return _accepted(
-        context, await context.flow.start_launch(user_id, None, return_url)
+    return_url = _return_url(context, body.return_url, body.display)
+    launch = await context.flow.start_launch(
+        user_id, None, return_url, display=body.display
     )
+    return _accepted(context, launch)
 
 
 @router.post(

@@ -11,6 +11,7 @@ import logging
 import time
 from collections.abc import AsyncIterator, Awaitable, Callable
 from contextlib import asynccontextmanager
+from dataclasses import replace
 from pathlib import Path
 from urllib.parse import urlsplit
 
@@ -19,7 +20,7 @@ from fastapi import FastAPI, Request
 from fastapi.staticfiles import StaticFiles
 from sqlalchemy import text
 from starlette.middleware.trustedhost import TrustedHostMiddleware
-from starlette.responses import JSONResponse, Response
+from starlette.responses import FileResponse, JSONResponse, Response
 from starlette.types import ASGIApp, Receive, Scope, Send
 
 from miroconnect.assembly import build_stack
@@ -38,11 +39,14 @@ from miroconnect.web.api import api_router
 from miroconnect.web.connect import connect_router
 from miroconnect.web.context import WebContext, build_templates
 from miroconnect.web.dependencies import reference_app_user_id
+from miroconnect.web.docs import install_docs
+from miroconnect.web.flash import Flashes
 from miroconnect.web.handlers import install_error_handlers, install_openapi, too_large
 from miroconnect.web.limits import BodyLimitMiddleware
 from miroconnect.web.metrics import CONTENT_TYPE_LATEST, MeteredTransport, Metrics
 from miroconnect.web.pages import pages_router
 from miroconnect.web.problems import database_unavailable_response
+from miroconnect.web.proxy import PROXY_PATH, proxy_router
 from miroconnect.web.replies import error_page
 from miroconnect.web.requestlog import RequestLogMiddleware, route_label
 from miroconnect.web.security import (
@@ -53,6 +57,7 @@ from miroconnect.web.security import (
     content_security_policy,
 )
 from miroconnect.web.sessions import Sessions
+from miroconnect.web.token_api import token_router
 from miroconnect.web.webhooks import install_webhooks
 
 __all__ = ["build_context", "create_app", "create_service_app", "install"]
@@ -149,6 +154,7 @@ def build_context(
         metrics=metrics,
         templates=build_templates(),
         csrf=CSRFSigner(settings.secret_key.get_secret_value()),
+        flashes=Flashes(settings.secret_key.get_secret_value()),
         api_keys=tuple(
             key.strip().encode()
             for key in settings.api_keys.get_secret_value().split(",")
@@ -196,7 +202,7 @@ def install(app: FastAPI, context: WebContext, *, prefix: str = "/connect") -> N
     app.add_middleware(
         BodyLimitMiddleware,
         max_bytes=MAX_BODY_BYTES,
-        too_large=lambda scope: too_large(context, scope),
+        too_large=lambda scope, limit: too_large(context, scope, limit),
         prefixes=(prefix,),
     )
     # Outermost of ours; the host's own routes pass through it untouched.
@@ -237,6 +243,9 @@ def create_app(
         runner=runner,
         webhook_transport=webhook_transport,
     )
+    if not reference_app:
+        # The service's users come from another app: its `/` is no way back for them.
+        context = replace(context, home_url=None)
 
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
@@ -251,6 +260,7 @@ def create_app(
         version="1.0.0",
         summary="Connect your app's users to Miro: create boards for them.",
         lifespan=lifespan,
+        docs_url=None,  # served by `install_docs`, offline
         redoc_url=None,
         form_limits=FORM_LIMITS,  # type: ignore[arg-type]  # a private TypedDict
     )
@@ -260,6 +270,8 @@ def create_app(
     install_webhooks(app)
     _operator_routes(app, context)
     app.include_router(api_router(), prefix="/api/v1")
+    app.include_router(token_router(), prefix="/api/v1")
+    app.include_router(proxy_router(), prefix="/api/v1")
     user_dependency: Callable[..., Awaitable[str]] = (
         reference_app_user_id if reference_app else _no_browser_users
     )
@@ -275,6 +287,16 @@ def create_app(
         async def index(request: Request) -> Response:
             return context.render(request, "service.html")
 
+    install_docs(app)  # before `/static`, which would answer for its files too
+
+    @app.get("/favicon.ico", include_in_schema=False)
+    async def favicon() -> Response:
+        return FileResponse(
+            STATIC_DIR / "favicon.svg",
+            media_type="image/svg+xml",
+            headers={"cache-control": "public, max-age=86400"},
+        )
+
     app.mount("/static", StaticFiles(directory=STATIC_DIR), name="miroconnect-static")
     app.add_middleware(
         SecurityMiddleware, csp=content_security_policy(context.miro_origins)
@@ -283,7 +305,9 @@ def create_app(
     app.add_middleware(
         BodyLimitMiddleware,
         max_bytes=MAX_BODY_BYTES,
-        too_large=lambda scope: too_large(context, scope),
+        too_large=lambda scope, limit: too_large(context, scope, limit),
+        # The proxy to Miro takes file uploads.
+        wider=((PROXY_PATH, settings.proxy_max_body),),
     )
     # Outermost: every event of the request, and the timer's, carries its request id.
     app.add_middleware(RequestLogMiddleware)

@@ -22,7 +22,7 @@ MIN_API_KEY_LENGTH = 16
 
 _WHAT = {
     "MIROCONNECT_DATABASE_URL": "the database, e.g. "
-    "postgresql+asyncpg://user:password@host/miroconnect",
+    "postgresql://user:password@host/miroconnect or sqlite:///./miroconnect.db",
     "MIROCONNECT_MIRO_CLIENT_ID": "your Miro app's client id",
     "MIROCONNECT_MIRO_CLIENT_SECRET": "your Miro app's client secret",
     "MIROCONNECT_MIRO_REDIRECT_URI": "this service's callback as registered at Miro, "

@@ -9,6 +9,10 @@ app.include_router(connect_router(current_user_id), prefix="/connect")
 
 Every handler is thin: it asks the connect flow (`context.flow`) or the vault and turns the
 answer into a redirect or a page. Nothing secret reaches a URL we build or a page.
+
+The browser lands on `home_url` with `miro_board_id` (or `miro_error`, `disconnected`) for
+the host app to read. The reference app reads none of them: its home page shows what the
+server put in a one-time message (`miroconnect.web.flash`) instead of what a URL says.
 """
 
 from __future__ import annotations
@@ -36,6 +40,8 @@ from miroconnect.errors import (
 from miroconnect.oauth.outcomes import ActionDone, FlowHeld, FlowStart
 from miroconnect.web.context import WebContext
 from miroconnect.web.dependencies import ContextDep, CSRFDep
+from miroconnect.web.flash import Flash
+from miroconnect.web.popup import back_to_app, keep_opener
 from miroconnect.web.replies import board_record, error_page, with_query
 from miroconnect.web.security import FORM_LIMITS, cookie_is_secure, cookie_name
 
@@ -65,15 +71,41 @@ def _to_miro(context: WebContext, request: Request, start: FlowStart) -> Respons
     return response
 
 
+def _home_link(context: WebContext, home_url: str) -> str | None:
+    """Where an error page's "Back to the app" leads: the host's home, except on the
+    service (`context.home_url` is `None`), whose users came from another app."""
+    return home_url if context.home_url is not None else None
+
+
+def _landing(
+    context: WebContext, request: Request, target: str, flash: Flash
+) -> Response:
+    """303 to `target`; in the reference app, with `flash` for its home page to show."""
+    response = RedirectResponse(target, status_code=303)
+    if context.reference_app:
+        context.flashes.set(request, response, flash)
+    return response
+
+
 def _failure(
-    context: WebContext, request: Request, exc: MiroConnectError, what: str
+    context: WebContext,
+    request: Request,
+    exc: MiroConnectError,
+    what: str,
+    home_url: str,
 ) -> Response:
     """The page for a failed click: the flow's reason, or Miro's error."""
     if isinstance(exc, CryptoError):
         raise exc  # the app's keys, not Miro: the 500 vault_key_error page
     logger.warning("%s failed: %s", what, type(exc).__name__)
     reason = exc.reason if isinstance(exc, AuthorizationError) else "miro_error"
-    return error_page(context, request, reason, status_code=502)
+    return error_page(
+        context,
+        request,
+        reason,
+        status_code=502,
+        back_url=_home_link(context, home_url),
+    )
 
 
 def signed_in_or_none(
@@ -153,30 +185,41 @@ def connect_router(
         description: Annotated[str, Form()] = "",
         request_id: Annotated[str, Form()] = "",
     ) -> Response:
+        back = _home_link(context, home_url)
         try:
             board = CreateBoard(
                 name=name.strip(), description=description.strip() or None
             )
         except ValidationError:
-            return error_page(context, request, "invalid_board_name", status_code=422)
+            if context.reference_app:  # said next to the form, the name kept
+                return _landing(context, request, home_url, Flash("invalid_name", name))
+            return error_page(
+                context,
+                request,
+                "invalid_board_name",
+                status_code=422,
+                back_url=back,
+            )
         key = request_id.strip()
         if key and not _REQUEST_ID.fullmatch(key):
-            return error_page(context, request, "invalid_request", status_code=422)
+            return error_page(
+                context, request, "invalid_request", status_code=422, back_url=back
+            )
         # Operations are keyed by (app user, key): the user needs no place in it.
         action = board.pending(f"form:{key}" if key else None)
         try:
             answer = await context.flow.run_or_authorize(user_id, action, home_url)
         except MiroConnectError as exc:
             context.metrics.actions.labels(CreateBoard.kind, "failed").inc()
-            return _failure(context, request, exc, "create board")
+            return _failure(context, request, exc, "create board", home_url)
         if not isinstance(answer, ActionDone):
             assert isinstance(answer.start, FlowStart)  # noqa: S101  # browser mode
             return _to_miro(context, request, answer.start)
         record = board_record(context, answer.result, board.name)
-        target = (
-            with_query(home_url, miro_board_id=record.board_id) if record else home_url
-        )
-        return RedirectResponse(target, status_code=303)
+        if record is None:
+            return RedirectResponse(home_url, status_code=303)
+        target = with_query(home_url, miro_board_id=record.board_id)
+        return _landing(context, request, target, Flash("created", record.board_id))
 
     @router.get(callback_path)
     async def callback(
@@ -196,6 +239,7 @@ def connect_router(
             error=error,
             error_description=error_description,
             user_id=user_id,
+            home_url=home_url,
         )
         # The callback URL carries the code: it must not leak as a Referer, and the
         # 303 keeps it out of the history. The binding cookie has done its job.
@@ -216,7 +260,8 @@ def connect_router(
             context.metrics.flows_failed.labels(exc.reason).inc()
             response = error_page(context, request, exc.reason)
         else:
-            response = _to_miro(context, request, start)
+            # A redirect makes no page: it may as well let a popup keep its opener.
+            response = keep_opener(_to_miro(context, request, start))
         response.headers["referrer-policy"] = "no-referrer"
         return response
 
@@ -227,7 +272,7 @@ def connect_router(
         try:
             start = await context.flow.start(user_id, None, home_url)
         except MiroConnectError as exc:
-            return _failure(context, request, exc, "reconnect")
+            return _failure(context, request, exc, "reconnect", home_url)
         return _to_miro(context, request, start)
 
     @router.post("/disconnect", dependencies=[CSRFDep])
@@ -239,9 +284,9 @@ def connect_router(
         except NotConnectedError:
             pass  # nothing to disconnect: the same page as after a disconnect
         except MiroConnectError as exc:
-            logger.warning("disconnect failed: %s", type(exc).__name__)
-            return error_page(context, request, "miro_error", status_code=502)
-        return RedirectResponse(with_query(home_url, disconnected="1"), 303)
+            return _failure(context, request, exc, "disconnect", home_url)
+        target = with_query(home_url, disconnected="1")
+        return _landing(context, request, target, Flash("disconnected"))
 
     return router
 
@@ -255,6 +300,7 @@ async def _finish(
     error: str | None,
     error_description: str | None,
     user_id: str | None,
+    home_url: str,
 ) -> Response:
     """The callback's answer: where the flow ends, or why it did not."""
     try:
@@ -272,33 +318,45 @@ async def _finish(
         context.metrics.flows_failed.labels(exc.reason).inc()
         # A flow that ends on another site (service mode, an allow-listed return URL)
         # goes back there with `miro_error`, so that app says what happened in its own
-        # words; a flow that ends on our own pages, or a browser that is not the flow's
-        # own (no return URL then), gets our page for the reason.
+        # words; a flow that ends on our own pages gets our page for the reason, whose
+        # "Back to the app" leads to that return URL with `miro_error`. A browser that is
+        # not the flow's own has no return URL (it is not sent on to the app's page).
         if exc.return_url and exc.return_url.startswith(("http://", "https://")):
-            target = with_query(exc.return_url, miro_error=exc.reason)
-            return RedirectResponse(target, status_code=303)
-        return error_page(context, request, exc.reason)
-    except CryptoError:
-        raise  # the app's keys, not Miro: the 500 vault_key_error page
+            return back_to_app(
+                context, request, exc.return_url, exc.display, miro_error=exc.reason
+            )
+        back = (
+            with_query(exc.return_url, miro_error=exc.reason)
+            if exc.return_url
+            else _home_link(context, home_url)
+        )
+        return error_page(context, request, exc.reason, back_url=back)
     except MiroConnectError as exc:
-        logger.warning("callback failed: %s", type(exc).__name__)
-        context.metrics.flows_failed.labels("miro_error").inc()
-        return error_page(context, request, "miro_error", status_code=502)
+        if not isinstance(exc, CryptoError):
+            context.metrics.flows_failed.labels("miro_error").inc()
+        # A CryptoError is the app's keys, not Miro: `_failure` raises it (the 500
+        # vault_key_error page).
+        return _failure(context, request, exc, "callback", home_url)
     context.metrics.flows_completed.inc()
     if isinstance(outcome, FlowHeld):
         # Service mode: the host app's backend confirms which of its users this is.
-        target = with_query(outcome.return_url, miro_result=outcome.result_token)
-        return RedirectResponse(target, status_code=303)
+        return back_to_app(
+            context,
+            request,
+            outcome.return_url,
+            outcome.display,
+            miro_result=outcome.result_token,
+        )
     if outcome.action_error is not None:
         # Consent worked and the connection is stored; the board was not made. The app
         # behind `return_url` says so in its own words.
         context.metrics.actions.labels(CreateBoard.kind, "failed").inc()
         target = with_query(outcome.return_url, miro_error="action_failed")
-        return RedirectResponse(target, status_code=303)
+        return _landing(context, request, target, Flash("failed", "action_failed"))
     record = None
     if outcome.action_result is not None:
         record = board_record(context, outcome.action_result, "")
     if record is not None:
         target = with_query(outcome.return_url, miro_board_id=record.board_id)
-        return RedirectResponse(target, status_code=303)
+        return _landing(context, request, target, Flash("created", record.board_id))
     return RedirectResponse(outcome.return_url, status_code=303)

@@ -21,6 +21,7 @@ from miroconnect.storage.operations import OperationStore
 from miroconnect.storage.throttle import SQLThrottle
 from miroconnect.types import Clock
 from miroconnect.web.accounts import Accounts
+from miroconnect.web.flash import Flashes
 from miroconnect.web.metrics import Metrics
 from miroconnect.web.security import CSRFSigner
 from miroconnect.web.sessions import Sessions
@@ -51,12 +52,18 @@ class WebContext:
     metrics: Metrics
     templates: Jinja2Templates
     csrf: CSRFSigner
+    # The reference app's one-time messages ("Board created", ...).
+    flashes: Flashes
     api_keys: tuple[bytes, ...]
     reference_app: bool
     # This service's public origin (of its Miro redirect URI): launch links live there.
     public_url: str
     # Miro's web origins (and the configured emulator's): where board links may point.
     miro_origins: tuple[str, ...] = ("https://miro.com",)
+    # Where an error page's "Back to the app" leads when the flow's own return URL is not
+    # known: the app's home. `None` for the service, whose users come from another app
+    # (its `/` is a page for developers): no such link then.
+    home_url: str | None = "/"
 
     @property
     def settings(self) -> Settings:

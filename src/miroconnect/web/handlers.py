@@ -57,10 +57,12 @@ def answers_problems(request: Request) -> bool:
     return _is_api(request) or request.url.path in ("/healthz", "/readyz")
 
 
-def too_large(context: WebContext, scope: Scope) -> Response:
-    """The 413 of a body declared over the limit: a problem or a page, unread."""
+def too_large(
+    context: WebContext, scope: Scope, limit: int = MAX_BODY_BYTES
+) -> Response:
+    """The 413 of a body declared over `limit`: a problem or a page, unread."""
     request = Request(scope)
-    detail = f"the request body is larger than {MAX_BODY_BYTES} bytes"
+    detail = f"the request body is larger than {limit} bytes"
     if answers_problems(request):
         return problem_response(413, detail, reason="body_too_large")
     return error_page(context, request, "body_too_large", status_code=413)
@@ -76,6 +78,7 @@ def install_error_handlers(app: FastAPI, context: WebContext) -> None:
             headers=exc.headers,
             type=exc.type,
             title=exc.title,
+            extensions=exc.extensions,
         )
 
     def unavailable(request: Request, exc: BaseException) -> Response:
@@ -91,7 +94,11 @@ def install_error_handlers(app: FastAPI, context: WebContext) -> None:
         page = context.render(
             request,
             "error.html",
-            {"reason": "database_unavailable", "text": _DATABASE_UNAVAILABLE_PAGE},
+            {
+                "reason": "database_unavailable",
+                "text": _DATABASE_UNAVAILABLE_PAGE,
+                "back_url": context.home_url,
+            },
             status_code=503,
         )
         page.headers["retry-after"] = str(DATABASE_RETRY_AFTER)
@@ -211,11 +218,15 @@ def install_openapi(app: FastAPI) -> None:
                 for status, response in operation.get("responses", {}).items():
                     if not status.startswith(("4", "5")):
                         continue
-                    response["content"] = {
-                        PROBLEM_MEDIA_TYPE: {
-                            "schema": {"$ref": "#/components/schemas/Problem"}
-                        }
-                    }
+                    # A route's own problem model (a `Problem` with more members) is
+                    # kept; FastAPI's validation error is our `Problem` too.
+                    declared = response.get("content", {}).get("application/json", {})
+                    problem = declared.get("schema", {})
+                    if not problem or problem.get("$ref", "").endswith(
+                        "/HTTPValidationError"
+                    ):
+                        problem = {"$ref": "#/components/schemas/Problem"}
+                    response["content"] = {PROBLEM_MEDIA_TYPE: {"schema": problem}}
         for path_item in schema.get("webhooks", {}).values():
             for operation in path_item.values():
                 # What the host app answers us (`miroconnect.web.webhooks`).

@@ -10,11 +10,15 @@ Starlette and FastAPI have a body limit of their own (`max_body_size`); it answe
 `Content-Length` that is too large with a plain-text 413 in place of whatever the app was
 sending, so the API's problem documents and the pages' error text would be lost. Ours is
 the same two checks, answering in the app's own formats.
+
+One limit covers every path (`max_bytes`), except the paths of `wider`, which have their
+own: the proxy to Miro takes file uploads (`MIROCONNECT_PROXY_MAX_BODY`).
 """
 
 from __future__ import annotations
 
-from collections.abc import Callable
+import re
+from collections.abc import Callable, Sequence
 
 from starlette.datastructures import Headers
 from starlette.exceptions import HTTPException
@@ -36,8 +40,10 @@ class BodyTooLargeError(HTTPException):
 class BodyLimitMiddleware:
     """Refuse bodies over `max_bytes`: see the module docstring.
 
-    `too_large(scope)` builds the answer to a `Content-Length` over the limit.
+    `too_large(scope, limit)` builds the answer to a `Content-Length` over the limit.
     `prefixes`: see `PathPrefixes` (a host app keeps its own limits elsewhere).
+    `wider`: (path pattern, limit) pairs; the first pattern that matches the path gives
+    its limit in place of `max_bytes`.
     """
 
     def __init__(
@@ -45,21 +51,32 @@ class BodyLimitMiddleware:
         app: ASGIApp,
         *,
         max_bytes: int,
-        too_large: Callable[[Scope], Response],
+        too_large: Callable[[Scope, int], Response],
         prefixes: tuple[str, ...] | None = None,
+        wider: Sequence[tuple[re.Pattern[str], int]] = (),
     ) -> None:
         self.app = app
         self.max_bytes = max_bytes
         self.too_large = too_large
         self.paths = PathPrefixes(prefixes)
+        self.wider = tuple(wider)
+
+    def limit(self, scope: Scope) -> int:
+        """The largest body a request to this path may send."""
+        path = scope.get("path", "")
+        for pattern, limit in self.wider:
+            if pattern.match(path):
+                return limit
+        return self.max_bytes
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if not self.paths.cover(scope):
             await self.app(scope, receive, send)
             return
+        max_bytes = self.limit(scope)
         declared = Headers(scope=scope).get("content-length", "")
-        if declared.isdigit() and int(declared) > self.max_bytes:
-            response = self.too_large(scope)
+        if declared.isdigit() and int(declared) > max_bytes:
+            response = self.too_large(scope, max_bytes)
             # The body is never read: the client must not reuse this connection.
             response.headers["connection"] = "close"
             await response(scope, receive, send)
@@ -71,8 +88,8 @@ class BodyLimitMiddleware:
             message = await receive()
             if message["type"] == "http.request":
                 received += len(message.get("body", b""))
-                if received > self.max_bytes:
-                    raise BodyTooLargeError(self.max_bytes)
+                if received > max_bytes:
+                    raise BodyTooLargeError(max_bytes)
             return message
 
         await self.app(scope, counted, send)

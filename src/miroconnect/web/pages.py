@@ -9,7 +9,7 @@ from dataclasses import replace
 from typing import Annotated
 from urllib.parse import urlsplit
 
-from fastapi import APIRouter, Form, Request
+from fastapi import APIRouter, Form, Query, Request
 from starlette.responses import RedirectResponse, Response
 
 from miroconnect.errors import MiroConnectError, UsernameTakenError
@@ -60,10 +60,14 @@ async def home(
     request: Request,
     context: ContextDep,
     account: OptionalAccountDep,
-    miro_board_id: str | None = None,
-    miro_error: str | None = None,
-    disconnected: str | None = None,
+    board: Annotated[str | None, Query(max_length=100)] = None,
 ) -> Response:
+    """The signed-in user's connection, the new-board form, the boards, and one of them
+    embedded: `?board=<id>` (a link in the list), the one just created, or the newest.
+
+    The banner comes from the server's one-time message (`miroconnect.web.flash`), never
+    from the URL: `miro_board_id`, `miro_error` and `disconnected` are for host apps.
+    """
     if account is None:
         return context.render(request, "landing.html")
     user_id = account.app_user_id
@@ -78,9 +82,11 @@ async def home(
         replace(b, view_link=safe_view_link(b.view_link, context.miro_origins))
         for b in records
     ]
-    newest = boards[0] if boards else None
-    embed = live_embed_url(newest.view_link, newest.board_id) if newest else None
-    return context.render(
+    flash = context.flashes.read(request)
+    shown_id = board or (flash.value if flash and flash.kind == "created" else None)
+    shown = next((b for b in boards if b.board_id == shown_id), None)
+    shown = shown or (boards[0] if boards else None)
+    response = context.render(
         request,
         "home.html",
         {
@@ -88,15 +94,20 @@ async def home(
             "connection": connection,
             "connection_error": connection_error,
             "boards": boards,
-            "newest": newest,
-            "embed_url": embed,
-            "created": miro_board_id,
-            "failure": failure_text(miro_error) if miro_error else None,
-            "disconnected": disconnected is not None,
+            "shown": shown,
+            "embed_url": live_embed_url(shown.view_link, shown.board_id)
+            if shown
+            else None,
+            "flash": flash,
+            "failure": failure_text(flash.value)
+            if flash and flash.kind == "failed"
+            else None,
             # An idempotency key per rendered form: a double submit makes one board.
             "request_id": secrets.token_urlsafe(16),
         },
     )
+    context.flashes.clear(request, response)
+    return response
 
 
 @router.get("/signin")

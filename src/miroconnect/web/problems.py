@@ -20,6 +20,7 @@ cannot be opened), the answer is a 503 with `Retry-After` instead of a 500:
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from http import HTTPStatus
 from typing import Any
 
@@ -76,6 +77,7 @@ class ProblemError(Exception):
         headers: dict[str, str] | None = None,
         type: str = "about:blank",
         title: str | None = None,
+        extensions: Mapping[str, Any] | None = None,
     ) -> None:
         super().__init__(detail)
         self.status = status
@@ -84,6 +86,8 @@ class ProblemError(Exception):
         self.headers = headers
         self.type = type
         self.title = title
+        # Members of the problem beyond RFC 9457's (e.g. `authorize_url`).
+        self.extensions = extensions
 
 
 def problem_response(
@@ -95,11 +99,12 @@ def problem_response(
     headers: dict[str, str] | None = None,
     type: str = "about:blank",
     title: str | None = None,
+    extensions: Mapping[str, Any] | None = None,
 ) -> JSONResponse:
     """A `application/problem+json` response.
 
     `title` defaults to the status phrase, as RFC 9457 asks for `about:blank`; a `type` of
-    our own comes with a title of its own.
+    our own comes with a title of its own. `extensions`: more members (RFC 9457 §3.2).
     """
     problem = Problem(
         type=type,
@@ -110,7 +115,7 @@ def problem_response(
         errors=errors,
     )
     return JSONResponse(
-        problem.model_dump(exclude_none=True),
+        problem.model_dump(exclude_none=True) | dict(extensions or {}),
         status_code=status,
         media_type=PROBLEM_MEDIA_TYPE,
         headers=headers,

@@ -41,9 +41,11 @@ _TEXTS: dict[str, FailureText] = {
     ),
     "state_replayed": FailureText(
         "This approval was already used",
-        "The page was opened a second time (for example by refreshing it). "
-        "The first time counted; nothing was done twice.",
-        "Go back to the app: if the board was created it is in your list.",
+        "Miro's approval page was sent a second time, after the app had already "
+        "finished with it: the browser's Back button leads there, and so does "
+        "refreshing. The first time counted; nothing was done twice.",
+        "Go back to the app: if the board was created it is in your list. To connect "
+        "again, use the app's buttons, not Back.",
     ),
     "state_expired": FailureText(
         "The approval took too long",

@@ -42,13 +42,24 @@ def with_query(url: str, **params: str) -> str:
 
 
 def error_page(
-    context: WebContext, request: Request, reason: str, *, status_code: int = 400
+    context: WebContext,
+    request: Request,
+    reason: str,
+    *,
+    status_code: int = 400,
+    back_url: str | None = None,
 ) -> Response:
-    """The page for one failure reason: what happened and what to do."""
+    """The page for one failure reason: what happened and what to do, and a link back to
+    the app: `back_url` (a checked return URL), else the app's home (`context.home_url`;
+    no link on the service, which does not know where its users came from)."""
     return context.render(
         request,
         "error.html",
-        {"reason": reason, "text": failure_text(reason)},
+        {
+            "reason": reason,
+            "text": failure_text(reason),
+            "back_url": back_url or context.home_url,
+        },
         status_code=status_code,
     )
 

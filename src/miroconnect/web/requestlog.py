@@ -37,11 +37,18 @@ def route_label(scope: Scope) -> str:
     """
     if scope.get("route") is None:
         return "unmatched"
-    params = {str(v): k for k, v in (scope.get("path_params") or {}).items()}
-    segments = str(scope["path"]).split("/")
+    path = str(scope["path"])
+    params: dict[str, str] = {}
+    for name, value in (scope.get("path_params") or {}).items():
+        value = str(value)
+        if "/" in value and path.endswith("/" + value):
+            # A `{name:path}` parameter: the rest of the path, slashes and all.
+            path = path[: len(path) - len(value)] + "{" + name + "}"
+        else:
+            params[value] = name
     return "/".join(
         "{" + params[segment] + "}" if segment in params else segment
-        for segment in segments
+        for segment in path.split("/")
     )
 
 

@@ -8,8 +8,10 @@ from typing import Literal
 from pydantic import BaseModel, ConfigDict, Field
 
 from miroconnect.actions import CreateBoard
+from miroconnect.web.problems import Problem
 
 __all__ = [
+    "AccessToken",
     "AuthorizationRequired",
     "Board",
     "BoardCreate",
@@ -17,6 +19,7 @@ __all__ = [
     "BoardList",
     "Connection",
     "ConnectionConfirmed",
+    "ConnectionRequired",
     "ConnectionStart",
     "ConsentConfirm",
 ]
@@ -27,18 +30,34 @@ RETURN_URL_DESCRIPTION = (
     "`POST /api/v1/users/{user_id}/connection/confirm`) or `miro_error`. Required "
     "when the user must connect first."
 )
+DISPLAY_DESCRIPTION = (
+    "How the flow ends in the browser. `redirect` (default): the browser goes to "
+    "`return_url` with `miro_result` or `miro_error`. `popup`, for single-page apps "
+    "that open `authorize_url` in a popup (e.g. with `/static/miroconnect.js`): the "
+    "flow ends on a page of this service that posts `{miro_result}` or `{miro_error}` "
+    "with `postMessage` to the window that opened it, only at the exact origin of "
+    "`return_url` (which must then be absolute: `403 return_url_rejected` if not), "
+    "and closes. Confirm the result from your backend exactly as after a redirect."
+)
 
 
-class BoardCreate(CreateBoard):
-    """A board to create for a user (the `create_board` action), and where the browser
-    comes back to if the user must connect first."""
+class _EndsInTheBrowser(BaseModel):
+    """`return_url` and `display`: where and how a flow that needs consent ends."""
 
     return_url: str | None = Field(
         None, max_length=2048, description=RETURN_URL_DESCRIPTION
     )
+    display: Literal["redirect", "popup"] = Field(
+        "redirect", description=DISPLAY_DESCRIPTION
+    )
 
 
-class ConnectionStart(BaseModel):
+class BoardCreate(_EndsInTheBrowser, CreateBoard):
+    """A board to create for a user (the `create_board` action), and where and how the
+    browser comes back if the user must connect first."""
+
+
+class ConnectionStart(_EndsInTheBrowser):
     """Connect a user to Miro, with nothing else to do (e.g. a "Connect Miro" button)."""
 
     model_config = ConfigDict(extra="forbid")
@@ -110,4 +129,31 @@ class BoardList(BaseModel):
     boards: list[Board]
     next_cursor: str | None = Field(
         None, description="Pass as `cursor` for the next page; absent on the last."
+    )
+
+
+class AccessToken(BaseModel):
+    """A user's Miro access token, for an app that calls Miro with its own SDK. Keep it
+    on your server; ask again when `expires_at` nears (each answer has at least 5
+    minutes left)."""
+
+    access_token: str = Field(
+        description="Send to Miro as `Authorization: Bearer ...`."
+    )
+    expires_at: datetime | None = Field(
+        description="When the token stops working (null: it does not expire)."
+    )
+    token_type: Literal["bearer"] = "bearer"  # noqa: S105  # the scheme, no secret
+
+
+class ConnectionRequired(Problem):
+    """409: the user has no live Miro connection (`reason`: `not_connected` or
+    `needs_reauth`)."""
+
+    authorize_url: str | None = Field(
+        None,
+        description="A one-time link that starts the user's consent (as `POST "
+        ".../connection` gives), present when the request carried "
+        "`X-Miroconnect-Return-Url`: send the browser there, then confirm the "
+        "`miro_result` it comes back with.",
     )

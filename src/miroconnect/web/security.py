@@ -23,6 +23,8 @@ from starlette.datastructures import MutableHeaders
 from starlette.requests import Request, cookie_parser
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
+from miroconnect.web.docs import DOCS_CSP
+
 __all__ = [
     "CSRF_COOKIE",
     "CSRF_FIELD",
@@ -35,6 +37,7 @@ __all__ = [
     "cookie_is_secure",
     "cookie_name",
     "cross_site",
+    "session_tag",
 ]
 
 CSRF_COOKIE = "mc_csrf"
@@ -45,7 +48,8 @@ CSRF_FIELD = "csrf_token"
 MAX_BODY_BYTES = 64 * 1024
 # Forms are a few short fields, never files (multipart parsing would spool them to disk).
 FORM_LIMITS = {"max_files": 0, "max_fields": 32, "max_part_size": 16 * 1024}
-_DOCS_PATHS = ("/docs", "/redoc")
+# Swagger UI's page has a policy of its own (`miroconnect.web.docs.DOCS_CSP`).
+_DOCS_PATHS = ("/docs",)
 
 
 def cookie_is_secure(scope: Scope) -> bool:
@@ -80,7 +84,7 @@ def cross_site(request: Request) -> bool:
     return origin != f"{request.url.scheme}://{request.url.netloc}"
 
 
-def _session_tag(request: Request) -> str:
+def session_tag(request: Request) -> str:
     """What a CSRF token is bound to besides the CSRF cookie: the session cookie, hashed
     (empty when there is none)."""
     value = request.cookies.get(cookie_name(SESSION_COOKIE, request.scope))
@@ -90,7 +94,8 @@ def _session_tag(request: Request) -> str:
 
 
 def content_security_policy(frame_origins: Iterable[str]) -> str:
-    """The CSP of every HTML page: nothing but our own stylesheet, no scripts at all.
+    """The CSP of every HTML page: our own stylesheet and script (`static/app.js`, the
+    busy buttons), nothing inline, nothing from elsewhere.
 
     `frame_origins` are the Miro origins whose live embed a page may show, and that a
     form's redirect may lead to (Chromium applies `form-action` to the redirect after a
@@ -100,6 +105,7 @@ def content_security_policy(frame_origins: Iterable[str]) -> str:
     return "; ".join(
         [
             "default-src 'none'",
+            "script-src 'self'",
             "style-src 'self'",
             "img-src 'self' data:",
             f"frame-src {origins}".strip(),
@@ -108,15 +114,6 @@ def content_security_policy(frame_origins: Iterable[str]) -> str:
             "base-uri 'none'",
         ]
     )
-
-
-# FastAPI's /docs page loads Swagger UI from a CDN with an inline bootstrap script.
-_DOCS_CSP = (
-    "default-src 'none'; script-src 'unsafe-inline' https://cdn.jsdelivr.net; "
-    "style-src 'unsafe-inline' https://cdn.jsdelivr.net; "
-    "img-src 'self' data: https://fastapi.tiangolo.com; connect-src 'self'; "
-    "frame-ancestors 'none'"
-)
 
 
 class CSRFSigner:
@@ -128,7 +125,7 @@ class CSRFSigner:
     def token_for(self, request: Request) -> str:
         """The token a form rendered for `request` carries."""
         cookie_value = getattr(request.state, "csrf_value", "") or ""
-        return str(self._serializer.dumps([cookie_value, _session_tag(request)]))
+        return str(self._serializer.dumps([cookie_value, session_tag(request)]))
 
     def check(self, request: Request, token: str | None) -> bool:
         """Whether the form `token` was signed by us for exactly this request's CSRF
@@ -147,7 +144,7 @@ class CSRFSigner:
             return False
         same_cookie = hmac.compare_digest(signed_cookie.encode(), cookie_value.encode())
         same_session = hmac.compare_digest(
-            signed_session.encode(), _session_tag(request).encode()
+            signed_session.encode(), session_tag(request).encode()
         )
         return same_cookie and same_session
 
@@ -213,6 +210,6 @@ def _add_security_headers(
     headers.setdefault("x-frame-options", "DENY")
     headers.setdefault("referrer-policy", "same-origin")
     headers.setdefault("cross-origin-opener-policy", "same-origin")
-    headers.setdefault("content-security-policy", _DOCS_CSP if is_docs else csp)
+    headers.setdefault("content-security-policy", DOCS_CSP if is_docs else csp)
     if secure:
         headers.setdefault("strict-transport-security", "max-age=31536000")

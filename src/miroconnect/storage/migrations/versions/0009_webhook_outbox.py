@@ -6,7 +6,7 @@ sent, its delivery status and retry schedule. The partial index holds only unsen
 the ones the delivery workers claim.
 
 Revision ID: 0009
-Revises: 0007 (rebase onto 0008 when both are merged)
+Revises: 0008
 Create Date: 2026-11-29
 """
 
@@ -20,7 +20,7 @@ from alembic import op
 __all__: list[str] = []
 
 revision: str = "0009"
-down_revision: str | None = "0007"
+down_revision: str | None = "0008"
 branch_labels: str | Sequence[str] | None = None
 depends_on: str | Sequence[str] | None = None
 

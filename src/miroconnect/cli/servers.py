@@ -1,0 +1,83 @@
+"""Two uvicorn servers in one process, stopped together: an app and the Miro emulator.
+
+`miroconnect demo` and `miroconnect serve --with-emulator` run the emulator beside the app
+on loopback. Each `uvicorn.Server` installs its own signal handlers and re-raises the signal
+once it has stopped, which would cancel the other server mid-shutdown; here Ctrl+C or
+SIGTERM stops both, and so does one of them stopping on its own (e.g. its port was taken).
+"""
+
+from __future__ import annotations
+
+import contextlib
+import signal
+from collections.abc import Iterator, Sequence
+from typing import Any
+
+__all__ = ["EMULATOR_PORT_OFFSET", "default_emulator_port", "serve_together"]
+
+# The emulator's port when none is given: the app's + 765 (8000 -> 8765, Miro's emulator
+# port in every example), or - 765 where + would not be a port.
+EMULATOR_PORT_OFFSET = 765
+
+
+def default_emulator_port(port: int) -> int:
+    """The emulator's port beside an app on `port`."""
+    above = port + EMULATOR_PORT_OFFSET
+    return above if above <= 65535 else port - EMULATOR_PORT_OFFSET
+
+
+class _Server:
+    """A uvicorn server that leaves signals to `_stop_on_signal`."""
+
+    def __init__(self, config: Any) -> None:
+        import uvicorn
+
+        class Quiet(uvicorn.Server):
+            @contextlib.contextmanager
+            def capture_signals(self) -> Iterator[None]:
+                yield
+
+        self._server = Quiet(config)
+
+    async def serve(self) -> None:
+        await self._server.serve()
+
+    def stop(self) -> None:
+        self._server.should_exit = True
+
+    @property
+    def stopped(self) -> bool:
+        return bool(self._server.should_exit)
+
+
+async def _stop_on_signal(servers: list[_Server]) -> None:
+    import anyio
+
+    with anyio.open_signal_receiver(signal.SIGINT, signal.SIGTERM) as signals:
+        async with anyio.create_task_group() as group:
+
+            async def on_signal() -> None:
+                async for _ in signals:
+                    break
+                group.cancel_scope.cancel()
+
+            async def on_stop() -> None:
+                while not any(server.stopped for server in servers):
+                    await anyio.sleep(0.2)
+                group.cancel_scope.cancel()
+
+            group.start_soon(on_signal)
+            group.start_soon(on_stop)
+    for server in servers:
+        server.stop()
+
+
+async def serve_together(configs: Sequence[Any]) -> None:
+    """Serve one `uvicorn.Config` each until a signal, or until one server stops."""
+    import anyio
+
+    servers = [_Server(config) for config in configs]
+    async with anyio.create_task_group() as group:
+        for server in servers:
+            group.start_soon(server.serve)
+        group.start_soon(_stop_on_signal, servers)
