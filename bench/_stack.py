@@ -46,6 +46,7 @@ __all__ = [
     "Children",
     "MiroApp",
     "Series",
+    "ServeStack",
     "ServiceKeys",
     "ServiceRun",
     "children",
@@ -62,6 +63,7 @@ __all__ = [
     "service_against_emulator",
     "service_env",
     "start_emulator",
+    "start_serve_stack",
     "start_service",
     "timed_series",
     "wait_ready",
@@ -368,6 +370,51 @@ def start_service(
     )
 
 
+@dataclass(frozen=True)
+class ServeStack:
+    """The emulator and `miroconnect serve` started by `start_serve_stack`."""
+
+    service: str
+    emulator: str
+    app: MiroApp
+    keys: ServiceKeys
+
+
+async def start_serve_stack(
+    group: Children,
+    database_url: str,
+    *,
+    workers: int,
+    env: Mapping[str, str] | None = None,
+) -> ServeStack:
+    """The emulator (credits too many to matter), an app registered there, and
+    `miroconnect serve --workers N` on `database_url` with `env` added to its
+    environment; returns once both answer."""
+    port = free_port()
+    emulator = start_emulator(group, free_port(), credits=10**9)
+    emulator_process = group.running[-1][1]
+    redirect = f"http://127.0.0.1:{port}/connect/callback"
+    app = MiroApp(_client_id(), secrets.token_urlsafe(24), (redirect,))
+    keys = ServiceKeys.generate()
+    service_vars = service_env(
+        database_url=database_url,
+        app=app,
+        redirect_uri=redirect,
+        emulator=emulator,
+        keys=keys,
+    )
+    process = start_service(
+        group, "serve", port, service_vars | dict(env or {}), workers=workers
+    )
+    await wait_ready(
+        f"{emulator}/_emulator/stats", emulator_process, group.log("emulator")
+    )
+    await register_app(emulator, app)
+    service = f"http://127.0.0.1:{port}"
+    await wait_ready(f"{service}/readyz", process, group.log("serve"))
+    return ServeStack(service, emulator, app, keys)
+
+
 async def timed_series(
     side: str,
     concurrency: int,
@@ -448,42 +495,23 @@ class ServiceRun:
 async def service_against_emulator(
     server: str, prefix: str, *, workers: int
 ) -> AsyncIterator[ServiceRun]:
-    """A fresh PostgreSQL database (`prefix`, dropped at the end), `miroconnect emulator`
-    with a credit budget too large to matter, `miroconnect serve --workers N` on that
-    database with its app registered, and another app for direct calls; stopped when the
-    block ends, however it ends."""
+    """A fresh PostgreSQL database (`prefix`, dropped at the end), and on it
+    `start_serve_stack` (the emulator, `miroconnect serve --workers N`, its app) with
+    another app for direct calls; stopped when the block ends, however it ends."""
     name, database_url = await create_database(server, prefix)
     try:
         await upgrade(database_url)
         with tempfile.TemporaryDirectory() as folder, children(Path(folder)) as group:
-            port, emulator_port = free_port(), free_port()
-            emulator = start_emulator(group, emulator_port, credits=10**9)
-            redirect = f"http://127.0.0.1:{port}/connect/callback"
-            app = MiroApp(_client_id(), secrets.token_urlsafe(24), (redirect,))
+            stack = await start_serve_stack(group, database_url, workers=workers)
             direct_app = MiroApp(
                 _client_id(),
                 secrets.token_urlsafe(24),
                 ("http://127.0.0.1:9/never-fetched",),
             )
-            keys = ServiceKeys.generate()
-            env = service_env(
-                database_url=database_url,
-                app=app,
-                redirect_uri=redirect,
-                emulator=emulator,
-                keys=keys,
+            await register_app(stack.emulator, direct_app)
+            yield ServiceRun(
+                stack.service, stack.emulator, stack.keys.api_key, direct_app
             )
-            service_process = start_service(group, "serve", port, env, workers=workers)
-            await wait_ready(
-                f"{emulator}/_emulator/stats",
-                group.running[0][1],
-                group.log("emulator"),
-            )
-            await register_app(emulator, app)
-            await register_app(emulator, direct_app)
-            service = f"http://127.0.0.1:{port}"
-            await wait_ready(f"{service}/readyz", service_process, group.log("serve"))
-            yield ServiceRun(service, emulator, keys.api_key, direct_app)
     finally:
         await drop_database(server, name)
 

@@ -26,6 +26,7 @@ RANKS = {
     "client": 4,
     "storage": 5,
     "actions": 6,
+    "webhooks": 6,
     "assembly": 7,
     "web": 8,
     "cli": 9,

@@ -8,7 +8,11 @@ part is made one way:
   Miro (`keys`, `connections list`, `doctor`).
 * `build_stack(settings)`: all of it: storage, Miro's OAuth client, the token vault, one
   shared HTTP client for Miro's REST API, the credit pacer shared through the database,
-  the exactly-once action runner and the connect flow.
+  the exactly-once action runner and the connect flow; and, when
+  `MIROCONNECT_WEBHOOK_URL` is set, the webhook delivery worker (`Stack.start` runs it).
+
+With a webhook URL, the stores write an event with every change they report (the outbox,
+`miroconnect.storage.outbox`); without one they write none.
 
 ```python
 stack = build_stack(Settings())
@@ -32,6 +36,7 @@ from miroconnect.actions import MiroActionRunner
 from miroconnect.client import CreditPacer
 from miroconnect.config import Settings
 from miroconnect.crypto import KeyRing, TokenCipher
+from miroconnect.errors import ConfigurationError
 from miroconnect.oauth.flow import ConnectFlow
 from miroconnect.oauth.miro import MiroOAuthClient, MiroOAuthConfig
 from miroconnect.oauth.pending import ActionRunner
@@ -40,11 +45,19 @@ from miroconnect.storage.accounts import SQLAccountStore
 from miroconnect.storage.consents import SQLConsentStore
 from miroconnect.storage.db import Database
 from miroconnect.storage.operations import OperationStore
+from miroconnect.storage.outbox import Outbox, WebhookQueue
 from miroconnect.storage.pacing import SQLPacingStore
 from miroconnect.storage.repository import SQLStore
 from miroconnect.storage.sessions import SQLSessionStore
 from miroconnect.storage.throttle import SQLThrottle
 from miroconnect.types import Clock, Sleep, system_clock
+from miroconnect.webhooks.sender import (
+    SEND_TIMEOUT,
+    WebhookSender,
+    webhook_secret_problem,
+    webhook_url_problem,
+)
+from miroconnect.webhooks.worker import WebhookWorker
 
 __all__ = ["Stack", "Storage", "build_stack", "open_storage"]
 
@@ -65,6 +78,10 @@ class Storage:
     sessions: SQLSessionStore
     throttle: SQLThrottle
     clock: Clock
+    # Webhook events: written with the changes when a URL is configured (`outbox`),
+    # listed, retried and claimed for delivery through `webhook_queue`.
+    webhook_queue: WebhookQueue
+    outbox: Outbox | None = None
 
     async def aclose(self) -> None:
         """Close the database's connections."""
@@ -87,6 +104,8 @@ class Stack:
     # Closed by `aclose` after the HTTP clients, before the database (e.g. a metered
     # transport that the web app wrapped around the one given to `build_stack`).
     closers: tuple[object, ...] = field(default=())
+    # Delivers webhook events when `MIROCONNECT_WEBHOOK_URL` is set; `start` runs it.
+    webhooks: WebhookWorker | None = None
 
     @property
     def database(self) -> Database:
@@ -110,8 +129,16 @@ class Stack:
             clock=self.clock,
         )
 
+    def start(self) -> None:
+        """Start this process's background work (in the running event loop): the
+        webhook delivery worker, when webhooks are configured. `aclose` stops it."""
+        if self.webhooks is not None:
+            self.webhooks.start()
+
     async def aclose(self) -> None:
-        """Close the HTTP clients and the database connections."""
+        """Stop the webhook worker; close the HTTP clients and the database connections."""
+        if self.webhooks is not None:
+            await self.webhooks.stop()
         await self.http.aclose()
         await self.miro.aclose()
         for closer in self.closers:
@@ -132,17 +159,49 @@ def open_storage(
         settings.database_url, pool_size=settings.database_pool_size
     )
     cipher = TokenCipher(KeyRing.parse(settings.encryption_keys.get_secret_value()))
+    outbox = Outbox(database) if settings.webhook_url else None
     return Storage(
         database=database,
         cipher=cipher,
-        connections=SQLStore(database, cipher),
-        consents=SQLConsentStore(database, cipher),
-        operations=OperationStore(database, clock=clock),
+        connections=SQLStore(database, cipher, outbox=outbox),
+        consents=SQLConsentStore(database, cipher, outbox=outbox),
+        operations=OperationStore(database, clock=clock, outbox=outbox),
         accounts=SQLAccountStore(database, clock),
         sessions=SQLSessionStore(database),
         throttle=SQLThrottle(database, clock),
         clock=clock,
+        webhook_queue=WebhookQueue(database),
+        outbox=outbox,
     )
+
+
+def _webhook_worker(
+    settings: Settings,
+    storage: Storage,
+    transport: httpx2.AsyncBaseTransport | None,
+    clock: Clock,
+) -> tuple[WebhookWorker | None, tuple[object, ...]]:
+    """The delivery worker and the HTTP client it sends with (to close), if webhooks
+    are configured."""
+    if storage.outbox is None:
+        return None, ()
+    url = settings.webhook_url
+    secret = settings.webhook_secret.get_secret_value()
+    for name, problem in (
+        ("MIROCONNECT_WEBHOOK_URL", webhook_url_problem(url)),
+        ("MIROCONNECT_WEBHOOK_SECRET", webhook_secret_problem(secret)),
+    ):
+        if problem:
+            raise ConfigurationError(f"{name} {problem}")
+    http = httpx2.AsyncClient(
+        transport=transport, timeout=SEND_TIMEOUT, follow_redirects=False
+    )
+    # Signed with the real time whatever `clock` says: receivers check the signature's
+    # age against their own clocks. `clock` schedules the attempts.
+    sender = WebhookSender(url, secret, http)
+    worker = WebhookWorker(storage.webhook_queue, sender, clock=clock)
+    storage.outbox.subscribe(worker.wake)
+    return worker, (http,)
 
 
 def build_stack(
@@ -154,14 +213,19 @@ def build_stack(
     runner: ActionRunner | None = None,
     sleep: Sleep = asyncio.sleep,
     closers: tuple[object, ...] = (),
+    webhook_transport: httpx2.AsyncBaseTransport | None = None,
 ) -> Stack:
     """Everything, from `settings`; `ConfigurationError` names a missing or bad setting.
 
     * `miro_transport`: how to reach Miro (the emulator's in-process transport in tests).
     * `clock`, `sleep`: time (tests move it instead of waiting).
     * `database`, `runner`: replace the parts `settings` would make.
+    * `webhook_transport`: how to reach the webhook URL (tests inject a receiver).
     """
     storage = open_storage(settings, database=database, clock=clock)
+    webhooks, webhook_closers = _webhook_worker(
+        settings, storage, webhook_transport, clock
+    )
     config = MiroOAuthConfig.from_settings(settings)
     miro = MiroOAuthClient(config, transport=miro_transport)
     vault = TokenVault(storage.connections, miro, clock=clock, sleep=sleep)
@@ -199,5 +263,6 @@ def build_stack(
         runner=runner,
         flow=flow,
         clock=clock,
-        closers=closers,
+        closers=closers + webhook_closers,
+        webhooks=webhooks,
     )

@@ -15,11 +15,18 @@ from __future__ import annotations
 
 import ipaddress
 from typing import Annotated
+from urllib.parse import urlsplit
 
 from pydantic import BeforeValidator, Field, SecretStr, field_validator
 from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
 
-__all__ = ["async_database_url", "DEFAULT_DATABASE_URL", "is_loopback", "Settings"]
+__all__ = [
+    "async_database_url",
+    "DEFAULT_DATABASE_URL",
+    "https_url_problem",
+    "is_loopback",
+    "Settings",
+]
 
 DEFAULT_DATABASE_URL = "sqlite+aiosqlite:///./miroconnect.db"
 
@@ -84,6 +91,12 @@ class Settings(BaseSettings):
     # Requests for other hosts get a 400 before anything else runs.
     allowed_hosts: CommaList = Field(default_factory=list)
 
+    # Webhooks to the host app (`miroconnect.webhooks`): the URL events are POSTed to
+    # (https; http only on loopback) and the `whsec_...` secret that signs them (Standard
+    # Webhooks). No URL: no events are recorded.
+    webhook_url: str = ""
+    webhook_secret: SecretStr = SecretStr("")
+
     # Logs (miroconnect.logs): `json` (one object per line) or `text`, and the level.
     log_format: str = "json"
     log_level: str = "INFO"
@@ -108,3 +121,19 @@ def is_loopback(host: str) -> bool:
         return ipaddress.ip_address(host).is_loopback
     except ValueError:
         return False
+
+
+def https_url_problem(url: str) -> str | None:
+    """Why `url` cannot be sent secrets, or `None`: it must be an absolute https URL;
+    plain http only on loopback (the emulator, a receiver on the same machine)."""
+    try:
+        parts = urlsplit(url)
+        host = parts.hostname or ""
+        parts.port  # noqa: B018  # raises for a port that is not one
+    except ValueError:
+        return "is not a URL"
+    if parts.scheme == "https" and host:
+        return None
+    if parts.scheme == "http" and host and is_loopback(host):
+        return None
+    return "must be an https URL (plain http only on a loopback address)"

@@ -17,6 +17,7 @@ from miroconnect.errors import (
 from miroconnect.oauth.pending import PendingAction
 from miroconnect.storage.db import Database
 from miroconnect.storage.operations import OperationStore
+from miroconnect.storage.outbox import NewEvent
 from support import FakeTime
 
 from .conftest import World, make_runner
@@ -143,7 +144,13 @@ class DatabaseOutage(OperationStore):
         self.release_calls = 0
 
     async def finish(
-        self, op_id: str, owner: str, result: Any, *, board_id: str | None = None
+        self,
+        op_id: str,
+        owner: str,
+        result: Any,
+        *,
+        board_id: str | None = None,
+        event: NewEvent | None = None,
     ) -> datetime:
         raise ConnectionError("the database system is shutting down")
 

@@ -6,13 +6,10 @@ from __future__ import annotations
 import asyncio
 import math
 import random
-from collections.abc import AsyncIterator, Callable, Iterator
-from contextlib import contextmanager
-from typing import Any
+from collections.abc import AsyncIterator, Callable
 
 import httpx2
 import pytest
-from sqlalchemy import Engine, event
 
 from miroconnect.client import CreditPacer, MiroClient, RetryPolicy, StaticTokenSource
 from miroconnect.client.pacing import RateLimitReading, Reservation, parse_reading
@@ -20,6 +17,7 @@ from miroconnect.storage.db import Database
 from miroconnect.storage.migrate import upgrade
 from miroconnect.storage.pacing import GUARD, PARTS, SQLPacingStore
 from support import FakeTime, SteppedTime
+from support.statements import statement_kind, statements
 
 
 class CreditServer:
@@ -326,20 +324,6 @@ def _big(remaining: int, reset_at: float) -> RateLimitReading:
     return RateLimitReading(limit=LIMIT, remaining=remaining, reset_at=reset_at)
 
 
-@contextmanager
-def _statements() -> Iterator[list[str]]:
-    seen: list[str] = []
-
-    def record(*args: Any) -> None:
-        seen.append(str(args[2]).split()[0])
-
-    event.listen(Engine, "before_cursor_execute", record)
-    try:
-        yield seen
-    finally:
-        event.remove(Engine, "before_cursor_execute", record)
-
-
 @pytest.fixture
 async def sql_store(database_url: str) -> AsyncIterator[SQLPacingStore]:
     await upgrade(database_url)
@@ -387,7 +371,7 @@ async def test_a_grant_pays_for_calls_without_the_database(
     store = sql_store
     await _opened(store)
     assert store.held == {"k": LIMIT // PARTS}
-    with _statements() as seen:
+    with statements() as seen:
         for _ in range(10):  # 10 x 500 = the grant
             answer = await store.reserve("k", 500, at(101.0))
             assert answer == Reservation(True, shared=False)
@@ -395,10 +379,12 @@ async def test_a_grant_pays_for_calls_without_the_database(
     assert seen == []
     assert store.held == {"k": 0}
     # The eleventh takes the next grant: one statement.
-    with _statements() as seen:
+    with statements() as seen:
         answer = await store.reserve("k", 500, at(101.0))
     assert answer == Reservation(True, shared=False)
-    assert seen == ["UPDATE"]
+    assert [statement_kind(statement) for statement in seen] == [
+        "UPDATE pacing_budgets"
+    ]
     assert store.held == {"k": LIMIT // PARTS - 500}
     shared = await store.reading("k")
     assert shared is not None

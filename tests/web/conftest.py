@@ -162,14 +162,17 @@ def make_settings(database_url: str, **changes: Any) -> Settings:
 async def open_harness(
     database_url: str,
     *,
+    clock: FakeClock | None = None,
     miro: Callable[[httpx2.AsyncBaseTransport], httpx2.AsyncBaseTransport] = (
         lambda transport: transport
     ),
+    webhook_transport: httpx2.AsyncBaseTransport | None = None,
     **changes: Any,
 ) -> AsyncIterator[Harness]:
-    """The harness; `miro` wraps the app's transport to the emulator (a spy, a fault),
-    `changes` go to the settings."""
-    clock = FakeClock()
+    """The app (its lifespan running) and the emulator on a migrated database; `miro`
+    wraps the app's transport to the emulator (a spy, a fault), `webhook_transport`
+    reaches a webhook URL among the settings' `changes`."""
+    clock = clock or FakeClock()
     emulator = create_emulator(
         clock=clock,
         # No seed: ids stay unique even across `POST /_emulator/reset`, as Miro's are.
@@ -182,6 +185,7 @@ async def open_harness(
         miro_transport=miro(emulator_transport(emulator)),
         clock=clock,
         reference_app=True,
+        webhook_transport=webhook_transport,
     )
     async with (
         app.router.lifespan_context(app),

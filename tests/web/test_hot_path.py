@@ -4,52 +4,30 @@ call, finish it (and so record the board) after. Pacing spends a grant from memo
 token read with the connection is used as read, and nothing else touches the database.
 
 Counted at the driver (`before_cursor_execute` on every engine), so a statement added by
-any layer shows up here; `docs/benchmarks.md` has what each one cost.
+any layer shows up here; `docs/benchmarks.md` has what each one cost. With webhooks on,
+the finish also writes the `board.created` event: still one statement on PostgreSQL, one
+more (in a transaction) on SQLite.
 """
 
 from __future__ import annotations
 
-from collections.abc import Iterator
-from contextlib import contextmanager
-from typing import Any
-
+import httpx2
 import pytest
-from sqlalchemy import Engine, event
 
-from .conftest import Harness
+from support.statements import statement_kind as _kind
+from support.statements import statements
+
+from .conftest import Harness, open_harness
 from .test_service_api import USER, connect
 
 pytestmark = pytest.mark.db
 
 BOARDS = f"/api/v1/users/{USER}/boards"
+WEBHOOK_SECRET = "whsec_MfKQ9r8GKYqrTwjUPD8ILPZIo2LaLaSw"
 
 
-@contextmanager
-def statements() -> Iterator[list[str]]:
-    """Every statement any engine sends while the block runs (BEGIN and COMMIT too)."""
-    seen: list[str] = []
-
-    def record(*args: Any) -> None:
-        seen.append(" ".join(str(args[2]).split()))
-
-    event.listen(Engine, "before_cursor_execute", record)
-    try:
-        yield seen
-    finally:
-        event.remove(Engine, "before_cursor_execute", record)
-
-
-def _kind(statement: str) -> str:
-    words = statement.split()
-    table = {"SELECT": "FROM", "INSERT": "INTO", "UPDATE": "UPDATE"}.get(words[0])
-    if table is None:
-        return words[0]
-    return f"{words[0]} {words[words.index(table) + 1]}"
-
-
-async def test_a_board_for_a_connected_user_is_three_statements(
-    harness: Harness,
-) -> None:
+async def five_boards(harness: Harness) -> list[str]:
+    """Connect, make a first board, then the statements of five more."""
     await connect(harness)
     async with harness.api() as api:
         warm = await api.post(BOARDS, json={"name": "Warm"})
@@ -58,6 +36,13 @@ async def test_a_board_for_a_connected_user_is_three_statements(
             for number in range(5):
                 made = await api.post(BOARDS, json={"name": f"Board {number}"})
                 assert made.status_code == 201, made.text
+    return seen
+
+
+async def test_a_board_for_a_connected_user_is_three_statements(
+    harness: Harness,
+) -> None:
+    seen = await five_boards(harness)
     assert [_kind(s) for s in seen] == [
         "SELECT connections",
         "INSERT operations",
@@ -77,3 +62,39 @@ async def test_a_repeat_with_the_same_key_is_two_statements(harness: Harness) ->
     # its lock to compare the parameters (a transaction: BEGIN ... COMMIT on SQLite).
     kinds = [_kind(s) for s in seen if _kind(s) not in ("BEGIN", "COMMIT")]
     assert kinds == ["SELECT connections", "INSERT operations", "SELECT operations"]
+
+
+async def test_with_webhooks_a_board_also_writes_its_event_atomically(
+    database_url: str,
+) -> None:
+    # The finish and the `board.created` event together: PostgreSQL in one statement
+    # (a data-modifying CTE), SQLite in one transaction on its thread. The delivery
+    # worker's own statements (`UPDATE webhook_outbox`: claims, outcomes) are not the
+    # request's and are left out.
+    received: list[str] = []
+
+    def receiver(request: httpx2.Request) -> httpx2.Response:
+        received.append(request.headers["webhook-id"])
+        return httpx2.Response(204)
+
+    async with open_harness(
+        database_url,
+        webhook_url="https://hooks.app.example/miro",
+        webhook_secret=WEBHOOK_SECRET,
+        webhook_transport=httpx2.MockTransport(receiver),
+    ) as harness:
+        seen = await five_boards(harness)
+    kinds = [_kind(s) for s in seen if _kind(s) != "UPDATE webhook_outbox"]
+    if database_url.startswith("postgresql"):
+        per_board = ["SELECT connections", "INSERT operations", "WITH"]
+    else:
+        per_board = [
+            "SELECT connections",
+            "INSERT operations",
+            "BEGIN",  # BEGIN IMMEDIATE; its COMMIT is the driver's, not a statement
+            "UPDATE operations",
+            "INSERT webhook_outbox",
+        ]
+    assert kinds == per_board * 5, "\n".join(seen)
+    writes = [s for s in seen if s.startswith("WITH")]
+    assert all("INSERT INTO webhook_outbox" in s for s in writes)

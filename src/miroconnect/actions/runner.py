@@ -36,7 +36,8 @@ from miroconnect.errors import (
     MiroAPIError,
 )
 from miroconnect.oauth.pending import ActionContext, ActionResult, PendingAction
-from miroconnect.storage.operations import Claim, OperationStore
+from miroconnect.storage.operations import BOARD_KINDS, Claim, OperationStore
+from miroconnect.storage.outbox import board_event
 from miroconnect.types import Clock, Sleep, system_clock
 
 __all__ = ["MiroActionRunner"]
@@ -130,9 +131,14 @@ class MiroActionRunner:
         )
         try:
             data = await self._execute(steps, fresh=claim.created)
-            # A new board not yet on the row is recorded by the same statement.
+            # A new board not yet on the row is recorded by the same statement, and so
+            # is its `board.created` event when webhooks are on (only the run that
+            # finishes the operation gets here: a repeat of the key does not).
+            event = None
+            if self.operations.records_events and op.kind in BOARD_KINDS:
+                event = board_event(context, data)
             finished_at = await self.operations.finish(
-                op.id, owner, data, board_id=steps.unrecorded_board
+                op.id, owner, data, board_id=steps.unrecorded_board, event=event
             )
         except MiroAPIError as error:
             if definitive(error):

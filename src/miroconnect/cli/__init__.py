@@ -25,6 +25,7 @@ def build_app() -> typer.Typer:
         keys,
         maintain,
         serve,
+        webhooks,
     )
 
     app = typer.Typer(
@@ -43,6 +44,7 @@ def build_app() -> typer.Typer:
     demo.register(app)
     connections.register(app)
     doctor.register(app)
+    webhooks.register(app)
     return app
 
 

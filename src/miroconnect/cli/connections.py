@@ -9,30 +9,19 @@ takes a connection id or an app user id (the two columns `list` prints first).
 from __future__ import annotations
 
 from collections.abc import Sequence
-from datetime import datetime
 from typing import Annotated
 
 import httpx2
 import typer
-from rich.console import Console
 from rich.table import Table
 
 from miroconnect.cli.database import run_on_database
+from miroconnect.cli.output import console, when
 from miroconnect.config import Settings
 from miroconnect.oauth.tokens import Connection, ConnectionStatus
 from miroconnect.types import Clock, system_clock
 
 __all__ = ["register"]
-
-
-def _console() -> Console:
-    console = Console()
-    # Piped or captured output: do not wrap ids at 80 columns.
-    return console if console.is_terminal else Console(width=200)
-
-
-def _when(value: datetime | None) -> str:
-    return value.strftime("%Y-%m-%d %H:%M:%SZ") if value else "-"
 
 
 def _table(connections: Sequence[Connection]) -> Table:
@@ -58,7 +47,7 @@ def _table(connections: Sequence[Connection]) -> Table:
             c.miro_team_name or c.miro_team_id,
             status,
             c.key_id or "-",
-            _when(c.updated_at),
+            when(c.updated_at),
         )
     return table
 
@@ -73,11 +62,11 @@ def _details(c: Connection) -> list[tuple[str, str]]:
         ("reason", c.status_reason or "-"),
         ("scopes", " ".join(c.scopes) or "-"),
         ("key id", c.key_id or "- (no tokens stored)"),
-        ("access token expires", _when(c.access_expires_at)),
-        ("refresh token issued", _when(c.refresh_issued_at)),
-        ("connected", _when(c.connected_at)),
-        ("created", _when(c.created_at)),
-        ("updated", _when(c.updated_at)),
+        ("access token expires", when(c.access_expires_at)),
+        ("refresh token issued", when(c.refresh_issued_at)),
+        ("connected", when(c.connected_at)),
+        ("created", when(c.created_at)),
+        ("updated", when(c.updated_at)),
     ]
 
 
@@ -125,10 +114,10 @@ def register(
         if not found:
             typer.echo("no connections")
             return
-        console = _console()
-        console.print(_table(found))
+        out = console()
+        out.print(_table(found))
         shown = f"{len(found)} of {total}" if total > len(found) else str(total)
-        console.print(f"{shown} connection(s)")
+        out.print(f"{shown} connection(s)")
 
     @connections.command("show")
     def show(

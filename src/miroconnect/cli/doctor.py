@@ -11,7 +11,9 @@ The checks, in order (a check whose prerequisite failed is skipped, and says why
 5. Miro authorization URL and 6. Miro API URL answer over HTTP (a plain GET with no
    credentials: no client secret, no token leaves this process); a host that is not
    Miro's (`miro.com`, `api.miro.com`) passes with a warning, since client secrets and
-   tokens go there: right for the emulator, wrong in production.
+   tokens go there: right for the emulator, wrong in production;
+7. webhooks: off, or where events go (no secret shown) and how many wait or are dead
+   (nothing is sent: a check must not post events to the host app).
 
 Output never shows a secret: settings are named, not printed, and the database URL is shown
 with its password hidden.
@@ -157,6 +159,41 @@ async def _keys(settings: Settings, *, database_ready: bool) -> Check:
     return Check("encryption keys", True, detail)
 
 
+async def _webhooks(settings: Settings, *, database_ready: bool) -> Check:
+    from urllib.parse import urlsplit
+
+    from miroconnect.storage.db import Database
+    from miroconnect.storage.outbox import WebhookQueue
+    from miroconnect.web.checks import webhook_problems
+
+    if not settings.webhook_url and not settings.webhook_secret.get_secret_value():
+        return Check("webhooks", True, "off (MIROCONNECT_WEBHOOK_URL is not set)")
+    problems = webhook_problems(settings)
+    if problems:
+        return Check("webhooks", False, "\n".join(problems))
+    parts = urlsplit(settings.webhook_url)
+    # Origin and path only: a query may carry the receiver's own token.
+    detail = f"events go to {parts.scheme}://{parts.netloc.rpartition('@')[2]}"
+    detail += f"{parts.path}, signed with the whsec_ secret"
+    if not database_ready:
+        return Check("webhooks", True, f"{detail}; queue not read: database not ready")
+    db = Database(settings.database_url)
+    try:
+        _, counts = await WebhookQueue(db).list_events(limit=1)
+    except Exception as exc:
+        return Check("webhooks", False, f"{detail}; {_describe(exc)}")
+    finally:
+        await db.dispose()
+    waiting = counts.get("pending", 0) + counts.get("sending", 0)
+    dead = counts.get("dead", 0)
+    detail += f"; {waiting} waiting, {dead} dead"
+    if dead:
+        detail += (
+            ": `miroconnect webhooks list --status dead`, then `webhooks retry ID`"
+        )
+    return Check("webhooks", True, detail, warn=bool(dead))
+
+
 async def _reachable(
     name: str,
     url: str,
@@ -232,6 +269,7 @@ async def run_checks(
             ),
         ]
         results.extend(await asyncio.gather(*checks))
+    results.append(await _webhooks(settings, database_ready=bool(migrations.ok)))
     return results
 
 
@@ -245,7 +283,8 @@ def register(
 
     @app.command("doctor")
     def doctor() -> None:
-        """Check settings, database, migrations, keys and Miro; non-zero on failure."""
+        """Check settings, database, migrations, keys, Miro and webhooks; non-zero on
+        failure."""
         settings = Settings()
         results = asyncio.run(run_checks(settings, transport=transport))
         width = max(len(check.name) for check in results)

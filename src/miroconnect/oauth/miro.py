@@ -13,11 +13,10 @@ import time
 from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
-from urllib.parse import urlsplit
 
 import httpx2
 
-from miroconnect.config import Settings, is_loopback
+from miroconnect.config import Settings, https_url_problem
 from miroconnect.errors import (
     CodeRejectedError,
     ConfigurationError,
@@ -102,17 +101,7 @@ def miro_url_problem(url: str) -> str | None:
     """Why `url` cannot be where Miro lives, or `None`: it must be an absolute https
     URL; plain http only on loopback (the emulator of `miroconnect demo`). Client
     secrets, codes and tokens travel to it."""
-    try:
-        parts = urlsplit(url)
-        host = parts.hostname or ""
-        parts.port  # noqa: B018  # raises for a port that is not one
-    except ValueError:
-        return "is not a URL"
-    if parts.scheme == "https" and host:
-        return None
-    if parts.scheme == "http" and host and is_loopback(host):
-        return None
-    return "must be an https URL (plain http only on a loopback address)"
+    return https_url_problem(url)
 
 
 class RefreshRejectedError(Exception):

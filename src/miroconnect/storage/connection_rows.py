@@ -3,7 +3,8 @@ new grant (its tokens sealed to the row and its owner), and updated under its lo
 
 `upsert_connection` is the one statement sequence that stores a grant as a user's
 connection; the flow's callback (`SQLStore.save_connection`) and the host's confirm of a
-held consent (`miroconnect.storage.consents`) both run it.
+held consent (`miroconnect.storage.consents`) both run it. With an `Outbox` (webhooks
+configured), each of these changes writes its `connection.*` event in its transaction.
 """
 
 from __future__ import annotations
@@ -25,6 +26,14 @@ from miroconnect.oauth.tokens import (
     TokenSet,
 )
 from miroconnect.storage.models import ConnectionRow, PendingAuthorizationRow
+from miroconnect.storage.outbox import (
+    CONNECTION_CREATED,
+    CONNECTION_NEEDS_REAUTH,
+    CONNECTION_RECONNECTED,
+    CONNECTION_REVOKED,
+    Outbox,
+    connection_event,
+)
 from miroconnect.storage.sealing import open_tokens, seal_tokens
 
 __all__ = [
@@ -35,6 +44,14 @@ __all__ = [
     "to_pending",
     "upsert_connection",
 ]
+
+# The event a status change reports (a change to the same status reports nothing).
+_STATUS_EVENTS = {
+    ConnectionStatus.NEEDS_REAUTH: CONNECTION_NEEDS_REAUTH,
+    ConnectionStatus.REMOVED: CONNECTION_REVOKED,
+    # Only after a failed write of a refreshed pair was retried (`oauth.refresh`).
+    ConnectionStatus.CONNECTED: CONNECTION_RECONNECTED,
+}
 
 
 def to_connection(row: ConnectionRow) -> Connection:
@@ -126,30 +143,46 @@ async def upsert_connection(
     identity: MiroIdentity,
     tokens: TokenSet,
     now: datetime,
+    outbox: Outbox | None = None,
 ) -> Connection:
     """Inside the caller's write transaction: lock the (app user, team) row and give it
-    `tokens`, or add it. A reconnect keeps the row (and its id), replacing the tokens."""
+    `tokens`, or add it. A reconnect keeps the row (and its id), replacing the tokens.
+
+    The event: `connection.created` for a new row or one that was disconnected
+    (`removed`), `connection.reconnected` for a connected or `needs_reauth` one."""
     C = ConnectionRow
     row = await session.scalar(
         select(C)
         .where(C.app_user_id == app_user_id, C.miro_team_id == identity.team_id)
         .with_for_update()
     )
+    created = row is None or row.status == ConnectionStatus.REMOVED.value
     if row is None:
         row = new_row(app_user_id, identity.team_id, now)
         session.add(row)
     fill_row(cipher, row, identity, tokens, now)
     await session.flush()
-    return to_connection(row)
+    connection = to_connection(row)
+    if outbox is not None:
+        kind = CONNECTION_CREATED if created else CONNECTION_RECONNECTED
+        await outbox.add(session, connection_event(kind, connection), now=now)
+    return connection
 
 
 class LockedRow:
     """A connection row under lock, for the vault's read-modify-write."""
 
-    def __init__(self, cipher: TokenCipher, session: AsyncSession, row: ConnectionRow):
+    def __init__(
+        self,
+        cipher: TokenCipher,
+        session: AsyncSession,
+        row: ConnectionRow,
+        outbox: Outbox | None = None,
+    ) -> None:
         self._cipher = cipher
         self._session = session
         self._row = row
+        self._outbox = outbox
         self._current = StoredTokens(to_connection(row), open_tokens(cipher, row))
 
     @property
@@ -165,8 +198,10 @@ class LockedRow:
     async def set_status(
         self, status: ConnectionStatus, reason: str | None, *, now: datetime
     ) -> None:
-        """Change the status; `removed` deletes the tokens."""
+        """Change the status; `removed` deletes the tokens. A change writes its event
+        (`connection.needs_reauth`, `.revoked`, `.reconnected`)."""
         row = self._row
+        changed = row.status != status.value
         row.status = status.value
         row.status_reason = reason
         row.updated_at = now
@@ -178,3 +213,6 @@ class LockedRow:
             row.refresh_issued_at = None
             row.token_version += 1
         await self._session.flush()
+        if self._outbox is not None and changed:
+            event = connection_event(_STATUS_EVENTS[status], to_connection(row))
+            await self._outbox.add(self._session, event, now=now)

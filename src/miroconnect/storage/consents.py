@@ -4,7 +4,8 @@ The tokens of a held consent are sealed like a connection's (`miroconnect.storag
 bound to the `pending_consents` row and its owner. A confirm decides under a row lock
 (`SELECT ... FOR UPDATE` on PostgreSQL, the IMMEDIATE transaction on SQLite), and turning a
 consent into a connection happens in that same transaction: the consent is `confirmed` and
-the connection stored together, or neither.
+the connection stored together (with its webhook event, when an `Outbox` is given), or
+none of them.
 """
 
 from __future__ import annotations
@@ -25,6 +26,7 @@ from miroconnect.storage.connection_rows import upsert_connection
 from miroconnect.storage.db import Database
 from miroconnect.storage.flow_statements import FlowStatements, row_values
 from miroconnect.storage.models import PendingConsentRow
+from miroconnect.storage.outbox import Outbox
 from miroconnect.storage.sealing import open_tokens, seal_tokens
 
 __all__ = ["SQLConsentStore"]
@@ -59,11 +61,15 @@ def _to_consent(cipher: TokenCipher, row: PendingConsentRow) -> HeldConsent:
 
 
 class SQLConsentStore:
-    """Implements `ConsentStore` on a `Database`."""
+    """Implements `ConsentStore` on a `Database`; with `outbox`, a confirmed consent
+    writes its `connection.*` event."""
 
-    def __init__(self, db: Database, cipher: TokenCipher) -> None:
+    def __init__(
+        self, db: Database, cipher: TokenCipher, *, outbox: Outbox | None = None
+    ) -> None:
         self.db = db
         self.cipher = cipher
+        self.outbox = outbox
         self._insert = FlowStatements(db).hold_consent
 
     async def hold_consent(self, consent: NewHeldConsent) -> None:
@@ -101,7 +107,11 @@ class SQLConsentStore:
                 .where(PendingConsentRow.result_hash == result_hash)
                 .with_for_update()
             )
-            yield None if row is None else _LockedConsent(self.cipher, session, row)
+            yield (
+                None
+                if row is None
+                else _LockedConsent(self.cipher, session, row, self.outbox)
+            )
 
     async def expire_consent(self, consent_id: str, *, now: datetime) -> bool:
         """`held` -> `expired`, only if still held (the maintenance job's step)."""
@@ -167,11 +177,16 @@ class _LockedConsent:
     """A consent row under lock, for the confirm's decision."""
 
     def __init__(
-        self, cipher: TokenCipher, session: AsyncSession, row: PendingConsentRow
+        self,
+        cipher: TokenCipher,
+        session: AsyncSession,
+        row: PendingConsentRow,
+        outbox: Outbox | None,
     ) -> None:
         self._cipher = cipher
         self._session = session
         self._row = row
+        self._outbox = outbox
         self._current = _to_consent(cipher, row)
 
     @property
@@ -191,6 +206,7 @@ class _LockedConsent:
             identity=consent.identity,
             tokens=consent.tokens,
             now=now,
+            outbox=self._outbox,
         )
         row = self._row
         row.status = ConsentStatus.CONFIRMED.value

@@ -23,14 +23,19 @@ this process: the statement, its rows and the connection's return happen in one 
 that thread, where aiosqlite makes five (cursor, execute, fetch, close, and the rollback of
 the pool's reset), and every trip wakes the event loop from another thread.
 `docs/benchmarks.md` (the hot path) has the measurements.
+
+A change that must be atomic with another write (a board recorded and the webhook event
+that reports it, `miroconnect.storage.outbox`) runs through `Database.run_in_transaction`:
+a synchronous function given one connection inside `BEGIN ... COMMIT`; on a SQLite file it
+runs on that same thread, so the whole transaction is still one trip there.
 """
 
 from __future__ import annotations
 
 import asyncio
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from concurrent.futures import ThreadPoolExecutor
-from typing import Any
+from typing import Any, TypeVar
 
 from sqlalchemy import Engine, Executable, Row, create_engine, event, make_url
 from sqlalchemy.engine import Connection
@@ -42,6 +47,8 @@ from sqlalchemy.ext.asyncio import (
 )
 
 __all__ = ["Database"]
+
+T = TypeVar("T")
 
 _WRITE_OPTION = "miroconnect_immediate"
 _SINGLE_OPTION = "miroconnect_single_statement"
@@ -91,9 +98,9 @@ class Database:
         if self.is_sqlite:
             _configure_sqlite(self.engine, busy_timeout_ms)
         self._sessions = async_sessionmaker(self.engine, expire_on_commit=False)
+        self._write_engine = self.engine.execution_options(**{_WRITE_OPTION: True})
         self._write_sessions = async_sessionmaker(
-            self.engine.execution_options(**{_WRITE_OPTION: True}),
-            expire_on_commit=False,
+            self._write_engine, expire_on_commit=False
         )
         # One statement is atomic without BEGIN and COMMIT around it. PostgreSQL: on an
         # autocommit connection it is one round trip, not three. SQLite: no BEGIN is
@@ -159,6 +166,20 @@ class Database:
         await connection.close()
         return rows
 
+    async def run_in_transaction(self, work: Callable[[Connection], T]) -> T:
+        """Run `work` in one write transaction: committed when it returns, rolled back
+        if it raises. `work` is synchronous and gets a SQLAlchemy `Connection`.
+
+        For the few writes that must be atomic together and are short (no awaiting
+        inside). On a SQLite file it runs on `Database.run`'s thread (`BEGIN IMMEDIATE`,
+        the statements, `COMMIT`: one trip there); elsewhere through
+        `AsyncConnection.run_sync`.
+        """
+        if self._sqlite_thread is not None:
+            return await self._sqlite_thread.run_in_transaction(work)
+        async with self._write_engine.begin() as connection:
+            return await connection.run_sync(work)
+
     async def dispose(self) -> None:
         """Close every pooled connection."""
         if self._sqlite_thread is not None:
@@ -195,6 +216,17 @@ class _SQLiteThread:
         with self.engine.connect().execution_options(**{_SINGLE_OPTION: True}) as c:
             result = c.execute(statement, params)
             return result.all() if result.returns_rows else ()
+
+    async def run_in_transaction(self, work: Callable[[Connection], T]) -> T:
+        loop = asyncio.get_running_loop()
+        return await loop.run_in_executor(self._executor, self._transaction, work)
+
+    def _transaction(self, work: Callable[[Connection], T]) -> T:
+        with (
+            self.engine.connect().execution_options(**{_WRITE_OPTION: True}) as c,
+            c.begin(),
+        ):
+            return work(c)
 
     def close(self) -> None:
         """Close the connection, in its own thread. The thread stays (idle) and the

@@ -6,7 +6,8 @@ key wrote them, so `miroconnect keys rotate` finds the rows still under an old k
 `pending_authorizations` holds a started connect flow: only hashes of the state, the
 browser-binding cookie and the service-mode launch token are kept. `pending_consents` holds
 the tokens of a service-mode consent (encrypted, bound to the row and its owner) until the
-host app confirms which of its users finished the flow.
+host app confirms which of its users finished the flow. `webhook_outbox` holds the events
+for the host app's webhook, each written with the change it reports.
 """
 
 from __future__ import annotations
@@ -40,6 +41,7 @@ __all__ = [
     "PendingConsentRow",
     "ThrottleCounterRow",
     "WebAccountRow",
+    "WebhookEventRow",
     "WebSessionRow",
 ]
 
@@ -209,6 +211,48 @@ class OperationRow(Base):
     updated_at: Mapped[datetime] = mapped_column(UTCDateTime)
     # When it ended (done or failed); NULL while it runs.
     finished_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+
+
+# Events `WebhookQueue.claim` may pick; its query repeats this predicate literally.
+_UNSENT = "status IN ('pending', 'sending')"
+
+
+class WebhookEventRow(Base):
+    """One event for the host app's webhook (`MIROCONNECT_WEBHOOK_URL`): the outbox.
+
+    Written in the transaction of the change it reports (`miroconnect.storage.outbox`), so
+    an event exists exactly when its change was committed. `payload` is the JSON body as
+    it is sent, signed at each attempt. `status`: pending -> sending (claimed by a worker
+    until `next_attempt_at`, its lease) -> delivered, or back to pending with a later
+    `next_attempt_at` after a failed attempt; dead when the retries are spent.
+    """
+
+    __tablename__ = "webhook_outbox"
+    __table_args__ = (
+        CheckConstraint(
+            "status IN ('pending', 'sending', 'delivered', 'dead')", name="status"
+        ),
+        # The worker's claim reads only unsent events, soonest due first; delivered ones
+        # (kept for `miroconnect webhooks list` until `maintain` deletes them) stay out.
+        Index(
+            "ix_webhook_outbox_due",
+            "next_attempt_at",
+            postgresql_where=text(_UNSENT),
+            sqlite_where=text(_UNSENT),
+        ),
+    )
+
+    id: Mapped[str] = mapped_column(String(40), primary_key=True)
+    type: Mapped[str] = mapped_column(String(40))
+    payload: Mapped[str] = mapped_column(Text)
+    status: Mapped[str] = mapped_column(String(16))
+    # Attempts made in the current retry schedule (`webhooks retry` starts a new one).
+    attempts: Mapped[int] = mapped_column(Integer, default=0)
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime)
+    next_attempt_at: Mapped[datetime] = mapped_column(UTCDateTime)
+    delivered_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+    # Why the last attempt failed (`HTTP 500`, `redirect 302`, `ConnectError`).
+    last_error: Mapped[str | None] = mapped_column(String(200))
 
 
 # -- miroconnect.web: reference-app accounts and boards made through us (owned by the web layer)

@@ -6,7 +6,8 @@ request leaves. Only the worker holding the row's lease advances it; a lease tha
 
 A board made by an action is recorded on its operation (`created_board_id`, and the result
 with its name and link), so finishing the operation records the board in the same
-statement, and a user's boards are the done operations that made one (`boards`).
+statement, and a user's boards are the done operations that made one (`boards`). With an
+`Outbox` (webhooks configured), `finish` writes the `board.created` event atomically too.
 
 The statements of the common path (insert a new operation, advance it, finish it) are
 built once per store and run through `Database.run`: one statement each, atomic by itself.
@@ -43,9 +44,11 @@ from sqlalchemy.exc import IntegrityError
 from miroconnect.errors import ActionError, IdempotencyKeyReusedError, LeaseLostError
 from miroconnect.storage.db import Database
 from miroconnect.storage.models import OperationRow
+from miroconnect.storage.outbox import NewEvent, Outbox
 from miroconnect.types import Clock, system_clock
 
 __all__ = [
+    "BOARD_KINDS",
     "BoardRecord",
     "Claim",
     "CURSOR_PATTERN",
@@ -206,11 +209,19 @@ class OperationStore:
         *,
         clock: Clock = system_clock,
         lease: timedelta = timedelta(minutes=2),
+        outbox: Outbox | None = None,
     ) -> None:
         self._db = db
         self._clock = clock
         self._lease = lease
         self._sql = _Statements(db)
+        self._outbox = outbox
+        self._finish_event = outbox.prepare(self._sql.finish) if outbox else None
+
+    @property
+    def records_events(self) -> bool:
+        """Whether `finish` writes the events it is given (webhooks are configured)."""
+        return self._outbox is not None
 
     async def claim(
         self,
@@ -326,9 +337,11 @@ class OperationStore:
         result: Mapping[str, Any],
         *,
         board_id: str | None = None,
+        event: NewEvent | None = None,
     ) -> datetime:
         """Done with `result`; with `board_id`, the board it made is recorded in the same
-        statement (`ActionError` if another operation has it). When it finished."""
+        statement (`ActionError` if another operation has it); with `event` (and an
+        outbox), that event is written atomically with it. When it finished."""
         now = self._clock()
         params = {
             "op_id": op_id,
@@ -338,7 +351,12 @@ class OperationStore:
             "board": board_id,
         }
         try:
-            rows = await self._db.run(self._sql.finish, params)
+            if event is not None and self._outbox and self._finish_event:
+                rows = await self._outbox.run(
+                    self._finish_event, params, event, now=now
+                )
+            else:
+                rows = await self._db.run(self._sql.finish, params)
         except IntegrityError:
             raise ActionError(
                 f"board {board_id} is already recorded by another operation"

@@ -4,7 +4,9 @@ Tokens are encrypted here, on the way in and out of the `connections` table
 (`miroconnect.storage.sealing`): the associated data names the row, its owner and the
 field, so a ciphertext moved elsewhere, or a row re-pointed to another user, fails to open.
 Every read-then-write runs in a `Database.write_session()` with the row locked
-(`SELECT ... FOR UPDATE` on PostgreSQL; the IMMEDIATE transaction on SQLite).
+(`SELECT ... FOR UPDATE` on PostgreSQL; the IMMEDIATE transaction on SQLite). With an
+`Outbox` (webhooks configured), every change of a connection writes its event in the same
+transaction (`miroconnect.storage.outbox`).
 """
 
 from __future__ import annotations
@@ -42,6 +44,7 @@ from miroconnect.storage.connection_rows import (
 from miroconnect.storage.db import Database
 from miroconnect.storage.flow_statements import FlowStatements, row_values
 from miroconnect.storage.models import ConnectionRow, PendingAuthorizationRow
+from miroconnect.storage.outbox import CONNECTION_CREATED, Outbox, connection_event
 from miroconnect.storage.sealing import open_tokens
 
 __all__ = ["SQLStore"]
@@ -51,11 +54,15 @@ MAINTENANCE_LOCK_KEY = 0x6D69726F636F6E6E  # "miroconn"
 
 
 class SQLStore:
-    """Implements `FlowStore` and `ConnectionStore` on a `Database`."""
+    """Implements `FlowStore` and `ConnectionStore` on a `Database`; with `outbox`, each
+    change of a connection writes its webhook event."""
 
-    def __init__(self, db: Database, cipher: TokenCipher) -> None:
+    def __init__(
+        self, db: Database, cipher: TokenCipher, *, outbox: Outbox | None = None
+    ) -> None:
         self.db = db
         self.cipher = cipher
+        self.outbox = outbox
         self._sql = FlowStatements(db)
 
     # -- FlowStore ------------------------------------------------------------------------
@@ -181,8 +188,18 @@ class SQLStore:
         and updates it. The ciphertexts are bound to the new row's id, as there."""
         row = new_row(app_user_id, identity.team_id, now)
         fill_row(self.cipher, row, identity, tokens, now)
-        inserted = await self.db.run(self._sql.insert_connection, row_values(row))
-        return to_connection(row) if inserted else None
+        values = row_values(row)
+        connection = to_connection(row)
+        if self.outbox is None:
+            rows = await self.db.run(self._sql.insert_connection, values)
+        else:
+            # With its `connection.created` event: one statement on PostgreSQL (a CTE),
+            # one transaction elsewhere (`Outbox.prepare`). The values are set on the
+            # INSERT itself: inside a CTE, SQLAlchemy does not bind them by column name.
+            prepared = self.outbox.prepare(self._sql.insert_connection.values(values))
+            event = connection_event(CONNECTION_CREATED, connection)
+            rows = await self.outbox.run(prepared, {}, event, now=now)
+        return connection if rows else None
 
     async def _save_connection(
         self,
@@ -199,6 +216,7 @@ class SQLStore:
                 identity=identity,
                 tokens=tokens,
                 now=now,
+                outbox=self.outbox,
             )
 
     # -- ConnectionStore ------------------------------------------------------------------
@@ -295,7 +313,7 @@ class SQLStore:
             )
             if row is None:
                 raise NotConnectedError(f"connection {connection_id} does not exist")
-            yield LockedRow(self.cipher, session, row)
+            yield LockedRow(self.cipher, session, row, self.outbox)
 
     async def due_for_maintenance(
         self, *, refresh_issued_before: datetime, limit: int

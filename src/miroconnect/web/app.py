@@ -58,6 +58,7 @@ from miroconnect.web.security import (
 )
 from miroconnect.web.sessions import Sessions
 from miroconnect.web.token_api import token_router
+from miroconnect.web.webhooks import install_webhooks
 
 __all__ = ["build_context", "create_app", "create_service_app", "install"]
 
@@ -129,6 +130,7 @@ def build_context(
     reference_app: bool = False,
     database: Database | None = None,
     runner: ActionRunner | None = None,
+    webhook_transport: httpx2.AsyncBaseTransport | None = None,
 ) -> WebContext:
     """The services behind the routers, built by `miroconnect.assembly.build_stack` (see
     `create_app` for the arguments). Every Miro request is counted on `/metrics`."""
@@ -143,6 +145,7 @@ def build_context(
         database=database,
         runner=runner,
         closers=(transport,),
+        webhook_transport=webhook_transport,
     )
     return WebContext(
         stack=stack,
@@ -170,8 +173,8 @@ def install(app: FastAPI, context: WebContext, *, prefix: str = "/connect") -> N
     on `prefix`, so the host's own pages keep their policy), caps request bodies under
     `prefix`, answers a failed CSRF check with a 403 page, and gives each request under
     `prefix` a request id (`X-Request-ID`, on every event it logs) and an `http.request`
-    event, as `create_app` does for all of its requests. Close `context` in the host's
-    lifespan.
+    event, as `create_app` does for all of its requests. In the host's lifespan, call
+    `context.start()` (webhook delivery, if configured) and close `context`.
 
     ```python
     context = build_context(Settings())
@@ -214,6 +217,7 @@ def create_app(
     reference_app: bool = False,
     database: Database | None = None,
     runner: ActionRunner | None = None,
+    webhook_transport: httpx2.AsyncBaseTransport | None = None,
 ) -> FastAPI:
     """Build the miroconnect web app.
 
@@ -223,6 +227,8 @@ def create_app(
     * `clock`: the time source (tests move it forward instead of sleeping).
     * `reference_app`: also serve the reference app's pages (accounts, home, boards).
     * `runner`, `database`: replace the parts built from `settings`.
+    * `webhook_transport`: how to reach `MIROCONNECT_WEBHOOK_URL` (tests inject one).
+      With a webhook URL, the app's lifespan runs the delivery worker.
 
     ```python
     app = create_app(Settings(), reference_app=True)
@@ -235,6 +241,7 @@ def create_app(
         reference_app=reference_app,
         database=database,
         runner=runner,
+        webhook_transport=webhook_transport,
     )
     if not reference_app:
         # The service's users come from another app: its `/` is no way back for them.
@@ -242,6 +249,7 @@ def create_app(
 
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
+        context.start()
         try:
             yield
         finally:
@@ -259,6 +267,7 @@ def create_app(
     app.state.miroconnect = context
     install_error_handlers(app, context)
     install_openapi(app)
+    install_webhooks(app)
     _operator_routes(app, context)
     app.include_router(api_router(), prefix="/api/v1")
     app.include_router(token_router(), prefix="/api/v1")

@@ -8,8 +8,14 @@ from miroconnect.config import Settings
 from miroconnect.crypto import KeyRing
 from miroconnect.errors import ConfigurationError
 from miroconnect.oauth.miro import miro_url_problem
+from miroconnect.webhooks.sender import webhook_secret_problem, webhook_url_problem
 
-__all__ = ["MIN_API_KEY_LENGTH", "MIN_SECRET_KEY_LENGTH", "settings_problems"]
+__all__ = [
+    "MIN_API_KEY_LENGTH",
+    "MIN_SECRET_KEY_LENGTH",
+    "settings_problems",
+    "webhook_problems",
+]
 
 MIN_SECRET_KEY_LENGTH = 32
 MIN_API_KEY_LENGTH = 16
@@ -27,6 +33,8 @@ _WHAT = {
     "that sign cookies, e.g. `python -c 'import secrets; print(secrets.token_urlsafe())'`",
     "MIROCONNECT_API_KEYS": "comma-separated keys your app sends as "
     "`Authorization: Bearer <key>`",
+    "MIROCONNECT_WEBHOOK_SECRET": "the whsec_... secret that signs webhooks; make one "
+    "with `miroconnect webhooks secret`",
 }
 
 
@@ -100,4 +108,33 @@ def settings_problems(settings: Settings) -> list[str]:
                 "https://app.example.com"
             )
             break
+    return problems + webhook_problems(settings)
+
+
+def webhook_problems(settings: Settings) -> list[str]:
+    """What is wrong with the webhook settings (none set is fine: no webhooks)."""
+    url = settings.webhook_url
+    secret = settings.webhook_secret.get_secret_value()
+    if not url:
+        if secret:
+            return [
+                "MIROCONNECT_WEBHOOK_SECRET is set but MIROCONNECT_WEBHOOK_URL is "
+                "not: set both (webhooks on) or neither"
+            ]
+        return []
+    problems = []
+    url_problem = webhook_url_problem(url)
+    if url_problem:
+        problems.append(f"MIROCONNECT_WEBHOOK_URL {url_problem}")
+    secret_problem = webhook_secret_problem(secret) if secret else None
+    if not secret:
+        problems.append(
+            "MIROCONNECT_WEBHOOK_SECRET is not set: "
+            + _WHAT["MIROCONNECT_WEBHOOK_SECRET"]
+        )
+    elif secret_problem:
+        problems.append(
+            f"MIROCONNECT_WEBHOOK_SECRET {secret_problem}: "
+            + _WHAT["MIROCONNECT_WEBHOOK_SECRET"]
+        )
     return problems

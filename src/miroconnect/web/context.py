@@ -98,8 +98,13 @@ class WebContext:
         """The one-time link of service mode: a browser opening it starts consent."""
         return f"{self.public_url}/connect/launch/{quote(launch.launch_token, safe='')}"
 
+    def start(self) -> None:
+        """Start the background work (webhook delivery, if configured); call it in the
+        app's lifespan, before `aclose`."""
+        self.stack.start()
+
     async def aclose(self) -> None:
-        """Close the HTTP clients and the database connections."""
+        """Stop the background work; close the HTTP clients and database connections."""
         await self.stack.aclose()
 
     def render(

@@ -193,7 +193,8 @@ def _closing(response: Response) -> Response:
 
 
 def install_openapi(app: FastAPI) -> None:
-    """Errors are documented as `application/problem+json`, which they are."""
+    """Errors are documented as `application/problem+json`, which they are; the
+    webhook events (`miroconnect.web.webhooks`) as answered by any 2xx."""
 
     def openapi() -> dict[str, Any]:
         if app.openapi_schema:
@@ -203,6 +204,7 @@ def install_openapi(app: FastAPI) -> None:
             version=app.version,
             summary=app.summary,
             routes=app.routes,
+            webhooks=app.webhooks.routes,
         )
         schema.setdefault("components", {}).setdefault("securitySchemes", {})[
             "bearer"
@@ -225,6 +227,12 @@ def install_openapi(app: FastAPI) -> None:
                     ):
                         problem = {"$ref": "#/components/schemas/Problem"}
                     response["content"] = {PROBLEM_MEDIA_TYPE: {"schema": problem}}
+        for path_item in schema.get("webhooks", {}).values():
+            for operation in path_item.values():
+                # What the host app answers us (`miroconnect.web.webhooks`).
+                operation["responses"] = {
+                    "2XX": {"description": "Delivered; anything else is retried."}
+                }
         app.openapi_schema = schema
         return schema
 
