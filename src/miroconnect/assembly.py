@@ -42,6 +42,7 @@ from miroconnect.oauth.miro import MiroOAuthClient, MiroOAuthConfig
 from miroconnect.oauth.pending import ActionRunner
 from miroconnect.oauth.vault import TokenVault
 from miroconnect.storage.accounts import SQLAccountStore
+from miroconnect.storage.boards import SQLBoardList
 from miroconnect.storage.consents import SQLConsentStore
 from miroconnect.storage.db import Database
 from miroconnect.storage.operations import OperationStore
@@ -74,6 +75,7 @@ class Storage:
     connections: SQLStore
     consents: SQLConsentStore
     operations: OperationStore
+    boards: SQLBoardList
     accounts: SQLAccountStore
     sessions: SQLSessionStore
     throttle: SQLThrottle
@@ -166,6 +168,7 @@ def open_storage(
         connections=SQLStore(database, cipher, outbox=outbox),
         consents=SQLConsentStore(database, cipher, outbox=outbox),
         operations=OperationStore(database, clock=clock, outbox=outbox),
+        boards=SQLBoardList(database),
         accounts=SQLAccountStore(database, clock),
         sessions=SQLSessionStore(database),
         throttle=SQLThrottle(database, clock),

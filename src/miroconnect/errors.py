@@ -151,7 +151,7 @@ class AuthorizationError(MiroConnectError):
     after the state was consumed carries `app_user_id` (the flow's user), and once the
     browser was verified also `return_url` (where the flow was to end, re-checked
     against the allow-list) and `display` (how: `redirect` or `popup`), so the caller
-    can send the user back there.
+    can send the user back there. Each subclass's `message` says what happened.
     """
 
     reason = "authorization_failed"
@@ -167,8 +167,6 @@ class AuthorizationError(MiroConnectError):
 
 
 class StateUnknownError(AuthorizationError):
-    """The callback's state is missing or was never issued: a forged or mangled link."""
-
     reason = "state_unknown"
     message = (
         "The callback's state is missing or was never issued: a forged or mangled link."
@@ -176,22 +174,16 @@ class StateUnknownError(AuthorizationError):
 
 
 class StateReplayedError(AuthorizationError):
-    """The callback's state was already used: a replayed or refreshed callback."""
-
     reason = "state_replayed"
     message = "The callback's state was already used: a replayed or refreshed callback."
 
 
 class StateExpiredError(AuthorizationError):
-    """The callback came more than 10 minutes after the flow started."""
-
     reason = "state_expired"
     message = "The callback came more than 10 minutes after the flow started."
 
 
 class BrowserMismatchError(AuthorizationError):
-    """The callback arrived in another browser than the one that started the flow."""
-
     reason = "browser_mismatch"
     message = (
         "The callback arrived in another browser than the one that started the flow."
@@ -209,30 +201,22 @@ class UserMismatchError(AuthorizationError):
 
 
 class AccessDeniedError(AuthorizationError):
-    """The user refused (or cancelled) the authorization at Miro."""
-
     reason = "access_denied"
     message = "The user refused (or cancelled) the authorization at Miro."
     error = "access_denied"
 
 
 class ConsentFailedError(AuthorizationError):
-    """Miro redirected back with an `error` other than `access_denied`."""
-
     reason = "consent_failed"
     message = "Miro redirected back with an `error` other than `access_denied`."
 
 
 class CodeMissingError(AuthorizationError):
-    """The callback carried neither a `code` nor an `error`."""
-
     reason = "code_missing"
     message = "The callback carried neither a `code` nor an `error`."
 
 
 class CodeRejectedError(AuthorizationError):
-    """Miro refused to exchange the code: already used, expired, or not ours."""
-
     reason = "code_rejected"
     message = "Miro refused to exchange the code: already used, expired, or not ours."
 
@@ -249,22 +233,16 @@ class ExchangeFailedError(AuthorizationError):
 
 
 class ReturnURLRejectedError(AuthorizationError):
-    """The return URL is neither a plain relative path nor on the allow-list."""
-
     reason = "return_url_rejected"
     message = "The return URL is neither a plain relative path nor on the allow-list."
 
 
 class LaunchUnknownError(AuthorizationError):
-    """The service-mode launch link was never issued."""
-
     reason = "launch_unknown"
     message = "The service-mode launch link was never issued."
 
 
 class LaunchReplayedError(AuthorizationError):
-    """The service-mode launch link was already used (it binds one browser, once)."""
-
     reason = "launch_replayed"
     message = (
         "The service-mode launch link was already used (it binds one browser, once)."
@@ -272,8 +250,6 @@ class LaunchReplayedError(AuthorizationError):
 
 
 class LaunchExpiredError(AuthorizationError):
-    """The service-mode launch link is older than its 10 minutes."""
-
     reason = "launch_expired"
     message = "The service-mode launch link is older than its 10 minutes."
 
@@ -291,8 +267,6 @@ class FlowUserMismatchError(AuthorizationError):
 
 
 class ResultUnknownError(AuthorizationError):
-    """Service mode: the `miro_result` to confirm was never issued (or was altered)."""
-
     reason = "result_unknown"
     message = (
         "Service mode: the `miro_result` to confirm was never issued (or was altered)."
@@ -300,8 +274,6 @@ class ResultUnknownError(AuthorizationError):
 
 
 class ResultUsedError(AuthorizationError):
-    """Service mode: the consent behind this `miro_result` was refused or revoked."""
-
     reason = "result_used"
     message = (
         "Service mode: the consent behind this `miro_result` was refused or revoked."
@@ -309,8 +281,6 @@ class ResultUsedError(AuthorizationError):
 
 
 class ResultExpiredError(AuthorizationError):
-    """Service mode: the `miro_result` was not confirmed within its 10 minutes."""
-
     reason = "result_expired"
     message = "Service mode: the `miro_result` was not confirmed within its 10 minutes."
 

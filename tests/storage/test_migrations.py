@@ -26,10 +26,10 @@ import miroconnect.storage.models  # noqa: F401  (registers the tables)
 from miroconnect.crypto import KeyRing, TokenCipher
 from miroconnect.errors import DecryptionError
 from miroconnect.storage.base import Base
+from miroconnect.storage.boards import SQLBoardList
 from miroconnect.storage.db import Database
 from miroconnect.storage.migrate import current_revision, downgrade, upgrade
 from miroconnect.storage.models import ConnectionRow
-from miroconnect.storage.operations import OperationStore
 from miroconnect.storage.repository import SQLStore
 from miroconnect.storage.types import UTCDateTime
 from support.oauth import KEY1
@@ -196,7 +196,7 @@ async def test_0007_moves_recorded_boards_onto_their_operations(
     await upgrade(database_url, "0007")
     database = Database(database_url)
     try:
-        listed, _ = await OperationStore(database).boards("user-1", limit=10)
+        listed, _ = await SQLBoardList(database).page("user-1", limit=10)
     finally:
         await database.dispose()
     # Newest first, each at the time it was recorded, the orphan kept.

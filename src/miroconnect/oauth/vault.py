@@ -8,7 +8,6 @@ maintenance job refreshes connections whose refresh token nears Miro's 60 days.
 Every step logs one event (`vault.refresh.started`, `.succeeded`, `.skipped`, `.rejected`,
 `.failed`, `.store_retry`, `.store_failed`, `vault.needs_reauth`, `vault.disconnected`,
 `vault.maintenance`) with connection ids and reasons, never a token.
-
 """
 
 from __future__ import annotations
@@ -405,9 +404,8 @@ class TokenVault:
         seen = tokens.access_token
 
         def needed(_: Connection, current: TokenSet) -> bool:
-            # Another token under the lock: someone refreshed since we read it. (Not
-            # "less than `margin` left": tokens that Miro issues shorter would then be
-            # refreshed by every caller.)
+            # Still the token we read (not "less than `margin` left": tokens Miro issues
+            # shorter would be refreshed by every caller).
             return current.access_token == seen
 
         await self._refresher.refresh(connection_id, needed, trigger="expiry")

@@ -1,4 +1,4 @@
-"""The operations table as a small repository: claim, advance, adopt, finish, list boards.
+"""The operations table as a small repository: claim, advance, adopt, finish.
 
 Every action run is a row keyed by (app user, idempotency key), committed before any
 request leaves. Only the worker holding the row's lease advances it; a lease that runs out
@@ -6,7 +6,8 @@ request leaves. Only the worker holding the row's lease advances it; a lease tha
 
 A board made by an action is recorded on its operation (`created_board_id`, and the result
 with its name and link), so finishing the operation records the board in the same
-statement, and a user's boards are the done operations that made one (`boards`). With an
+statement, and a user's boards are the done operations that made one
+(`miroconnect.storage.boards`). With an
 `Outbox` (webhooks configured), `finish` writes the `board.created` event atomically too.
 
 The statements of the common path (insert a new operation, advance it, finish it) are
@@ -18,12 +19,11 @@ repeat or a crash).
 from __future__ import annotations
 
 import json
-import re
 import secrets
 import time
-from collections.abc import Mapping, Sequence
+from collections.abc import Mapping
 from dataclasses import dataclass
-from datetime import UTC, datetime, timedelta
+from datetime import datetime, timedelta
 from typing import Any, cast
 
 from sqlalchemy import (
@@ -33,8 +33,6 @@ from sqlalchemy import (
     and_,
     bindparam,
     func,
-    literal,
-    or_,
     select,
     update,
 )
@@ -49,9 +47,7 @@ from miroconnect.types import Clock, system_clock
 
 __all__ = [
     "BOARD_KINDS",
-    "BoardRecord",
     "Claim",
-    "CURSOR_PATTERN",
     "LeaseLostError",
     "Operation",
     "OperationStore",
@@ -111,17 +107,6 @@ class Claim:
     created: bool = False
 
 
-@dataclass(frozen=True)
-class BoardRecord:
-    """A board made through miroconnect, as its operation recorded it. `view_link` is
-    Miro's answer as received: check it before it goes into a page."""
-
-    board_id: str
-    name: str
-    view_link: str
-    created_at: datetime
-
-
 class _Statements:
     """The common path's statements, built once (no per-call construction or cache key)."""
 
@@ -175,28 +160,6 @@ class _Statements:
             lease_until=None,
         )
         self.release = advance(lease_owner=None, lease_until=None)
-        columns = (T.c.created_board_id, T.c.result, T.c.finished_at, T.c.id)
-        boards = (
-            select(*columns)
-            .where(
-                T.c.app_user_id == bindparam("user"),
-                T.c.kind.in_(
-                    [literal(kind, literal_execute=True) for kind in BOARD_KINDS]
-                ),
-                T.c.state == literal("done", literal_execute=True),
-                T.c.created_board_id.is_not(None),
-            )
-            .order_by(T.c.finished_at.desc(), T.c.id.desc())
-            .limit(bindparam("limit"))
-        )
-        after = bindparam("after_time", type_=T.c.finished_at.type)
-        self.boards = boards
-        self.boards_after = boards.where(
-            or_(
-                T.c.finished_at < after,
-                and_(T.c.finished_at == after, T.c.id < bindparam("after_id")),
-            )
-        )
 
 
 class OperationStore:
@@ -388,32 +351,6 @@ class OperationStore:
             rows = await session.scalars(select(OperationRow))
             return [Operation.of(row) for row in rows]
 
-    async def boards(
-        self, app_user_id: str, *, limit: int, cursor: str | None = None
-    ) -> tuple[Sequence[BoardRecord], str | None]:
-        """Up to `limit` boards made for the user, newest first, and the cursor of the
-        next page (`None` on the last). `ValueError` for a cursor not of
-        `CURSOR_PATTERN`."""
-        params: dict[str, Any] = {"user": app_user_id, "limit": limit + 1}
-        statement = self._sql.boards
-        if cursor is not None:
-            params["after_time"], params["after_id"] = _read_cursor(cursor)
-            statement = self._sql.boards_after
-        rows = list(await self._db.run(statement, params))
-        records = [
-            BoardRecord(
-                board_id=row.created_board_id,
-                name=str((row.result or {}).get("name") or ""),
-                view_link=str((row.result or {}).get("view_link") or ""),
-                created_at=row.finished_at,
-            )
-            for row in rows[:limit]
-        ]
-        if len(rows) <= limit:
-            return records, None
-        last = rows[limit - 1]
-        return records, _write_cursor(last.finished_at, last.id)
-
 
 def _ordered_id() -> str:
     """32 hex digits that sort in creation order (nanoseconds, then 64 random bits), like
@@ -435,23 +372,3 @@ def _new_operation(values: Mapping[str, Any]) -> Operation:
         error=None,
         started_at=values["started_at"],
     )
-
-
-CURSOR_PATTERN = r"^[0-9]{1,16}-[0-9a-f]{32}$"
-"""A page cursor: the last board's end (microseconds since 1970) and its operation's id.
-Every string of this form is a position in the list, so none is refused."""
-
-
-def _write_cursor(finished_at: datetime, op_id: str) -> str:
-    micros = (finished_at - _EPOCH) // timedelta(microseconds=1)
-    return f"{micros}-{op_id}"
-
-
-def _read_cursor(cursor: str) -> tuple[datetime, str]:
-    if not re.fullmatch(CURSOR_PATTERN, cursor):
-        raise ValueError("not a cursor of this list")
-    micros, op_id = cursor.split("-")
-    return _EPOCH + timedelta(microseconds=int(micros)), op_id
-
-
-_EPOCH = datetime(1970, 1, 1, tzinfo=UTC)

@@ -52,7 +52,7 @@ from miroconnect.oauth.outcomes import ActionDone, FlowLaunch
 from miroconnect.oauth.params import check_return_url
 from miroconnect.oauth.pending import ActionResult
 from miroconnect.oauth.tokens import Connection as VaultConnection
-from miroconnect.storage.operations import CURSOR_PATTERN, BoardRecord
+from miroconnect.storage.boards import CURSOR_PATTERN, BoardRecord
 from miroconnect.storage.outage import database_unavailable
 from miroconnect.web.context import WebContext
 from miroconnect.web.dependencies import APIKeyDep, ContextDep
@@ -300,7 +300,7 @@ async def list_boards(
     ] = None,
 ) -> BoardList:
     """The boards made through miroconnect for a user, newest first."""
-    records, next_cursor = await context.operations.boards(
+    records, next_cursor = await context.boards.page(
         user_id, limit=limit, cursor=cursor
     )
     return BoardList(

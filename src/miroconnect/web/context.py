@@ -16,8 +16,8 @@ from miroconnect.config import Settings
 from miroconnect.oauth.flow import ConnectFlow
 from miroconnect.oauth.outcomes import FlowLaunch
 from miroconnect.oauth.vault import TokenVault
+from miroconnect.storage.boards import SQLBoardList
 from miroconnect.storage.db import Database
-from miroconnect.storage.operations import OperationStore
 from miroconnect.storage.throttle import SQLThrottle
 from miroconnect.types import Clock
 from miroconnect.web.accounts import Accounts
@@ -78,9 +78,9 @@ class WebContext:
         return self.stack.vault
 
     @property
-    def operations(self) -> OperationStore:
-        """Actions run for app users; the boards they made are listed from here."""
-        return self.stack.storage.operations
+    def boards(self) -> SQLBoardList:
+        """The boards made for each app user (from their operations)."""
+        return self.stack.storage.boards
 
     @property
     def throttle(self) -> SQLThrottle:

@@ -76,7 +76,7 @@ async def home(
         connection = await context.vault.connection_for(user_id)
     except MiroConnectError:
         connection, connection_error = None, True
-    records, _ = await context.operations.boards(user_id, limit=50)
+    records, _ = await context.boards.page(user_id, limit=50)
     # Links are stored as Miro sent them: checked here, where they become `href`s.
     boards = [
         replace(b, view_link=safe_view_link(b.view_link, context.miro_origins))

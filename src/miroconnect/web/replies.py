@@ -13,7 +13,7 @@ from starlette.requests import Request
 from starlette.responses import Response
 
 from miroconnect.oauth.pending import ActionResult
-from miroconnect.storage.operations import BoardRecord
+from miroconnect.storage.boards import BoardRecord
 from miroconnect.web.context import WebContext
 from miroconnect.web.reasons import failure_text
 
