@@ -152,3 +152,23 @@ def test_show_takes_an_app_user_id_as_list_shows_it(database_url: str) -> None:
     assert f"id                    {alice.id}" in by_user.output
     assert "app user              alice" in by_user.output
     assert "bob" not in by_user.output
+
+
+@pytest.mark.parametrize("keys", ["other", "same-id"])
+def test_serve_refuses_keys_that_do_not_open_the_stored_tokens(
+    database_url: str, keys: str
+) -> None:
+    # A re-run with a new key (or a key left out) would answer every request with
+    # vault_key_error: serve says so before it starts.
+    clock = FakeClock()
+    seed(database_url, make_emulator(clock), clock, ["alice"])
+    wrong = generate_key("k9") if keys == "other" else generate_key("k1")
+    env = environment(database_url, keys=wrong)
+    result = CliRunner().invoke(build_app(), ["serve"], env=env)
+    assert result.exit_code == 2
+    assert "miroconnect serve cannot start" in result.output
+    expected = (
+        "which is not configured" if keys == "other" else "does not open its rows"
+    )
+    assert expected in result.output
+    assert "Traceback" not in result.output

@@ -144,10 +144,25 @@ def register(app: typer.Typer) -> None:
         behind = asyncio.run(schema_problem(settings.database_url))
         if behind is not None:
             _refuse([behind])
+        # Tokens the keys cannot open would fail every request as `vault_key_error`:
+        # say so now, before serving (a re-run with a new key, a key left out).
+        _refuse(asyncio.run(_key_problems(settings)))
         if emulated is not None:
             _serve_with_emulator(settings, emulated, host, port)
         else:
             _serve(settings, host, port, workers, forwarded_allow_ips)
+
+
+async def _key_problems(settings: Settings) -> list[str]:
+    from miroconnect.assembly import open_storage
+    from miroconnect.cli.keys import stored_key_problems
+
+    storage = open_storage(settings)
+    try:
+        _, problems = await stored_key_problems(storage.connections)
+    finally:
+        await storage.aclose()
+    return problems
 
 
 def _announce(settings: Settings, host: str, port: int) -> None:
