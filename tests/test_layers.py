@@ -103,6 +103,21 @@ def test_the_emulator_imports_only_errors_from_the_package() -> None:
     assert not offenders
 
 
+# The database's libraries: SQL, migrations and driver knowledge live in `storage` alone.
+DATABASE_LIBRARIES = ("sqlalchemy", "alembic", "asyncpg", "aiosqlite", "sqlite3")
+
+
+def test_only_storage_imports_the_database_libraries() -> None:
+    offenders = {
+        f"{path.relative_to(PACKAGE)} imports {module}"
+        for path in sorted(PACKAGE.rglob("*.py"))
+        if _part(path) not in ("storage", EMULATOR)
+        for module in _imported_modules(path)
+        if module.split(".")[0] in DATABASE_LIBRARIES
+    }
+    assert not offenders, sorted(offenders)
+
+
 def test_the_import_walker_sees_every_import_form(tmp_path: Path) -> None:
     # The checks above are only as good as the walker: prove it finds both import
     # forms, and that a real module's imports come out as parts.

@@ -11,65 +11,25 @@ from __future__ import annotations
 
 import asyncio
 from collections.abc import Callable, Coroutine
-from pathlib import Path
 from typing import Any, NoReturn, TypeVar
 
 import typer
 
 from miroconnect.config import Settings
 from miroconnect.errors import MiroConnectError
-from miroconnect.logs import redact
 
 __all__ = [
-    "describe_error",
     "fail",
     "require_database_url",
     "run_on_database",
     "run_or_fail",
     "schema_problem",
-    "shown_url",
-    "sqlite_file",
     "UPGRADE_HINT",
 ]
 
 T = TypeVar("T")
 
 UPGRADE_HINT = "run `miroconnect db upgrade`"
-
-
-def shown_url(url: str) -> str:
-    """The database URL with its password hidden (never echo one that does not parse:
-    it may hold a password)."""
-    from sqlalchemy.engine import make_url
-
-    try:
-        return make_url(url).render_as_string(hide_password=True)
-    except Exception:
-        return "(unparsable database URL)"
-
-
-def sqlite_file(url: str) -> Path | None:
-    """The file of a SQLite database URL; `None` for other databases and `:memory:`."""
-    from sqlalchemy.engine import make_url
-
-    try:
-        parsed = make_url(url)
-    except Exception:
-        return None
-    if parsed.get_backend_name() != "sqlite" or parsed.database in (
-        None,
-        "",
-        ":memory:",
-    ):
-        return None
-    return Path(parsed.database)
-
-
-def describe_error(exc: BaseException) -> str:
-    """A driver error in one safe line: its type and first line, redacted."""
-    inner = getattr(exc, "orig", None) or exc
-    first = (str(inner).strip().splitlines() or [""])[0][:200]
-    return redact(f"{type(inner).__name__}: {first}" if first else type(inner).__name__)
 
 
 def fail(message: str) -> NoReturn:
@@ -91,10 +51,9 @@ def require_database_url(settings: Settings) -> None:
 async def schema_problem(database_url: str) -> str | None:
     """Why the database is not ready for this version (one line naming it and what to
     do), or `None` when it is at this version's head revision."""
-    from alembic.script import ScriptDirectory
-    from alembic.util import CommandError
-
-    from miroconnect.storage.migrate import alembic_config, current_revision
+    from miroconnect.storage.db import shown_url, sqlite_file
+    from miroconnect.storage.migrate import revision_state
+    from miroconnect.storage.outage import describe_error
 
     shown = shown_url(database_url)
     path = sqlite_file(database_url)
@@ -102,35 +61,33 @@ async def schema_problem(database_url: str) -> str | None:
         # Checked first: opening it would create an empty file (or, in a missing folder,
         # leave aiosqlite's thread racing the closed event loop).
         return f"there is no database file at {path.resolve()}: {UPGRADE_HINT}"
-    scripts = ScriptDirectory.from_config(alembic_config())
-    head = scripts.get_current_head()
     try:
-        current = await current_revision(database_url)
+        state = await revision_state(database_url)
     except Exception as exc:  # any driver error: say which, without a trace
         return (
             f"the database {shown} does not answer ({describe_error(exc)}); "
             "check MIROCONNECT_DATABASE_URL"
         )
-    if current is None:
+    if state.current is None:
         return f"the database {shown} has no tables yet: {UPGRADE_HINT}"
-    if current == head:
+    if state.current == state.head:
         return None
-    try:
-        scripts.get_revision(current)
-    except CommandError:
+    if not state.known:
         return (
-            f"the database {shown} is at revision {current}, which this version does "
-            f"not know (migrated by a newer version?); this version needs {head}"
+            f"the database {shown} is at revision {state.current}, which this version "
+            f"does not know (migrated by a newer version?); this version needs "
+            f"{state.head}"
         )
     return (
-        f"the database {shown} is at revision {current}, this version needs "
-        f"{head}: {UPGRADE_HINT}"
+        f"the database {shown} is at revision {state.current}, this version needs "
+        f"{state.head}: {UPGRADE_HINT}"
     )
 
 
 def run_or_fail(settings: Settings, work: Callable[[], Coroutine[Any, Any, T]]) -> T:
     """Run `work`; our errors and database errors become one `error:` line, exit 1."""
-    from miroconnect.storage.outage import DATABASE_ERROR_CLASSES
+    from miroconnect.storage.db import shown_url
+    from miroconnect.storage.outage import DATABASE_ERROR_CLASSES, describe_error
 
     try:
         return asyncio.run(work())

@@ -14,8 +14,6 @@ from miroconnect.cli.database import (
     fail,
     require_database_url,
     run_or_fail,
-    shown_url,
-    sqlite_file,
 )
 from miroconnect.config import Settings
 
@@ -34,6 +32,7 @@ def register(app: typer.Typer) -> None:
         ),
     ) -> None:
         """Create or upgrade the tables of MIROCONNECT_DATABASE_URL."""
+        from miroconnect.storage.db import shown_url, sqlite_file
         from miroconnect.storage.migrate import current_revision
         from miroconnect.storage.migrate import upgrade as run_upgrade
 
@@ -57,6 +56,7 @@ def register(app: typer.Typer) -> None:
     @db.command("current")
     def current() -> None:
         """Print the revision the database is at."""
+        from miroconnect.storage.db import shown_url, sqlite_file
         from miroconnect.storage.migrate import current_revision
 
         settings = Settings()

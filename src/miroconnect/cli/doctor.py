@@ -28,8 +28,6 @@ from dataclasses import dataclass
 import httpx2
 import typer
 
-from miroconnect.cli.database import describe_error as _describe
-from miroconnect.cli.database import shown_url, sqlite_file
 from miroconnect.config import Settings
 
 __all__ = ["Check", "register", "run_checks"]
@@ -48,9 +46,14 @@ class Check:
     warn: bool = False
 
 
+def _describe(exc: BaseException) -> str:
+    from miroconnect.storage.outage import describe_error
+
+    return describe_error(exc)
+
+
 async def _database(settings: Settings) -> Check:
-    from sqlalchemy import text
-    from sqlalchemy.ext.asyncio import create_async_engine
+    from miroconnect.storage.db import probe, shown_url, sqlite_file
 
     shown = shown_url(settings.database_url)
     path = sqlite_file(settings.database_url)
@@ -60,32 +63,21 @@ async def _database(settings: Settings) -> Check:
             "database", False, f"{shown}: the folder {path.parent} does not exist"
         )
     try:
-        engine = create_async_engine(settings.database_url)
-    except Exception as exc:
-        return Check("database", False, f"{shown}: invalid URL ({_describe(exc)})")
-    try:
         async with asyncio.timeout(CHECK_TIMEOUT):
-            async with engine.connect() as connection:
-                await connection.scalar(text("SELECT 1"))
+            dialect = await probe(settings.database_url)
     except Exception as exc:
         return Check("database", False, f"{shown} does not answer: {_describe(exc)}")
-    finally:
-        await engine.dispose()
-    return Check("database", True, f"{shown} answers ({engine.dialect.name})")
+    return Check("database", True, f"{shown} answers ({dialect})")
 
 
 async def _migrations(settings: Settings) -> Check:
-    from alembic.script import ScriptDirectory
-    from alembic.util import CommandError
+    from miroconnect.storage.migrate import revision_state
 
-    from miroconnect.storage.migrate import alembic_config, current_revision
-
-    scripts = ScriptDirectory.from_config(alembic_config())
-    head = scripts.get_current_head()
     try:
-        current = await current_revision(settings.database_url)
+        state = await revision_state(settings.database_url)
     except Exception as exc:
         return Check("migrations", False, f"cannot read the revision: {_describe(exc)}")
+    current, head = state.current, state.head
     if current == head:
         return Check("migrations", True, f"at head ({head})")
     if current is None:
@@ -95,9 +87,7 @@ async def _migrations(settings: Settings) -> Check:
             f"the database is empty, this version needs {head}: "
             "run `miroconnect db upgrade`",
         )
-    try:
-        scripts.get_revision(current)
-    except CommandError:
+    if not state.known:
         return Check(
             "migrations",
             False,

@@ -24,18 +24,6 @@ if TYPE_CHECKING:
 __all__ = ["register", "stored_key_problems"]
 
 
-async def _one_row_under(store: SQLStore, key_id: str) -> str | None:
-    from sqlalchemy import select
-
-    from miroconnect.storage.models import ConnectionRow
-
-    async with store.db.session() as session:
-        found = await session.scalar(
-            select(ConnectionRow.id).where(ConnectionRow.key_id == key_id).limit(1)
-        )
-    return None if found is None else str(found)
-
-
 async def stored_key_problems(
     store: SQLStore,
 ) -> tuple[Mapping[str, int], list[str]]:
@@ -43,7 +31,7 @@ async def stored_key_problems(
     rows that is not configured, or configured with key bytes that do not open one of
     its connections (sampled)."""
     from miroconnect.errors import CryptoError
-    from miroconnect.storage.rotation import count_by_key
+    from miroconnect.storage.rotation import count_by_key, one_connection_under
 
     counts = dict(await count_by_key(store))
     configured = store.cipher.key_ids
@@ -55,7 +43,7 @@ async def stored_key_problems(
                 "configured: add it back to MIROCONNECT_ENCRYPTION_KEYS"
             )
             continue
-        sample = await _one_row_under(store, key_id)
+        sample = await one_connection_under(store, key_id)
         if sample is None:
             continue
         try:

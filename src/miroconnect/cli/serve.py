@@ -166,8 +166,8 @@ async def _key_problems(settings: Settings) -> list[str]:
 
 
 def _announce(settings: Settings, host: str, port: int) -> None:
-    from miroconnect.cli.database import shown_url
     from miroconnect.logs import log_event
+    from miroconnect.storage.db import shown_url
 
     url = _url(host, port)
     log_event(

@@ -35,9 +35,10 @@ from __future__ import annotations
 import asyncio
 from collections.abc import Callable, Mapping, Sequence
 from concurrent.futures import ThreadPoolExecutor
+from pathlib import Path
 from typing import Any, TypeVar
 
-from sqlalchemy import Engine, Executable, Row, create_engine, event, make_url
+from sqlalchemy import Engine, Executable, Row, create_engine, event, make_url, text
 from sqlalchemy.engine import Connection
 from sqlalchemy.ext.asyncio import (
     AsyncEngine,
@@ -46,7 +47,7 @@ from sqlalchemy.ext.asyncio import (
     create_async_engine,
 )
 
-__all__ = ["Database"]
+__all__ = ["Database", "probe", "shown_url", "sqlite_file"]
 
 T = TypeVar("T")
 
@@ -180,6 +181,11 @@ class Database:
         async with self._write_engine.begin() as connection:
             return await connection.run_sync(work)
 
+    async def ping(self) -> None:
+        """Run `SELECT 1`: raises the driver's error when the database does not answer."""
+        async with self.session() as session:
+            await session.execute(text("SELECT 1"))
+
     async def dispose(self) -> None:
         """Close every pooled connection."""
         if self._sqlite_thread is not None:
@@ -187,6 +193,43 @@ class Database:
                 None, self._sqlite_thread.close
             )
         await self.engine.dispose()
+
+
+async def probe(url: str) -> str:
+    """Connect to `url` once and run `SELECT 1`; the dialect's name (`sqlite`,
+    `postgresql`). Raises the driver's error, or `ValueError`-like errors for a URL
+    SQLAlchemy cannot parse."""
+    engine = create_async_engine(url)
+    try:
+        async with engine.connect() as connection:
+            await connection.scalar(text("SELECT 1"))
+        return engine.dialect.name
+    finally:
+        await engine.dispose()
+
+
+def shown_url(url: str) -> str:
+    """The database URL with its password hidden (never echo one that does not parse:
+    it may hold a password)."""
+    try:
+        return make_url(url).render_as_string(hide_password=True)
+    except Exception:
+        return "(unparsable database URL)"
+
+
+def sqlite_file(url: str) -> Path | None:
+    """The file of a SQLite database URL; `None` for other databases and `:memory:`."""
+    try:
+        parsed = make_url(url)
+    except Exception:
+        return None
+    if parsed.get_backend_name() != "sqlite" or parsed.database in (
+        None,
+        "",
+        ":memory:",
+    ):
+        return None
+    return Path(parsed.database)
 
 
 class _SQLiteThread:

@@ -7,6 +7,7 @@ wheel can upgrade its database with `miroconnect db upgrade`, no `alembic.ini` n
 from __future__ import annotations
 
 from collections.abc import Callable
+from dataclasses import dataclass
 
 from alembic import command
 from alembic.config import Config
@@ -15,9 +16,11 @@ from sqlalchemy.ext.asyncio import create_async_engine
 
 __all__ = [
     "SCRIPT_LOCATION",
+    "RevisionState",
     "alembic_config",
     "current_revision",
     "downgrade",
+    "revision_state",
     "upgrade",
 ]
 
@@ -94,3 +97,33 @@ async def current_revision(database_url: str) -> str | None:
             return await connection.run_sync(read)
     finally:
         await engine.dispose()
+
+
+@dataclass(frozen=True)
+class RevisionState:
+    """Where the database is against this version's migrations."""
+
+    current: str | None
+    """The database's revision; `None` when it has no tables yet."""
+    head: str
+    """The newest revision this version knows: what it needs."""
+    known: bool
+    """`current` is one of this version's revisions (`False`: migrated by a newer one)."""
+
+
+async def revision_state(database_url: str) -> RevisionState:
+    """The database's revision and this version's head (raises the driver's error when
+    the database does not answer)."""
+    from alembic.script import ScriptDirectory
+    from alembic.util import CommandError
+
+    scripts = ScriptDirectory.from_config(alembic_config())
+    head = scripts.get_current_head() or ""  # the packaged migrations have one
+    current = await current_revision(database_url)
+    known = True
+    if current is not None:
+        try:
+            scripts.get_revision(current)
+        except CommandError:
+            known = False
+    return RevisionState(current=current, head=head, known=known)

@@ -17,7 +17,9 @@ from types import TracebackType
 import asyncpg
 from sqlalchemy.exc import DBAPIError
 
-__all__ = ["DATABASE_ERROR_CLASSES", "database_unavailable"]
+from miroconnect.logs import redact
+
+__all__ = ["DATABASE_ERROR_CLASSES", "database_unavailable", "describe_error"]
 
 # Classes a connection-level database failure arrives as: SQLAlchemy's wrapper, asyncpg's
 # own errors (raw where SQLAlchemy does not translate them), and the OSError asyncpg raises
@@ -122,3 +124,10 @@ def database_unavailable(exc: BaseException) -> bool:
         if isinstance(error, OSError) and _raised_in_driver(error.__traceback__):
             return True
     return False
+
+
+def describe_error(exc: BaseException) -> str:
+    """A driver error in one safe line: its type and first line, redacted."""
+    inner = getattr(exc, "orig", None) or exc
+    first = (str(inner).strip().splitlines() or [""])[0][:200]
+    return redact(f"{type(inner).__name__}: {first}" if first else type(inner).__name__)

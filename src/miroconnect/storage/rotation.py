@@ -21,7 +21,7 @@ from miroconnect.storage.models import ConnectionRow, PendingConsentRow
 from miroconnect.storage.repository import SQLStore
 from miroconnect.storage.sealing import reseal
 
-__all__ = ["RotationReport", "count_by_key", "rotate_keys"]
+__all__ = ["RotationReport", "count_by_key", "one_connection_under", "rotate_keys"]
 
 Progress = Callable[[int, int], None]
 """Called as `progress(done, total)` after each row."""
@@ -52,6 +52,15 @@ async def count_by_key(store: SQLStore) -> Mapping[str, int]:
             )
             counts.update({str(key_id): int(count) for key_id, count in rows})
     return dict(counts)
+
+
+async def one_connection_under(store: SQLStore, key_id: str) -> str | None:
+    """The id of one connection sealed under `key_id` (a sample to test the key on)."""
+    async with store.db.session() as session:
+        found = await session.scalar(
+            select(ConnectionRow.id).where(ConnectionRow.key_id == key_id).limit(1)
+        )
+    return None if found is None else str(found)
 
 
 async def rotate_keys(

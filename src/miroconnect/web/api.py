@@ -29,7 +29,7 @@ import logging
 from dataclasses import replace
 from typing import Annotated, Any, NoReturn
 
-from fastapi import APIRouter, Header, Path, Query
+from fastapi import APIRouter, Header, Query
 from starlette.responses import JSONResponse, Response
 
 from miroconnect.actions import CreateBoard
@@ -37,7 +37,6 @@ from miroconnect.errors import (
     ActionError,
     ActionFailedError,
     AuthorizationError,
-    CryptoError,
     FlowUserMismatchError,
     IdempotencyKeyReusedError,
     MiroConnectError,
@@ -46,18 +45,20 @@ from miroconnect.errors import (
     ResultExpiredError,
     ResultUnknownError,
     ResultUsedError,
-    ReturnURLRejectedError,
 )
 from miroconnect.oauth.outcomes import ActionDone, FlowLaunch
-from miroconnect.oauth.params import check_return_url
 from miroconnect.oauth.pending import ActionResult
 from miroconnect.oauth.tokens import Connection as VaultConnection
 from miroconnect.storage.boards import CURSOR_PATTERN, BoardRecord
-from miroconnect.storage.outage import database_unavailable
+from miroconnect.web.api_common import (
+    UserIdPath,
+    checked_return_url,
+    read_connection,
+    reraise_if_not_miros,
+)
 from miroconnect.web.context import WebContext
 from miroconnect.web.dependencies import APIKeyDep, ContextDep
-from miroconnect.web.popup import origin_of
-from miroconnect.web.problems import Problem, ProblemError, database_unavailable_error
+from miroconnect.web.problems import Problem, ProblemError
 from miroconnect.web.replies import board_record, safe_view_link
 from miroconnect.web.schemas import (
     AuthorizationRequired,
@@ -74,17 +75,6 @@ from miroconnect.web.schemas import (
 __all__ = ["api_router", "router"]
 
 logger = logging.getLogger(__name__)
-
-UserIdPath = Annotated[
-    str,
-    Path(
-        min_length=1,
-        max_length=255,
-        pattern=r"^[A-Za-z0-9._:@-]+$",
-        description="Your app's id of the user: letters, digits and `. _ : @ -`.",
-    ),
-]
-
 
 _DESCRIBED = {
     400: "The request cannot be carried out as sent.",
@@ -115,19 +105,9 @@ def _problems(*statuses: int) -> dict[int | str, dict[str, Any]]:
     }
 
 
-def _reraise_if_not_miros(exc: MiroConnectError) -> None:
-    """Errors that are not Miro's fault keep their own answer: a database outage (e.g.
-    `TokenStorageError`, Miro renewed the tokens but the database would not store them)
-    is a 503, a token that does not decrypt is the app's `vault_key_error` (500)."""
-    if database_unavailable(exc):
-        raise database_unavailable_error() from None
-    if isinstance(exc, CryptoError):
-        raise exc
-
-
 def _action_problem(exc: MiroConnectError, context: WebContext, kind: str) -> NoReturn:
     """Raise the problem document for a failed action."""
-    _reraise_if_not_miros(exc)
+    reraise_if_not_miros(exc)
     if isinstance(exc, OperationInProgressError):
         # Nothing was sent for this request: the same key later gets the result.
         raise ProblemError(
@@ -145,24 +125,6 @@ def _action_problem(exc: MiroConnectError, context: WebContext, kind: str) -> No
     raise ProblemError(
         502, "Miro refused or could not be reached", reason="miro_error"
     ) from None
-
-
-def _return_url(context: WebContext, return_url: str, display: str = "redirect") -> str:
-    try:
-        checked = check_return_url(return_url, context.settings.allowed_return_urls)
-    except ReturnURLRejectedError:
-        checked = None
-    # A popup's result goes to the origin of `return_url`: a path has none of the host
-    # page's (it would be this service's own).
-    if checked is None or (display == "popup" and origin_of(checked) is None):
-        # 403: the request is understood, and refused by the allow-list.
-        raise ProblemError(
-            403,
-            "return_url must be an absolute URL on an origin listed in "
-            "MIROCONNECT_ALLOWED_RETURN_URLS",
-            reason="return_url_rejected",
-        )
-    return checked
 
 
 def _accepted(context: WebContext, launch: FlowLaunch) -> JSONResponse:
@@ -248,7 +210,7 @@ async def create_board(
     return_url = (
         None
         if body.return_url is None
-        else _return_url(context, body.return_url, body.display)
+        else checked_return_url(context, body.return_url, body.display)
     )
     board = CreateBoard.model_validate(
         body.model_dump(exclude={"return_url", "display"})
@@ -277,16 +239,6 @@ async def create_board(
     return _board_created(context, answer.result, body.name)
 
 
-async def _read_connection(context: WebContext, user_id: str) -> VaultConnection | None:
-    try:
-        return await context.vault.connection_for(user_id)
-    except MiroConnectError as exc:
-        _reraise_if_not_miros(exc)
-        raise ProblemError(
-            502, "the connection could not be read", reason="miro_error"
-        ) from None
-
-
 @router.get("/users/{user_id}/boards", responses=_problems(401, 422, 503))
 async def list_boards(
     context: ContextDep,
@@ -312,7 +264,7 @@ async def list_boards(
 @router.get("/users/{user_id}/connection", responses=_problems(401, 422, 500, 502, 503))
 async def get_connection(context: ContextDep, user_id: UserIdPath) -> Connection:
     """A user's Miro connection: status, Miro user, team and scopes."""
-    return _connection(await _read_connection(context, user_id))
+    return _connection(await read_connection(context, user_id))
 
 
 @router.post(
@@ -326,7 +278,7 @@ async def start_connection(
 ) -> Response:
     """Connect (or reconnect) a user to Miro with nothing else to do: send the browser
     to `authorize_url`, then confirm the `miro_result` it comes back with."""
-    return_url = _return_url(context, body.return_url, body.display)
+    return_url = checked_return_url(context, body.return_url, body.display)
     launch = await context.flow.start_launch(
         user_id, None, return_url, display=body.display
     )
@@ -370,7 +322,7 @@ async def confirm_connection(
         status = 409 if isinstance(exc, ResultUsedError) else 410
         raise ProblemError(status, str(exc), reason=exc.reason) from None
     except MiroConnectError as exc:
-        _reraise_if_not_miros(exc)
+        reraise_if_not_miros(exc)
         logger.warning("API confirm failed: %s", type(exc).__name__)
         raise ProblemError(
             502, "Miro refused or could not be reached", reason="miro_error"
@@ -381,7 +333,7 @@ async def confirm_connection(
     if confirmed.action_result is not None and confirmed.action is not None:
         name = str(confirmed.action.params.get("name") or "")
         return _board_created(context, confirmed.action_result, name)
-    found = await _read_connection(context, user_id)
+    found = await read_connection(context, user_id)
     payload = ConnectionConfirmed(connection=_connection(found))
     return JSONResponse(payload.model_dump(mode="json"), status_code=200)
 
@@ -399,7 +351,7 @@ async def delete_connection(context: ContextDep, user_id: UserIdPath) -> Respons
     except NotConnectedError:
         pass  # nothing to revoke: deleting what is not there succeeds
     except MiroConnectError as exc:
-        _reraise_if_not_miros(exc)
+        reraise_if_not_miros(exc)
         raise ProblemError(
             502, "Miro could not be reached to revoke", reason="miro_error"
         ) from None

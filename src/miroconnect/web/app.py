@@ -18,7 +18,6 @@ from urllib.parse import urlsplit
 import httpx2
 from fastapi import FastAPI, Request
 from fastapi.staticfiles import StaticFiles
-from sqlalchemy import text
 from starlette.middleware.trustedhost import TrustedHostMiddleware
 from starlette.responses import FileResponse, JSONResponse, Response
 from starlette.types import ASGIApp, Receive, Scope, Send
@@ -327,8 +326,7 @@ def _operator_routes(app: FastAPI, context: WebContext) -> None:
     @app.get("/readyz", include_in_schema=False)
     async def readyz() -> Response:
         try:
-            async with context.database.session() as session:
-                await session.execute(text("SELECT 1"))
+            await context.database.ping()
         except Exception as exc:
             # Not ready, whatever the error (a probe repeats: no traceback each time).
             log_event(

@@ -18,7 +18,7 @@ from typing import Annotated
 from fastapi import Header
 
 from miroconnect.oauth.tokens import Connection
-from miroconnect.web.api import _read_connection, _return_url
+from miroconnect.web.api_common import checked_return_url, read_connection
 from miroconnect.web.context import WebContext
 from miroconnect.web.problems import ProblemError
 
@@ -60,7 +60,7 @@ async def connection_required(
             "with POST /api/v1/users/{user_id}/connection",
             reason=reason,
         )
-    checked = _return_url(context, return_url)  # 403 return_url_rejected
+    checked = checked_return_url(context, return_url)  # 403 return_url_rejected
     launch = await context.flow.start_launch(user_id, None, checked)
     return ProblemError(
         409,
@@ -75,7 +75,7 @@ async def live_connection(
     context: WebContext, user_id: str, return_url: str | None
 ) -> Connection:
     """The user's live connection, or the `409` problem (raised)."""
-    found = await _read_connection(context, user_id)
+    found = await read_connection(context, user_id)
     if found is None:
         raise await connection_required(context, user_id, "not_connected", return_url)
     if not found.is_live:

@@ -56,7 +56,7 @@ from miroconnect.errors import (
 from miroconnect.logs import log_event
 from miroconnect.oauth.pending import ActionContext
 from miroconnect.oauth.tokens import Connection
-from miroconnect.web.api import UserIdPath, _reraise_if_not_miros
+from miroconnect.web.api_common import UserIdPath, reraise_if_not_miros
 from miroconnect.web.context import WebContext
 from miroconnect.web.dependencies import APIKeyDep, ContextDep
 from miroconnect.web.live import ReturnURLHeader, connection_required, live_connection
@@ -322,7 +322,7 @@ async def _problem(
     context: WebContext, user_id: str, return_url: str | None, exc: MiroConnectError
 ) -> ProblemError:
     """The problem for what went wrong while forwarding."""
-    _reraise_if_not_miros(exc)
+    reraise_if_not_miros(exc)
     if isinstance(exc, ReauthorizationRequiredError):
         return await connection_required(context, user_id, "needs_reauth", return_url)
     if isinstance(exc, NotConnectedError):

@@ -23,7 +23,7 @@ from miroconnect.errors import (
     ReauthorizationRequiredError,
 )
 from miroconnect.logs import log_event
-from miroconnect.web.api import UserIdPath, _reraise_if_not_miros
+from miroconnect.web.api_common import UserIdPath, reraise_if_not_miros
 from miroconnect.web.dependencies import APIKeyDep, ContextDep
 from miroconnect.web.live import ReturnURLHeader, connection_required, live_connection
 from miroconnect.web.problems import Problem, ProblemError
@@ -78,7 +78,7 @@ async def issue_token(
             context, user_id, "not_connected", return_url
         ) from None
     except MiroConnectError as exc:
-        _reraise_if_not_miros(exc)
+        reraise_if_not_miros(exc)
         raise ProblemError(
             502, "Miro could not refresh the token", reason="miro_error"
         ) from None

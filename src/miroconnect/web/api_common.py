@@ -1,0 +1,76 @@
+"""What the service API's routers share: the user id in the path, the return URL check,
+reading a connection, and which errors keep their own answer instead of Miro's 502.
+
+Used by `miroconnect.web.api`, `proxy`, `token_api` and `live`.
+"""
+
+from __future__ import annotations
+
+from typing import Annotated
+
+from fastapi import Path
+
+from miroconnect.errors import CryptoError, MiroConnectError, ReturnURLRejectedError
+from miroconnect.oauth.params import check_return_url
+from miroconnect.oauth.tokens import Connection as VaultConnection
+from miroconnect.storage.outage import database_unavailable
+from miroconnect.web.context import WebContext
+from miroconnect.web.popup import origin_of
+from miroconnect.web.problems import ProblemError, database_unavailable_error
+
+__all__ = [
+    "UserIdPath",
+    "checked_return_url",
+    "read_connection",
+    "reraise_if_not_miros",
+]
+
+UserIdPath = Annotated[
+    str,
+    Path(
+        min_length=1,
+        max_length=255,
+        pattern=r"^[A-Za-z0-9._:@-]+$",
+        description="Your app's id of the user: letters, digits and `. _ : @ -`.",
+    ),
+]
+
+
+def reraise_if_not_miros(exc: MiroConnectError) -> None:
+    """Errors that are not Miro's fault keep their own answer: a database outage (e.g.
+    `TokenStorageError`, Miro renewed the tokens but the database would not store them)
+    is a 503, a token that does not decrypt is the app's `vault_key_error` (500)."""
+    if database_unavailable(exc):
+        raise database_unavailable_error() from None
+    if isinstance(exc, CryptoError):
+        raise exc
+
+
+def checked_return_url(
+    context: WebContext, return_url: str, display: str = "redirect"
+) -> str:
+    try:
+        checked = check_return_url(return_url, context.settings.allowed_return_urls)
+    except ReturnURLRejectedError:
+        checked = None
+    # A popup's result goes to the origin of `return_url`: a path has none of the host
+    # page's (it would be this service's own).
+    if checked is None or (display == "popup" and origin_of(checked) is None):
+        # 403: the request is understood, and refused by the allow-list.
+        raise ProblemError(
+            403,
+            "return_url must be an absolute URL on an origin listed in "
+            "MIROCONNECT_ALLOWED_RETURN_URLS",
+            reason="return_url_rejected",
+        )
+    return checked
+
+
+async def read_connection(context: WebContext, user_id: str) -> VaultConnection | None:
+    try:
+        return await context.vault.connection_for(user_id)
+    except MiroConnectError as exc:
+        reraise_if_not_miros(exc)
+        raise ProblemError(
+            502, "the connection could not be read", reason="miro_error"
+        ) from None
