@@ -196,8 +196,10 @@ def _webhook_worker(
     ):
         if problem:
             raise ConfigurationError(f"{name} {problem}")
-    http = httpx2.AsyncClient(
-        transport=transport, timeout=SEND_TIMEOUT, follow_redirects=False
+    http = _without_cookies(
+        httpx2.AsyncClient(
+            transport=transport, timeout=SEND_TIMEOUT, follow_redirects=False
+        )
     )
     # Signed with the real time whatever `clock` says: receivers check the signature's
     # age against their own clocks. `clock` schedules the attempts.
@@ -205,6 +207,14 @@ def _webhook_worker(
     worker = WebhookWorker(storage.webhook_queue, sender, clock=clock)
     storage.outbox.subscribe(worker.wake)
     return worker, (http,)
+
+
+def _without_cookies(http: httpx2.AsyncClient) -> httpx2.AsyncClient:
+    """`http`, keeping no cookie: every user's calls (and every webhook delivery) share
+    one client, so a cookie Miro, a receiver or a proxy before them sets must not ride
+    along with the next request."""
+    http.cookies.jar.set_policy(DefaultCookiePolicy(allowed_domains=[]))
+    return http
 
 
 def build_stack(
@@ -232,10 +242,9 @@ def build_stack(
     config = MiroOAuthConfig.from_settings(settings)
     miro = MiroOAuthClient(config, transport=miro_transport)
     vault = TokenVault(storage.connections, miro, clock=clock, sleep=sleep)
-    http = httpx2.AsyncClient(transport=miro_transport, timeout=MIRO_TIMEOUT)
-    # Every user's calls share this client: a cookie Miro (or a proxy before it) sets
-    # must not ride along with the next user's request. Keep none, send none.
-    http.cookies.jar.set_policy(DefaultCookiePolicy(allowed_domains=[]))
+    http = _without_cookies(
+        httpx2.AsyncClient(transport=miro_transport, timeout=MIRO_TIMEOUT)
+    )
     # Rate-limit readings in the database: every worker and server on it spends one
     # credit budget per connection (a pacer in memory would let each spend it whole).
     pacer = CreditPacer(store=SQLPacingStore(storage.database), clock=clock)

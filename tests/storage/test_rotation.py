@@ -197,7 +197,15 @@ def test_keys_cli_generate_rotate_and_status(database_url: str) -> None:
     env["MIROCONNECT_ENCRYPTION_KEYS"] = new_key
     status = cli.invoke(build_app(), ["keys", "status"], env=env)
     assert status.exit_code == 0 and status.output.strip() == "k3: 3"
+    # The old key still configured shows at 0: it may go.
+    env["MIROCONNECT_ENCRYPTION_KEYS"] = f"{new_key},{KEY1}"
+    both = cli.invoke(build_app(), ["keys", "status"], env=env)
+    assert both.exit_code == 0 and both.output.split("\n")[:2] == ["k1: 0", "k3: 3"]
     env["MIROCONNECT_ENCRYPTION_KEYS"] = KEY2
+    unconfigured = cli.invoke(build_app(), ["keys", "status"], env=env)
+    assert unconfigured.exit_code == 1
+    assert "k3: 3" in unconfigured.output
+    assert "3 row(s) under key 'k3', which is not configured" in unconfigured.output
     missing = cli.invoke(build_app(), ["keys", "rotate"], env=env)
     assert missing.exit_code == 1
     assert "3 row(s) under key 'k3', which is not configured" in missing.output

@@ -125,6 +125,32 @@ async def test_every_change_is_reported_once_and_signed(
     assert counts == {"delivered": 5}
 
 
+class CookieSettingReceiver(Receiver):
+    """A receiver (or a proxy before it) that answers with a session cookie."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.cookies_sent: list[str | None] = []
+
+    def __call__(self, request: httpx2.Request) -> httpx2.Response:
+        self.cookies_sent.append(request.headers.get("cookie"))
+        super().__call__(request)
+        return httpx2.Response(204, headers={"set-cookie": "sid=abc123; Path=/"})
+
+
+async def test_a_cookie_the_receiver_sets_is_never_sent_back(database_url: str) -> None:
+    receiver = CookieSettingReceiver()
+    async with open_harness(
+        database_url,
+        webhook_url=HOOK,
+        webhook_secret=SECRET,
+        webhook_transport=httpx2.MockTransport(receiver),
+    ) as harness:
+        await connect(harness)  # connection.created, then board.created
+        await receiver.wait_for(2)
+    assert receiver.cookies_sent == [None, None]
+
+
 async def test_without_a_webhook_url_nothing_is_recorded(harness: Harness) -> None:
     await connect(harness)
     async with harness.api() as api:

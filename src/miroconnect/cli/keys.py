@@ -83,24 +83,29 @@ def register(app: typer.Typer) -> None:
 
     @keys.command("status")
     def status() -> None:
-        """How many stored rows each key id encrypts (an old key may go at 0)."""
+        """How many stored rows each key id encrypts (an old key may go at 0); exits 1
+        naming a key id that is on stored rows but not configured, or does not open them."""
         from miroconnect.assembly import open_storage
-        from miroconnect.storage.rotation import count_by_key
 
         settings = Settings()
 
-        async def run() -> dict[str, int]:
+        async def run() -> tuple[dict[str, int], list[str], tuple[str, ...]]:
             storage = open_storage(settings)
             try:
-                return dict(await count_by_key(storage.connections))
+                counts, problems = await stored_key_problems(storage.connections)
+                return dict(counts), problems, storage.connections.cipher.key_ids
             finally:
                 await storage.aclose()
 
-        counts = run_on_database(settings, run)
-        if not counts:
+        counts, problems, configured = run_on_database(settings, run)
+        for kid in configured:
+            counts.setdefault(kid, 0)
+        if not any(counts.values()):
             typer.echo("no stored tokens")
         for kid, count in sorted(counts.items()):
             typer.echo(f"{kid}: {count}")
+        if problems:
+            fail("; ".join(problems))
 
     @keys.command("rotate")
     def rotate() -> None:

@@ -12,6 +12,7 @@ import logging
 import time
 from dataclasses import dataclass, field
 from datetime import datetime
+from http.cookiejar import DefaultCookiePolicy
 from typing import Any
 
 import httpx2
@@ -155,6 +156,8 @@ class MiroOAuthClient:
         self._http = httpx2.AsyncClient(
             base_url=config.api_url, transport=transport, timeout=timeout
         )
+        # One client for every user's grants: keep no cookie the token endpoint sets.
+        self._http.cookies.jar.set_policy(DefaultCookiePolicy(allowed_domains=[]))
 
     async def aclose(self) -> None:
         """Close the HTTP connections."""
