@@ -113,9 +113,11 @@ class Settings(BaseSettings):
 
 
 def is_loopback(host: str) -> bool:
-    """`localhost` (or a name under it) and loopback addresses (127.0.0.0/8, ::1)."""
+    """`localhost` and loopback addresses (127.0.0.0/8, ::1). Not a name under
+    `localhost` (`x.localhost`): resolvers may send it to DNS, and wherever it points
+    would get plain-http secrets."""
     host = host.strip("[]").lower()
-    if host == "localhost" or host.endswith(".localhost"):
+    if host == "localhost":
         return True
     try:
         return ipaddress.ip_address(host).is_loopback

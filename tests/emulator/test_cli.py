@@ -30,6 +30,8 @@ def test_bad_client_spec_is_a_usage_error() -> None:
         ("127.0.0.1", True),
         ("127.8.0.1", True),
         ("localhost", True),
+        ("LocalHost", True),
+        ("evil.localhost", False),  # may be looked up in DNS
         ("::1", True),
         ("[::1]", True),
         ("0.0.0.0", False),  # noqa: S104

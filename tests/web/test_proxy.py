@@ -207,6 +207,10 @@ ATTACKS = (
     "/v2/boards%5cx",
     "/v2/boards\\x",
     "/v2/oauth/revoke",
+    "/v2/%6fauth/revoke",  # an escaped letter is the letter: still oauth
+    "/v2/OAuth/revoke",
+    "/v2/oauth;x/revoke",  # a server that strips path parameters reads oauth
+    "/v2/boards;jsessionid=1",
     "/v2",
     "/",
     "/v2/boards/a b",
@@ -229,13 +233,32 @@ async def test_paths_that_could_leave_miros_v2_api_are_refused_unsent(
                 harness.app, path, "application/json", key, method=method
             )
             problem = json.loads(upload.answer_body)
-            expected = (403, "path_forbidden") if raw.startswith("/v2/oauth") else None
+            forbidden = raw.lower().startswith(("/v2/oauth/", "/v2/%6fauth/"))
+            expected = (403, "path_forbidden") if forbidden else None
             assert (upload.answer_status, problem["reason"]) == (
                 expected or (400, "path_not_allowed")
             ), raw
             assert upload.taken == 0  # refused before the body was read
     assert spy.sent == []
     assert (await stats(harness))["requests"] == before
+
+
+async def test_a_path_goes_to_miro_in_its_normal_form(
+    spied: tuple[Harness, Spy],
+) -> None:
+    # RFC 3986 6.2.2.2: an escaped unreserved character is that character; the
+    # reserved ones stay escaped (in upper case), so what Miro gets means the same.
+    harness, spy = spied
+    async with harness.api() as api:
+        made = await api.post(f"{PROXY}/v2/boards", json={"name": "Normal"})
+        board = made.json()["id"]
+        answer = await api.get(f"{PROXY}/v2/%62oards/{board}/%69tems?limit=10")
+        escaped = await api.get(f"{PROXY}/v2/boards/a%3db")
+    assert answer.status_code == 200 and escaped.status_code == 404
+    assert [r.url.raw_path for r in spy.sent[1:]] == [
+        f"/v2/boards/{board}/items?limit=10".encode(),
+        b"/v2/boards/a%3Db",
+    ]
 
 
 async def test_what_looks_like_a_host_in_a_path_stays_a_path_at_miro(

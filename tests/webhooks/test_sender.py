@@ -142,6 +142,7 @@ def test_secrets() -> None:
         ("http://127.0.0.1:9000/hooks", True),
         ("http://localhost/hooks", True),
         ("http://[::1]:9000/hooks", True),
+        ("http://evil.localhost/hooks", False),  # a name DNS may answer for
         ("http://hooks.app.example/miro", False),
         ("ftp://hooks.app.example/miro", False),
         ("https:///miro", False),

@@ -263,6 +263,16 @@ class OperationStore:
                     "idempotency key already used with other parameters"
                 )
             if row.state in ("done", "failed"):
+                if (row.connection_id, row.miro_user_id) != (
+                    values["connection_id"],
+                    values["miro_user_id"],
+                ):
+                    # Its answer is another Miro account's (the user disconnected and
+                    # connected again, maybe as someone else): never replayed.
+                    raise IdempotencyKeyReusedError(
+                        "idempotency key already used with an earlier Miro connection "
+                        "of this user: send a new key"
+                    )
                 return Claim(Operation.of(row), owned=False)
             if row.lease_until is None or row.lease_until <= now:
                 row.lease_owner = values["lease_owner"]

@@ -6,8 +6,11 @@ so what it sends, and to where, is decided here, before anything is read or sent
 * The path is checked as it arrived (the raw path, still percent-encoded): only
   `/v2/...`; no encoded `/` or `\\` (`%2F`, `%5C`), no empty segment (`//evil.com`), no
   `.` or `..` segment, encoded or not (`%2e%2e`); only the characters a path segment may
-  hold (RFC 3986 `pchar`). `/v2/oauth/...` is refused too: the connection's tokens are
-  this service's to revoke (`DELETE .../connection`). It is forwarded exactly as sent.
+  hold (RFC 3986 `pchar`), but no `;` (a server that strips path parameters would read
+  `oauth;x` as `oauth`). It is then put in its normal form (RFC 3986 6.2.2.2: an escaped
+  letter, digit or `-._~` decoded, `%6fauth` is `oauth`), which is what every later
+  check reads (`/v2/oauth/...` is refused: the connection's tokens are this service's to
+  revoke, `DELETE .../connection`; the credit level of the operation) and what is sent.
 * The URL is the configured Miro API base plus that path: whatever the path holds, its
   scheme, host and port are the base's (checked again after parsing).
 * Only `Accept` and `Content-Type` go to Miro (never the app's `Authorization`, cookies
@@ -42,6 +45,8 @@ MAX_QUERY_LENGTH = 4096
 # RFC 3986 `pchar`: unreserved, sub-delims, ":", "@", and percent-escapes.
 _SEGMENT = re.compile(r"(?:[A-Za-z0-9\-._~!$&'()*+,;=:@]|%[0-9A-Fa-f]{2})+")
 _ENCODED_SEPARATOR = re.compile(r"%(?:2f|5c)", re.IGNORECASE)
+_ESCAPE = re.compile(r"%([0-9A-Fa-f]{2})")
+_UNRESERVED = re.compile(r"[A-Za-z0-9\-._~]")
 _QUERY = re.compile(r"[\x21-\x7e]*")  # printable ASCII, no space (a `#` never arrives)
 
 _FORWARDED = ("accept", "content-type")
@@ -58,7 +63,8 @@ class TargetForbiddenError(TargetRefusedError):
 
 @dataclass(frozen=True)
 class ProxyTarget:
-    """A checked request target at Miro: `path` and `query` exactly as they arrived."""
+    """A checked request target at Miro: `path` in its normal form, `query` exactly as
+    it arrived."""
 
     path: str
     query: str
@@ -82,16 +88,26 @@ def _raw_path(scope: Scope) -> str:
         ) from None
 
 
-def _check_segment(segment: str) -> None:
+def _unreserved_decoded(escape: re.Match[str]) -> str:
+    char = chr(int(escape.group(1), 16))
+    return char if _UNRESERVED.fullmatch(char) else escape.group(0).upper()
+
+
+def _normal_segment(segment: str) -> str:
+    """`segment`, checked, in its normal form (see the module docstring)."""
     if not segment:
         raise TargetRefusedError("the path has an empty segment ('//')")
     if not _SEGMENT.fullmatch(segment):
         raise TargetRefusedError("the path has characters a path may not hold")
-    decoded = unquote(segment)
+    normal = _ESCAPE.sub(_unreserved_decoded, segment)
+    if ";" in normal:
+        raise TargetRefusedError("the path has a ';' (path parameters are not sent)")
+    decoded = unquote(normal)
     if decoded in (".", ".."):
         raise TargetRefusedError("the path has a '.' or '..' segment")
     if any(ord(c) < 0x20 or ord(c) == 0x7F for c in decoded):
         raise TargetRefusedError("the path has control characters")
+    return normal
 
 
 def _miro_path(raw_path: str, path: str) -> str:
@@ -99,9 +115,10 @@ def _miro_path(raw_path: str, path: str) -> str:
     if _ENCODED_SEPARATOR.search(raw_path) or "\\" in raw_path:
         raise TargetRefusedError("the path has an encoded '/' or a backslash")
     # Without encoded slashes, the raw and decoded paths have the same segments.
-    segments = raw_path.split("/")[-len(path.split("/")) :]
-    for segment in segments:
-        _check_segment(segment)
+    segments = [
+        _normal_segment(segment)
+        for segment in raw_path.split("/")[-len(path.split("/")) :]
+    ]
     if segments[0] != "v2" or len(segments) < 2:
         raise TargetRefusedError("only Miro's REST API v2 is proxied: /v2/...")
     if segments[1].lower() == "oauth":

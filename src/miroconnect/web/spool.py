@@ -50,24 +50,42 @@ def multipart_boundary(content_type: str) -> bytes | None:
 
 
 class BodyDigest:
-    """SHA-256 of a body fed in chunks, each occurrence of `boundary` left out."""
+    """SHA-256 of a body fed in chunks, each occurrence of `boundary` written as one
+    marker: two uploads that differ only in their boundary hash the same.
+
+    The hashed form is unambiguous: a NUL byte of the body is hashed as `00 01`, the
+    boundary as `00 02` (a boundary holds no NUL), so no body can hash like another one
+    with a boundary where it has other bytes.
+    """
+
+    _NUL, _MARK = b"\0\1", b"\0\2"
 
     def __init__(self, boundary: bytes | None) -> None:
         self._hash = hashlib.sha256()
-        self._boundary = boundary
+        self._boundary = boundary or b""
         self._tail = b""  # bytes that may begin a boundary the next chunk completes
 
+    def _feed(self, data: bytes) -> None:
+        self._hash.update(data.replace(b"\0", self._NUL))
+
     def update(self, chunk: bytes) -> None:
-        if not self._boundary:
-            self._hash.update(chunk)
+        boundary = self._boundary
+        if not boundary:
+            self._feed(chunk)
             return
-        data = (self._tail + chunk).replace(self._boundary, b"\0")
-        keep = len(self._boundary) - 1
-        self._hash.update(data[: len(data) - keep] if keep else data)
-        self._tail = data[len(data) - keep :] if keep else b""
+        data = self._tail + chunk
+        start = 0
+        while (found := data.find(boundary, start)) != -1:
+            self._feed(data[start:found])
+            self._hash.update(self._MARK)
+            start = found + len(boundary)
+        # What is left may end with the start of a boundary: keep that much for later.
+        cut = max(start, len(data) - (len(boundary) - 1))
+        self._feed(data[start:cut])
+        self._tail = data[cut:]
 
     def hexdigest(self) -> str:
-        self._hash.update(self._tail)
+        self._feed(self._tail)
         self._tail = b""
         return self._hash.hexdigest()
 
