@@ -17,6 +17,7 @@ from miroconnect.logs import (
     JSONFormatter,
     configure_logging,
     configure_logging_from_settings,
+    context_fields,
     current_request_id,
     log_event,
     new_request_id,
@@ -170,6 +171,28 @@ def restore_logging() -> Iterator[None]:
 
 
 @pytest.mark.usefixtures("restore_logging")
+async def test_context_fields_mark_what_is_logged_in_their_tasks(
+    capture: io.StringIO,
+) -> None:
+    logger = logging.getLogger("miroconnect.test.context")
+
+    async def serve(label: str | None) -> None:
+        if label is None:
+            logger.info("plain")
+            return
+        with context_fields(server=label):
+            await asyncio.sleep(0)
+            logger.info("labelled")
+            log_event(logger, "own.field", server="mine")
+
+    await asyncio.gather(serve("emulator"), serve(None))
+    lines = [json.loads(line) for line in capture.getvalue().splitlines()]
+    by_message = {line.get("message", line["event"]): line for line in lines}
+    assert by_message["labelled"]["server"] == "emulator"
+    assert "server" not in by_message["plain"]
+    assert by_message["own.field"]["server"] == "mine"  # the record's own field wins
+
+
 def test_configure_logging_installs_one_handler_and_checks_the_level() -> None:
     root = logging.getLogger()
     before = list(root.handlers)

@@ -20,6 +20,8 @@ The API other layers call:
 * `request_context(request_id)`: a context manager setting the request id of every event
   logged inside it (a `contextvars.ContextVar`, so each asyncio task keeps its own);
   `new_request_id()` makes one, `current_request_id()` reads it.
+* `context_fields(**fields)`: fields added to every record logged inside the block, the
+  same way (`serve --with-emulator` marks the emulator's server lines `server=emulator`).
 * `configure_logging(json=True, level="INFO")`: install the JSON (or plain-text) handler on
   the root logger. Only the edge calls it: the CLI's `main()`, an app factory, a benchmark.
   `configure_logging_from_settings(settings)` does the same from `MIROCONNECT_LOG_FORMAT`
@@ -59,6 +61,7 @@ __all__ = [
     "TextFormatter",
     "configure_logging",
     "configure_logging_from_settings",
+    "context_fields",
     "current_request_id",
     "get_logger",
     "log_event",
@@ -72,6 +75,9 @@ __all__ = [
 REDACTED = "[REDACTED]"
 
 _request_id: ContextVar[str | None] = ContextVar("miroconnect_request_id", default=None)
+_context_fields: ContextVar[Mapping[str, Any] | None] = ContextVar(
+    "miroconnect_context_fields", default=None
+)
 
 # The attribute `log_event` stores its event name and fields under, on the LogRecord.
 _EVENT_ATTR = "miroconnect_event"
@@ -160,6 +166,17 @@ def request_context(request_id: str | None = None) -> Iterator[str]:
         _request_id.reset(token)
 
 
+@contextmanager
+def context_fields(**fields: Any) -> Iterator[None]:
+    """Add `fields` to every record logged inside the block (and in tasks started inside
+    it); a record's own fields of the same name win."""
+    token = _context_fields.set({**(_context_fields.get() or {}), **fields})
+    try:
+        yield
+    finally:
+        _context_fields.reset(token)
+
+
 def get_logger(name: str) -> logging.Logger:
     """The stdlib logger `name` (for symmetry; nothing is configured here)."""
     return logging.getLogger(name)
@@ -190,7 +207,10 @@ def log_event(
 def _record_fields(record: logging.LogRecord) -> tuple[str, str | None, dict[str, Any]]:
     """(event, message or None, fields) of a record, all redacted."""
     event = getattr(record, _EVENT_ATTR, None)
-    raw: Mapping[str, Any] = getattr(record, _FIELDS_ATTR, None) or {}
+    raw: Mapping[str, Any] = {
+        **(_context_fields.get() or {}),
+        **(getattr(record, _FIELDS_ATTR, None) or {}),
+    }
     fields: dict[str, Any] = {}
     for key, value in raw.items():
         # A field may not overwrite the envelope: keep it under a prefixed name.

@@ -108,4 +108,7 @@ def test_the_readme_block_connects_and_creates_a_board(
         assert again.status_code == 201, again.text
     said = log.read_text()
     assert "serve.emulator" in said and f"redirect_uri={base}/connect/callback" in said
+    # Two servers in one process: the emulator's uvicorn lines say whose they are.
+    started = [line for line in said.splitlines() if "Started server process" in line]
+    assert len(started) == 2 and sum("server=emulator" in s for s in started) == 1
     assert "Traceback" not in said

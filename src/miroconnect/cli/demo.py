@@ -181,16 +181,16 @@ async def _run(
     )
     # uvicorn logs through our handler: the same readable lines as the app's events.
     log_config = uvicorn_log_config(log_level)
-    configs = [
-        uvicorn.Config(emulator, host=host, port=emulator_port, log_config=log_config),
-        uvicorn.Config(
-            create_app(settings, reference_app=True),
-            host=host,
-            port=port,
-            log_config=log_config,
-            access_log=False,
-        ),
-    ]
+    emulator_config = uvicorn.Config(
+        emulator, host=host, port=emulator_port, log_config=log_config
+    )
+    app_config = uvicorn.Config(
+        create_app(settings, reference_app=True),
+        host=host,
+        port=port,
+        log_config=log_config,
+        access_log=False,
+    )
     typer.echo(
         "\nmiroconnect demo\n"
         f"  App:       {app_url}/  (sign in as {DEMO_USER} / {DEMO_PASSWORD})\n"
@@ -198,4 +198,4 @@ async def _run(
         f"  API:       {app_url}/docs  (key in the data folder's demo-secrets.json)\n"
         "Press Ctrl+C to stop.\n"
     )
-    await serve_together(configs)
+    await serve_together(emulator=emulator_config, app=app_config)

@@ -14,6 +14,7 @@ from __future__ import annotations
 import logging
 import secrets
 from dataclasses import dataclass
+from functools import partial
 
 import typer
 from pydantic import SecretStr
@@ -236,14 +237,14 @@ def _serve_with_emulator(
     )
     _announce(settings, host, port)
     log_config = uvicorn_log_config(settings.log_level)
-    configs = [
-        uvicorn.Config(emulator, host=host, port=emulated.port, log_config=log_config),
-        uvicorn.Config(
-            create_app(settings),
-            host=host,
-            port=port,
-            log_config=log_config,
-            access_log=False,  # raw URLs: see `_serve`
-        ),
-    ]
-    anyio.run(serve_together, configs)
+    emulator_config = uvicorn.Config(
+        emulator, host=host, port=emulated.port, log_config=log_config
+    )
+    app_config = uvicorn.Config(
+        create_app(settings),
+        host=host,
+        port=port,
+        log_config=log_config,
+        access_log=False,  # raw URLs: see `_serve`
+    )
+    anyio.run(partial(serve_together, emulator=emulator_config, app=app_config))

@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import contextlib
 import signal
-from collections.abc import Iterator, Sequence
+from collections.abc import Iterator
 from typing import Any
 
 __all__ = ["EMULATOR_PORT_OFFSET", "default_emulator_port", "serve_together"]
@@ -29,7 +29,7 @@ def default_emulator_port(port: int) -> int:
 class _Server:
     """A uvicorn server that leaves signals to `_stop_on_signal`."""
 
-    def __init__(self, config: Any) -> None:
+    def __init__(self, config: Any, label: str | None = None) -> None:
         import uvicorn
 
         class Quiet(uvicorn.Server):
@@ -38,9 +38,17 @@ class _Server:
                 yield
 
         self._server = Quiet(config)
+        self._label = label
 
     async def serve(self) -> None:
-        await self._server.serve()
+        from miroconnect.logs import context_fields
+
+        if self._label is None:
+            await self._server.serve()
+            return
+        # uvicorn's lines ("Started server process", ...) read alike for both servers.
+        with context_fields(server=self._label):
+            await self._server.serve()
 
     def stop(self) -> None:
         self._server.should_exit = True
@@ -72,11 +80,12 @@ async def _stop_on_signal(servers: list[_Server]) -> None:
         server.stop()
 
 
-async def serve_together(configs: Sequence[Any]) -> None:
-    """Serve one `uvicorn.Config` each until a signal, or until one server stops."""
+async def serve_together(*, emulator: Any, app: Any) -> None:
+    """Serve the two `uvicorn.Config`s until a signal, or until one server stops; the
+    emulator's log lines carry `server=emulator`."""
     import anyio
 
-    servers = [_Server(config) for config in configs]
+    servers = [_Server(emulator, "emulator"), _Server(app)]
     async with anyio.create_task_group() as group:
         for server in servers:
             group.start_soon(server.serve)
