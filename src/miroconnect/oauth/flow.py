@@ -265,15 +265,8 @@ class ConnectFlow(FlowStarts):
         return FlowOutcome(return_url, connection, result, action_error=action_error)
 
     async def confirm(self, app_user_id: str, result: str) -> Confirmed:
-        """Service mode: the host app says which of its users came back with `result`.
-
-        For the user the flow was started for, the held tokens become that user's
-        connection and the pending action runs (exactly once: a repeat gets the first
-        answer). For anyone else, `FlowUserMismatchError`: the grant is revoked at Miro,
-        the tokens deleted, and nothing changes for either user. Also
-        `ResultUnknownError`, `ResultUsedError` (refused before) and `ResultExpiredError`.
-        See `miroconnect.oauth.consents`.
-        """
+        """Service mode: the host app says which of its users came back with `result`
+        (`HeldConsents.confirm` in `miroconnect.oauth.consents` says what follows)."""
         return await self._consents.confirm(app_user_id, result)
 
     async def _run(

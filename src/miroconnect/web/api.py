@@ -38,10 +38,8 @@ from miroconnect.errors import (
     ActionFailedError,
     AuthorizationError,
     FlowUserMismatchError,
-    IdempotencyKeyReusedError,
     MiroConnectError,
     NotConnectedError,
-    OperationInProgressError,
     ResultExpiredError,
     ResultUnknownError,
     ResultUsedError,
@@ -53,6 +51,7 @@ from miroconnect.storage.boards import CURSOR_PATTERN, BoardRecord
 from miroconnect.web.api_common import (
     UserIdPath,
     checked_return_url,
+    key_problem,
     read_connection,
     reraise_if_not_miros,
 )
@@ -108,16 +107,8 @@ def _problems(*statuses: int) -> dict[int | str, dict[str, Any]]:
 def _action_problem(exc: MiroConnectError, context: WebContext, kind: str) -> NoReturn:
     """Raise the problem document for a failed action."""
     reraise_if_not_miros(exc)
-    if isinstance(exc, OperationInProgressError):
-        # Nothing was sent for this request: the same key later gets the result.
-        raise ProblemError(
-            409,
-            str(exc),
-            reason="operation_in_progress",
-            headers={"Retry-After": str(exc.retry_after)},
-        ) from None
-    if isinstance(exc, IdempotencyKeyReusedError):
-        raise ProblemError(422, str(exc), reason="idempotency_key_reused") from None
+    if (refused := key_problem(exc)) is not None:
+        raise refused from None
     if isinstance(exc, ActionError) and not isinstance(exc, ActionFailedError):
         raise ProblemError(422, str(exc), reason="invalid_action") from None
     logger.warning("API %s failed: %s", kind, type(exc).__name__)

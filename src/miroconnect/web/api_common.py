@@ -10,7 +10,13 @@ from typing import Annotated
 
 from fastapi import Path
 
-from miroconnect.errors import CryptoError, MiroConnectError, ReturnURLRejectedError
+from miroconnect.errors import (
+    CryptoError,
+    IdempotencyKeyReusedError,
+    MiroConnectError,
+    OperationInProgressError,
+    ReturnURLRejectedError,
+)
 from miroconnect.oauth.params import check_return_url
 from miroconnect.oauth.tokens import Connection as VaultConnection
 from miroconnect.storage.outage import database_unavailable
@@ -21,6 +27,7 @@ from miroconnect.web.problems import ProblemError, database_unavailable_error
 __all__ = [
     "UserIdPath",
     "checked_return_url",
+    "key_problem",
     "read_connection",
     "reraise_if_not_miros",
 ]
@@ -74,3 +81,19 @@ async def read_connection(context: WebContext, user_id: str) -> VaultConnection 
         raise ProblemError(
             502, "the connection could not be read", reason="miro_error"
         ) from None
+
+
+def key_problem(exc: MiroConnectError) -> ProblemError | None:
+    """The problem for an idempotency key's refusal, or `None` for other errors: the
+    key's request still runs (409 with `Retry-After`: nothing was sent for this one), or
+    the key was used for another request (422)."""
+    if isinstance(exc, OperationInProgressError):
+        return ProblemError(
+            409,
+            str(exc),
+            reason="operation_in_progress",
+            headers={"Retry-After": str(exc.retry_after)},
+        )
+    if isinstance(exc, IdempotencyKeyReusedError):
+        return ProblemError(422, str(exc), reason="idempotency_key_reused")
+    return None

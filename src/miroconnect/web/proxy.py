@@ -43,20 +43,18 @@ from miroconnect.client import MiroClient, RetryPolicy
 from miroconnect.client.requester import Requester, credits_for
 from miroconnect.client.routes import DEFAULT_LEVEL, route_for
 from miroconnect.errors import (
-    IdempotencyKeyReusedError,
     KeySpentNotSentError,
     MiroAPIError,
     MiroConnectError,
     MiroTransportError,
     NotConnectedError,
-    OperationInProgressError,
     OutcomeUnknownError,
     ReauthorizationRequiredError,
 )
 from miroconnect.logs import log_event
 from miroconnect.oauth.pending import ActionContext
 from miroconnect.oauth.tokens import Connection
-from miroconnect.web.api_common import UserIdPath, reraise_if_not_miros
+from miroconnect.web.api_common import UserIdPath, key_problem, reraise_if_not_miros
 from miroconnect.web.context import WebContext
 from miroconnect.web.dependencies import APIKeyDep, ContextDep
 from miroconnect.web.live import ReturnURLHeader, connection_required, live_connection
@@ -332,15 +330,8 @@ async def _problem(
             logger, "proxy.outcome_unknown", level=logging.WARNING, app_user_id=user_id
         )
         return ProblemError(409, str(exc), reason="outcome_unknown")
-    if isinstance(exc, OperationInProgressError):
-        return ProblemError(
-            409,
-            str(exc),
-            reason="operation_in_progress",
-            headers={"Retry-After": str(exc.retry_after)},
-        )
-    if isinstance(exc, IdempotencyKeyReusedError):
-        return ProblemError(422, str(exc), reason="idempotency_key_reused")
+    if (refused := key_problem(exc)) is not None:
+        return refused
     if isinstance(exc, KeySpentNotSentError):
         return ProblemError(502, str(exc), reason="miro_unreachable")
     if isinstance(exc, MiroTransportError | MiroAPIError):
