@@ -13,6 +13,9 @@ from typing import Any
 
 import httpx2
 
+from miroconnect.client.routes import route_for
+from miroconnect.web.proxy_target import proxy_target
+
 from .conftest import API_KEY, APP, MIRO, RETURN_ORIGIN, Harness, open_harness
 from .conftest import PROXY_USER as USER
 from .miro_spy import Spy, png
@@ -259,6 +262,17 @@ async def test_a_path_goes_to_miro_in_its_normal_form(
         f"/v2/boards/{board}/items?limit=10".encode(),
         b"/v2/boards/a%3Db",
     ]
+
+
+def test_an_escaped_letter_cannot_hide_an_operations_credit_level() -> None:
+    # Found by an attacker: `%69tems/bulk` was booked at the default level once, not
+    # at level 2 per item; the normal form is what the level is read from.
+    raw = b"/api/v1/users/u/miro/v2/boards/b1/%69tems/bulk"
+    scope = {"raw_path": raw, "path": raw.decode(), "query_string": b""}
+    target = proxy_target(scope, "v2/boards/b1/items/bulk", "https://api.miro.com")
+    assert target.path == "/v2/boards/b1/items/bulk"
+    route = route_for("POST", target.path)
+    assert route is not None and route.per_item
 
 
 async def test_what_looks_like_a_host_in_a_path_stays_a_path_at_miro(
