@@ -28,8 +28,8 @@ $(BIN)/.installed: pyproject.toml $(BIN)/.created
 install: $(BIN)/.installed
 
 lint: install
-	$(BIN)/ruff check src tests bench
-	$(BIN)/ruff format --check src tests bench
+	$(BIN)/ruff check src tests bench examples
+	$(BIN)/ruff format --check src tests bench examples
 
 typecheck: install
 	$(BIN)/mypy

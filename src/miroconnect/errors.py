@@ -4,6 +4,7 @@ The tree:
 
 * MiroConnectError
   x ConfigurationError          settings missing or invalid
+    + DatabaseNotReadyError       the database's tables are missing or older (db upgrade)
   x CryptoError
     + EncryptionKeyNotFoundError  a ciphertext names a key id that is not configured
     + DecryptionError             the key is there but the ciphertext does not open
@@ -71,6 +72,7 @@ __all__ = [
     "ConflictError",
     "ConsentFailedError",
     "CryptoError",
+    "DatabaseNotReadyError",
     "DecryptionError",
     "EncryptionKeyNotFoundError",
     "ExchangeFailedError",
@@ -113,6 +115,11 @@ class MiroConnectError(Exception):
 
 class ConfigurationError(MiroConnectError):
     """A setting is missing or invalid; the message names the setting."""
+
+
+class DatabaseNotReadyError(ConfigurationError):
+    """The database has no tables yet, or older ones than this version needs; the
+    message names it (password hidden) and says what to do (`miroconnect db upgrade`)."""
 
 
 class CryptoError(MiroConnectError):

@@ -23,7 +23,6 @@ __all__ = [
     "require_database_url",
     "run_on_database",
     "run_or_fail",
-    "schema_problem",
     "UPGRADE_HINT",
 ]
 
@@ -48,42 +47,6 @@ def require_database_url(settings: Settings) -> None:
         )
 
 
-async def schema_problem(database_url: str) -> str | None:
-    """Why the database is not ready for this version (one line naming it and what to
-    do), or `None` when it is at this version's head revision."""
-    from miroconnect.storage.db import shown_url, sqlite_file
-    from miroconnect.storage.migrate import revision_state
-    from miroconnect.storage.outage import describe_error
-
-    shown = shown_url(database_url)
-    path = sqlite_file(database_url)
-    if path is not None and not path.exists():
-        # Checked first: opening it would create an empty file (or, in a missing folder,
-        # leave aiosqlite's thread racing the closed event loop).
-        return f"there is no database file at {path.resolve()}: {UPGRADE_HINT}"
-    try:
-        state = await revision_state(database_url)
-    except Exception as exc:  # any driver error: say which, without a trace
-        return (
-            f"the database {shown} does not answer ({describe_error(exc)}); "
-            "check MIROCONNECT_DATABASE_URL"
-        )
-    if state.current is None:
-        return f"the database {shown} has no tables yet: {UPGRADE_HINT}"
-    if state.current == state.head:
-        return None
-    if not state.known:
-        return (
-            f"the database {shown} is at revision {state.current}, which this version "
-            f"does not know (migrated by a newer version?); this version needs "
-            f"{state.head}"
-        )
-    return (
-        f"the database {shown} is at revision {state.current}, this version needs "
-        f"{state.head}: {UPGRADE_HINT}"
-    )
-
-
 def run_or_fail(settings: Settings, work: Callable[[], Coroutine[Any, Any, T]]) -> T:
     """Run `work`; our errors and database errors become one `error:` line, exit 1."""
     from miroconnect.storage.db import shown_url
@@ -106,6 +69,8 @@ def run_on_database(
     """`run_or_fail(work)` once the database is known to be ready; else one line that
     says what to do (`miroconnect db upgrade`), exit 1."""
     require_database_url(settings)
+    from miroconnect.storage.migrate import schema_problem
+
     problem = asyncio.run(schema_problem(settings.database_url))
     if problem is not None:
         fail(problem)

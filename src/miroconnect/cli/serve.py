@@ -119,9 +119,9 @@ def register(app: typer.Typer) -> None:
         """
         import asyncio
 
-        from miroconnect.cli.database import schema_problem
         from miroconnect.cli.servers import default_emulator_port
         from miroconnect.config import is_loopback
+        from miroconnect.storage.migrate import schema_problem
         from miroconnect.web.checks import settings_problems
 
         settings = Settings()

@@ -14,17 +14,23 @@ from alembic.config import Config
 from sqlalchemy.engine import Connection
 from sqlalchemy.ext.asyncio import create_async_engine
 
+from miroconnect.storage.db import shown_url, sqlite_file
+from miroconnect.storage.outage import describe_error
+
 __all__ = [
     "SCRIPT_LOCATION",
+    "UPGRADE_HINT",
     "RevisionState",
     "alembic_config",
     "current_revision",
     "downgrade",
     "revision_state",
+    "schema_problem",
     "upgrade",
 ]
 
 SCRIPT_LOCATION = "miroconnect.storage:migrations"
+UPGRADE_HINT = "run `miroconnect db upgrade`"
 
 
 def alembic_config(database_url: str | None = None) -> Config:
@@ -127,3 +133,36 @@ async def revision_state(database_url: str) -> RevisionState:
         except CommandError:
             known = False
     return RevisionState(current=current, head=head, known=known)
+
+
+async def schema_problem(database_url: str) -> str | None:
+    """Why the database is not ready for this version (one line naming it, password
+    hidden, and what to do), or `None` when it is at this version's head revision.
+    Never creates a SQLite file that is not there."""
+    shown = shown_url(database_url)
+    path = sqlite_file(database_url)
+    if path is not None and not path.exists():
+        # Checked first: opening it would create an empty file (or, in a missing folder,
+        # leave aiosqlite's thread racing the closed event loop).
+        return f"there is no database file at {path.resolve()}: {UPGRADE_HINT}"
+    try:
+        state = await revision_state(database_url)
+    except Exception as exc:  # any driver error: say which, without a trace
+        return (
+            f"the database {shown} does not answer ({describe_error(exc)}); "
+            "check MIROCONNECT_DATABASE_URL"
+        )
+    if state.current is None:
+        return f"the database {shown} has no tables yet: {UPGRADE_HINT}"
+    if state.current == state.head:
+        return None
+    if not state.known:
+        return (
+            f"the database {shown} is at revision {state.current}, which this version "
+            f"does not know (migrated by a newer version?); this version needs "
+            f"{state.head}"
+        )
+    return (
+        f"the database {shown} is at revision {state.current}, this version needs "
+        f"{state.head}: {UPGRADE_HINT}"
+    )

@@ -26,7 +26,6 @@ from miroconnect.assembly import build_stack
 from miroconnect.config import Settings
 from miroconnect.errors import (
     ConfigurationError,
-    CSRFRejectedError,
     SignInRequiredError,
 )
 from miroconnect.logs import log_event
@@ -35,18 +34,23 @@ from miroconnect.storage.db import Database
 from miroconnect.types import Clock, system_clock
 from miroconnect.web.accounts import Accounts
 from miroconnect.web.api import api_router
+from miroconnect.web.checks import settings_problems
 from miroconnect.web.connect import connect_router
 from miroconnect.web.context import WebContext, build_templates
 from miroconnect.web.dependencies import reference_app_user_id
 from miroconnect.web.docs import install_docs
 from miroconnect.web.flash import Flashes
-from miroconnect.web.handlers import install_error_handlers, install_openapi, too_large
+from miroconnect.web.handlers import (
+    install_connect_handlers,
+    install_error_handlers,
+    install_openapi,
+    too_large,
+)
 from miroconnect.web.limits import BodyLimitMiddleware
 from miroconnect.web.metrics import CONTENT_TYPE_LATEST, MeteredTransport, Metrics
 from miroconnect.web.pages import pages_router
 from miroconnect.web.problems import database_unavailable_response
 from miroconnect.web.proxy import PROXY_PATH, proxy_router
-from miroconnect.web.replies import error_page
 from miroconnect.web.requestlog import RequestLogMiddleware, route_label
 from miroconnect.web.security import (
     FORM_LIMITS,
@@ -132,7 +136,13 @@ def build_context(
     webhook_transport: httpx2.AsyncBaseTransport | None = None,
 ) -> WebContext:
     """The services behind the routers, built by `miroconnect.assembly.build_stack` (see
-    `create_app` for the arguments). Every Miro request is counted on `/metrics`."""
+    `create_app` for the arguments). Every Miro request is counted on `/metrics`.
+
+    Raises `ConfigurationError` naming every setting that is missing or malformed (one
+    message for all, as `miroconnect serve` says them), before anything is built."""
+    problems = settings_problems(settings, service=False)
+    if problems:
+        raise ConfigurationError("miroconnect cannot start: " + "; ".join(problems))
     metrics = Metrics()
     transport = MeteredTransport(
         miro_transport or httpx2.AsyncHTTPTransport(retries=0), metrics
@@ -189,10 +199,7 @@ def install(app: FastAPI, context: WebContext, *, prefix: str = "/connect") -> N
         name="miroconnect-static",
     )
 
-    @app.exception_handler(CSRFRejectedError)
-    async def on_csrf(request: Request, exc: CSRFRejectedError) -> Response:
-        return error_page(context, request, "csrf_rejected", status_code=403)
-
+    install_connect_handlers(app, context)
     app.add_middleware(
         SecurityMiddleware,
         csp=content_security_policy(context.miro_origins),
@@ -362,7 +369,6 @@ def create_service_app() -> FastAPI:
     `main()`. Raises `ConfigurationError` naming every missing setting.
     """
     from miroconnect.logs import configure_logging_from_settings
-    from miroconnect.web.checks import settings_problems
 
     settings = Settings()
     configure_logging_from_settings(settings)

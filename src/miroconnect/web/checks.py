@@ -38,10 +38,12 @@ _WHAT = {
 }
 
 
-def settings_problems(settings: Settings) -> list[str]:
+def settings_problems(settings: Settings, *, service: bool = True) -> list[str]:
     """Every reason the service cannot start, one line each (empty: it can).
 
-    Lines name the environment variable and what it should hold, never a value.
+    `service=False`: what a host app embedding the library needs (no API keys: it has
+    no service API of its own). Lines name the environment variable and what it should
+    hold, never a value.
     """
     problems: list[str] = []
 
@@ -87,7 +89,8 @@ def settings_problems(settings: Settings) -> list[str]:
         k.strip() for k in settings.api_keys.get_secret_value().split(",") if k.strip()
     ]
     if not api_keys:
-        missing("MIROCONNECT_API_KEYS")
+        if service:
+            missing("MIROCONNECT_API_KEYS")
     elif any(len(key) < MIN_API_KEY_LENGTH for key in api_keys):
         problems.append(
             f"MIROCONNECT_API_KEYS: every key needs at least {MIN_API_KEY_LENGTH} "

@@ -39,7 +39,7 @@ from miroconnect.errors import (
 )
 from miroconnect.oauth.outcomes import ActionDone, FlowHeld, FlowStart
 from miroconnect.web.context import WebContext
-from miroconnect.web.dependencies import ContextDep, CSRFDep
+from miroconnect.web.dependencies import ContextDep, CSRFDep, database_ready
 from miroconnect.web.flash import Flash
 from miroconnect.web.popup import back_to_app, keep_opener
 from miroconnect.web.replies import board_record, error_page, with_query
@@ -170,6 +170,7 @@ def connect_router(
     router = APIRouter(
         include_in_schema=False,
         form_limits=FORM_LIMITS,  # type: ignore[arg-type]  # a private TypedDict
+        dependencies=[Depends(database_ready)],
     )
     # A default, not an `Annotated` alias: with postponed annotations FastAPI resolves
     # names in the module's globals, where a local alias does not exist.

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 from urllib.parse import quote
@@ -42,6 +42,14 @@ def build_templates(static_path: str = "/static") -> Jinja2Templates:
     return templates
 
 
+@dataclass
+class SchemaCheck:
+    """Whether the database was found at this version's tables (checked once, on the
+    first request of the connect routes: a host app's lifespan may not check it)."""
+
+    ready: bool = False
+
+
 @dataclass(frozen=True)
 class WebContext:
     """The services of one app, found by routers through `request.app.state`."""
@@ -64,6 +72,7 @@ class WebContext:
     # known: the app's home. `None` for the service, whose users come from another app
     # (its `/` is a page for developers): no such link then.
     home_url: str | None = "/"
+    schema: SchemaCheck = field(default_factory=SchemaCheck)
 
     @property
     def settings(self) -> Settings:

@@ -7,7 +7,11 @@ from typing import Annotated
 
 from fastapi import Depends, Request
 
-from miroconnect.errors import CSRFRejectedError, SignInRequiredError
+from miroconnect.errors import (
+    CSRFRejectedError,
+    DatabaseNotReadyError,
+    SignInRequiredError,
+)
 from miroconnect.web.accounts import Account
 from miroconnect.web.context import WebContext
 from miroconnect.web.problems import ProblemError
@@ -17,6 +21,7 @@ __all__ = [
     "APIKeyDep",
     "ContextDep",
     "CSRFDep",
+    "database_ready",
     "OptionalAccountDep",
     "get_context",
     "reference_app_user_id",
@@ -32,6 +37,20 @@ async def get_context(request: Request) -> WebContext:
 
 
 ContextDep = Annotated[WebContext, Depends(get_context)]
+
+
+async def database_ready(context: ContextDep) -> None:
+    """`DatabaseNotReadyError` until the database is found at this version's tables
+    (one check per app; `miroconnect serve` checks before it starts, a host app
+    embedding the connect routes may not)."""
+    if context.schema.ready:
+        return
+    from miroconnect.storage.migrate import schema_problem
+
+    problem = await schema_problem(context.database.url)
+    if problem is not None:
+        raise DatabaseNotReadyError(problem)
+    context.schema.ready = True
 
 
 async def verify_csrf(request: Request, context: ContextDep) -> None:

@@ -19,7 +19,12 @@ from starlette.exceptions import HTTPException as StarletteHTTPException
 from starlette.responses import RedirectResponse, Response
 from starlette.types import Scope
 
-from miroconnect.errors import CryptoError, CSRFRejectedError, SignInRequiredError
+from miroconnect.errors import (
+    CryptoError,
+    CSRFRejectedError,
+    DatabaseNotReadyError,
+    SignInRequiredError,
+)
 from miroconnect.logs import log_event
 from miroconnect.storage.outage import DATABASE_ERROR_CLASSES, database_unavailable
 from miroconnect.web.context import WebContext
@@ -35,7 +40,13 @@ from miroconnect.web.replies import error_page
 from miroconnect.web.requestlog import route_label
 from miroconnect.web.security import MAX_BODY_BYTES
 
-__all__ = ["answers_problems", "install_error_handlers", "install_openapi", "too_large"]
+__all__ = [
+    "answers_problems",
+    "install_connect_handlers",
+    "install_error_handlers",
+    "install_openapi",
+    "too_large",
+]
 
 logger = logging.getLogger(__name__)
 
@@ -66,6 +77,29 @@ def too_large(
     if answers_problems(request):
         return problem_response(413, detail, reason="body_too_large")
     return error_page(context, request, "body_too_large", status_code=413)
+
+
+def install_connect_handlers(app: FastAPI, context: WebContext) -> None:
+    """The answers the connect routes need in any app, a host's included: a failed CSRF
+    check (403 page) and a database without this version's tables (503 page, and one
+    log line saying to run `miroconnect db upgrade`)."""
+
+    @app.exception_handler(CSRFRejectedError)
+    async def on_csrf(request: Request, exc: CSRFRejectedError) -> Response:
+        return error_page(context, request, "csrf_rejected", status_code=403)
+
+    @app.exception_handler(DatabaseNotReadyError)
+    async def on_not_ready(request: Request, exc: DatabaseNotReadyError) -> Response:
+        log_event(
+            logger,
+            "database.not_ready",
+            level=logging.ERROR,
+            path=route_label(request.scope),
+            problem=str(exc),
+        )
+        if answers_problems(request):
+            return problem_response(503, str(exc), reason="database_not_ready")
+        return error_page(context, request, "database_not_ready", status_code=503)
 
 
 def install_error_handlers(app: FastAPI, context: WebContext) -> None:
@@ -165,9 +199,7 @@ def install_error_handlers(app: FastAPI, context: WebContext) -> None:
             context, request, reason or "invalid_request", status_code=exc.status_code
         )
 
-    @app.exception_handler(CSRFRejectedError)
-    async def on_csrf(request: Request, exc: CSRFRejectedError) -> Response:
-        return error_page(context, request, "csrf_rejected", status_code=403)
+    install_connect_handlers(app, context)
 
     @app.exception_handler(SignInRequiredError)
     async def on_signin(request: Request, exc: SignInRequiredError) -> Response:

@@ -163,6 +163,12 @@ _TEXTS: dict[str, FailureText] = {
         "Tell the app's owner: its encryption keys (MIROCONNECT_ENCRYPTION_KEYS) do "
         "not match its database.",
     ),
+    "database_not_ready": FailureText(
+        "The app's database is not set up",
+        "Its tables are missing, or older than this version of the app needs. Nothing "
+        "was sent to Miro.",
+        "Tell the app's owner: run `miroconnect db upgrade` on its database.",
+    ),
     "internal": FailureText(
         "Something went wrong on our side",
         "The app hit an unexpected error; nothing was done twice, and no secret was shown.",
