@@ -91,7 +91,7 @@ def register(app: typer.Typer) -> None:
         if not is_loopback(host):
             typer.echo(
                 f"Refusing to bind {host}: the demo has a fixed account (demo/demo) "
-                "and an emulated Miro that approves anyone. Use a loopback address.",
+                "and an emulated Miro anyone signs in to, with no password. Use a loopback address.",
                 err=True,
             )
             raise typer.Exit(code=2)

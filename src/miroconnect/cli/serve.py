@@ -101,7 +101,7 @@ def register(app: typer.Typer) -> None:
             False,
             "--with-emulator",
             help="also serve the Miro emulator on loopback and use it as Miro "
-            "(development only: it approves anyone)",
+            "(development only: anyone signs in to it, with no password)",
         ),
         emulator_port: int | None = typer.Option(
             None,
@@ -131,7 +131,7 @@ def register(app: typer.Typer) -> None:
                 _refuse(
                     [
                         "--with-emulator runs one process on a loopback address "
-                        "(the emulator approves anyone): drop --workers and --host"
+                        "(anyone signs in to the emulator, with no password): drop --workers and --host"
                     ]
                 )
             emulated = _emulated(
@@ -233,7 +233,7 @@ def _serve_with_emulator(
         redirect_uri=emulated.redirect_uri,
         miro_auth_url=settings.miro_auth_url,
         miro_api_url=settings.miro_api_url,
-        note="the Miro emulator plays Miro for this run: it approves anyone",
+        note="the Miro emulator plays Miro for this run: anyone signs in to it, with no password",
     )
     _announce(settings, host, port)
     log_config = uvicorn_log_config(settings.log_level)

@@ -95,6 +95,7 @@ async def run_pending(
     try:
         result = await runner.run(action, context)
     except MiroConnectError as exc:
+        reason = getattr(exc, "reason", None)
         log_event(
             logger,
             "flow.action_failed",
@@ -103,7 +104,7 @@ async def run_pending(
             app_user_id=connection.app_user_id,
             action=action.kind,
             error_type=type(exc).__name__,
-            reason=getattr(exc, "reason", None),
+            **({"reason": reason} if reason else {}),
         )
         raise
     log_event(
