@@ -24,7 +24,7 @@ from miroconnect.storage.consents import SQLConsentStore
 from miroconnect.storage.db import Database
 from miroconnect.storage.migrate import upgrade
 from miroconnect.storage.models import ConnectionRow, OperationRow, WebhookEventRow
-from miroconnect.storage.operations import OperationStore
+from miroconnect.storage.operations import NewOperation, OperationStore
 from miroconnect.storage.outbox import NewEvent, Outbox, board_event, new_event_id
 from miroconnect.storage.repository import SQLStore
 from support import FakeClock
@@ -244,7 +244,7 @@ async def test_a_confirmed_consent_writes_its_event_with_the_connection(
 
 
 async def claim(world: World, key: str, kind: str = "create_board") -> str:
-    made = await world.operations.claim(
+    new = NewOperation(
         app_user_id="u1",
         idempotency_key=key,
         kind=kind,
@@ -252,9 +252,8 @@ async def claim(world: World, key: str, kind: str = "create_board") -> str:
         connection_id="c1",
         miro_user_id="miro-u1",
         miro_team_id="team-1",
-        owner="me",
-        sending=True,
     )
+    made = await world.operations.claim(new, owner="me", sending=True)
     return made.operation.id
 
 

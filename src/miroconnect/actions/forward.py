@@ -33,7 +33,7 @@ from uuid import uuid4
 
 import httpx2
 
-from miroconnect.actions.journal import Journal, definitive
+from miroconnect.actions.journal import Journal, definitive, new_operation
 from miroconnect.actions.steps import Steps
 from miroconnect.client import MiroClient, RetryPolicy
 from miroconnect.client.models import Board
@@ -180,13 +180,7 @@ class Forwarder:
         """
         owner = uuid4().hex
         claim = await self.journal.claim(
-            app_user_id=context.app_user_id,
-            idempotency_key=key,
-            kind=FORWARD_KIND,
-            params=request.params(),
-            connection_id=context.connection_id,
-            miro_user_id=context.miro_user_id,
-            miro_team_id=context.miro_team_id,
+            new_operation(context, key, FORWARD_KIND, request.params()),
             owner=owner,
             sending=True,
         )

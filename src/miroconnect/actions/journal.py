@@ -24,7 +24,8 @@ from miroconnect.errors import (
     UnauthorizedError,
 )
 from miroconnect.logs import log_event
-from miroconnect.storage.operations import Claim, OperationStore
+from miroconnect.oauth.pending import ActionContext
+from miroconnect.storage.operations import Claim, NewOperation, OperationStore
 from miroconnect.types import Backoff, Clock, Sleep, system_clock
 
 __all__ = [
@@ -33,6 +34,7 @@ __all__ = [
     "RELEASE_RETRY",
     "Journal",
     "definitive",
+    "new_operation",
 ]
 
 # Giving a lease back after a database error: about 9 s of doubling waits, longer than a
@@ -54,6 +56,21 @@ def definitive(error: MiroAPIError) -> bool:
     return not isinstance(error, MiroServerError | RateLimitedError | UnauthorizedError)
 
 
+def new_operation(
+    context: ActionContext, key: str, kind: str, params: Mapping[str, Any]
+) -> NewOperation:
+    """The operation of a request with idempotency `key`, run for `context`."""
+    return NewOperation(
+        app_user_id=context.app_user_id,
+        idempotency_key=key,
+        kind=kind,
+        params=params,
+        connection_id=context.connection_id,
+        miro_user_id=context.miro_user_id,
+        miro_team_id=context.miro_team_id,
+    )
+
+
 class Journal:
     """The operations table as the runners use it: claim (waiting), release (retrying)."""
 
@@ -72,38 +89,17 @@ class Journal:
         self._poll = poll_interval
         self._in_progress_wait = in_progress_wait
 
-    async def claim(
-        self,
-        *,
-        app_user_id: str,
-        idempotency_key: str,
-        kind: str,
-        params: Mapping[str, Any],
-        connection_id: str,
-        miro_user_id: str,
-        miro_team_id: str,
-        owner: str,
-        sending: bool,
-    ) -> Claim:
+    async def claim(self, new: NewOperation, *, owner: str, sending: bool) -> Claim:
         """The operation, owned by `owner` now; or done or failed by another (not owned).
 
         While another worker runs it, polls for its outcome, at most `in_progress_wait`,
         then raises `OperationInProgressError` (nothing was sent for this request).
-        `IdempotencyKeyReusedError` if the key was used with another kind or params.
+        `IdempotencyKeyReusedError` if the key was used with another kind or params, or
+        settled under another connection or Miro user.
         """
         give_up = self._clock() + self._in_progress_wait
         while True:
-            claim = await self.operations.claim(
-                app_user_id=app_user_id,
-                idempotency_key=idempotency_key,
-                kind=kind,
-                params=params,
-                connection_id=connection_id,
-                miro_user_id=miro_user_id,
-                miro_team_id=miro_team_id,
-                owner=owner,
-                sending=sending,
-            )
+            claim = await self.operations.claim(new, owner=owner, sending=sending)
             op = claim.operation
             if claim.owned or op.state == "failed":
                 return claim

@@ -20,7 +20,12 @@ from uuid import uuid4
 
 import httpx2
 
-from miroconnect.actions.journal import IN_PROGRESS_WAIT, Journal, definitive
+from miroconnect.actions.journal import (
+    IN_PROGRESS_WAIT,
+    Journal,
+    definitive,
+    new_operation,
+)
 from miroconnect.actions.kinds import (
     AddStarterContent,
     CopyBoard,
@@ -160,13 +165,7 @@ class MiroActionRunner:
         """The operation, owned by this run; or done or failed by another (not owned).
         Waits while another worker runs it, at most `in_progress_wait`."""
         return await self._journal.claim(
-            app_user_id=context.app_user_id,
-            idempotency_key=key,
-            kind=action.kind,
-            params=action.params,
-            connection_id=context.connection_id,
-            miro_user_id=context.miro_user_id,
-            miro_team_id=context.miro_team_id,
+            new_operation(context, key, action.kind, action.params),
             owner=owner,
             # A board kind sends its create request first: a new row is `sent`.
             sending=action.kind in (CreateBoard.kind, CopyBoard.kind),

@@ -49,6 +49,7 @@ __all__ = [
     "BOARD_KINDS",
     "Claim",
     "LeaseLostError",
+    "NewOperation",
     "Operation",
     "OperationStore",
 ]
@@ -60,6 +61,20 @@ BOARD_KINDS = ("create_board", "copy_board")  # the kinds whose result is a new 
 def _canonical(params: Mapping[str, Any]) -> str:
     """Parameters as the database returns them (JSON: tuples come back as lists)."""
     return json.dumps(params, sort_keys=True, default=str)
+
+
+@dataclass(frozen=True)
+class NewOperation:
+    """What a claim inserts, or finds by (`app_user_id`, `idempotency_key`): the request
+    (its kind and parameters) and the connection it runs on."""
+
+    app_user_id: str
+    idempotency_key: str
+    kind: str
+    params: Mapping[str, Any]
+    connection_id: str
+    miro_user_id: str
+    miro_team_id: str
 
 
 @dataclass(frozen=True)
@@ -187,17 +202,7 @@ class OperationStore:
         return self._outbox is not None
 
     async def claim(
-        self,
-        *,
-        app_user_id: str,
-        idempotency_key: str,
-        kind: str,
-        params: Mapping[str, Any],
-        connection_id: str,
-        miro_user_id: str,
-        miro_team_id: str,
-        owner: str,
-        sending: bool = False,
+        self, new: NewOperation, *, owner: str, sending: bool = False
     ) -> Claim:
         """Insert the operation, or find it; take its lease if it is free (new, or its
         worker's lease ran out).
@@ -210,13 +215,13 @@ class OperationStore:
         now = self._clock()
         values: dict[str, Any] = {
             "id": _ordered_id(),
-            "app_user_id": app_user_id,
-            "idempotency_key": idempotency_key,
-            "kind": kind,
-            "params": dict(params),
-            "connection_id": connection_id,
-            "miro_user_id": miro_user_id,
-            "miro_team_id": miro_team_id,
+            "app_user_id": new.app_user_id,
+            "idempotency_key": new.idempotency_key,
+            "kind": new.kind,
+            "params": dict(new.params),
+            "connection_id": new.connection_id,
+            "miro_user_id": new.miro_user_id,
+            "miro_team_id": new.miro_team_id,
             "state": "sent" if sending else "pending",
             "attempts": 1 if sending else 0,
             "lease_owner": owner,
