@@ -14,7 +14,8 @@ from miroconnect.config import Settings
 from miroconnect.emulator import EmulatorClient, create_emulator, emulator_transport
 from miroconnect.errors import ConfigurationError
 from miroconnect.storage.migrate import upgrade
-from miroconnect.web import build_context, connect_router, install
+from miroconnect.web import build_context, connect_router, create_app, install
+from miroconnect.web.context import WebContext
 from support import CLIENT_ID, CLIENT_SECRET, FakeClock
 
 from .conftest import APP, REDIRECT_URI, make_settings
@@ -74,3 +75,23 @@ async def test_a_database_without_tables_gets_a_page_that_says_db_upgrade(
             assert "state" in after.text.lower()
     finally:
         await context.aclose()
+
+
+async def test_a_database_that_does_not_answer_is_an_outage_not_a_missing_upgrade() -> (
+    None
+):
+    # Port 1 on loopback: nothing listens, the connection is refused at once.
+    url = "postgresql+asyncpg://nobody@127.0.0.1:1/none"
+    app = create_app(make_settings(url))
+    async with (
+        app.router.lifespan_context(app),
+        httpx2.AsyncClient(
+            transport=httpx2.ASGITransport(app=app), base_url=APP
+        ) as web,
+    ):
+        page = await web.get("/connect/callback?state=x&code=y")
+        assert page.status_code == 503
+        assert "cannot reach its database" in page.text
+        assert "not set up" not in page.text
+        context: WebContext = app.state.miroconnect
+        assert not context.schema.ready  # checked again on the next request

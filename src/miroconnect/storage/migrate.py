@@ -25,6 +25,7 @@ __all__ = [
     "current_revision",
     "downgrade",
     "revision_state",
+    "schema_behind",
     "schema_problem",
     "upgrade",
 ]
@@ -137,21 +138,28 @@ async def revision_state(database_url: str) -> RevisionState:
 
 async def schema_problem(database_url: str) -> str | None:
     """Why the database is not ready for this version (one line naming it, password
-    hidden, and what to do), or `None` when it is at this version's head revision.
-    Never creates a SQLite file that is not there."""
+    hidden, and what to do), or `None` when it is at this version's head revision; a
+    database that does not answer is one of the reasons. Never creates a SQLite file
+    that is not there."""
+    try:
+        return await schema_behind(database_url)
+    except Exception as exc:  # any driver error: say which, without a trace
+        return (
+            f"the database {shown_url(database_url)} does not answer "
+            f"({describe_error(exc)}); check MIROCONNECT_DATABASE_URL"
+        )
+
+
+async def schema_behind(database_url: str) -> str | None:
+    """`schema_problem` for a database that answers: raises the driver's error when it
+    does not (an outage is not a missing `db upgrade`)."""
     shown = shown_url(database_url)
     path = sqlite_file(database_url)
     if path is not None and not path.exists():
         # Checked first: opening it would create an empty file (or, in a missing folder,
         # leave aiosqlite's thread racing the closed event loop).
         return f"there is no database file at {path.resolve()}: {UPGRADE_HINT}"
-    try:
-        state = await revision_state(database_url)
-    except Exception as exc:  # any driver error: say which, without a trace
-        return (
-            f"the database {shown} does not answer ({describe_error(exc)}); "
-            "check MIROCONNECT_DATABASE_URL"
-        )
+    state = await revision_state(database_url)
     if state.current is None:
         return f"the database {shown} has no tables yet: {UPGRADE_HINT}"
     if state.current == state.head:

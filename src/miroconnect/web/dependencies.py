@@ -42,12 +42,13 @@ ContextDep = Annotated[WebContext, Depends(get_context)]
 async def database_ready(context: ContextDep) -> None:
     """`DatabaseNotReadyError` until the database is found at this version's tables
     (one check per app; `miroconnect serve` checks before it starts, a host app
-    embedding the connect routes may not)."""
+    embedding the connect routes may not). A database that does not answer raises the
+    driver's error, answered as any outage is, and is checked again next time."""
     if context.schema.ready:
         return
-    from miroconnect.storage.migrate import schema_problem
+    from miroconnect.storage.migrate import schema_behind
 
-    problem = await schema_problem(context.database.url)
+    problem = await schema_behind(context.database.url)
     if problem is not None:
         raise DatabaseNotReadyError(problem)
     context.schema.ready = True
