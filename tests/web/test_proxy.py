@@ -213,6 +213,8 @@ ATTACKS = (
     "/v2/%6fauth/revoke",  # an escaped letter is the letter: still oauth
     "/v2/OAuth/revoke",
     "/v2/oauth;x/revoke",  # a server that strips path parameters reads oauth
+    "/v2/oauth./revoke",  # a server that trims a suffix reads oauth
+    "/v2/oauth%20/revoke",
     "/v2/boards;jsessionid=1",
     "/v2",
     "/",
@@ -236,7 +238,9 @@ async def test_paths_that_could_leave_miros_v2_api_are_refused_unsent(
                 harness.app, path, "application/json", key, method=method
             )
             problem = json.loads(upload.answer_body)
-            forbidden = raw.lower().startswith(("/v2/oauth/", "/v2/%6fauth/"))
+            forbidden = raw.lower().startswith(
+                ("/v2/oauth/", "/v2/%6fauth/", "/v2/oauth./", "/v2/oauth%20/")
+            )
             expected = (403, "path_forbidden") if forbidden else None
             assert (upload.answer_status, problem["reason"]) == (
                 expected or (400, "path_not_allowed")

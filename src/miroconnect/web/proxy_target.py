@@ -121,7 +121,9 @@ def _miro_path(raw_path: str, path: str) -> str:
     ]
     if segments[0] != "v2" or len(segments) < 2:
         raise TargetRefusedError("only Miro's REST API v2 is proxied: /v2/...")
-    if segments[1].lower() == "oauth":
+    # Any segment that begins so (`oauth.`, `oauth%20`): a server that trims a suffix
+    # or a space must not route it to the OAuth endpoints either.
+    if segments[1].lower().startswith("oauth"):
         raise TargetForbiddenError(
             "Miro's OAuth endpoints are not proxied: the connection's tokens are this "
             "service's (DELETE /api/v1/users/{user_id}/connection revokes them)"
