@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import uuid
 from datetime import datetime
+from typing import Any
 
 from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession
@@ -25,7 +26,11 @@ from miroconnect.oauth.tokens import (
     StoredTokens,
     TokenSet,
 )
-from miroconnect.storage.models import ConnectionRow, PendingAuthorizationRow
+from miroconnect.storage.models import (
+    ConnectionRow,
+    PendingAuthorizationRow,
+    PendingConsentRow,
+)
 from miroconnect.storage.outbox import (
     CONNECTION_CREATED,
     CONNECTION_NEEDS_REAUTH,
@@ -38,6 +43,8 @@ from miroconnect.storage.sealing import open_tokens, seal_tokens
 
 __all__ = [
     "LockedRow",
+    "action_columns",
+    "action_of",
     "fill_row",
     "new_row",
     "to_connection",
@@ -74,18 +81,31 @@ def to_connection(row: ConnectionRow) -> Connection:
     )
 
 
+def action_columns(action: PendingAction | None) -> dict[str, Any]:
+    """The `action_*` columns of a flow's or a held consent's row for `action`."""
+    return {
+        "action_kind": action.kind if action else None,
+        "action_params": dict(action.params) if action else None,
+        "action_idempotency_key": action.idempotency_key if action else None,
+    }
+
+
+def action_of(row: PendingAuthorizationRow | PendingConsentRow) -> PendingAction | None:
+    """The action a flow's or a held consent's row carries, if any."""
+    if row.action_kind is None:
+        return None
+    return PendingAction(
+        kind=row.action_kind,
+        params=dict(row.action_params or {}),
+        idempotency_key=row.action_idempotency_key,
+    )
+
+
 def to_pending(row: PendingAuthorizationRow) -> PendingAuthorization:
-    action = None
-    if row.action_kind is not None:
-        action = PendingAction(
-            kind=row.action_kind,
-            params=dict(row.action_params or {}),
-            idempotency_key=row.action_idempotency_key,
-        )
     return PendingAuthorization(
         id=row.id,
         app_user_id=row.app_user_id,
-        action=action,
+        action=action_of(row),
         return_url=row.return_url,
         expires_at=row.expires_at,
         binding_hash=row.binding_hash,

@@ -19,10 +19,13 @@ from sqlalchemy import delete, or_, select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from miroconnect.crypto import TokenCipher
-from miroconnect.oauth.pending import PendingAction
 from miroconnect.oauth.store import ConsentStatus, HeldConsent, NewHeldConsent
 from miroconnect.oauth.tokens import Connection, MiroIdentity
-from miroconnect.storage.connection_rows import upsert_connection
+from miroconnect.storage.connection_rows import (
+    action_columns,
+    action_of,
+    upsert_connection,
+)
 from miroconnect.storage.db import Database
 from miroconnect.storage.flow_statements import FlowStatements, row_values
 from miroconnect.storage.models import PendingConsentRow
@@ -33,18 +36,11 @@ __all__ = ["SQLConsentStore"]
 
 
 def _to_consent(cipher: TokenCipher, row: PendingConsentRow) -> HeldConsent:
-    action = None
-    if row.action_kind is not None:
-        action = PendingAction(
-            row.action_kind,
-            dict(row.action_params or {}),
-            idempotency_key=row.action_idempotency_key,
-        )
     return HeldConsent(
         id=row.id,
         flow_id=row.flow_id,
         app_user_id=row.app_user_id,
-        action=action,
+        action=action_of(row),
         identity=MiroIdentity(
             user_id=row.miro_user_id,
             team_id=row.miro_team_id,
@@ -74,16 +70,13 @@ class SQLConsentStore:
 
     async def hold_consent(self, consent: NewHeldConsent) -> None:
         """One INSERT of the consent, its tokens sealed to the new row."""
-        action = consent.action
         identity = consent.identity
         row = PendingConsentRow(
             id=consent.id,
             result_hash=consent.result_hash,
             flow_id=consent.flow_id,
             app_user_id=consent.app_user_id,
-            action_kind=action.kind if action else None,
-            action_params=dict(action.params) if action else None,
-            action_idempotency_key=action.idempotency_key if action else None,
+            **action_columns(consent.action),
             miro_user_id=identity.user_id,
             miro_user_name=identity.user_name,
             miro_team_id=identity.team_id,

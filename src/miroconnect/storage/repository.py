@@ -35,6 +35,7 @@ from miroconnect.oauth.tokens import (
 )
 from miroconnect.storage.connection_rows import (
     LockedRow,
+    action_columns,
     fill_row,
     new_row,
     to_connection,
@@ -69,16 +70,13 @@ class SQLStore:
 
     async def add_pending(self, pending: NewPendingAuthorization) -> None:
         """Remember a started flow (hashes only)."""
-        action = pending.action
         row = PendingAuthorizationRow(
             id=pending.id,
             state_hash=pending.state_hash,
             binding_hash=pending.binding_hash,
             launch_hash=pending.launch_hash,
             app_user_id=pending.app_user_id,
-            action_kind=action.kind if action else None,
-            action_params=dict(action.params) if action else None,
-            action_idempotency_key=action.idempotency_key if action else None,
+            **action_columns(pending.action),
             return_url=pending.return_url,
             display=pending.display,
             created_at=pending.created_at,
