@@ -123,6 +123,15 @@ class Series:
     def rate(self) -> float:
         return self.count / self.seconds
 
+    def timing(self, unit: str, rate: str = "6.0f") -> str:
+        """`<count> <unit> in <s> s = <rate>/s, p50 <ms> ms, p99 <ms> ms`: the part of
+        a series' line every bench prints alike."""
+        return (
+            f"{self.count} {unit} in {self.seconds:.1f} s = {self.rate:{rate}}/s, p50 "
+            f"{percentile_ms(self.latencies, 0.5):6.1f} ms, p99 "
+            f"{percentile_ms(self.latencies, 0.99):6.1f} ms"
+        )
+
 
 def pooled(results: Sequence[Series], side: str) -> tuple[float, float, float, int]:
     """Requests/s, p50 ms, p99 ms and failures of one side over every round."""

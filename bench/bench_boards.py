@@ -36,7 +36,6 @@ from bench._stack import (
     connect_user,
     direct_token,
     env_int,
-    percentile_ms,
     pooled,
     service_against_emulator,
     timed_series,
@@ -89,10 +88,7 @@ async def run(
                 series = await timed_series(side, concurrency, seconds, call)
                 results.append(series)
                 print(
-                    f"round {number + 1} {side:7}: {series.count} boards in "
-                    f"{series.seconds:.1f} s = {series.rate:6.0f}/s, p50 "
-                    f"{percentile_ms(series.latencies, 0.5):6.1f} ms, p99 "
-                    f"{percentile_ms(series.latencies, 0.99):6.1f} ms, "
+                    f"round {number + 1} {side:7}: {series.timing('boards')}, "
                     f"failed {series.failed}",
                     flush=True,
                 )

@@ -58,7 +58,6 @@ from bench._stack import (
     cpu_seconds,
     env_int,
     free_port,
-    percentile_ms,
     pooled,
     register_app,
     service_env,
@@ -229,10 +228,8 @@ async def run(*, concurrency: int, seconds: float, rounds: int) -> list[Series]:
                 cpu[side] = [c + x for c, x in zip(cpu[side], spent, strict=True)]
                 count = max(1, series.count)
                 print(
-                    f"round {number + 1} {side:13}: {series.count} round trips in "
-                    f"{series.seconds:.1f} s = {series.rate:5.1f}/s, p50 "
-                    f"{percentile_ms(series.latencies, 0.5):6.1f} ms, p99 "
-                    f"{percentile_ms(series.latencies, 0.99):6.1f} ms, "
+                    f"round {number + 1} {side:13}: "
+                    f"{series.timing('round trips', rate='5.1f')}, "
                     f"CPU {1000 * spent[0] / count:.1f} ms in the app + "
                     f"{1000 * spent[1] / count:.1f} ms in the emulator, "
                     f"failed {series.failed}",

@@ -355,10 +355,7 @@ async def run(
 def _print_series(number: int, result: Measured) -> None:
     series = result.series
     line = (
-        f"round {number} {series.side:8}: {series.count:5} boards in "
-        f"{series.seconds:.1f} s = {series.rate:6.0f}/s, p50 "
-        f"{percentile_ms(series.latencies, 0.5):6.1f} ms, p99 "
-        f"{percentile_ms(series.latencies, 0.99):6.1f} ms, CPU "
+        f"round {number} {series.side:8}: {series.timing('boards')}, CPU "
         f"{result.per_board_ms(result.server_cpu):.2f} ms/board"
     )
     if result.database_cpu:

@@ -39,7 +39,6 @@ from bench._stack import (
     connect_user,
     direct_token,
     env_int,
-    percentile_ms,
     pooled,
     service_against_emulator,
     timed_series,
@@ -179,11 +178,8 @@ async def run(
                     series = await timed_series(side, concurrency, seconds, call)
                     results[operation].append(series)
                     print(
-                        f"round {number + 1} {operation} {side:9}: {series.count} "
-                        f"in {series.seconds:.1f} s = {series.rate:6.0f}/s, p50 "
-                        f"{percentile_ms(series.latencies, 0.5):6.1f} ms, p99 "
-                        f"{percentile_ms(series.latencies, 0.99):6.1f} ms, "
-                        f"failed {series.failed}",
+                        f"round {number + 1} {operation} {side:9}: "
+                        f"{series.timing('calls')}, failed {series.failed}",
                         flush=True,
                     )
         return results
