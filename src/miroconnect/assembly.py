@@ -28,7 +28,6 @@ from __future__ import annotations
 import asyncio
 from collections.abc import Iterable
 from dataclasses import dataclass, field
-from http.cookiejar import DefaultCookiePolicy
 
 import httpx2
 
@@ -38,7 +37,7 @@ from miroconnect.config import Settings
 from miroconnect.crypto import KeyRing, TokenCipher
 from miroconnect.errors import ConfigurationError
 from miroconnect.oauth.flow import ConnectFlow
-from miroconnect.oauth.miro import MiroOAuthClient, MiroOAuthConfig
+from miroconnect.oauth.miro import MiroOAuthClient, MiroOAuthConfig, without_cookies
 from miroconnect.oauth.pending import ActionRunner
 from miroconnect.oauth.vault import TokenVault
 from miroconnect.storage.accounts import SQLAccountStore
@@ -196,7 +195,7 @@ def _webhook_worker(
     ):
         if problem:
             raise ConfigurationError(f"{name} {problem}")
-    http = _without_cookies(
+    http = without_cookies(
         httpx2.AsyncClient(
             transport=transport, timeout=SEND_TIMEOUT, follow_redirects=False
         )
@@ -207,14 +206,6 @@ def _webhook_worker(
     worker = WebhookWorker(storage.webhook_queue, sender, clock=clock)
     storage.outbox.subscribe(worker.wake)
     return worker, (http,)
-
-
-def _without_cookies(http: httpx2.AsyncClient) -> httpx2.AsyncClient:
-    """`http`, keeping no cookie: every user's calls (and every webhook delivery) share
-    one client, so a cookie Miro, a receiver or a proxy before them sets must not ride
-    along with the next request."""
-    http.cookies.jar.set_policy(DefaultCookiePolicy(allowed_domains=[]))
-    return http
 
 
 def build_stack(
@@ -242,7 +233,7 @@ def build_stack(
     config = MiroOAuthConfig.from_settings(settings)
     miro = MiroOAuthClient(config, transport=miro_transport)
     vault = TokenVault(storage.connections, miro, clock=clock, sleep=sleep)
-    http = _without_cookies(
+    http = without_cookies(
         httpx2.AsyncClient(transport=miro_transport, timeout=MIRO_TIMEOUT)
     )
     # Rate-limit readings in the database: every worker and server on it spends one

@@ -44,7 +44,16 @@ __all__ = [
     "MiroOAuthConfig",
     "RefreshRejectedError",
     "miro_url_problem",
+    "without_cookies",
 ]
+
+
+def without_cookies(http: httpx2.AsyncClient) -> httpx2.AsyncClient:
+    """`http`, keeping no cookie: one client carries every user's calls (and every
+    webhook delivery), so a cookie Miro, a receiver or a proxy before them sets must not
+    ride along with the next request."""
+    http.cookies.jar.set_policy(DefaultCookiePolicy(allowed_domains=[]))
+    return http
 
 
 @dataclass(frozen=True)
@@ -153,11 +162,11 @@ class MiroOAuthClient:
         timeout: float = 10.0,
     ) -> None:
         self.config = config
-        self._http = httpx2.AsyncClient(
-            base_url=config.api_url, transport=transport, timeout=timeout
+        self._http = without_cookies(
+            httpx2.AsyncClient(
+                base_url=config.api_url, transport=transport, timeout=timeout
+            )
         )
-        # One client for every user's grants: keep no cookie the token endpoint sets.
-        self._http.cookies.jar.set_policy(DefaultCookiePolicy(allowed_domains=[]))
 
     async def aclose(self) -> None:
         """Close the HTTP connections."""
