@@ -207,10 +207,10 @@ def log_event(
 def _record_fields(record: logging.LogRecord) -> tuple[str, str | None, dict[str, Any]]:
     """(event, message or None, fields) of a record, all redacted."""
     event = getattr(record, _EVENT_ATTR, None)
-    raw: Mapping[str, Any] = {
-        **(_context_fields.get() or {}),
-        **(getattr(record, _FIELDS_ATTR, None) or {}),
-    }
+    raw: Mapping[str, Any] = getattr(record, _FIELDS_ATTR, None) or {}
+    added = _context_fields.get()
+    if added:  # only inside `context_fields`: no new dict per record elsewhere
+        raw = {**added, **raw}
     fields: dict[str, Any] = {}
     for key, value in raw.items():
         # A field may not overwrite the envelope: keep it under a prefixed name.
