@@ -29,7 +29,7 @@ import logging
 from dataclasses import replace
 from typing import Annotated, Any, NoReturn
 
-from fastapi import APIRouter, Header, Query
+from fastapi import APIRouter, Query
 from starlette.responses import JSONResponse, Response
 
 from miroconnect.actions import CreateBoard
@@ -51,6 +51,7 @@ from miroconnect.storage.boards import CURSOR_PATTERN, BoardRecord
 from miroconnect.web.api_common import (
     UserIdPath,
     checked_return_url,
+    idempotency_key_header,
     key_problem,
     read_connection,
     reraise_if_not_miros,
@@ -186,13 +187,9 @@ async def create_board(
     body: BoardCreate,
     idempotency_key: Annotated[
         str | None,
-        Header(
-            alias="Idempotency-Key",
-            min_length=1,
-            max_length=200,
-            pattern=r"^[\x21-\x7e]+$",
-            description="Repeat a request with the same key (and body) to get the "
-            "same board, never a second one.",
+        idempotency_key_header(
+            "Repeat a request with the same key (and body) to get the same board, "
+            "never a second one."
         ),
     ] = None,
 ) -> Response:

@@ -6,9 +6,9 @@ Used by `miroconnect.web.api`, `proxy`, `token_api` and `live`.
 
 from __future__ import annotations
 
-from typing import Annotated
+from typing import Annotated, Any
 
-from fastapi import Path
+from fastapi import Header, Path
 
 from miroconnect.errors import (
     CryptoError,
@@ -26,6 +26,7 @@ from miroconnect.web.problems import ProblemError, database_unavailable_error
 
 __all__ = [
     "UserIdPath",
+    "idempotency_key_header",
     "checked_return_url",
     "key_problem",
     "read_connection",
@@ -41,6 +42,18 @@ UserIdPath = Annotated[
         description="Your app's id of the user: letters, digits and `. _ : @ -`.",
     ),
 ]
+
+
+def idempotency_key_header(description: str) -> Any:
+    """The `Idempotency-Key` header of a route (1-200 printable ASCII characters), with
+    what a repeat of the key does there."""
+    return Header(
+        alias="Idempotency-Key",
+        min_length=1,
+        max_length=200,
+        pattern=r"^[\x21-\x7e]+$",
+        description=description,
+    )
 
 
 def reraise_if_not_miros(exc: MiroConnectError) -> None:

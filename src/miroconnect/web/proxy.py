@@ -33,7 +33,7 @@ from collections.abc import AsyncIterator, Callable
 from typing import Annotated, Any
 
 import httpx2
-from fastapi import APIRouter, Header, Request
+from fastapi import APIRouter, Request
 from fastapi import Path as FastAPIPath
 from starlette.responses import Response, StreamingResponse
 
@@ -54,7 +54,12 @@ from miroconnect.errors import (
 from miroconnect.logs import log_event
 from miroconnect.oauth.pending import ActionContext
 from miroconnect.oauth.tokens import Connection
-from miroconnect.web.api_common import UserIdPath, key_problem, reraise_if_not_miros
+from miroconnect.web.api_common import (
+    UserIdPath,
+    idempotency_key_header,
+    key_problem,
+    reraise_if_not_miros,
+)
 from miroconnect.web.context import WebContext
 from miroconnect.web.dependencies import APIKeyDep, ContextDep
 from miroconnect.web.live import ReturnURLHeader, connection_required, live_connection
@@ -83,14 +88,10 @@ logger = logging.getLogger(__name__)
 
 IdempotencyKeyHeader = Annotated[
     str | None,
-    Header(
-        alias="Idempotency-Key",
-        min_length=1,
-        max_length=200,
-        pattern=r"^[\x21-\x7e]+$",
-        description="On a POST: Miro gets the request once per key; a repeat with the "
-        "same key (and the same path and body) gets the first answer again. Other "
-        "methods ignore it.",
+    idempotency_key_header(
+        "On a POST: Miro gets the request once per key; a repeat with the same key "
+        "(and the same path and body) gets the first answer again. Other methods "
+        "ignore it."
     ),
 ]
 
