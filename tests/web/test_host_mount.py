@@ -39,10 +39,12 @@ def host_user(request: Request) -> str:
 
 @asynccontextmanager
 async def mounted_host(
-    database_url: str,
+    database_url: str, *, upgraded: bool = True
 ) -> AsyncIterator[tuple[FastAPI, WebContext, Harness]]:
-    """A host app with `connect_router` behind `host_user`, and a browser for it."""
-    await upgrade(database_url)
+    """A host app with `connect_router` behind `host_user`, and a browser for it; on a
+    database with this version's tables unless `upgraded` is False."""
+    if upgraded:
+        await upgrade(database_url)
     clock = FakeClock()
     emulator = create_emulator(
         clock=clock, clients=[EmulatorClient(CLIENT_ID, CLIENT_SECRET, (REDIRECT_URI,))]
