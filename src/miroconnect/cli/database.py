@@ -23,12 +23,9 @@ __all__ = [
     "require_database_url",
     "run_on_database",
     "run_or_fail",
-    "UPGRADE_HINT",
 ]
 
 T = TypeVar("T")
-
-UPGRADE_HINT = "run `miroconnect db upgrade`"
 
 
 def fail(message: str) -> NoReturn:

@@ -10,7 +10,6 @@ from __future__ import annotations
 import typer
 
 from miroconnect.cli.database import (
-    UPGRADE_HINT,
     fail,
     require_database_url,
     run_or_fail,
@@ -57,7 +56,7 @@ def register(app: typer.Typer) -> None:
     def current() -> None:
         """Print the revision the database is at."""
         from miroconnect.storage.db import shown_url, sqlite_file
-        from miroconnect.storage.migrate import current_revision
+        from miroconnect.storage.migrate import UPGRADE_HINT, current_revision
 
         settings = Settings()
         require_database_url(settings)
