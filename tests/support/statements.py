@@ -1,8 +1,9 @@
 """The statements the tests count, as the drivers are sent them.
 
-`statements()` records, at `before_cursor_execute` on every engine, each statement sent
-while its block runs (`BEGIN` and `COMMIT` too), its white space folded: a statement added
-by any layer shows up. `statement_kind` names one by its verb and table
+`statements()` records, at `before_cursor_execute` on every engine and from the raw-driver
+path (`miroconnect.storage.direct.listen`), each statement sent while its block runs
+(`BEGIN` and `COMMIT` too), its white space folded: a statement added by any layer shows
+up. `statement_kind` names one by its verb and table
 (`INSERT operations`), or its first word (`WITH`, `BEGIN`).
 """
 
@@ -13,6 +14,8 @@ from contextlib import contextmanager
 from typing import Any
 
 from sqlalchemy import Engine, event
+
+from miroconnect.storage import direct
 
 __all__ = ["statement_kind", "statements"]
 
@@ -25,10 +28,15 @@ def statements() -> Iterator[list[str]]:
     def record(*args: Any) -> None:
         seen.append(" ".join(str(args[2]).split()))
 
+    def record_direct(sql: str) -> None:
+        seen.append(" ".join(sql.split()))
+
     event.listen(Engine, "before_cursor_execute", record)
+    direct.listen(record_direct)
     try:
         yield seen
     finally:
+        direct.unlisten(record_direct)
         event.remove(Engine, "before_cursor_execute", record)
 
 

@@ -23,13 +23,14 @@ import httpx2
 import pytest
 import uvloop
 from fastapi import FastAPI
-from sqlalchemy import Executable, Row
+from sqlalchemy import Executable
 from sqlalchemy.exc import DBAPIError, OperationalError
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from miroconnect.emulator import create_emulator, emulator_transport, serve_in_thread
 from miroconnect.errors import TokenStorageError
 from miroconnect.storage.db import Database
+from miroconnect.storage.direct import Prepared, ResultRow
 from miroconnect.storage.migrate import upgrade
 from miroconnect.storage.outage import database_unavailable
 from miroconnect.web import create_app
@@ -187,8 +188,10 @@ class FailingDatabase(Database):
         raise self.error
 
     async def run(
-        self, statement: Executable, params: Mapping[str, Any] | None = None
-    ) -> Sequence[Row[Any]]:
+        self,
+        statement: Executable | Prepared[Any],
+        params: Mapping[str, Any] | None = None,
+    ) -> Sequence[ResultRow]:
         raise self.error
 
 

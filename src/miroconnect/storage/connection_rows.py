@@ -39,7 +39,7 @@ from miroconnect.storage.outbox import (
     Outbox,
     connection_event,
 )
-from miroconnect.storage.sealing import open_tokens, seal_tokens
+from miroconnect.storage.sealing import ConnectionFields, open_tokens, seal_tokens
 
 __all__ = [
     "LockedRow",
@@ -61,7 +61,7 @@ _STATUS_EVENTS = {
 }
 
 
-def to_connection(row: ConnectionRow) -> Connection:
+def to_connection(row: ConnectionFields) -> Connection:
     return Connection(
         id=row.id,
         app_user_id=row.app_user_id,

@@ -17,11 +17,13 @@ which SQLite ignores (its IMMEDIATE transaction already holds the database's wri
 
 The hot path (a board for a connected user: read the connection, journal the operation,
 finish it) runs its statements through `Database.run`: one statement, atomic by itself, on
-a Core statement built once by its store. On PostgreSQL that is an autocommit connection of
-the pool. On a SQLite file it is SQLAlchemy's synchronous `sqlite3` engine in one thread of
-this process: the statement, its rows and the connection's return happen in one trip to
-that thread, where aiosqlite makes five (cursor, execute, fetch, close, and the rollback of
-the pool's reset), and every trip wakes the event loop from another thread.
+a Core statement built once by its store. A statement the store `prepare`d runs on the raw
+driver (`miroconnect.storage.direct`): on PostgreSQL the asyncpg connection of a pooled
+connection, on a SQLite file a connection of the event loop's own thread that never waits
+for a lock. Any other statement, and a prepared one that would have to wait, runs through
+SQLAlchemy: on PostgreSQL an autocommit connection of the pool; on a SQLite file
+SQLAlchemy's synchronous `sqlite3` engine in one thread of this process (the statement, its
+rows and the connection's return in one trip to that thread, where aiosqlite makes five).
 `docs/benchmarks.md` (the hot path) has the measurements.
 
 A change that must be atomic with another write (a board recorded and the webhook event
@@ -33,6 +35,7 @@ runs on that same thread, so the whole transaction is still one trip there.
 from __future__ import annotations
 
 import asyncio
+import logging
 from collections.abc import Callable, Mapping, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
@@ -47,9 +50,21 @@ from sqlalchemy.ext.asyncio import (
     create_async_engine,
 )
 
+from miroconnect.storage.direct import (
+    CHECKPOINT_EVERY,
+    Prepared,
+    ResultRow,
+    SQLiteInline,
+    compiled_for,
+    run_on_asyncpg,
+)
+
 __all__ = ["Database", "probe", "shown_url", "sqlite_file"]
 
 T = TypeVar("T")
+S = TypeVar("S", bound=Executable)
+
+logger = logging.getLogger(__name__)
 
 _WRITE_OPTION = "miroconnect_immediate"
 _SINGLE_OPTION = "miroconnect_single_statement"
@@ -119,8 +134,12 @@ class Database:
             self.single_engine, expire_on_commit=False
         )
         self._sqlite_thread: _SQLiteThread | None = None
-        if self.is_sqlite and make_url(url).database not in (None, "", ":memory:"):
+        self._inline: SQLiteInline | None = None
+        database = make_url(url).database
+        if self.is_sqlite and database not in (None, "", ":memory:"):
             self._sqlite_thread = _SQLiteThread(url, busy_timeout_ms)
+            self._inline = SQLiteInline(str(database))
+        self._checkpoints: set[asyncio.Future[Any]] = set()
 
     def session(self) -> AsyncSession:
         """A session for reads and single-statement writes."""
@@ -143,15 +162,42 @@ class Database:
         """
         return self._write_sessions()
 
+    def prepare(self, statement: S) -> Prepared[S]:
+        """`statement`, built once by its store, to be run by `run` on the raw driver
+        (`miroconnect.storage.direct`)."""
+        return Prepared(statement)
+
     async def run(
-        self, statement: Executable, params: Mapping[str, Any] | None = None
-    ) -> Sequence[Row[Any]]:
+        self,
+        statement: Executable | Prepared[Any],
+        params: Mapping[str, Any] | None = None,
+    ) -> Sequence[ResultRow]:
         """Run one statement on its own, atomic by itself (no BEGIN around it), and
         return its rows (a SELECT's, or a `RETURNING`'s; none otherwise).
 
-        For the hot path's statements, built once by their stores (see the module doc).
-        Never use it for two statements that must be atomic together.
+        For the hot path's statements, built once by their stores (see the module doc);
+        a `prepare`d one runs on the raw driver where it can. Never use it for two
+        statements that must be atomic together.
         """
+        if isinstance(statement, Prepared):
+            compiled = compiled_for(statement, params, self.engine.dialect)
+            if compiled is not None:
+                arguments = compiled.arguments(params)
+                if self.is_postgresql:
+                    found = await run_on_asyncpg(self.engine, compiled, arguments)
+                    if found is not None:
+                        return found
+                elif self._inline is not None:
+                    found = self._inline.run(compiled, arguments)
+                    if found is not None:
+                        self._checkpoint_now_and_then()
+                        return found
+            return await self._run_through_sqlalchemy(statement.statement, params)
+        return await self._run_through_sqlalchemy(statement, params)
+
+    async def _run_through_sqlalchemy(
+        self, statement: Executable, params: Mapping[str, Any] | None
+    ) -> Sequence[Row[Any]]:
         if self._sqlite_thread is not None:
             return await self._sqlite_thread.run(statement, params)
         connection = await self.single_engine.connect()
@@ -166,6 +212,23 @@ class Database:
         # sends nothing, so it needs no task of its own (`async with` makes one).
         await connection.close()
         return rows
+
+    def _checkpoint_now_and_then(self) -> None:
+        """Every `CHECKPOINT_EVERY` writes on the event loop's SQLite connection, a
+        passive checkpoint on the driver's thread (that connection never makes one)."""
+        inline, thread = self._inline, self._sqlite_thread
+        if inline is None or thread is None or inline.writes < CHECKPOINT_EVERY:
+            return
+        inline.writes = 0
+        done = asyncio.ensure_future(thread.checkpoint())
+        self._checkpoints.add(done)
+        done.add_done_callback(self._checkpointed)
+
+    def _checkpointed(self, done: asyncio.Future[Any]) -> None:
+        self._checkpoints.discard(done)
+        if not done.cancelled() and (error := done.exception()) is not None:
+            # The next one will try again; the WAL only grows meanwhile.
+            logger.warning("SQLite checkpoint failed: %s", type(error).__name__)
 
     async def run_in_transaction(self, work: Callable[[Connection], T]) -> T:
         """Run `work` in one write transaction: committed when it returns, rolled back
@@ -188,6 +251,10 @@ class Database:
 
     async def dispose(self) -> None:
         """Close every pooled connection."""
+        if self._checkpoints:
+            await asyncio.gather(*self._checkpoints, return_exceptions=True)
+        if self._inline is not None:
+            self._inline.close()
         if self._sqlite_thread is not None:
             await asyncio.get_running_loop().run_in_executor(
                 None, self._sqlite_thread.close
@@ -270,6 +337,16 @@ class _SQLiteThread:
             c.begin(),
         ):
             return work(c)
+
+    async def checkpoint(self) -> None:
+        """A passive checkpoint (copies what no reader needs from the WAL back into
+        the database file; never waits for a lock)."""
+        loop = asyncio.get_running_loop()
+        await loop.run_in_executor(self._executor, self._checkpoint)
+
+    def _checkpoint(self) -> None:
+        with self.engine.connect().execution_options(**{_SINGLE_OPTION: True}) as c:
+            c.exec_driver_sql("PRAGMA wal_checkpoint(PASSIVE)")
 
     def close(self) -> None:
         """Close the connection, in its own thread. The thread stays (idle) and the

@@ -41,8 +41,8 @@ class FlowStatements:
 
     def __init__(self, db: Database) -> None:
         now = bindparam("now", type_=P.c.expires_at.type)
-        self.add_pending = insert(P)
-        self.claim_launch = (
+        self.add_pending = db.prepare(insert(P))
+        self.claim_launch = db.prepare(
             update(P)
             .where(
                 P.c.launch_hash == bindparam("launch"),
@@ -72,21 +72,23 @@ class FlowStatements:
             .values(consumed_at=now)
             .returning(*P.c)
         )
-        self.consume = consume
-        self.consume_for_user = consume.where(
-            or_(P.c.launch_hash.is_not(None), P.c.app_user_id == bindparam("user"))
+        self.consume = db.prepare(consume)
+        self.consume_for_user = db.prepare(
+            consume.where(
+                or_(P.c.launch_hash.is_not(None), P.c.app_user_id == bindparam("user"))
+            )
         )
-        self.hold_consent = insert(H)
+        self.hold_consent = db.prepare(insert(H))
         dialect_insert: Any = postgresql.insert if db.is_postgresql else sqlite.insert
         # A first connection in one statement; nothing back if the (user, team) exists.
-        self.insert_connection = (
+        self.insert_connection = db.prepare(
             dialect_insert(C)
             .on_conflict_do_nothing(index_elements=["app_user_id", "miro_team_id"])
             .returning(C.c.id)
         )
         by_user = select(C).where(C.c.app_user_id == bindparam("user"))
         order = (C.c.updated_at.desc(), C.c.id)
-        self.user_rows = by_user.order_by(*order)
-        self.user_team_rows = by_user.where(
-            C.c.miro_team_id == bindparam("team")
-        ).order_by(*order)
+        self.user_rows = db.prepare(by_user.order_by(*order))
+        self.user_team_rows = db.prepare(
+            by_user.where(C.c.miro_team_id == bindparam("team")).order_by(*order)
+        )

@@ -41,6 +41,7 @@ from sqlalchemy.exc import IntegrityError
 
 from miroconnect.errors import ActionError, IdempotencyKeyReusedError, LeaseLostError
 from miroconnect.storage.db import Database
+from miroconnect.storage.direct import Prepared
 from miroconnect.storage.models import OperationRow
 from miroconnect.storage.outbox import NewEvent, Outbox
 from miroconnect.types import Clock, system_clock
@@ -129,8 +130,8 @@ class _Statements:
         now = bindparam("now", type_=T.c.updated_at.type)
         mine = and_(T.c.id == bindparam("op_id"), T.c.lease_owner == bindparam("owner"))
 
-        def advance(**values: Any) -> Any:
-            return (
+        def advance(**values: Any) -> Prepared[Any]:
+            return db.prepare(
                 update(T).where(mine).values(updated_at=now, **values).returning(T.c.id)
             )
 
@@ -144,9 +145,13 @@ class _Statements:
         # A new key in one statement; `None` back if the key exists. (Other dialects
         # would take the read-and-lock path every time.)
         self.insert = (
-            dialect_insert(T)
-            .on_conflict_do_nothing(index_elements=["app_user_id", "idempotency_key"])
-            .returning(T.c.id)
+            db.prepare(
+                dialect_insert(T)
+                .on_conflict_do_nothing(
+                    index_elements=["app_user_id", "idempotency_key"]
+                )
+                .returning(T.c.id)
+            )
             if dialect_insert is not None
             else None
         )
@@ -194,7 +199,9 @@ class OperationStore:
         self._lease = lease
         self._sql = _Statements(db)
         self._outbox = outbox
-        self._finish_event = outbox.prepare(self._sql.finish) if outbox else None
+        self._finish_event = (
+            outbox.prepare(self._sql.finish.statement) if outbox else None
+        )
 
     @property
     def records_events(self) -> bool:
@@ -287,7 +294,7 @@ class OperationStore:
             return Claim(Operation.of(row), owned=False)
 
     async def _advance(
-        self, statement: Any, op_id: str, owner: str, **params: Any
+        self, statement: Prepared[Any], op_id: str, owner: str, **params: Any
     ) -> None:
         rows = await self._db.run(
             statement, {"op_id": op_id, "owner": owner, "now": self._clock(), **params}

@@ -56,6 +56,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from miroconnect.oauth.pending import ActionContext
 from miroconnect.oauth.tokens import Connection
 from miroconnect.storage.db import Database
+from miroconnect.storage.direct import ResultRow
 from miroconnect.storage.models import WebhookEventRow
 from miroconnect.storage.types import UTCDateTime
 
@@ -255,10 +256,11 @@ class Outbox:
         event: NewEvent,
         *,
         now: datetime,
-    ) -> Sequence[Row[Any]]:
+    ) -> Sequence[ResultRow]:
         """Run the change with `params`; if it returned rows, write `event` with it,
         atomically. Returns the change's rows."""
         values = self._params(event, now)
+        rows: Sequence[ResultRow]
         if prepared.combined is not None:
             rows = await self._db.run(prepared.combined, {**params, **values})
         else:

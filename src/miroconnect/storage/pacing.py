@@ -109,7 +109,7 @@ class _Statements:
             T.c.remaining >= (AMPLE + 1) * chunk,
             T.c.reset_at > now + GUARD,
         )
-        self.book = (
+        self.book = db.prepare(
             update(T)
             .where(
                 key,
@@ -126,7 +126,7 @@ class _Statements:
             )
             .returning(T.c.last_grant, T.c.reset_at)
         )
-        self.probe = (
+        self.probe = db.prepare(
             update(T)
             .where(
                 key,
@@ -141,12 +141,16 @@ class _Statements:
             )
             .returning(T.c.key)
         )
-        self.look = select(
-            T.c.metered, T.c.credit_limit, T.c.remaining, T.c.reset_at
-        ).where(key)
-        self.reading = select(T.c.credit_limit, T.c.remaining, T.c.reset_at).where(key)
+        self.look = db.prepare(
+            select(T.c.metered, T.c.credit_limit, T.c.remaining, T.c.reset_at).where(
+                key
+            )
+        )
+        self.reading = db.prepare(
+            select(T.c.credit_limit, T.c.remaining, T.c.reset_at).where(key)
+        )
         insert: Any = postgresql.insert if db.is_postgresql else sqlite.insert
-        self.insert_probe = (
+        self.insert_probe = db.prepare(
             insert(T)
             .values(
                 key=bindparam("k"),
@@ -168,7 +172,7 @@ class _Statements:
         )
         probing = bindparam("probe", type_=Boolean())
         probe_until = case((probing, None), else_=T.c.probe_until)
-        self.record_plain = (
+        self.record_plain = db.prepare(
             update(T)
             .where(key)
             .values(
@@ -206,7 +210,7 @@ class _Statements:
         granted = case(
             (and_(new_window, balance >= (AMPLE + 1) * grant), grant), else_=literal(0)
         )
-        self.record_reading = (
+        self.record_reading = db.prepare(
             update(T)
             .where(key)
             .values(

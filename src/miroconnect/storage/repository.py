@@ -194,7 +194,9 @@ class SQLStore:
             # With its `connection.created` event: one statement on PostgreSQL (a CTE),
             # one transaction elsewhere (`Outbox.prepare`). The values are set on the
             # INSERT itself: inside a CTE, SQLAlchemy does not bind them by column name.
-            prepared = self.outbox.prepare(self._sql.insert_connection.values(values))
+            prepared = self.outbox.prepare(
+                self._sql.insert_connection.statement.values(values)
+            )
             event = connection_event(CONNECTION_CREATED, connection)
             rows = await self.outbox.run(prepared, {}, event, now=now)
         return connection if rows else None
@@ -290,15 +292,11 @@ class SQLStore:
         else:
             params = {"user": app_user_id, "team": team_id}
             rows = await self.db.run(self._sql.user_team_rows, params)
-        found = []
-        for row in rows:
-            record = ConnectionRow(
-                **row._mapping
-            )  # transient: never added to a session
-            found.append(
-                StoredTokens(to_connection(record), open_tokens(self.cipher, record))
-            )
-        return found
+        # The rows as read (no ORM object is built): `ConnectionFields`.
+        return [
+            StoredTokens(to_connection(row), open_tokens(self.cipher, row))
+            for row in rows
+        ]
 
     @asynccontextmanager
     async def lock(self, connection_id: str) -> AsyncIterator[LockedRow]:

@@ -11,29 +11,87 @@ row re-pointed to another app user, Miro user or team, fails to open
 from __future__ import annotations
 
 import json
+from datetime import datetime
+from typing import Protocol
 
 from miroconnect.crypto import TokenCipher
 from miroconnect.oauth.tokens import TokenSet
 from miroconnect.storage.models import ConnectionRow, PendingConsentRow
 
-__all__ = ["SealedRow", "associated_data", "open_tokens", "reseal", "seal_tokens"]
+__all__ = [
+    "ConnectionFields",
+    "SealedRow",
+    "associated_data",
+    "open_tokens",
+    "reseal",
+    "seal_tokens",
+]
 
 SealedRow = ConnectionRow | PendingConsentRow
 _FIELDS = ("access_token", "refresh_token")
 
 
-def associated_data(row: SealedRow, field: str) -> bytes:
+class ConnectionFields(Protocol):
+    """A `connections` row as read: its ORM object, or a result row of its columns
+    (`SQLStore.user_tokens` reads the hot path's without building an ORM object)."""
+
+    @property
+    def id(self) -> str: ...
+    @property
+    def app_user_id(self) -> str: ...
+    @property
+    def miro_user_id(self) -> str: ...
+    @property
+    def miro_team_id(self) -> str: ...
+    @property
+    def miro_user_name(self) -> str | None: ...
+    @property
+    def miro_team_name(self) -> str | None: ...
+    @property
+    def status(self) -> str: ...
+    @property
+    def status_reason(self) -> str | None: ...
+    @property
+    def scopes(self) -> str: ...
+    @property
+    def key_id(self) -> str | None: ...
+    @property
+    def access_token_ciphertext(self) -> str | None: ...
+    @property
+    def refresh_token_ciphertext(self) -> str | None: ...
+    @property
+    def access_expires_at(self) -> datetime | None: ...
+    @property
+    def refresh_issued_at(self) -> datetime | None: ...
+    @property
+    def created_at(self) -> datetime: ...
+    @property
+    def updated_at(self) -> datetime: ...
+    @property
+    def connected_at(self) -> datetime | None: ...
+
+
+def associated_data(row: SealedRow | ConnectionFields, field: str) -> bytes:
     """What a ciphertext of `row` is bound to: table, row id, owner and field.
 
     A JSON array, so no value can run into the next (an app user id may hold `:`).
     Revision 0006 wrote the `connections` format out literally: keep them in step.
+    A result row (not an ORM object) is a `connections` row: no other table's rows
+    are read that way.
     """
-    values = [f"miroconnect.{row.__tablename__}.v2", row.id, row.app_user_id]
+    table = (
+        row.__tablename__
+        if isinstance(row, ConnectionRow | PendingConsentRow)
+        else ConnectionRow.__tablename__
+    )
+    values = [f"miroconnect.{table}.v2", row.id, row.app_user_id]
     values += [row.miro_user_id, row.miro_team_id, field]
     return json.dumps(values, separators=(",", ":")).encode()
 
 
-def open_tokens(cipher: TokenCipher, row: SealedRow) -> TokenSet | None:
+def open_tokens(
+    cipher: TokenCipher, row: SealedRow | ConnectionFields
+) -> TokenSet | None:
     """The row's token pair, decrypted; `None` when it holds none (deleted).
 
     Raises `DecryptionError` / `EncryptionKeyNotFoundError` (a `CryptoError`).

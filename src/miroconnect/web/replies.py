@@ -6,8 +6,10 @@ into an `href` or handed to the host app (`board_record` and every list of board
 
 from __future__ import annotations
 
+import functools
+import re
 from collections.abc import Iterable
-from urllib.parse import parse_qsl, urlencode, urlsplit, urlunsplit
+from urllib.parse import SplitResult, parse_qsl, urlencode, urlsplit, urlunsplit
 
 from starlette.requests import Request
 from starlette.responses import Response
@@ -64,6 +66,14 @@ def error_page(
     )
 
 
+_CONTROL_OR_SPACE = re.compile(r"[\x00-\x20\x7f]")
+
+
+@functools.lru_cache(maxsize=64)
+def _origin_parts(origin: str) -> SplitResult:
+    return urlsplit(origin)
+
+
 def safe_view_link(link: object, origins: Iterable[str]) -> str:
     """`link` if it is an https link on one of Miro's web `origins` (or the configured
     emulator's, which is the only origin that may be plain http), else `""`.
@@ -80,10 +90,10 @@ def safe_view_link(link: object, origins: Iterable[str]) -> str:
         return ""
     if parts.username is not None or parts.password is not None or not parts.hostname:
         return ""
-    if any(ord(char) <= 0x20 or ord(char) == 0x7F for char in link):
+    if _CONTROL_OR_SPACE.search(link):
         return ""
     for origin in origins:
-        allowed = urlsplit(origin)
+        allowed = _origin_parts(origin)
         if (
             parts.scheme == allowed.scheme
             and parts.hostname == allowed.hostname

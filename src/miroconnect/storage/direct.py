@@ -1,0 +1,355 @@
+"""Prepared statements run on the raw driver: the hot path without SQLAlchemy's execution.
+
+A store builds its common statements once and wraps each in `Database.prepare`. For such a
+`Prepared` statement `Database.run` skips SQLAlchemy's execution machinery (connection
+object, execution context, result object, and on SQLite the trip to another thread) and
+hands the driver the SQL that SQLAlchemy compiled for it, once per set of parameter names:
+
+- the parameters are the ones SQLAlchemy would send (`construct_params`, then each bind's
+  type processor: JSON encoded, times made naive UTC on SQLite, as always);
+- each value of a returned row goes through its column type's result processor, so a row
+  reads exactly as through SQLAlchemy (`tests/storage/test_direct.py` compares them).
+
+PostgreSQL: the statement runs on the asyncpg connection of a pooled connection
+(`AsyncEngine.raw_connection`, with the codecs SQLAlchemy set on it), outside any
+transaction: one statement is its own transaction there.
+
+SQLite (a file): the statement runs on the event loop's thread, on a connection of its own
+that never waits: `busy_timeout = 0`. In WAL mode a read never waits for a writer, and a
+write that would wait (another connection holds the write lock) fails at once with "database
+is locked"; any such error sends the statement to `Database.run`'s usual path (the driver's
+thread, which waits up to `busy_timeout`), where a statement that failed without effect
+runs again. This connection never checkpoints by itself (`wal_autocheckpoint = 0`: a
+checkpoint would write the WAL back on the event loop); `Database.run` asks the driver's
+thread for a passive checkpoint every `CHECKPOINT_EVERY` writes made here.
+
+`listen(observer)` has each statement run here reported (its SQL), as SQLAlchemy's
+`before_cursor_execute` event reports the others: the tests count statements with both.
+
+Only statements that SQLAlchemy sends as they are may run here: none with Python-side
+defaults to compute, expanding or literal-rendered parameters (`compiled_for` says `None`,
+and those run through SQLAlchemy as before).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import sqlite3
+import threading
+from collections.abc import Callable, Iterable, Mapping, Sequence
+from dataclasses import dataclass, field
+from typing import Any, Generic, TypeVar
+
+import asyncpg
+from sqlalchemy import Delete, Executable, Insert, Row, Select, Update, exc
+from sqlalchemy.engine import Dialect
+from sqlalchemy.exc import IntegrityError
+from sqlalchemy.ext.asyncio import AsyncEngine
+from sqlalchemy.pool import PoolProxiedConnection
+from sqlalchemy.sql.compiler import SQLCompiler
+from sqlalchemy.util import greenlet_spawn
+
+__all__ = [
+    "CHECKPOINT_EVERY",
+    "CompiledStatement",
+    "DirectRow",
+    "Prepared",
+    "ResultRow",
+    "SQLiteInline",
+    "compiled_for",
+    "listen",
+    "run_on_asyncpg",
+    "unlisten",
+]
+
+# Writes made on the event loop's SQLite connection between two passive checkpoints.
+CHECKPOINT_EVERY = 500
+
+Processor = Callable[[Any], Any] | None
+_REQUIRED = object()  # a parameter the statement gives no value of its own
+S = TypeVar("S", bound=Executable)
+
+
+class DirectRow:
+    """One row read on the raw driver: by position, by column key, or as a mapping."""
+
+    __slots__ = ("_index", "_values")
+
+    def __init__(self, index: Mapping[str, int], values: Sequence[Any]) -> None:
+        self._index = index
+        self._values = values
+
+    def __getitem__(self, index: int) -> Any:
+        return self._values[index]
+
+    def __getattr__(self, name: str) -> Any:
+        try:
+            return self._values[self._index[name]]
+        except KeyError:
+            raise AttributeError(name) from None
+
+    def __len__(self) -> int:
+        return len(self._values)
+
+    def __repr__(self) -> str:
+        return f"DirectRow({tuple(self._values)!r})"
+
+    @property
+    def _mapping(self) -> Mapping[str, Any]:
+        return dict(zip(self._index, self._values, strict=True))
+
+
+_observers: list[Callable[[str], None]] = []
+
+
+def listen(observer: Callable[[str], None]) -> None:
+    """Report the SQL of every statement run on the raw driver to `observer`."""
+    _observers.append(observer)
+
+
+def unlisten(observer: Callable[[str], None]) -> None:
+    """Stop reporting to `observer`."""
+    _observers.remove(observer)
+
+
+def _report(statement: CompiledStatement) -> None:
+    for observer in _observers:
+        observer(statement.sql)
+
+
+# A row as `Database.run` returns it: SQLAlchemy's, or one read on the raw driver.
+ResultRow = Row[Any] | DirectRow
+
+
+@dataclass(frozen=True)
+class CompiledStatement:
+    """A statement as compiled for one dialect and one set of parameter names."""
+
+    sql: str
+    compiled: SQLCompiler
+    names: tuple[str, ...]  # the parameters, in the order the driver takes them
+    binds: tuple[Processor, ...]
+    defaults: tuple[Any, ...]  # the statement's own value of each, or `_REQUIRED`
+    index: Mapping[str, int]  # the result columns' keys
+    results: tuple[Processor, ...]
+    returns_rows: bool
+    writes: bool  # not a SELECT
+
+    def arguments(self, params: Mapping[str, Any] | None) -> list[Any]:
+        """The driver's positional arguments for `params`: each named value, or the
+        value the statement itself gives that parameter, through its bind processor."""
+        params = params or {}
+        out = []
+        for name, process, default in zip(
+            self.names, self.binds, self.defaults, strict=True
+        ):
+            if name in params:
+                value = params[name]
+            elif default is _REQUIRED:
+                raise exc.ArgumentError(f"a value is required for parameter {name!r}")
+            else:
+                value = default
+            out.append(value if process is None else process(value))
+        return out
+
+    def rows(self, records: Iterable[Sequence[Any]]) -> list[DirectRow]:
+        """The driver's rows as `DirectRow`s, each value through its result processor."""
+        index, results = self.index, self.results
+        out = []
+        for record in records:
+            values = [
+                value if process is None else process(value)
+                for value, process in zip(record, results, strict=True)
+            ]
+            out.append(DirectRow(index, values))
+        return out
+
+
+@dataclass
+class Prepared(Generic[S]):
+    """A statement built once by its store, for `Database.run` (see the module doc)."""
+
+    statement: S
+    # Per set of parameter names: the compiled form, or None (not runnable directly).
+    compiled: dict[frozenset[str], CompiledStatement | None] = field(
+        default_factory=dict
+    )
+
+
+def compiled_for(
+    prepared: Prepared[Any], params: Mapping[str, Any] | None, dialect: Dialect
+) -> CompiledStatement | None:
+    """`prepared` compiled for `dialect` and these parameter names (cached); `None` when
+    only SQLAlchemy's execution can send it as SQLAlchemy would."""
+    keys = frozenset(params or ())
+    try:
+        return prepared.compiled[keys]
+    except KeyError:
+        pass
+    found = _compile(prepared.statement, keys, dialect)
+    prepared.compiled[keys] = found
+    return found
+
+
+def _compile(
+    statement: Executable, keys: frozenset[str], dialect: Dialect
+) -> CompiledStatement | None:
+    if not isinstance(statement, Select | Insert | Update | Delete):
+        return None  # e.g. text(): its rows' columns are not known before it runs
+    compiled = statement.compile(dialect=dialect, column_keys=sorted(keys))
+    if not isinstance(compiled, SQLCompiler) or compiled.positiontup is None:
+        return None
+    if (
+        compiled.insert_prefetch
+        or compiled.update_prefetch
+        or compiled.literal_execute_params
+        or compiled.post_compile_params
+        or compiled.escaped_bind_names
+    ):
+        return None
+    names = tuple(compiled.positiontup)
+    binds: list[Processor] = []
+    defaults: list[Any] = []
+    for name in names:
+        bind = compiled.binds[name]
+        if bind.expanding or bind.callable is not None:
+            return None
+        binds.append(bind.type.dialect_impl(dialect).bind_processor(dialect))
+        defaults.append(_REQUIRED if bind.required else bind.value)
+    columns = list(getattr(statement, "exported_columns", ()))
+    is_select = bool(statement.is_select)
+    returns_rows = bool(columns) and (is_select or bool(compiled.returning))
+    if not returns_rows:
+        columns = []
+    try:
+        results = tuple(
+            column.type.dialect_impl(dialect).result_processor(dialect, None)
+            for column in columns
+        )
+    except (exc.SQLAlchemyError, TypeError):
+        # A type whose processor depends on the driver's column type (asyncpg's
+        # numbers: SQLAlchemy's error message itself fails on `None`): only
+        # SQLAlchemy's execution knows it.
+        return None
+    return CompiledStatement(
+        sql=compiled.string,
+        compiled=compiled,
+        names=names,
+        binds=tuple(binds),
+        defaults=tuple(defaults),
+        index={column.key: i for i, column in enumerate(columns)},
+        results=results,
+        returns_rows=returns_rows,
+        writes=not is_select,
+    )
+
+
+def _integrity_error(statement: CompiledStatement, error: Exception) -> IntegrityError:
+    # As SQLAlchemy raises it, parameters hidden (they may hold tokens or user input).
+    return IntegrityError(statement.sql, None, error, hide_parameters=True)
+
+
+async def run_on_asyncpg(
+    engine: AsyncEngine, statement: CompiledStatement, arguments: Sequence[Any]
+) -> list[DirectRow] | None:
+    """Run one statement on a pooled connection's asyncpg connection (its own
+    transaction); `None` when no connection could be had. A constraint violation
+    raises SQLAlchemy's `IntegrityError`; other errors arrive as asyncpg raises them
+    (`miroconnect.storage.outage` knows those)."""
+    try:
+        pooled = await engine.raw_connection()
+    except Exception:
+        # No connection (the server is down, refusing, starting): SQLAlchemy's own
+        # path tries again and reports it as it always has.
+        return None
+    if _observers:
+        _report(statement)
+    # The pool's own work (closing an overflow connection, terminating a broken one)
+    # awaits inside SQLAlchemy's greenlet, as it does when SQLAlchemy executes.
+    try:
+        records = await pooled.driver_connection.fetch(  # type: ignore[union-attr]
+            statement.sql, *arguments
+        )
+    except asyncpg.IntegrityConstraintViolationError as error:
+        await greenlet_spawn(pooled.close)
+        raise _integrity_error(statement, error) from error
+    except asyncpg.PostgresError:
+        await greenlet_spawn(pooled.close)  # the server refused the statement only
+        raise
+    except BaseException:
+        # Cancelled, or the connection broke: never hand it out again.
+        await asyncio.shield(greenlet_spawn(_discard, pooled))
+        raise
+    await greenlet_spawn(pooled.close)
+    return statement.rows(records) if statement.returns_rows else []
+
+
+def _discard(pooled: PoolProxiedConnection) -> None:
+    pooled.invalidate()
+    pooled.close()
+
+
+class SQLiteInline:
+    """A SQLite connection for the event loop's own thread that never waits (see the
+    module doc). `run` answers `None` where the statement must go the usual way."""
+
+    def __init__(self, path: str) -> None:
+        self._path = path
+        self._connection: sqlite3.Connection | None = None
+        self._thread: int | None = None
+        self.writes = 0
+
+    def run(
+        self, statement: CompiledStatement, arguments: Sequence[Any]
+    ) -> list[DirectRow] | None:
+        connection = self._open()
+        if connection is None:
+            return None
+        try:
+            cursor = connection.execute(statement.sql, arguments)
+            records = cursor.fetchall()
+        except sqlite3.IntegrityError as error:
+            if _observers:
+                _report(statement)
+            raise _integrity_error(statement, error) from error
+        except sqlite3.Error:
+            # Locked (another connection writes), busy, or worse: the statement failed
+            # without effect, and the driver's thread runs it (and reports what is wrong).
+            return None
+        if _observers:
+            _report(statement)
+        if statement.writes:
+            self.writes += 1
+        return statement.rows(records) if statement.returns_rows else []
+
+    def _open(self) -> sqlite3.Connection | None:
+        if self._connection is not None:
+            # One thread only: another thread (a second event loop) goes the usual way.
+            return self._connection if self._thread == threading.get_ident() else None
+        try:
+            connection = sqlite3.connect(
+                self._path, isolation_level=None, check_same_thread=False
+            )
+            for pragma in (
+                "PRAGMA busy_timeout = 0",
+                "PRAGMA synchronous = NORMAL",
+                "PRAGMA foreign_keys = ON",
+                "PRAGMA wal_autocheckpoint = 0",
+            ):
+                connection.execute(pragma)
+            (mode,) = connection.execute("PRAGMA journal_mode").fetchone()
+        except sqlite3.Error:
+            return None
+        if str(mode).lower() != "wal":
+            # Not yet in WAL (a new file): a reader could wait for a writer here.
+            connection.close()
+            return None
+        self._connection = connection
+        self._thread = threading.get_ident()
+        return connection
+
+    def close(self) -> None:
+        if self._connection is not None:
+            self._connection.close()
+            self._connection = None
+            self._thread = None

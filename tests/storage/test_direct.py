@@ -1,0 +1,191 @@
+"""Prepared statements on the raw driver (`miroconnect.storage.direct`): the same rows and
+the same errors as through SQLAlchemy, and on SQLite a write that must wait for the lock
+still waits (on the driver's thread) instead of failing or blocking the event loop."""
+
+from __future__ import annotations
+
+import asyncio
+from datetime import UTC, datetime, timedelta
+from typing import Any, cast
+
+import pytest
+from sqlalchemy import JSON, Table, bindparam, func, insert, select, text
+from sqlalchemy.exc import IntegrityError
+
+from miroconnect.storage.db import Database
+from miroconnect.storage.migrate import upgrade
+from miroconnect.storage.models import OperationRow
+from miroconnect.storage.operations import NewOperation, OperationStore
+from support.statements import statement_kind, statements
+
+pytestmark = pytest.mark.db
+
+T = cast(Table, OperationRow.__table__)
+NOW = datetime(2026, 11, 29, 12, 0, tzinfo=UTC)
+
+
+def _values(number: int, **changes: Any) -> dict[str, Any]:
+    values: dict[str, Any] = {
+        "id": f"{number:032x}",
+        "app_user_id": "user-1",
+        "idempotency_key": f"key-{number}",
+        "kind": "create_board",
+        "params": {"name": f"Board {number}", "nested": [1, {"a": None}]},
+        "connection_id": "c1",
+        "miro_user_id": "m1",
+        "miro_team_id": "t1",
+        "state": "sent",
+        "attempts": 1,
+        "lease_owner": "owner",
+        "lease_until": NOW + timedelta(minutes=2),
+        "started_at": NOW,
+        "updated_at": NOW,
+    }
+    return values | changes
+
+
+async def test_a_prepared_statement_reads_and_writes_as_sqlalchemy_does(
+    database_url: str,
+) -> None:
+    await upgrade(database_url)
+    db = Database(database_url)
+    try:
+        add = db.prepare(insert(T).returning(T.c.id, T.c.params, T.c.started_at))
+        with statements() as seen:
+            (row,) = await db.run(add, _values(1))
+        assert [statement_kind(s) for s in seen] == ["INSERT operations"]
+        assert row.id == row[0] == f"{1:032x}"
+        assert row._mapping["params"] == {"name": "Board 1", "nested": [1, {"a": None}]}
+        assert row.started_at == NOW and row.started_at.tzinfo is not None
+        await db.run(insert(T), _values(2, finished_at=NOW))  # through SQLAlchemy
+
+        read = select(T).where(T.c.app_user_id == bindparam("user")).order_by(T.c.id)
+        direct = await db.run(db.prepare(read), {"user": "user-1"})
+        plain = await db.run(read, {"user": "user-1"})
+        assert [dict(r._mapping) for r in direct] == [dict(r._mapping) for r in plain]
+        assert len(direct) == 2 and direct[1].finished_at == NOW
+
+        # A JSON value bound by name, and a function in the statement.
+        finish = db.prepare(
+            T.update()
+            .where(T.c.id == bindparam("op"))
+            .values(
+                result=bindparam("outcome", type_=JSON()), attempts=T.c.attempts + 1
+            )
+            .returning(T.c.result, T.c.attempts, func.lower(T.c.kind).label("low"))
+        )
+        (done,) = await db.run(finish, {"op": f"{1:032x}", "outcome": {"board": "b"}})
+        assert tuple(done._mapping.values()) == ({"board": "b"}, 2, "create_board")
+        assert done.low == "create_board"
+        with pytest.raises(AttributeError):
+            _ = done.missing
+        assert await db.run(finish, {"op": "none", "outcome": {}}) == []
+    finally:
+        await db.dispose()
+
+
+async def test_a_constraint_violation_is_sqlalchemys_integrity_error(
+    database_url: str,
+) -> None:
+    await upgrade(database_url)
+    db = Database(database_url)
+    try:
+        add = db.prepare(insert(T))
+        await db.run(add, _values(1))
+        with statements() as seen, pytest.raises(IntegrityError) as raised:
+            await db.run(add, _values(2, idempotency_key="key-1"))
+        assert [statement_kind(s) for s in seen] == ["INSERT operations"]
+        # As through SQLAlchemy (`hide_parameters`): the values sent are never shown.
+        assert "[parameters" not in str(raised.value)
+        assert "Board 2" not in str(raised.value)
+        # The connection is still good.
+        assert len(await db.run(db.prepare(select(T.c.id)))) == 1
+    finally:
+        await db.dispose()
+
+
+async def test_the_store_claims_and_finishes_on_the_raw_driver(
+    database_url: str,
+) -> None:
+    await upgrade(database_url)
+    db = Database(database_url)
+    store = OperationStore(db, clock=lambda: NOW)
+    new = NewOperation("user-1", "k", "create_board", {"name": "A"}, "c", "m", "t")
+    try:
+        claim = await store.claim(new, owner="me", sending=True)
+        assert claim.owned and claim.created
+        await store.finish(claim.operation.id, "me", {"board_id": "b1"}, board_id="b1")
+        other = await store.claim(
+            NewOperation("user-1", "k2", "create_board", {"name": "B"}, "c", "m", "t"),
+            owner="me",
+        )
+        with pytest.raises(Exception, match="already recorded"):
+            await store.finish(other.operation.id, "me", {}, board_id="b1")
+        (found,) = [op for op in await store.all() if op.id == claim.operation.id]
+        assert found.state == "done" and found.result == {"board_id": "b1"}
+        assert found.finished_at == NOW
+    finally:
+        await db.dispose()
+
+
+async def test_sqlite_a_write_waits_for_another_writer_off_the_event_loop(
+    tmp_path: Any,
+) -> None:
+    url = f"sqlite+aiosqlite:///{tmp_path}/w.db"
+    await upgrade(url)
+    db = Database(url, busy_timeout_ms=10_000)
+    add = db.prepare(insert(T).returning(T.c.id))
+    try:
+        await db.run(add, _values(1))  # opens the event loop's connection
+        holding, release = asyncio.Event(), asyncio.Event()
+
+        async def writer() -> None:
+            async with db.write_session() as session, session.begin():
+                await session.execute(text("SELECT 1"))  # BEGIN IMMEDIATE: the lock
+                holding.set()
+                await release.wait()
+
+        held = asyncio.create_task(writer())
+        await holding.wait()
+        waiting = asyncio.create_task(db.run(add, _values(2)))
+        ticks = 0
+        while ticks < 20:  # the event loop keeps running while the insert waits
+            await asyncio.sleep(0.01)
+            ticks += 1
+        assert not waiting.done()
+        release.set()
+        await held
+        assert [row.id for row in await waiting] == [f"{2:032x}"]
+    finally:
+        await db.dispose()
+
+
+async def test_sqlite_a_prepared_statement_on_memory_runs_through_sqlalchemy() -> None:
+    db = Database("sqlite+aiosqlite:///:memory:")
+    try:
+        await db.run(text("CREATE TABLE t (n INTEGER)"))
+        await db.run(db.prepare(text("INSERT INTO t VALUES (7)")))
+        rows = await db.run(db.prepare(select(text("n")).select_from(text("t"))))
+        assert [tuple(row) for row in rows] == [(7,)]
+    finally:
+        await db.dispose()
+
+
+async def test_postgresql_a_cancelled_statement_does_not_spoil_the_pool(
+    database_url: str,
+) -> None:
+    if not database_url.startswith("postgresql"):
+        pytest.skip("PostgreSQL's pooled connections")
+    await upgrade(database_url)
+    db = Database(database_url, pool_size=1, max_overflow=0)
+    try:
+        slow = asyncio.create_task(db.run(db.prepare(select(func.pg_sleep(5)))))
+        await asyncio.sleep(0.2)
+        slow.cancel()
+        with pytest.raises(asyncio.CancelledError):
+            await slow
+        # The one connection was discarded, a new one serves the next statement.
+        rows = await asyncio.wait_for(db.run(db.prepare(select(T.c.id))), 5)
+        assert rows == []
+    finally:
+        await db.dispose()
