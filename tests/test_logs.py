@@ -10,7 +10,10 @@ from collections.abc import Iterator
 from typing import Any
 
 import pytest
+from hypothesis import given
+from hypothesis import strategies as st
 
+import miroconnect.logs as logs_module
 from miroconnect.config import Settings
 from miroconnect.logs import (
     REDACTED,
@@ -235,3 +238,36 @@ def test_configuring_from_settings_falls_back_on_a_bad_level() -> None:
     )
     logging.getLogger("miroconnect.x").debug("shown")
     assert "shown" in text.getvalue() and not text.getvalue().startswith("{")
+
+
+def _redact_without_prefilter(text: str) -> str:
+    for pattern, replacement in logs_module._SECRET_PATTERNS:
+        text = pattern.sub(replacement, text)
+    return text
+
+
+_SECRET_WORDS = st.sampled_from(
+    [
+        "eyJhbGciOiJIUzI1NiJ9abc",
+        "Bearer abc.def",
+        "BASIC dXNlcjpwYXNz",
+        "access_token=s3cr3t",
+        "Code=123",
+        '"refreshToken": "r1"',
+        '"client_secret":"x"',
+        "EYJlowercaseprefix12345",
+        "state=",
+        "launch_token=q",
+    ]
+)
+
+
+@given(st.lists(st.one_of(st.text(max_size=20), _SECRET_WORDS), max_size=6))
+def test_the_one_pass_check_never_lets_a_secret_through(parts: list[str]) -> None:
+    text = " ".join(parts)
+    assert redact(text) == _redact_without_prefilter(text)
+
+
+def test_a_plain_id_is_returned_as_it_is() -> None:
+    ident = "09c1c294b4e04acebefa0ec60805ef8f"
+    assert redact(ident) is ident

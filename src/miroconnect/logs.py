@@ -41,6 +41,7 @@ log secrets.
 
 from __future__ import annotations
 
+import functools
 import json as jsonlib
 import logging
 import re
@@ -111,8 +112,26 @@ _SECRET_KEY = re.compile(
 )
 
 
+# All the patterns in one, to tell at once whether `redact` has anything to replace (most
+# log strings are ids). Case-insensitive throughout: it may say "maybe" where no pattern
+# matches, never "no" where one does.
+_MAYBE_SECRET = re.compile(
+    "|".join(
+        f"(?:{pattern.pattern.removeprefix('(?i)')})" for pattern, _ in _SECRET_PATTERNS
+    ),
+    re.IGNORECASE,
+)
+
+
+@functools.lru_cache(maxsize=1024)
+def _secret_key(key: str) -> bool:
+    return _SECRET_KEY.search(key) is not None
+
+
 def redact(text: str) -> str:
     """`text` with everything that looks like a secret replaced by `[REDACTED]`."""
+    if _MAYBE_SECRET.search(text) is None:
+        return text
     for pattern, replacement in _SECRET_PATTERNS:
         text = pattern.sub(replacement, text)
     return text
@@ -121,7 +140,7 @@ def redact(text: str) -> str:
 def redact_value(key: str, value: Any) -> Any:
     """A field value made safe to log: secret-named keys are blanked, strings redacted,
     containers walked; other values are kept (and JSON-encoded with `str` as fallback)."""
-    if _SECRET_KEY.search(key) and value is not None:
+    if value is not None and _secret_key(key):
         return REDACTED
     if isinstance(value, str):
         return redact(value)
@@ -196,12 +215,19 @@ def log_event(
     the formatter would redact them, but that is the last line of defense, not the first.
     """
     if logger.isEnabledFor(level):
-        logger.log(
+        # No source location (findCaller walks the stack on every record): the event's
+        # name and its logger say where it comes from.
+        record = logger.makeRecord(
+            logger.name,
             level,
+            "(unknown file)",
+            0,
             event,
+            (),
+            None,
             extra={_EVENT_ATTR: event, _FIELDS_ATTR: fields},
-            stacklevel=2,
         )
+        logger.handle(record)
 
 
 def _record_fields(record: logging.LogRecord) -> tuple[str, str | None, dict[str, Any]]:
