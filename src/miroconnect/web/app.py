@@ -7,6 +7,7 @@ each worker.
 
 from __future__ import annotations
 
+import gc
 import logging
 import time
 from collections.abc import AsyncIterator, Awaitable, Callable
@@ -375,7 +376,12 @@ def create_service_app() -> FastAPI:
     problems = settings_problems(settings)
     if problems:
         raise ConfigurationError("; ".join(problems))
-    return create_app(settings)
+    app = create_app(settings)
+    # Everything built so far (modules, the app, its routes and models) lives as long
+    # as the process: out of the collector's sight, a full collection has far less to
+    # walk, which is what paused requests under load (`docs/benchmarks.md`).
+    gc.freeze()
+    return app
 
 
 async def _no_browser_users() -> str:
