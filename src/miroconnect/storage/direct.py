@@ -21,7 +21,9 @@ is locked"; any such error sends the statement to `Database.run`'s usual path (t
 thread, which waits up to `busy_timeout`), where a statement that failed without effect
 runs again. This connection never checkpoints by itself (`wal_autocheckpoint = 0`: a
 checkpoint would write the WAL back on the event loop); `Database.run` asks the driver's
-thread for a passive checkpoint every `CHECKPOINT_EVERY` writes made here.
+thread for a passive checkpoint every `CHECKPOINT_EVERY` writes made here. It never waits
+for a lock, but it does wait for the disk: SQLite is the one-machine default, on local
+storage; put the database on PostgreSQL where the disk is slow or shared.
 
 `listen(observer)` has each statement run here reported (its SQL), as SQLAlchemy's
 `before_cursor_execute` event reports the others: the tests count statements with both.
