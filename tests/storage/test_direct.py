@@ -8,9 +8,23 @@ import asyncio
 from datetime import UTC, datetime, timedelta
 from typing import Any, cast
 
+import asyncpg
 import pytest
-from sqlalchemy import JSON, Table, bindparam, func, insert, select, text
-from sqlalchemy.exc import IntegrityError
+from sqlalchemy import (
+    JSON,
+    Column,
+    Integer,
+    MetaData,
+    String,
+    Table,
+    bindparam,
+    func,
+    insert,
+    select,
+    text,
+    update,
+)
+from sqlalchemy.exc import DBAPIError, IntegrityError
 
 from miroconnect.storage.db import Database
 from miroconnect.storage.migrate import upgrade
@@ -187,5 +201,53 @@ async def test_postgresql_a_cancelled_statement_does_not_spoil_the_pool(
         # The one connection was discarded, a new one serves the next statement.
         rows = await asyncio.wait_for(db.run(db.prepare(select(T.c.id))), 5)
         assert rows == []
+    finally:
+        await db.dispose()
+
+
+async def test_sqlite_an_error_after_the_change_is_raised_not_run_again(
+    tmp_path: Any,
+) -> None:
+    # A RETURNING row that cannot be read (text that is not UTF-8) fails after SQLite
+    # made the change: running it again on the driver's thread would count twice.
+    db = Database(f"sqlite+aiosqlite:///{tmp_path}/e.db")
+    counters = Table(
+        "counters", MetaData(), Column("n", Integer), Column("label", String)
+    )
+    try:
+        await db.run(text("CREATE TABLE counters (n INTEGER, label TEXT)"))
+        await db.run(text("INSERT INTO counters VALUES (0, CAST(x'ff' AS TEXT))"))
+        bump = db.prepare(
+            update(counters).values(n=counters.c.n + 1).returning(counters.c.label)
+        )
+        await db.run(db.prepare(select(counters.c.n)))  # opens the inline connection
+        with pytest.raises(DBAPIError):
+            await db.run(bump)
+        (row,) = await db.run(db.prepare(select(counters.c.n)))
+        assert row.n == 1
+    finally:
+        await db.dispose()
+
+
+async def test_postgresql_a_broken_connection_is_never_handed_out_again(
+    database_url: str,
+) -> None:
+    if not database_url.startswith("postgresql"):
+        pytest.skip("PostgreSQL's backends")
+    await upgrade(database_url)
+    db = Database(database_url, pool_size=1, max_overflow=0)
+    backend = db.prepare(select(func.pg_backend_pid().label("pid")))
+    try:
+        (first,) = await db.run(backend)
+        # Another client ends the pool's one connection, as a restart would.
+        admin = await asyncpg.connect(database_url.replace("+asyncpg", ""))
+        try:
+            await admin.execute("SELECT pg_terminate_backend($1)", first.pid)
+        finally:
+            await admin.close()
+        with pytest.raises(DBAPIError):
+            await db.run(backend)
+        (second,) = await db.run(backend)
+        assert second.pid != first.pid
     finally:
         await db.dispose()

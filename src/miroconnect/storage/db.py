@@ -138,7 +138,7 @@ class Database:
         database = make_url(url).database
         if self.is_sqlite and database not in (None, "", ":memory:"):
             self._sqlite_thread = _SQLiteThread(url, busy_timeout_ms)
-            self._inline = SQLiteInline(str(database))
+            self._inline = SQLiteInline(str(database), self.engine.dialect)
         self._checkpoints: set[asyncio.Future[Any]] = set()
 
     def session(self) -> AsyncSession:
@@ -184,10 +184,8 @@ class Database:
             if compiled is not None:
                 arguments = compiled.arguments(params)
                 if self.is_postgresql:
-                    found = await run_on_asyncpg(self.engine, compiled, arguments)
-                    if found is not None:
-                        return found
-                elif self._inline is not None:
+                    return await run_on_asyncpg(self.engine, compiled, arguments)
+                if self._inline is not None:
                     found = self._inline.run(compiled, arguments)
                     if found is not None:
                         self._checkpoint_now_and_then()

@@ -12,16 +12,20 @@ hands the driver the SQL that SQLAlchemy compiled for it, once per set of parame
 
 PostgreSQL: the statement runs on the asyncpg connection of a pooled connection
 (`AsyncEngine.raw_connection`, with the codecs SQLAlchemy set on it), outside any
-transaction: one statement is its own transaction there.
+transaction: one statement is its own transaction there. Errors are raised as SQLAlchemy
+raises them (`DBAPIError.instance`, parameters hidden), and a connection that broke (or a
+statement that was cancelled) is discarded, never handed out again.
 
 SQLite (a file): the statement runs on the event loop's thread, on a connection of its own
 that never waits: `busy_timeout = 0`. In WAL mode a read never waits for a writer, and a
 write that would wait (another connection holds the write lock) fails at once with "database
-is locked"; any such error sends the statement to `Database.run`'s usual path (the driver's
-thread, which waits up to `busy_timeout`), where a statement that failed without effect
-runs again. This connection never checkpoints by itself (`wal_autocheckpoint = 0`: a
-checkpoint would write the WAL back on the event loop); `Database.run` asks the driver's
-thread for a passive checkpoint every `CHECKPOINT_EVERY` writes made here. It never waits
+is locked"; only such an error (SQLite's BUSY or LOCKED: nothing was done) sends the
+statement to `Database.run`'s usual path (the driver's thread, which waits up to
+`busy_timeout`). Any other error is raised as SQLAlchemy raises it, never run again: it
+may come after a change was made (a `RETURNING` row that fails to read). This connection
+never checkpoints by itself (`wal_autocheckpoint = 0`: a checkpoint would write the WAL
+back on the event loop); `Database.run` asks the driver's thread for a passive checkpoint
+every `CHECKPOINT_EVERY` writes made here. It never waits
 for a lock, but it does wait for the disk: SQLite is the one-machine default, on local
 storage; put the database on PostgreSQL where the disk is slow or shared.
 
@@ -40,16 +44,17 @@ import sqlite3
 import threading
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
-from typing import Any, Generic, TypeVar
+from typing import Any, Generic, TypeVar, cast
 
 import asyncpg
 from sqlalchemy import Delete, Executable, Insert, Row, Select, Update, exc
 from sqlalchemy.engine import Dialect
-from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncEngine
 from sqlalchemy.pool import PoolProxiedConnection
 from sqlalchemy.sql.compiler import SQLCompiler
 from sqlalchemy.util import greenlet_spawn
+
+from miroconnect.storage.outage import database_unavailable
 
 __all__ = [
     "CHECKPOINT_EVERY",
@@ -69,6 +74,9 @@ CHECKPOINT_EVERY = 500
 
 Processor = Callable[[Any], Any] | None
 _REQUIRED = object()  # a parameter the statement gives no value of its own
+# SQLite's primary result codes for "another connection holds a lock".
+_SQLITE_BUSY = 5
+_SQLITE_LOCKED = 6
 S = TypeVar("S", bound=Executable)
 
 
@@ -85,6 +93,8 @@ class DirectRow:
         return self._values[index]
 
     def __getattr__(self, name: str) -> Any:
+        if name.startswith("_"):  # e.g. copy and pickle probing an unset slot
+            raise AttributeError(name)
         try:
             return self._values[self._index[name]]
         except KeyError:
@@ -246,44 +256,72 @@ def _compile(
     )
 
 
-def _integrity_error(statement: CompiledStatement, error: Exception) -> IntegrityError:
-    # As SQLAlchemy raises it, parameters hidden (they may hold tokens or user input).
-    return IntegrityError(statement.sql, None, error, hide_parameters=True)
-
-
 async def run_on_asyncpg(
     engine: AsyncEngine, statement: CompiledStatement, arguments: Sequence[Any]
-) -> list[DirectRow] | None:
+) -> list[DirectRow]:
     """Run one statement on a pooled connection's asyncpg connection (its own
-    transaction); `None` when no connection could be had. A constraint violation
-    raises SQLAlchemy's `IntegrityError`; other errors arrive as asyncpg raises them
-    (`miroconnect.storage.outage` knows those)."""
+    transaction). Errors are raised as SQLAlchemy raises them (`DBAPIError` and its
+    kinds, parameters hidden); a connection that broke is never handed out again."""
+    dbapi = engine.dialect.loaded_dbapi
     try:
         pooled = await engine.raw_connection()
-    except Exception:
-        # No connection (the server is down, refusing, starting): SQLAlchemy's own
-        # path tries again and reports it as it always has.
-        return None
-    if _observers:
-        _report(statement)
+    except dbapi.Error as error:
+        raise _wrapped(engine.dialect, None, error) from error
     # The pool's own work (closing an overflow connection, terminating a broken one)
     # awaits inside SQLAlchemy's greenlet, as it does when SQLAlchemy executes.
     try:
-        records = await pooled.driver_connection.fetch(  # type: ignore[union-attr]
-            statement.sql, *arguments
+        if _observers:
+            _report(statement)
+        driver = pooled.driver_connection
+        records = await driver.fetch(statement.sql, *arguments)  # type: ignore[union-attr]
+    except _ASYNCPG_ERRORS as error:
+        refused_only = isinstance(error, asyncpg.PostgresError) and not (
+            driver.is_closed() or database_unavailable(error)  # type: ignore[union-attr]
         )
-    except asyncpg.IntegrityConstraintViolationError as error:
-        await greenlet_spawn(pooled.close)
-        raise _integrity_error(statement, error) from error
-    except asyncpg.PostgresError:
-        await greenlet_spawn(pooled.close)  # the server refused the statement only
-        raise
+        if refused_only:
+            await greenlet_spawn(pooled.close)  # the server refused the statement only
+        else:
+            await asyncio.shield(greenlet_spawn(_discard, pooled))
+        raise _wrapped(
+            engine.dialect, statement.sql, _translated(dbapi, error)
+        ) from error
     except BaseException:
         # Cancelled, or the connection broke: never hand it out again.
         await asyncio.shield(greenlet_spawn(_discard, pooled))
         raise
     await greenlet_spawn(pooled.close)
     return statement.rows(records) if statement.returns_rows else []
+
+
+# asyncpg's own errors: the server's (`PostgresError`), and the client's for a connection
+# that is closed or in a state it cannot leave.
+_ASYNCPG_ERRORS = (
+    asyncpg.PostgresError,
+    asyncpg.InterfaceError,
+    asyncpg.InternalClientError,
+)
+
+
+def _translated(dbapi: Any, error: Exception) -> Exception:
+    """asyncpg's error as the DBAPI error SQLAlchemy's adapter makes of it."""
+    mapping = getattr(dbapi, "_asyncpg_error_translate", {})
+    for kind in type(error).__mro__:
+        if kind in mapping:
+            return cast(Exception, mapping[kind](error.args[0], error))
+    return cast(Exception, dbapi.Error(error.args[0], error))
+
+
+def _wrapped(dialect: Dialect, sql: str | None, error: Exception) -> BaseException:
+    """A driver's error as SQLAlchemy raises it (`DBAPIError.instance`), parameters
+    hidden: they may hold tokens or user input."""
+    return exc.DBAPIError.instance(
+        sql,
+        None,
+        error,
+        dialect.loaded_dbapi.Error,
+        hide_parameters=True,
+        dialect=dialect,
+    )
 
 
 def _discard(pooled: PoolProxiedConnection) -> None:
@@ -295,8 +333,9 @@ class SQLiteInline:
     """A SQLite connection for the event loop's own thread that never waits (see the
     module doc). `run` answers `None` where the statement must go the usual way."""
 
-    def __init__(self, path: str) -> None:
+    def __init__(self, path: str, dialect: Dialect) -> None:
         self._path = path
+        self._dialect = dialect
         self._connection: sqlite3.Connection | None = None
         self._thread: int | None = None
         self.writes = 0
@@ -310,14 +349,17 @@ class SQLiteInline:
         try:
             cursor = connection.execute(statement.sql, arguments)
             records = cursor.fetchall()
-        except sqlite3.IntegrityError as error:
+        except sqlite3.Error as error:
+            code = getattr(error, "sqlite_errorcode", None)  # None: raised by Python
+            if code is not None and code & 0xFF in (_SQLITE_BUSY, _SQLITE_LOCKED):
+                # Another connection holds a lock: the statement did nothing, and the
+                # driver's thread runs it, waiting up to `busy_timeout`.
+                return None
+            # Anything else may have happened after a change was made (a `RETURNING`
+            # row that fails to read): never run again, reported as SQLAlchemy would.
             if _observers:
                 _report(statement)
-            raise _integrity_error(statement, error) from error
-        except sqlite3.Error:
-            # Locked (another connection writes), busy, or worse: the statement failed
-            # without effect, and the driver's thread runs it (and reports what is wrong).
-            return None
+            raise _wrapped(self._dialect, statement.sql, error) from error
         if _observers:
             _report(statement)
         if statement.writes:
