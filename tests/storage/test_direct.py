@@ -5,6 +5,8 @@ still waits (on the driver's thread) instead of failing or blocking the event lo
 from __future__ import annotations
 
 import asyncio
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
 from datetime import UTC, datetime, timedelta
 from typing import Any, cast
 
@@ -38,6 +40,16 @@ T = cast(Table, OperationRow.__table__)
 NOW = datetime(2026, 11, 29, 12, 0, tzinfo=UTC)
 
 
+@asynccontextmanager
+async def opened(url: str, **options: Any) -> AsyncIterator[Database]:
+    """A `Database` on `url`, disposed of when the block ends."""
+    db = Database(url, **options)
+    try:
+        yield db
+    finally:
+        await db.dispose()
+
+
 def _values(number: int, **changes: Any) -> dict[str, Any]:
     values: dict[str, Any] = {
         "id": f"{number:032x}",
@@ -62,8 +74,7 @@ async def test_a_prepared_statement_reads_and_writes_as_sqlalchemy_does(
     database_url: str,
 ) -> None:
     await upgrade(database_url)
-    db = Database(database_url)
-    try:
+    async with opened(database_url) as db:
         add = db.prepare(insert(T).returning(T.c.id, T.c.params, T.c.started_at))
         with statements() as seen:
             (row,) = await db.run(add, _values(1))
@@ -94,16 +105,13 @@ async def test_a_prepared_statement_reads_and_writes_as_sqlalchemy_does(
         with pytest.raises(AttributeError):
             _ = done.missing
         assert await db.run(finish, {"op": "none", "outcome": {}}) == []
-    finally:
-        await db.dispose()
 
 
 async def test_a_constraint_violation_is_sqlalchemys_integrity_error(
     database_url: str,
 ) -> None:
     await upgrade(database_url)
-    db = Database(database_url)
-    try:
+    async with opened(database_url) as db:
         add = db.prepare(insert(T))
         await db.run(add, _values(1))
         with statements() as seen, pytest.raises(IntegrityError) as raised:
@@ -114,18 +122,15 @@ async def test_a_constraint_violation_is_sqlalchemys_integrity_error(
         assert "Board 2" not in str(raised.value)
         # The connection is still good.
         assert len(await db.run(db.prepare(select(T.c.id)))) == 1
-    finally:
-        await db.dispose()
 
 
 async def test_the_store_claims_and_finishes_on_the_raw_driver(
     database_url: str,
 ) -> None:
     await upgrade(database_url)
-    db = Database(database_url)
-    store = OperationStore(db, clock=lambda: NOW)
-    new = NewOperation("user-1", "k", "create_board", {"name": "A"}, "c", "m", "t")
-    try:
+    async with opened(database_url) as db:
+        store = OperationStore(db, clock=lambda: NOW)
+        new = NewOperation("user-1", "k", "create_board", {"name": "A"}, "c", "m", "t")
         claim = await store.claim(new, owner="me", sending=True)
         assert claim.owned and claim.created
         await store.finish(claim.operation.id, "me", {"board_id": "b1"}, board_id="b1")
@@ -138,8 +143,6 @@ async def test_the_store_claims_and_finishes_on_the_raw_driver(
         (found,) = [op for op in await store.all() if op.id == claim.operation.id]
         assert found.state == "done" and found.result == {"board_id": "b1"}
         assert found.finished_at == NOW
-    finally:
-        await db.dispose()
 
 
 async def test_sqlite_a_write_waits_for_another_writer_off_the_event_loop(
@@ -147,9 +150,8 @@ async def test_sqlite_a_write_waits_for_another_writer_off_the_event_loop(
 ) -> None:
     url = f"sqlite+aiosqlite:///{tmp_path}/w.db"
     await upgrade(url)
-    db = Database(url, busy_timeout_ms=10_000)
-    add = db.prepare(insert(T).returning(T.c.id))
-    try:
+    async with opened(url, busy_timeout_ms=10_000) as db:
+        add = db.prepare(insert(T).returning(T.c.id))
         await db.run(add, _values(1))  # opens the event loop's connection
         holding, release = asyncio.Event(), asyncio.Event()
 
@@ -170,19 +172,14 @@ async def test_sqlite_a_write_waits_for_another_writer_off_the_event_loop(
         release.set()
         await held
         assert [row.id for row in await waiting] == [f"{2:032x}"]
-    finally:
-        await db.dispose()
 
 
 async def test_sqlite_a_prepared_statement_on_memory_runs_through_sqlalchemy() -> None:
-    db = Database("sqlite+aiosqlite:///:memory:")
-    try:
+    async with opened("sqlite+aiosqlite:///:memory:") as db:
         await db.run(text("CREATE TABLE t (n INTEGER)"))
         await db.run(db.prepare(text("INSERT INTO t VALUES (7)")))
         rows = await db.run(db.prepare(select(text("n")).select_from(text("t"))))
         assert [tuple(row) for row in rows] == [(7,)]
-    finally:
-        await db.dispose()
 
 
 async def test_postgresql_a_cancelled_statement_does_not_spoil_the_pool(
@@ -191,8 +188,7 @@ async def test_postgresql_a_cancelled_statement_does_not_spoil_the_pool(
     if not database_url.startswith("postgresql"):
         pytest.skip("PostgreSQL's pooled connections")
     await upgrade(database_url)
-    db = Database(database_url, pool_size=1, max_overflow=0)
-    try:
+    async with opened(database_url, pool_size=1, max_overflow=0) as db:
         slow = asyncio.create_task(db.run(db.prepare(select(func.pg_sleep(5)))))
         await asyncio.sleep(0.2)
         slow.cancel()
@@ -201,8 +197,6 @@ async def test_postgresql_a_cancelled_statement_does_not_spoil_the_pool(
         # The one connection was discarded, a new one serves the next statement.
         rows = await asyncio.wait_for(db.run(db.prepare(select(T.c.id))), 5)
         assert rows == []
-    finally:
-        await db.dispose()
 
 
 async def test_sqlite_an_error_after_the_change_is_raised_not_run_again(
@@ -210,11 +204,10 @@ async def test_sqlite_an_error_after_the_change_is_raised_not_run_again(
 ) -> None:
     # A RETURNING row that cannot be read (text that is not UTF-8) fails after SQLite
     # made the change: running it again on the driver's thread would count twice.
-    db = Database(f"sqlite+aiosqlite:///{tmp_path}/e.db")
     counters = Table(
         "counters", MetaData(), Column("n", Integer), Column("label", String)
     )
-    try:
+    async with opened(f"sqlite+aiosqlite:///{tmp_path}/e.db") as db:
         await db.run(text("CREATE TABLE counters (n INTEGER, label TEXT)"))
         await db.run(text("INSERT INTO counters VALUES (0, CAST(x'ff' AS TEXT))"))
         bump = db.prepare(
@@ -225,8 +218,6 @@ async def test_sqlite_an_error_after_the_change_is_raised_not_run_again(
             await db.run(bump)
         (row,) = await db.run(db.prepare(select(counters.c.n)))
         assert row.n == 1
-    finally:
-        await db.dispose()
 
 
 async def test_postgresql_a_broken_connection_is_never_handed_out_again(
@@ -235,9 +226,8 @@ async def test_postgresql_a_broken_connection_is_never_handed_out_again(
     if not database_url.startswith("postgresql"):
         pytest.skip("PostgreSQL's backends")
     await upgrade(database_url)
-    db = Database(database_url, pool_size=1, max_overflow=0)
-    backend = db.prepare(select(func.pg_backend_pid().label("pid")))
-    try:
+    async with opened(database_url, pool_size=1, max_overflow=0) as db:
+        backend = db.prepare(select(func.pg_backend_pid().label("pid")))
         (first,) = await db.run(backend)
         # Another client ends the pool's one connection, as a restart would.
         admin = await asyncpg.connect(database_url.replace("+asyncpg", ""))
@@ -249,5 +239,3 @@ async def test_postgresql_a_broken_connection_is_never_handed_out_again(
             await db.run(backend)
         (second,) = await db.run(backend)
         assert second.pid != first.pid
-    finally:
-        await db.dispose()

@@ -25,11 +25,11 @@ def statements() -> Iterator[list[str]]:
     """Every statement any engine sends while the block runs (BEGIN and COMMIT too)."""
     seen: list[str] = []
 
-    def record(*args: Any) -> None:
-        seen.append(" ".join(str(args[2]).split()))
-
     def record_direct(sql: str) -> None:
         seen.append(" ".join(sql.split()))
+
+    def record(*args: Any) -> None:
+        record_direct(str(args[2]))  # (connection, cursor, statement, ...)
 
     event.listen(Engine, "before_cursor_execute", record)
     direct.listen(record_direct)

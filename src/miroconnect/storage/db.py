@@ -51,7 +51,6 @@ from sqlalchemy.ext.asyncio import (
 )
 
 from miroconnect.storage.direct import (
-    CHECKPOINT_EVERY,
     Prepared,
     ResultRow,
     SQLiteInline,
@@ -212,12 +211,11 @@ class Database:
         return rows
 
     def _checkpoint_now_and_then(self) -> None:
-        """Every `CHECKPOINT_EVERY` writes on the event loop's SQLite connection, a
-        passive checkpoint on the driver's thread (that connection never makes one)."""
+        """Now and then (`SQLiteInline.checkpoint_due`), a checkpoint on the driver's
+        thread: the event loop's SQLite connection never makes one."""
         inline, thread = self._inline, self._sqlite_thread
-        if inline is None or thread is None or inline.writes < CHECKPOINT_EVERY:
+        if inline is None or thread is None or not inline.checkpoint_due():
             return
-        inline.writes = 0
         done = asyncio.ensure_future(thread.checkpoint())
         self._checkpoints.add(done)
         done.add_done_callback(self._checkpointed)
@@ -339,12 +337,7 @@ class _SQLiteThread:
     async def checkpoint(self) -> None:
         """A passive checkpoint (copies what no reader needs from the WAL back into
         the database file; never waits for a lock)."""
-        loop = asyncio.get_running_loop()
-        await loop.run_in_executor(self._executor, self._checkpoint)
-
-    def _checkpoint(self) -> None:
-        with self.engine.connect().execution_options(**{_SINGLE_OPTION: True}) as c:
-            c.exec_driver_sql("PRAGMA wal_checkpoint(PASSIVE)")
+        await self.run(text("PRAGMA wal_checkpoint(PASSIVE)"), None)
 
     def close(self) -> None:
         """Close the connection, in its own thread. The thread stays (idle) and the

@@ -57,7 +57,6 @@ from sqlalchemy.util import greenlet_spawn
 from miroconnect.storage.outage import database_unavailable
 
 __all__ = [
-    "CHECKPOINT_EVERY",
     "CompiledStatement",
     "DirectRow",
     "Prepared",
@@ -256,6 +255,15 @@ def _compile(
     )
 
 
+# asyncpg's own errors: the server's (`PostgresError`), and the client's for a connection
+# that is closed or in a state it cannot leave.
+_ASYNCPG_ERRORS = (
+    asyncpg.PostgresError,
+    asyncpg.InterfaceError,
+    asyncpg.InternalClientError,
+)
+
+
 async def run_on_asyncpg(
     engine: AsyncEngine, statement: CompiledStatement, arguments: Sequence[Any]
 ) -> list[DirectRow]:
@@ -291,15 +299,6 @@ async def run_on_asyncpg(
         raise
     await greenlet_spawn(pooled.close)
     return statement.rows(records) if statement.returns_rows else []
-
-
-# asyncpg's own errors: the server's (`PostgresError`), and the client's for a connection
-# that is closed or in a state it cannot leave.
-_ASYNCPG_ERRORS = (
-    asyncpg.PostgresError,
-    asyncpg.InterfaceError,
-    asyncpg.InternalClientError,
-)
 
 
 def _translated(dbapi: Any, error: Exception) -> Exception:
@@ -338,7 +337,7 @@ class SQLiteInline:
         self._dialect = dialect
         self._connection: sqlite3.Connection | None = None
         self._thread: int | None = None
-        self.writes = 0
+        self._writes = 0  # since the last checkpoint it asked for
 
     def run(
         self, statement: CompiledStatement, arguments: Sequence[Any]
@@ -363,8 +362,15 @@ class SQLiteInline:
         if _observers:
             _report(statement)
         if statement.writes:
-            self.writes += 1
+            self._writes += 1
         return statement.rows(records) if statement.returns_rows else []
+
+    def checkpoint_due(self) -> bool:
+        """True once every `CHECKPOINT_EVERY` writes made here (then counts again)."""
+        if self._writes < CHECKPOINT_EVERY:
+            return False
+        self._writes = 0
+        return True
 
     def _open(self) -> sqlite3.Connection | None:
         if self._connection is not None:
