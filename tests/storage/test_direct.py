@@ -29,6 +29,7 @@ from sqlalchemy import (
 from sqlalchemy.exc import DBAPIError, IntegrityError
 
 from miroconnect.storage.db import Database
+from miroconnect.storage.direct import CHECKPOINT_EVERY
 from miroconnect.storage.migrate import upgrade
 from miroconnect.storage.models import OperationRow
 from miroconnect.storage.operations import NewOperation, OperationStore
@@ -239,3 +240,24 @@ async def test_postgresql_a_broken_connection_is_never_handed_out_again(
             await db.run(backend)
         (second,) = await db.run(backend)
         assert second.pid != first.pid
+
+
+async def test_sqlite_the_wal_starts_over_after_the_event_loops_writes(
+    tmp_path: Any,
+) -> None:
+    # The event loop's connection never checkpoints; the driver's thread does, every
+    # CHECKPOINT_EVERY writes, and starts the WAL over, so it does not grow for ever.
+    url = f"sqlite+aiosqlite:///{tmp_path}/wal.db"
+    numbers = Table("numbers", MetaData(), Column("n", Integer))
+    writes = 2 * CHECKPOINT_EVERY + CHECKPOINT_EVERY // 5
+    async with opened(url) as db:
+        await db.run(text("CREATE TABLE numbers (n INTEGER)"))
+        add = db.prepare(insert(numbers))
+        for n in range(writes):
+            await db.run(add, {"n": n})
+            await asyncio.sleep(0)  # lets a checkpoint's task run
+        await asyncio.sleep(0.2)
+        (state,) = await db.run(text("PRAGMA wal_checkpoint(PASSIVE)"))
+    # `log`: the frames in the WAL: only the writes since the last restart, each one a
+    # frame or two.
+    assert state._mapping["log"] < writes

@@ -335,9 +335,10 @@ class _SQLiteThread:
             return work(c)
 
     async def checkpoint(self) -> None:
-        """A passive checkpoint (copies what no reader needs from the WAL back into
-        the database file; never waits for a lock)."""
-        await self.run(text("PRAGMA wal_checkpoint(PASSIVE)"), None)
+        """Copy the WAL back into the database file and start it over (RESTART: waits,
+        on this thread, for readers of the old WAL; a PASSIVE checkpoint would leave
+        the WAL growing, since no writer of the event loop's connection restarts it)."""
+        await self.run(text("PRAGMA wal_checkpoint(RESTART)"), None)
 
     def close(self) -> None:
         """Close the connection, in its own thread. The thread stays (idle) and the

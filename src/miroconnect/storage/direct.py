@@ -24,7 +24,7 @@ statement to `Database.run`'s usual path (the driver's thread, which waits up to
 `busy_timeout`). Any other error is raised as SQLAlchemy raises it, never run again: it
 may come after a change was made (a `RETURNING` row that fails to read). This connection
 never checkpoints by itself (`wal_autocheckpoint = 0`: a checkpoint would write the WAL
-back on the event loop); `Database.run` asks the driver's thread for a passive checkpoint
+back on the event loop); `Database.run` asks the driver's thread for a checkpoint
 every `CHECKPOINT_EVERY` writes made here. It never waits
 for a lock, but it does wait for the disk: SQLite is the one-machine default, on local
 storage; put the database on PostgreSQL where the disk is slow or shared.
