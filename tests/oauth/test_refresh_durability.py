@@ -112,9 +112,9 @@ class FlakyStore:
         return await self.inner.load_tokens(connection_id)
 
     async def user_tokens(
-        self, app_user_id: str, team_id: str | None = None
+        self, app_user_id: str, team_id: str | None = None, *, reuse: bool = False
     ) -> Sequence[StoredTokens]:
-        return await self.inner.user_tokens(app_user_id, team_id)
+        return await self.inner.user_tokens(app_user_id, team_id, reuse=reuse)
 
     async def due_for_maintenance(
         self, *, refresh_issued_before: datetime, limit: int

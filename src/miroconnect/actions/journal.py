@@ -68,6 +68,7 @@ def new_operation(
         connection_id=context.connection_id,
         miro_user_id=context.miro_user_id,
         miro_team_id=context.miro_team_id,
+        guard=context.guard,
     )
 
 

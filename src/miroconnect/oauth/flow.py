@@ -58,8 +58,8 @@ from miroconnect.oauth.store import (
     FlowStore,
     PendingAuthorization,
 )
-from miroconnect.oauth.tokens import Connection, TokenSet
-from miroconnect.oauth.vault import TokenVault
+from miroconnect.oauth.tokens import Connection, StaleReadError, TokenSet
+from miroconnect.oauth.vault import OpenConnection, TokenVault
 from miroconnect.types import Clock, system_clock
 
 __all__ = ["ConnectFlow"]
@@ -278,6 +278,22 @@ class ConnectFlow(FlowStarts):
         tokens = tokens or self.vault.token_source(connection.id)
         return await run_pending(self.runner, action, connection, tokens)
 
+    async def _run_if_live(
+        self, action: PendingAction, found: OpenConnection | None
+    ) -> ActionDone | None:
+        """Run `action` on `found` if it is live (its guard, if any, checked by the
+        journal); None if it is not, or if Miro just refused its refresh (the vault
+        then marked it `needs_reauth`)."""
+        if found is None or not found.connection.is_live:
+            return None
+        try:
+            result = await run_pending(
+                self.runner, action, found.connection, found.tokens, found.guard
+            )
+        except ReauthorizationRequiredError:
+            return None
+        return ActionDone(found.connection, result)
+
     async def _run_if_any(
         self,
         action: PendingAction | None,
@@ -316,14 +332,16 @@ class ConnectFlow(FlowStarts):
         """
         if return_url is not None:
             return_url = self._check_return_url(return_url, app_user_id)
-        found = await self.vault.open(app_user_id, team_id)
-        if found is not None and found.connection.is_live:
-            connection = found.connection
-            try:
-                result = await self._run(action, connection, found.tokens)
-                return ActionDone(connection, result)
-            except ReauthorizationRequiredError:
-                pass  # the vault marked it needs_reauth: consent again, below
+        found = await self.vault.open(app_user_id, team_id, reuse=True)
+        try:
+            done = await self._run_if_live(action, found)
+        except StaleReadError:
+            # The remembered read no longer holds (nothing was written or sent): read
+            # again (no guard this time) and decide on what is there now.
+            found = await self.vault.open(app_user_id, team_id)
+            done = await self._run_if_live(action, found)
+        if done is not None:
+            return done
         if return_url is None:
             raise NotConnectedError(
                 "the user must connect Miro first"

@@ -16,7 +16,7 @@ from typing import Any, Protocol
 from miroconnect.errors import MiroConnectError
 from miroconnect.logs import log_event
 from miroconnect.oauth.source import TokenSource
-from miroconnect.oauth.tokens import Connection
+from miroconnect.oauth.tokens import Connection, ReadGuard
 
 __all__ = [
     "ActionContext",
@@ -52,9 +52,17 @@ class ActionContext:
     miro_user_id: str
     miro_team_id: str
     tokens: TokenSource
+    guard: ReadGuard | None = None
+    """Set when the connection was read from memory: the action's journal entry checks
+    it (`ReadGuard`)."""
 
     @classmethod
-    def of(cls, connection: Connection, tokens: TokenSource) -> ActionContext:
+    def of(
+        cls,
+        connection: Connection,
+        tokens: TokenSource,
+        guard: ReadGuard | None = None,
+    ) -> ActionContext:
         """The context of `connection`, whose tokens `tokens` gives."""
         return cls(
             app_user_id=connection.app_user_id,
@@ -62,6 +70,7 @@ class ActionContext:
             miro_user_id=connection.miro_user_id,
             miro_team_id=connection.miro_team_id,
             tokens=tokens,
+            guard=guard,
         )
 
 
@@ -88,10 +97,13 @@ async def run_pending(
     action: PendingAction,
     connection: Connection,
     tokens: TokenSource,
+    guard: ReadGuard | None = None,
 ) -> ActionResult:
     """Run `action` on `connection` (whose tokens `tokens` gives), logged as
-    `flow.action_run` or `flow.action_failed` (ids and kinds, never a token)."""
-    context = ActionContext.of(connection, tokens)
+    `flow.action_run` or `flow.action_failed` (ids and kinds, never a token).
+    `guard`: the connection was read from memory (`ReadGuard`); `StaleReadError` if it
+    no longer holds (nothing was written or sent)."""
+    context = ActionContext.of(connection, tokens, guard)
     try:
         result = await runner.run(action, context)
     except MiroConnectError as exc:

@@ -174,10 +174,13 @@ class ConnectionStore(Protocol):
         ...
 
     async def user_tokens(
-        self, app_user_id: str, team_id: str | None = None
+        self, app_user_id: str, team_id: str | None = None, *, reuse: bool = False
     ) -> Sequence[StoredTokens]:
         """The user's connections (to `team_id`, if given) with their decrypted tokens,
-        most recently updated first, in one read: the hot path's first statement."""
+        most recently updated first, in one read: the hot path's first statement.
+
+        `reuse=True`: a store may answer from a read it remembers, with no statement,
+        if it sets `StoredTokens.guard` (a store that remembers nothing ignores it)."""
         ...
 
     def lock(self, connection_id: str) -> AbstractAsyncContextManager[LockedConnection]:

@@ -13,6 +13,8 @@ __all__ = [
     "Connection",
     "ConnectionStatus",
     "MiroIdentity",
+    "ReadGuard",
+    "StaleReadError",
     "StoredTokens",
     "TokenSet",
 ]
@@ -90,3 +92,30 @@ class StoredTokens:
 
     connection: Connection
     tokens: TokenSet | None
+    guard: ReadGuard | None = None
+    """Set when the read was remembered from an earlier one, not made now: what the
+    action's journal entry must find still true (`ReadGuard`)."""
+
+
+@dataclass(frozen=True)
+class ReadGuard:
+    """What must still hold for a remembered connection read to be used as if made now.
+
+    The store remembers a user's read for a short while when it found exactly one live
+    connection. The action's first write (its journal entry) checks, in the same
+    statement, that this connection is still live with the same tokens
+    (`token_version`), and, for a read of all the user's teams (`whole_user`), that it
+    is still the user's only live one. Anything else changed (a refresh, a disconnect,
+    a reconnect, a second team, in this process or any other): the write is refused
+    with `StaleReadError` and the caller reads again.
+    """
+
+    connection_id: str
+    token_version: int
+    app_user_id: str
+    whole_user: bool
+
+
+class StaleReadError(Exception):
+    """A remembered connection read no longer holds (see `ReadGuard`): nothing was
+    written; read the connection again and retry."""

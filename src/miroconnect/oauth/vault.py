@@ -31,6 +31,7 @@ from miroconnect.oauth.store import ConnectionStore
 from miroconnect.oauth.tokens import (
     Connection,
     ConnectionStatus,
+    ReadGuard,
     TokenSet,
 )
 from miroconnect.types import Backoff, Clock, Sleep, system_clock
@@ -72,10 +73,12 @@ class MaintenanceReport:
 
 @dataclass(frozen=True)
 class OpenConnection:
-    """A connection and the token source to call Miro with (`TokenVault.open`)."""
+    """A connection and the token source to call Miro with (`TokenVault.open`);
+    `guard`: set when the read was remembered (`ReadGuard`)."""
 
     connection: Connection
     tokens: VaultTokenSource
+    guard: ReadGuard | None = None
 
 
 _Found = TypeVar("_Found")
@@ -153,19 +156,26 @@ class TokenVault:
         return chosen
 
     async def open(
-        self, app_user_id: str, team_id: str | None = None
+        self, app_user_id: str, team_id: str | None = None, *, reuse: bool = False
     ) -> OpenConnection | None:
         """The connection `connection_for` would choose, with a token source that starts
         from the tokens read with it: one statement for both, where reading the
-        connection and then its tokens took two."""
-        found = await self.store.user_tokens(app_user_id, team_id)
+        connection and then its tokens took two.
+
+        `reuse=True` (an action about to write its journal entry): the store may answer
+        from a read it remembers, with no statement; the answer's `guard` must then be
+        checked by that entry (`ReadGuard`), and on `StaleReadError` the caller opens
+        again without `reuse`."""
+        found = await self.store.user_tokens(app_user_id, team_id, reuse=reuse)
         chosen = _choose(found, lambda stored: stored.connection)
         if chosen is None:
             return None
         connection = chosen.connection
         read = chosen.tokens if connection.is_live else None
         return OpenConnection(
-            connection, VaultTokenSource(self, connection.id, read=read)
+            connection,
+            VaultTokenSource(self, connection.id, read=read),
+            guard=chosen.guard,
         )
 
     async def get(self, connection_id: str) -> Connection:

@@ -28,10 +28,13 @@ from typing import Any, cast
 
 from sqlalchemy import (
     JSON,
+    ColumnElement,
+    Integer,
     String,
     Table,
     and_,
     bindparam,
+    exists,
     func,
     select,
     update,
@@ -40,9 +43,10 @@ from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.exc import IntegrityError
 
 from miroconnect.errors import ActionError, IdempotencyKeyReusedError, LeaseLostError
+from miroconnect.oauth.tokens import ConnectionStatus, ReadGuard, StaleReadError
 from miroconnect.storage.db import Database
 from miroconnect.storage.direct import Prepared
-from miroconnect.storage.models import OperationRow
+from miroconnect.storage.models import ConnectionRow, OperationRow
 from miroconnect.storage.outbox import NewEvent, Outbox
 from miroconnect.types import Clock, system_clock
 
@@ -56,7 +60,59 @@ __all__ = [
 ]
 
 T = cast(Table, OperationRow.__table__)
+K = cast(Table, ConnectionRow.__table__)
 BOARD_KINDS = ("create_board", "copy_board")  # the kinds whose result is a new board
+# The columns a claim inserts (`OperationStore.claim`'s values).
+_CLAIMED = (
+    "id",
+    "app_user_id",
+    "idempotency_key",
+    "kind",
+    "params",
+    "connection_id",
+    "miro_user_id",
+    "miro_team_id",
+    "state",
+    "attempts",
+    "lease_owner",
+    "lease_until",
+    "started_at",
+    "updated_at",
+)
+
+
+def _read_holds(whole_user: bool) -> ColumnElement[bool]:
+    """SQL that is true while a remembered connection read still holds (`ReadGuard`):
+    the connection live with the same tokens and, for a read of all the user's teams,
+    still the user's only live one. Parameters: `guard_params`."""
+    live = bindparam("guard_live", type_=String())
+    chosen = exists().where(
+        K.c.id == bindparam("guard_connection", type_=String()),
+        K.c.token_version == bindparam("guard_version", type_=Integer()),
+        K.c.status == live,
+    )
+    if not whole_user:
+        return chosen
+    lives = (
+        select(func.count())
+        .select_from(K)
+        .where(K.c.app_user_id == bindparam("guard_user", type_=String()))
+        .where(K.c.status == live)
+        .scalar_subquery()
+    )
+    return and_(chosen, lives == 1)
+
+
+def guard_params(guard: ReadGuard) -> dict[str, Any]:
+    """The parameters of `_read_holds(guard.whole_user)`."""
+    params: dict[str, Any] = {
+        "guard_live": ConnectionStatus.CONNECTED.value,
+        "guard_connection": guard.connection_id,
+        "guard_version": guard.token_version,
+    }
+    if guard.whole_user:
+        params["guard_user"] = guard.app_user_id
+    return params
 
 
 def _canonical(params: Mapping[str, Any]) -> str:
@@ -76,6 +132,8 @@ class NewOperation:
     connection_id: str
     miro_user_id: str
     miro_team_id: str
+    guard: ReadGuard | None = None
+    """The connection was read from memory: insert only while that read holds."""
 
 
 @dataclass(frozen=True)
@@ -152,6 +210,27 @@ class _Statements:
                 )
                 .returning(T.c.id)
             )
+            if dialect_insert is not None
+            else None
+        )
+        # The same for an action whose connection was read from memory (`ReadGuard`):
+        # inserted only while that read holds, checked in the same statement. Its
+        # values are bound as `new_<column>` (the column names are SQLAlchemy's own).
+        new_values = select(
+            *(bindparam(f"new_{name}", type_=T.c[name].type) for name in _CLAIMED)
+        )
+        self.insert_if_read_holds = (
+            {
+                whole_user: db.prepare(
+                    dialect_insert(T)
+                    .from_select(_CLAIMED, new_values.where(_read_holds(whole_user)))
+                    .on_conflict_do_nothing(
+                        index_elements=["app_user_id", "idempotency_key"]
+                    )
+                    .returning(T.c.id)
+                )
+                for whole_user in (False, True)
+            }
             if dialect_insert is not None
             else None
         )
@@ -236,23 +315,44 @@ class OperationStore:
             "started_at": now,
             "updated_at": now,
         }
-        if self._sql.insert is not None and await self._db.run(
-            self._sql.insert, values
-        ):
+        if await self._insert(values, new.guard):
             return Claim(_new_operation(values), owned=True, created=True)
         while True:
             try:
-                return await self._take(values)
+                return await self._take(values, new.guard)
             except IntegrityError:
                 # Another worker inserted the same key between our read and our insert
                 # (PostgreSQL; SQLite's immediate transaction cannot interleave): read it.
                 continue
 
-    async def _take(self, values: Mapping[str, Any]) -> Claim:
-        """The key exists (or the dialect has no one-statement insert): read and lock
-        its row, and take its lease if it is free."""
+    async def _insert(self, values: Mapping[str, Any], guard: ReadGuard | None) -> bool:
+        """A new key in one statement (with `guard`: only while the read holds); False
+        if nothing was inserted (the key exists, the read no longer holds, or the
+        dialect has no such statement)."""
+        if guard is None:
+            if self._sql.insert is None:
+                return False
+            return bool(await self._db.run(self._sql.insert, values))
+        if self._sql.insert_if_read_holds is None:
+            return False
+        params = {f"new_{name}": value for name, value in values.items()}
+        statement = self._sql.insert_if_read_holds[guard.whole_user]
+        return bool(await self._db.run(statement, params | guard_params(guard)))
+
+    async def _take(
+        self, values: Mapping[str, Any], guard: ReadGuard | None = None
+    ) -> Claim:
+        """The key exists (or the dialect has no one-statement insert, or `guard`'s
+        read no longer holds): read and lock its row, and take its lease if it is free.
+        `StaleReadError` (nothing written) when `guard`'s read no longer holds."""
         now = self._clock()
         async with self._db.write_session() as session, session.begin():
+            if guard is not None:
+                holds = select(_read_holds(guard.whole_user))
+                if not await session.scalar(holds, guard_params(guard)):
+                    raise StaleReadError(
+                        "the connection changed since it was read: read it again"
+                    )
             row = await session.scalar(
                 select(OperationRow)
                 .where(

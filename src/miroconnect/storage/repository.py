@@ -11,8 +11,11 @@ transaction (`miroconnect.storage.outbox`).
 
 from __future__ import annotations
 
+import time
+from collections import OrderedDict
 from collections.abc import AsyncIterator, Sequence
 from contextlib import asynccontextmanager
+from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
@@ -30,6 +33,7 @@ from miroconnect.oauth.tokens import (
     Connection,
     ConnectionStatus,
     MiroIdentity,
+    ReadGuard,
     StoredTokens,
     TokenSet,
 )
@@ -43,6 +47,7 @@ from miroconnect.storage.connection_rows import (
     upsert_connection,
 )
 from miroconnect.storage.db import Database
+from miroconnect.storage.direct import ResultRow
 from miroconnect.storage.flow_statements import FlowStatements, row_values
 from miroconnect.storage.models import ConnectionRow, PendingAuthorizationRow
 from miroconnect.storage.outbox import CONNECTION_CREATED, Outbox, connection_event
@@ -53,18 +58,45 @@ __all__ = ["SQLStore"]
 # Any constant unique to this job: pg_try_advisory_lock takes a 64-bit key.
 MAINTENANCE_LOCK_KEY = 0x6D69726F636F6E6E  # "miroconn"
 
+REUSE_FOR = 60.0
+"""Seconds a remembered connection read may answer `user_tokens(..., reuse=True)`."""
+REMEMBERED_USERS = 10_000
+"""Users whose read a store remembers at most (the least recently used go first)."""
+
+
+@dataclass(frozen=True)
+class _Remembered:
+    """A user's one live connection as read: the row stays sealed (its tokens are
+    opened again at each use), the guard's version with it."""
+
+    row: ResultRow
+    connection: Connection
+    token_version: int
+    read_at: float  # time.monotonic()
+
 
 class SQLStore:
     """Implements `FlowStore` and `ConnectionStore` on a `Database`; with `outbox`, each
-    change of a connection writes its webhook event."""
+    change of a connection writes its webhook event. `reuse_for`: seconds a connection
+    read may be remembered (`user_tokens`; 0 turns it off)."""
 
     def __init__(
-        self, db: Database, cipher: TokenCipher, *, outbox: Outbox | None = None
+        self,
+        db: Database,
+        cipher: TokenCipher,
+        *,
+        outbox: Outbox | None = None,
+        reuse_for: float = REUSE_FOR,
     ) -> None:
         self.db = db
         self.cipher = cipher
         self.outbox = outbox
         self._sql = FlowStatements(db)
+        self._reuse_for = reuse_for
+        # app user -> team asked for (None: all) -> the read, for `user_tokens`.
+        self._remembered: OrderedDict[str, dict[str | None, _Remembered]] = (
+            OrderedDict()
+        )
 
     # -- FlowStore ------------------------------------------------------------------------
 
@@ -157,20 +189,25 @@ class SQLStore:
         now: datetime,
     ) -> Connection:
         """Upsert the (app user, team) row; a reconnect replaces the tokens."""
-        for attempt in range(3):
-            try:
-                inserted = await self._insert_connection(
-                    app_user_id, identity, tokens, now
-                )
-                if inserted is not None:
-                    return inserted
-                return await self._save_connection(app_user_id, identity, tokens, now)
-            except IntegrityError:
-                # Two flows of one user inserted the same (user, team) at once on
-                # PostgreSQL: the loser retries and updates the winner's row.
-                if attempt == 2:
-                    raise
-        raise AssertionError("unreachable")  # pragma: no cover
+        try:
+            for attempt in range(3):
+                try:
+                    inserted = await self._insert_connection(
+                        app_user_id, identity, tokens, now
+                    )
+                    if inserted is not None:
+                        return inserted
+                    return await self._save_connection(
+                        app_user_id, identity, tokens, now
+                    )
+                except IntegrityError:
+                    # Two flows of one user inserted the same (user, team) at once on
+                    # PostgreSQL: the loser retries and updates the winner's row.
+                    if attempt == 2:
+                        raise
+            raise AssertionError("unreachable")  # pragma: no cover
+        finally:
+            self.forget(app_user_id)
 
     async def _insert_connection(
         self,
@@ -283,20 +320,57 @@ class SQLStore:
             return StoredTokens(to_connection(row), open_tokens(self.cipher, row))
 
     async def user_tokens(
-        self, app_user_id: str, team_id: str | None = None
+        self, app_user_id: str, team_id: str | None = None, *, reuse: bool = False
     ) -> Sequence[StoredTokens]:
         """The user's connections (to `team_id`) with their decrypted tokens, most
-        recently updated first: one statement through `Database.run`."""
+        recently updated first: one statement through `Database.run`.
+
+        A read that finds exactly one live connection is remembered for `reuse_for`
+        seconds. `reuse=True` may answer from it, with no statement: then that
+        connection alone, carrying the `ReadGuard` its first write must check.
+        """
+        if reuse and (recalled := self._recall(app_user_id, team_id)) is not None:
+            return [recalled]
         if team_id is None:
             rows = await self.db.run(self._sql.user_rows, {"user": app_user_id})
         else:
             params = {"user": app_user_id, "team": team_id}
             rows = await self.db.run(self._sql.user_team_rows, params)
         # The rows as read (no ORM object is built): `ConnectionFields`.
-        return [
+        found = [
             StoredTokens(to_connection(row), open_tokens(self.cipher, row))
             for row in rows
         ]
+        live = [i for i, stored in enumerate(found) if stored.connection.is_live]
+        if len(live) == 1:
+            row = rows[live[0]]
+            read = _Remembered(
+                row, found[live[0]].connection, row.token_version, time.monotonic()
+            )
+            self._remembered.setdefault(app_user_id, {})[team_id] = read
+            self._remembered.move_to_end(app_user_id)
+            while len(self._remembered) > REMEMBERED_USERS:
+                self._remembered.popitem(last=False)
+        else:
+            self._remembered.get(app_user_id, {}).pop(team_id, None)
+        return found
+
+    def _recall(self, app_user_id: str, team_id: str | None) -> StoredTokens | None:
+        read = self._remembered.get(app_user_id, {}).get(team_id)
+        if read is None or time.monotonic() - read.read_at >= self._reuse_for:
+            return None
+        self._remembered.move_to_end(app_user_id)
+        guard = ReadGuard(
+            read.connection.id, read.token_version, app_user_id, team_id is None
+        )
+        return StoredTokens(
+            read.connection, open_tokens(self.cipher, read.row), guard=guard
+        )
+
+    def forget(self, app_user_id: str) -> None:
+        """Drop the user's remembered reads (this process changed a connection of
+        theirs; other processes' changes are caught by the guard)."""
+        self._remembered.pop(app_user_id, None)
 
     @asynccontextmanager
     async def lock(self, connection_id: str) -> AsyncIterator[LockedRow]:
@@ -309,7 +383,10 @@ class SQLStore:
             )
             if row is None:
                 raise NotConnectedError(f"connection {connection_id} does not exist")
-            yield LockedRow(self.cipher, session, row, self.outbox)
+            try:
+                yield LockedRow(self.cipher, session, row, self.outbox)
+            finally:
+                self.forget(row.app_user_id)
 
     async def due_for_maintenance(
         self, *, refresh_issued_before: datetime, limit: int
