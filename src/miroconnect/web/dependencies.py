@@ -89,14 +89,12 @@ async def reference_app_user_id(account: OptionalAccountDep) -> str:
     return account.app_user_id
 
 
-async def require_api_key(request: Request) -> None:
+async def require_api_key(request: Request, context: ContextDep) -> None:
     """Accept only `Authorization: Bearer <key>` with one of the configured keys.
 
     Every configured key is compared, in constant time, so the answer time does not say
-    how much of a key was right or which key matched. (The context is read here, not
-    through `ContextDep`: a sub-dependency costs FastAPI a resolution on every call.)
+    how much of a key was right or which key matched.
     """
-    context: WebContext = request.app.state.miroconnect
     header = request.headers.get("authorization", "")
     scheme, _, presented = header.partition(" ")
     challenge = {"WWW-Authenticate": 'Bearer realm="miroconnect"'}
