@@ -223,3 +223,5 @@ async def test_a_remembered_read_is_used_for_reuse_for_seconds_at_most(
         (read,) = await at_once.user_tokens(USER, reuse=True)
     assert read.guard is None  # read again: nothing is older than 0 seconds
     assert [statement_kind(s) for s in seen] == ["SELECT connections"]
+    # A read too old to use is not kept either (a white-box look at the memory).
+    assert not at_once._remembered

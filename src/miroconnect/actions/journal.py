@@ -12,6 +12,7 @@ from __future__ import annotations
 import asyncio
 import logging
 from collections.abc import Mapping
+from dataclasses import replace
 from datetime import timedelta
 from typing import Any
 
@@ -101,6 +102,9 @@ class Journal:
         give_up = self._clock() + self._in_progress_wait
         while True:
             claim = await self.operations.claim(new, owner=owner, sending=sending)
+            # The remembered read held for the first claim (or `StaleReadError` was
+            # raised): waiting for another worker's outcome does not check it again.
+            new = replace(new, guard=None)
             op = claim.operation
             if claim.owned or op.state == "failed":
                 return claim

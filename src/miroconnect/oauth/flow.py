@@ -18,6 +18,7 @@ from __future__ import annotations
 
 import logging
 from collections.abc import Iterable
+from dataclasses import replace
 from datetime import datetime, timedelta
 
 from miroconnect.errors import (
@@ -337,8 +338,11 @@ class ConnectFlow(FlowStarts):
             done = await self._run_if_live(action, found)
         except StaleReadError:
             # The remembered read no longer holds (nothing was written or sent): read
-            # again (no guard this time) and decide on what is there now.
+            # again and decide on what is there now (a fresh read needs no guard).
+            log_event(logger, "flow.stale_read", app_user_id=app_user_id)
             found = await self.vault.open(app_user_id, team_id)
+            if found is not None:
+                found = replace(found, guard=None)
             done = await self._run_if_live(action, found)
         if done is not None:
             return done

@@ -166,7 +166,12 @@ class TokenVault:
         from a read it remembers, with no statement; the answer's `guard` must then be
         checked by that entry (`ReadGuard`), and on `StaleReadError` the caller opens
         again without `reuse`."""
-        found = await self.store.user_tokens(app_user_id, team_id, reuse=reuse)
+        # `reuse` is passed only when asked for: a store written before it keeps working.
+        found = await (
+            self.store.user_tokens(app_user_id, team_id, reuse=True)
+            if reuse
+            else self.store.user_tokens(app_user_id, team_id)
+        )
         chosen = _choose(found, lambda stored: stored.connection)
         if chosen is None:
             return None

@@ -343,23 +343,41 @@ class SQLStore:
         ]
         live = [i for i, stored in enumerate(found) if stored.connection.is_live]
         if len(live) == 1:
-            row = rows[live[0]]
-            read = _Remembered(
-                row, found[live[0]].connection, row.token_version, time.monotonic()
-            )
-            self._remembered.setdefault(app_user_id, {})[team_id] = read
-            self._remembered.move_to_end(app_user_id)
-            while len(self._remembered) > REMEMBERED_USERS:
-                self._remembered.popitem(last=False)
+            self._remember(app_user_id, team_id, rows[live[0]], found[live[0]])
         else:
-            self._remembered.get(app_user_id, {}).pop(team_id, None)
+            self._drop(app_user_id, team_id)
         return found
+
+    def _remember(
+        self, app_user_id: str, team_id: str | None, row: ResultRow, found: StoredTokens
+    ) -> None:
+        """Keep the read, newest last: the oldest reads are the first to go, once they
+        are too old to use or when there are too many."""
+        now = time.monotonic()
+        read = _Remembered(row, found.connection, row.token_version, now)
+        self._remembered.setdefault(app_user_id, {})[team_id] = read
+        self._remembered.move_to_end(app_user_id)
+        while self._remembered:
+            oldest = next(iter(self._remembered.values()))
+            expired = all(now - r.read_at >= self._reuse_for for r in oldest.values())
+            if not expired and len(self._remembered) <= REMEMBERED_USERS:
+                break
+            self._remembered.popitem(last=False)
+
+    def _drop(self, app_user_id: str, team_id: str | None) -> None:
+        reads = self._remembered.get(app_user_id)
+        if reads is not None:
+            reads.pop(team_id, None)
+            if not reads:
+                del self._remembered[app_user_id]
 
     def _recall(self, app_user_id: str, team_id: str | None) -> StoredTokens | None:
         read = self._remembered.get(app_user_id, {}).get(team_id)
-        if read is None or time.monotonic() - read.read_at >= self._reuse_for:
+        if read is None:
             return None
-        self._remembered.move_to_end(app_user_id)
+        if time.monotonic() - read.read_at >= self._reuse_for:
+            self._drop(app_user_id, team_id)
+            return None
         guard = ReadGuard(
             read.connection.id, read.token_version, app_user_id, team_id is None
         )
@@ -375,18 +393,24 @@ class SQLStore:
     @asynccontextmanager
     async def lock(self, connection_id: str) -> AsyncIterator[LockedRow]:
         """Hold the row (PostgreSQL) or the write lock (SQLite); commit on normal exit."""
-        async with self.db.write_session() as session, session.begin():
-            row = await session.scalar(
-                select(ConnectionRow)
-                .where(ConnectionRow.id == connection_id)
-                .with_for_update()
-            )
-            if row is None:
-                raise NotConnectedError(f"connection {connection_id} does not exist")
-            try:
+        owner: str | None = None
+        try:
+            async with self.db.write_session() as session, session.begin():
+                row = await session.scalar(
+                    select(ConnectionRow)
+                    .where(ConnectionRow.id == connection_id)
+                    .with_for_update()
+                )
+                if row is None:
+                    raise NotConnectedError(
+                        f"connection {connection_id} does not exist"
+                    )
+                owner = row.app_user_id
                 yield LockedRow(self.cipher, session, row, self.outbox)
-            finally:
-                self.forget(row.app_user_id)
+        finally:
+            # After the commit: a read made meanwhile saw the old row; it goes too.
+            if owner is not None:
+                self.forget(owner)
 
     async def due_for_maintenance(
         self, *, refresh_issued_before: datetime, limit: int
