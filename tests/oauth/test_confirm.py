@@ -240,11 +240,12 @@ async def test_maintenance_finishes_a_revoke_a_crash_interrupted(
 ) -> None:
     # The decision was committed (refused) but the process died before revoking.
     outcome = await held(flow, emulator, user="mallory")
-    async with stack.storage.consents.lock_consent(
-        hash_secret(outcome.result_token)
-    ) as locked:
-        assert locked is not None
-        await locked.close(ConsentStatus.REFUSED, now=flow.clock())
+    decided = await stack.storage.consents.decide_consent(
+        hash_secret(outcome.result_token),
+        lambda consent: ConsentStatus.REFUSED,
+        now=flow.clock(),
+    )
+    assert decided is not None and decided.status is ConsentStatus.REFUSED
     assert live_grants(emulator) == 1
     assert (
         await close_stale_consents(stack.storage.consents, stack.miro, clock=flow.clock)

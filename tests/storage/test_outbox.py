@@ -18,7 +18,7 @@ from miroconnect.client import StaticTokenSource
 from miroconnect.crypto import KeyRing, TokenCipher
 from miroconnect.errors import ActionError, LeaseLostError
 from miroconnect.oauth.pending import ActionContext
-from miroconnect.oauth.store import NewHeldConsent
+from miroconnect.oauth.store import ConsentStatus, HeldConsent, NewHeldConsent
 from miroconnect.oauth.tokens import ConnectionStatus, MiroIdentity, TokenSet
 from miroconnect.storage.consents import SQLConsentStore
 from miroconnect.storage.db import Database
@@ -227,20 +227,25 @@ async def test_a_confirmed_consent_writes_its_event_with_the_connection(
             )
         )
 
+    def confirm(consent: HeldConsent) -> ConsentStatus:
+        return ConsentStatus.CONFIRMED
+
+    await save(world, "u0")
+    [taken] = await world.events()
     await hold("a" * 64)
-    with pytest.raises(RuntimeError):
-        async with world.consents.lock_consent("a" * 64) as locked:
-            assert locked is not None
-            await locked.activate(now=now)
-            raise RuntimeError("a failure after the change, before the commit")
-    assert await world.count(ConnectionRow) == 0
-    assert await world.events() == []
-    async with world.consents.lock_consent("a" * 64) as locked:
-        assert locked is not None
-        connection = await locked.activate(now=now)
-    [event] = await world.events()
+    # The event's INSERT fails after the connection was written: neither is stored,
+    # and the consent is still held.
+    world.ids.ids.append(taken["_id"])
+    with pytest.raises(IntegrityError):
+        await world.consents.decide_consent("a" * 64, confirm, now=now)
+    assert await world.count(ConnectionRow) == 1
+    assert [e["_id"] for e in await world.events()] == [taken["_id"]]
+    decided = await world.consents.decide_consent("a" * 64, confirm, now=now)
+    assert decided is not None and decided.consent.status is ConsentStatus.HELD
+    assert decided.connection is not None
+    event = (await world.events())[-1]
     assert event["type"] == "connection.created"
-    assert event["data"]["connection_id"] == connection.id
+    assert event["data"]["connection_id"] == decided.connection.id
 
 
 async def claim(world: World, key: str, kind: str = "create_board") -> str:

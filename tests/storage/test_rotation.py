@@ -164,9 +164,9 @@ async def test_rotation_covers_held_consents(db: Database) -> None:
     assert (await rotate_keys(rotating)).rotated == 3
     assert await count_by_key(rotating) == {"k2": 3}
     only_new = SQLConsentStore(db, store_with(db, KEY2).cipher)
-    async with only_new.lock_consent("h" * 64) as locked:
-        assert locked is not None and locked.current.tokens is not None
-        assert locked.current.tokens.access_token == "access-held"
+    decided = await only_new.decide_consent("h" * 64, lambda consent: None, now=NOW)
+    assert decided is not None and decided.consent.tokens is not None
+    assert decided.consent.tokens.access_token == "access-held"
 
 
 def test_keys_cli_generate_rotate_and_status(database_url: str) -> None:

@@ -187,34 +187,39 @@ class HeldConsents:
         if not result:
             raise ResultUnknownError()
         now = self.clock()
-        to_revoke: HeldConsent | None = None
-        refusal: AuthorizationError | None = None
-        connection: Connection | None = None
-        async with self.store.lock_consent(hash_secret(result)) as locked:
-            if locked is None:
-                raise ResultUnknownError()
-            consent = locked.current
+
+        def decide(consent: HeldConsent) -> ConsentStatus | None:
+            # Under the consent's lock, in the store's transaction (maybe on the
+            # database's thread): what the consent becomes, or an error (no change).
             own = hmac.compare_digest(
                 app_user_id.encode(), consent.app_user_id.encode()
             )
             if consent.status is ConsentStatus.CONFIRMED:
                 if not own:
                     raise FlowUserMismatchError()  # decided before: nothing changes
-            elif consent.status is ConsentStatus.REFUSED:
+                return None  # a repeat of the flow user's confirm
+            if consent.status is ConsentStatus.REFUSED:
                 raise ResultUsedError()
-            elif consent.status is ConsentStatus.EXPIRED:
+            if consent.status is ConsentStatus.EXPIRED:
                 raise ResultExpiredError()
-            elif now >= consent.expires_at:
-                await locked.close(ConsentStatus.EXPIRED, now=now)
-                to_revoke, refusal = consent, ResultExpiredError()
-            elif not own:
-                await locked.close(ConsentStatus.REFUSED, now=now)
-                to_revoke, refusal = consent, FlowUserMismatchError()
-            else:
-                connection = await locked.activate(now=now)
-        # The lock's exit committed the decision.
-        if to_revoke is not None and refusal is not None:
-            await revoke_consent(self.store, self.miro, to_revoke, refusal.reason)
+            if now >= consent.expires_at:
+                return ConsentStatus.EXPIRED
+            if not own:
+                return ConsentStatus.REFUSED
+            return ConsentStatus.CONFIRMED
+
+        decided = await self.store.decide_consent(hash_secret(result), decide, now=now)
+        if decided is None:
+            raise ResultUnknownError()
+        # Committed: the decision holds whatever happens next.
+        consent, connection = decided.consent, decided.connection
+        if decided.status in (ConsentStatus.EXPIRED, ConsentStatus.REFUSED):
+            refusal: AuthorizationError = (
+                ResultExpiredError()
+                if decided.status is ConsentStatus.EXPIRED
+                else FlowUserMismatchError()
+            )
+            await revoke_consent(self.store, self.miro, consent, refusal.reason)
             raise refusal
         repeated = connection is None
         if connection is None:

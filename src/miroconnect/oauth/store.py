@@ -6,7 +6,7 @@ imports no database code, so the protocol logic stays testable on its own.
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from contextlib import AbstractAsyncContextManager
 from dataclasses import dataclass, field
 from datetime import datetime
@@ -26,12 +26,12 @@ __all__ = [
     "ConnectionStore",
     "ConsentStatus",
     "ConsentStore",
+    "DecidedConsent",
     "Display",
     "FlowStore",
     "HeldConsent",
     "LaunchResult",
     "LockedConnection",
-    "LockedConsent",
     "NewHeldConsent",
     "NewPendingAuthorization",
     "PendingAuthorization",
@@ -246,23 +246,15 @@ class HeldConsent:
     tokens: TokenSet | None = field(repr=False)
 
 
-class LockedConsent(Protocol):
-    """A held consent under the store's lock; changes commit when the lock is released."""
+@dataclass(frozen=True)
+class DecidedConsent:
+    """What `ConsentStore.decide_consent` did: the consent as read under the lock, the
+    status it was given (`None`: left as it was) and, when confirmed now, the
+    connection its tokens became."""
 
-    @property
-    def current(self) -> HeldConsent:
-        """The row as read after the lock was acquired."""
-        ...
-
-    async def activate(self, *, now: datetime) -> Connection:
-        """Make the tokens the flow user's connection (replacing the tokens of an
-        existing one for that team), in this transaction; the consent is `confirmed`."""
-        ...
-
-    async def close(self, status: ConsentStatus, *, now: datetime) -> None:
-        """Mark the consent `refused` or `expired`. The tokens stay until
-        `ConsentStore.forget_consent_tokens`, after the revoke at Miro."""
-        ...
+    consent: HeldConsent
+    status: ConsentStatus | None
+    connection: Connection | None = None
 
 
 class ConsentStore(Protocol):
@@ -272,10 +264,19 @@ class ConsentStore(Protocol):
         """Store a consent (its tokens encrypted, bound to the row and its owner)."""
         ...
 
-    def lock_consent(
-        self, result_hash: str
-    ) -> AbstractAsyncContextManager[LockedConsent | None]:
-        """Hold the consent with this result's hash (`None` when there is none)."""
+    async def decide_consent(
+        self,
+        result_hash: str,
+        decide: Callable[[HeldConsent], ConsentStatus | None],
+        *,
+        now: datetime,
+    ) -> DecidedConsent | None:
+        """In one transaction, with the consent locked: `decide(consent)` says what it
+        becomes (`confirmed`: its tokens become the flow user's connection; `refused`
+        or `expired`: closed, tokens kept for the revoke; `None`: nothing changes), or
+        raises (nothing changes). `None` when no consent has this result's hash.
+
+        `decide` must not block: it may run on the database's own thread."""
         ...
 
     async def expire_consent(self, consent_id: str, *, now: datetime) -> bool:

@@ -15,6 +15,7 @@ from typing import Any
 
 from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession
+from sqlalchemy.orm import Session
 
 from miroconnect.crypto import TokenCipher
 from miroconnect.oauth.pending import PendingAction
@@ -50,6 +51,7 @@ __all__ = [
     "to_connection",
     "to_pending",
     "upsert_connection",
+    "upsert_connection_now",
 ]
 
 # The event a status change reports (a change to the same status reports nothing).
@@ -165,13 +167,41 @@ async def upsert_connection(
     now: datetime,
     outbox: Outbox | None = None,
 ) -> Connection:
+    """`upsert_connection_now` in an async session's transaction."""
+    connection = await session.run_sync(
+        lambda sync: upsert_connection_now(
+            sync,
+            cipher,
+            app_user_id=app_user_id,
+            identity=identity,
+            tokens=tokens,
+            now=now,
+            outbox=outbox,
+        )
+    )
+    if outbox is not None:
+        outbox.written()
+    return connection
+
+
+def upsert_connection_now(
+    session: Session,
+    cipher: TokenCipher,
+    *,
+    app_user_id: str,
+    identity: MiroIdentity,
+    tokens: TokenSet,
+    now: datetime,
+    outbox: Outbox | None = None,
+) -> Connection:
     """Inside the caller's write transaction: lock the (app user, team) row and give it
     `tokens`, or add it. A reconnect keeps the row (and its id), replacing the tokens.
 
     The event: `connection.created` for a new row or one that was disconnected
-    (`removed`), `connection.reconnected` for a connected or `needs_reauth` one."""
+    (`removed`), `connection.reconnected` for a connected or `needs_reauth` one (the
+    caller tells the outbox's listeners: `Outbox.written`)."""
     C = ConnectionRow
-    row = await session.scalar(
+    row = session.scalar(
         select(C)
         .where(C.app_user_id == app_user_id, C.miro_team_id == identity.team_id)
         .with_for_update()
@@ -181,11 +211,11 @@ async def upsert_connection(
         row = new_row(app_user_id, identity.team_id, now)
         session.add(row)
     fill_row(cipher, row, identity, tokens, now)
-    await session.flush()
+    session.flush()
     connection = to_connection(row)
     if outbox is not None:
         kind = CONNECTION_CREATED if created else CONNECTION_RECONNECTED
-        await outbox.add(session, connection_event(kind, connection), now=now)
+        outbox.add_now(session, connection_event(kind, connection), now=now)
     return connection
 
 

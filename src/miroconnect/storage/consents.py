@@ -5,26 +5,32 @@ bound to the `pending_consents` row and its owner. A confirm decides under a row
 (`SELECT ... FOR UPDATE` on PostgreSQL, the IMMEDIATE transaction on SQLite), and turning a
 consent into a connection happens in that same transaction: the consent is `confirmed` and
 the connection stored together (with its webhook event, when an `Outbox` is given), or
-none of them.
+none of them. The whole decision is one `Database.run_in_transaction`: on SQLite one trip
+to the driver's thread, so the write lock is never held while the event loop is awaited.
 """
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator, Sequence
-from contextlib import asynccontextmanager
+from collections.abc import Callable, Sequence
 from datetime import datetime
 from typing import Any
 
+from sqlalchemy import Connection as SQLConnection
 from sqlalchemy import delete, or_, select, update
-from sqlalchemy.ext.asyncio import AsyncSession
+from sqlalchemy.orm import Session
 
 from miroconnect.crypto import TokenCipher
-from miroconnect.oauth.store import ConsentStatus, HeldConsent, NewHeldConsent
+from miroconnect.oauth.store import (
+    ConsentStatus,
+    DecidedConsent,
+    HeldConsent,
+    NewHeldConsent,
+)
 from miroconnect.oauth.tokens import Connection, MiroIdentity
 from miroconnect.storage.connection_rows import (
     action_columns,
     action_of,
-    upsert_connection,
+    upsert_connection_now,
 )
 from miroconnect.storage.db import Database
 from miroconnect.storage.flow_statements import FlowStatements, row_values
@@ -54,6 +60,38 @@ def _to_consent(cipher: TokenCipher, row: PendingConsentRow) -> HeldConsent:
         connection_id=row.connection_id,
         tokens=open_tokens(cipher, row),
     )
+
+
+def _activate_now(
+    session: Session,
+    cipher: TokenCipher,
+    row: PendingConsentRow,
+    consent: HeldConsent,
+    *,
+    now: datetime,
+    outbox: Outbox | None,
+) -> Connection:
+    """The held consent's tokens become the flow user's connection, in `session`'s
+    transaction; the consent is `confirmed` and keeps no tokens."""
+    if consent.tokens is None or consent.status is not ConsentStatus.HELD:
+        raise ValueError("only a held consent with its tokens can be activated")
+    connection = upsert_connection_now(
+        session,
+        cipher,
+        app_user_id=consent.app_user_id,
+        identity=consent.identity,
+        tokens=consent.tokens,
+        now=now,
+        outbox=outbox,
+    )
+    row.status = ConsentStatus.CONFIRMED.value
+    row.decided_at = now
+    row.connection_id = connection.id
+    row.access_token_ciphertext = None
+    row.refresh_token_ciphertext = None
+    row.key_id = None
+    session.flush()
+    return connection
 
 
 class SQLConsentStore:
@@ -89,22 +127,45 @@ class SQLConsentStore:
         seal_tokens(self.cipher, row, consent.tokens)
         await self.db.run(self._insert, row_values(row))
 
-    @asynccontextmanager
-    async def lock_consent(
-        self, result_hash: str
-    ) -> AsyncIterator[_LockedConsent | None]:
-        """The consent under its row lock (PostgreSQL) or the write lock (SQLite)."""
-        async with self.db.write_session() as session, session.begin():
-            row = await session.scalar(
-                select(PendingConsentRow)
-                .where(PendingConsentRow.result_hash == result_hash)
-                .with_for_update()
-            )
-            yield (
-                None
-                if row is None
-                else _LockedConsent(self.cipher, session, row, self.outbox)
-            )
+    async def decide_consent(
+        self,
+        result_hash: str,
+        decide: Callable[[HeldConsent], ConsentStatus | None],
+        *,
+        now: datetime,
+    ) -> DecidedConsent | None:
+        """The confirm's decision in one transaction, run by the database in one go (on
+        SQLite, one trip to the driver's thread: the write lock is never held across a
+        wait for the event loop)."""
+        cipher, outbox = self.cipher, self.outbox
+
+        def work(connection: SQLConnection) -> DecidedConsent | None:
+            # Joins the transaction `run_in_transaction` began (and commits or rolls
+            # back): the session only flushes into it.
+            with Session(bind=connection) as session:
+                row = session.scalar(
+                    select(PendingConsentRow)
+                    .where(PendingConsentRow.result_hash == result_hash)
+                    .with_for_update()
+                )
+                if row is None:
+                    return None
+                consent = _to_consent(cipher, row)
+                status = decide(consent)
+                made = None
+                if status is ConsentStatus.CONFIRMED:
+                    made = _activate_now(
+                        session, cipher, row, consent, now=now, outbox=outbox
+                    )
+                elif status is not None:
+                    _close(row, status, now=now)
+                    session.flush()
+                return DecidedConsent(consent, status, made)
+
+        decided = await self.db.run_in_transaction(work)
+        if decided is not None and decided.connection is not None and outbox:
+            outbox.written()
+        return decided
 
     async def expire_consent(self, consent_id: str, *, now: datetime) -> bool:
         """`held` -> `expired`, only if still held (the maintenance job's step)."""
@@ -166,55 +227,8 @@ class SQLConsentStore:
             return int(result.rowcount or 0)
 
 
-class _LockedConsent:
-    """A consent row under lock, for the confirm's decision."""
-
-    def __init__(
-        self,
-        cipher: TokenCipher,
-        session: AsyncSession,
-        row: PendingConsentRow,
-        outbox: Outbox | None,
-    ) -> None:
-        self._cipher = cipher
-        self._session = session
-        self._row = row
-        self._outbox = outbox
-        self._current = _to_consent(cipher, row)
-
-    @property
-    def current(self) -> HeldConsent:
-        """The consent as read under the lock."""
-        return self._current
-
-    async def activate(self, *, now: datetime) -> Connection:
-        """The tokens become the flow user's connection, in this transaction."""
-        consent = self._current
-        if consent.tokens is None or consent.status is not ConsentStatus.HELD:
-            raise ValueError("only a held consent with its tokens can be activated")
-        connection = await upsert_connection(
-            self._session,
-            self._cipher,
-            app_user_id=consent.app_user_id,
-            identity=consent.identity,
-            tokens=consent.tokens,
-            now=now,
-            outbox=self._outbox,
-        )
-        row = self._row
-        row.status = ConsentStatus.CONFIRMED.value
-        row.decided_at = now
-        row.connection_id = connection.id
-        row.access_token_ciphertext = None
-        row.refresh_token_ciphertext = None
-        row.key_id = None
-        await self._session.flush()
-        return connection
-
-    async def close(self, status: ConsentStatus, *, now: datetime) -> None:
-        """`refused` or `expired`; the tokens stay until they are revoked at Miro."""
-        if status not in (ConsentStatus.REFUSED, ConsentStatus.EXPIRED):
-            raise ValueError(f"a consent is closed as refused or expired, not {status}")
-        self._row.status = status.value
-        self._row.decided_at = now
-        await self._session.flush()
+def _close(row: PendingConsentRow, status: ConsentStatus, *, now: datetime) -> None:
+    if status not in (ConsentStatus.REFUSED, ConsentStatus.EXPIRED):
+        raise ValueError(f"a consent is closed as refused or expired, not {status}")
+    row.status = status.value
+    row.decided_at = now

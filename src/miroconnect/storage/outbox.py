@@ -52,6 +52,7 @@ from sqlalchemy import (
 )
 from sqlalchemy.engine import Connection as SQLConnection
 from sqlalchemy.ext.asyncio import AsyncSession
+from sqlalchemy.orm import Session
 
 from miroconnect.oauth.pending import ActionContext
 from miroconnect.oauth.tokens import Connection
@@ -234,6 +235,16 @@ class Outbox:
     ) -> None:
         """Write `event` in `session`'s transaction (committed or rolled back with it)."""
         await session.execute(self._insert, self._params(event, now))
+        self._notify()
+
+    def add_now(self, session: Session, event: NewEvent, *, now: datetime) -> None:
+        """`add` in a synchronous session (`Database.run_in_transaction`'s work, maybe
+        on another thread): the listeners are not told; call `written` afterwards, on
+        the event loop."""
+        session.execute(self._insert, self._params(event, now))
+
+    def written(self) -> None:
+        """Tell the listeners an event may have been written (after `add_now`)."""
         self._notify()
 
     def prepare(self, change: Any) -> _Prepared:
