@@ -213,6 +213,24 @@ async def test_concurrent_confirms_activate_once(
     assert len(await stack.vault.list(app_user_id="user-1")) == 1
 
 
+async def test_the_flows_user_and_another_confirming_at_once_never_both_win(
+    stack: Stack, flow: ConnectFlow, emulator: Starlette
+) -> None:
+    for round_ in range(4):
+        user = f"user-{round_}"
+        outcome = await held(flow, emulator, user=user, action=None)
+        confirms = [flow.confirm(user, outcome.result_token)]
+        confirms.insert(round_ % 2, flow.confirm("mallory", outcome.result_token))
+        results = await asyncio.gather(*confirms, return_exceptions=True)
+        other, own = results if round_ % 2 == 0 else reversed(results)
+        # Whoever came second finds it decided: the other user never gets it.
+        assert isinstance(other, FlowUserMismatchError)
+        assert isinstance(own, Confirmed | ResultUsedError), own
+        connected = await stack.vault.list(app_user_id=user)
+        assert len(connected) == (1 if isinstance(own, Confirmed) else 0)
+    assert await stack.vault.list(app_user_id="mallory") == []
+
+
 async def test_maintenance_revokes_consents_nobody_confirmed(
     stack: Stack, flow: ConnectFlow, emulator: Starlette, clock: FakeClock
 ) -> None:

@@ -276,7 +276,8 @@ class ConsentStore(Protocol):
         or `expired`: closed, tokens kept for the revoke; `None`: nothing changes), or
         raises (nothing changes). `None` when no consent has this result's hash.
 
-        `decide` must not block: it may run on the database's own thread."""
+        `decide` must neither block nor touch asyncio: it may run on the database's own
+        thread, or on the event loop inside the database's transaction."""
         ...
 
     async def expire_consent(self, consent_id: str, *, now: datetime) -> bool:

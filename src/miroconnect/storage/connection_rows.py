@@ -1,9 +1,10 @@
 """Connection rows: how a `connections` row is read into a `Connection`, written with a
 new grant (its tokens sealed to the row and its owner), and updated under its lock.
 
-`upsert_connection` is the one statement sequence that stores a grant as a user's
-connection; the flow's callback (`SQLStore.save_connection`) and the host's confirm of a
-held consent (`miroconnect.storage.consents`) both run it. With an `Outbox` (webhooks
+`upsert_connection_now` is the one statement sequence that stores a grant as a user's
+connection; the flow's callback (`SQLStore.save_connection`, through its async face
+`upsert_connection`) and the host's confirm of a held consent
+(`miroconnect.storage.consents`) both run it. With an `Outbox` (webhooks
 configured), each of these changes writes its `connection.*` event in its transaction.
 """
 
@@ -167,8 +168,9 @@ async def upsert_connection(
     now: datetime,
     outbox: Outbox | None = None,
 ) -> Connection:
-    """`upsert_connection_now` in an async session's transaction."""
-    connection = await session.run_sync(
+    """`upsert_connection_now` in an async session's transaction (tell the outbox's
+    listeners once it is committed: `Outbox.written`)."""
+    return await session.run_sync(
         lambda sync: upsert_connection_now(
             sync,
             cipher,
@@ -179,9 +181,6 @@ async def upsert_connection(
             outbox=outbox,
         )
     )
-    if outbox is not None:
-        outbox.written()
-    return connection
 
 
 def upsert_connection_now(

@@ -136,7 +136,9 @@ class SQLConsentStore:
     ) -> DecidedConsent | None:
         """The confirm's decision in one transaction, run by the database in one go (on
         SQLite, one trip to the driver's thread: the write lock is never held across a
-        wait for the event loop)."""
+        wait for the event loop). Once it has started, cancelling the caller does not
+        stop it: a decision may be committed that the caller never hears of (a repeat
+        of the confirm answers it; the maintenance job revokes a refused one)."""
         cipher, outbox = self.cipher, self.outbox
 
         def work(connection: SQLConnection) -> DecidedConsent | None:
@@ -163,8 +165,9 @@ class SQLConsentStore:
                 return DecidedConsent(consent, status, made)
 
         decided = await self.db.run_in_transaction(work)
-        if decided is not None and decided.connection is not None and outbox:
-            outbox.written()
+        if decided is not None and decided.connection is not None:
+            if outbox is not None:
+                outbox.written()
         return decided
 
     async def expire_consent(self, consent_id: str, *, now: datetime) -> bool:
@@ -228,6 +231,7 @@ class SQLConsentStore:
 
 
 def _close(row: PendingConsentRow, status: ConsentStatus, *, now: datetime) -> None:
+    """`refused` or `expired`; the tokens stay until they are revoked at Miro."""
     if status not in (ConsentStatus.REFUSED, ConsentStatus.EXPIRED):
         raise ValueError(f"a consent is closed as refused or expired, not {status}")
     row.status = status.value

@@ -246,7 +246,7 @@ class SQLStore:
         now: datetime,
     ) -> Connection:
         async with self.db.write_session() as session, session.begin():
-            return await upsert_connection(
+            connection = await upsert_connection(
                 session,
                 self.cipher,
                 app_user_id=app_user_id,
@@ -255,6 +255,9 @@ class SQLStore:
                 now=now,
                 outbox=self.outbox,
             )
+        if self.outbox is not None:
+            self.outbox.written()  # committed: a woken worker finds the event
+        return connection
 
     # -- ConnectionStore ------------------------------------------------------------------
 
