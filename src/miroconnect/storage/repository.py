@@ -61,7 +61,7 @@ MAINTENANCE_LOCK_KEY = 0x6D69726F636F6E6E  # "miroconn"
 REUSE_FOR = 60.0
 """Seconds a remembered connection read may answer `user_tokens(..., reuse=True)`."""
 REMEMBERED_USERS = 10_000
-"""Users whose read a store remembers at most (the least recently used go first)."""
+"""Users whose read a store remembers at most (the oldest reads go first)."""
 
 
 @dataclass(frozen=True)
