@@ -48,7 +48,7 @@ test-postgres: install
 test: lint typecheck test-sqlite test-postgres
 
 demo: $(BIN)/.installed-app
-	$(BIN)/miroconnect demo --port $(DEMO_PORT)
+	$(BIN)/miroconnect demo --port $(DEMO_PORT) $(if $(DEMO_EMULATOR_PORT),--emulator-port $(DEMO_EMULATOR_PORT))
 
 emulator: $(BIN)/.installed-app
 	$(BIN)/miroconnect emulator --port 8765

@@ -158,8 +158,11 @@ async def test_a_confirmed_consent_is_not_changed_by_another_users_confirm(
 ) -> None:
     outcome = await held(flow, emulator, user="user-1")
     first = await flow.confirm("user-1", outcome.result_token)
-    with pytest.raises(FlowUserMismatchError):
+    with pytest.raises(FlowUserMismatchError) as caught:
         await flow.confirm("someone-else", outcome.result_token)
+    # Its detail says what happened: nothing (the grant was not revoked).
+    assert "already confirmed" in str(caught.value)
+    assert "revoked" not in str(caught.value)
     assert live_grants(emulator) == 1
     connection = await stack.vault.connection_for("user-1")
     assert connection is not None and connection.id == first.connection.id

@@ -46,6 +46,12 @@ from miroconnect.types import Clock
 
 __all__ = ["CONSENT_TTL", "HeldConsents", "close_stale_consents", "revoke_consent"]
 
+# The detail of a confirm for another user once the flow's own user has confirmed.
+ALREADY_CONFIRMED = (
+    "Service mode: this result was already confirmed for the app user the flow was "
+    "started for; a confirm for another user changes nothing."
+)
+
 # How long a held service-mode consent waits for the host's confirm.
 CONSENT_TTL = timedelta(minutes=10)
 
@@ -196,7 +202,8 @@ class HeldConsents:
             )
             if consent.status is ConsentStatus.CONFIRMED:
                 if not own:
-                    raise FlowUserMismatchError()  # decided before: nothing changes
+                    # Decided before, for the flow's user: nothing changes (no revoke).
+                    raise FlowUserMismatchError(ALREADY_CONFIRMED)
                 return None  # a repeat of the flow user's confirm
             if consent.status is ConsentStatus.REFUSED:
                 raise ResultUsedError()
