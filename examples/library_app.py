@@ -12,6 +12,7 @@ README's recipe ("Try the library against the emulator"):
 from __future__ import annotations
 
 import html
+import os
 import secrets
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
@@ -23,7 +24,7 @@ from fastapi.responses import HTMLResponse, RedirectResponse
 from miroconnect import Settings
 from miroconnect.web import build_context, connect_router, csrf_token, install
 
-HOST, PORT = "127.0.0.1", 8001
+HOST, PORT = "127.0.0.1", int(os.environ.get("PORT", "8001"))
 
 
 def current_user_id(request: Request) -> str:
@@ -84,5 +85,6 @@ if __name__ == "__main__":
     from miroconnect.logs import configure_logging_from_settings
 
     configure_logging_from_settings()  # MIROCONNECT_LOG_FORMAT / _LEVEL
+    print(f"library app on http://{HOST}:{PORT}/ (Ctrl+C stops it)", flush=True)
     # No access log: Miro's callback carries the one-time code in its query string.
     uvicorn.run(make_app(), host=HOST, port=PORT, access_log=False, log_config=None)
