@@ -79,6 +79,16 @@ def test_serve_with_emulator_stays_one_loopback_process(
     assert "--with-emulator runs one process on a loopback address" in result.output
 
 
+def test_serve_auto_approve_is_only_for_the_emulator(tmp_path: Path) -> None:
+    result = CliRunner().invoke(
+        build_app(), ["serve", "--auto-approve"], env=clean_env() | good_env(tmp_path)
+    )
+    assert result.exit_code == 2
+    assert "--auto-approve is the emulator's: use it with --with-emulator" in (
+        result.output
+    )
+
+
 def test_serve_with_emulator_fills_in_only_miros_settings(tmp_path: Path) -> None:
     env = clean_env() | good_env(tmp_path)
     for name in list(env):

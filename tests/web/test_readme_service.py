@@ -8,6 +8,7 @@ import shlex
 import subprocess
 import sys
 from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 from urllib.parse import parse_qs, urlsplit
 
@@ -54,22 +55,29 @@ def environment_of(block: list[str], folder: Path) -> dict[str, str]:
     return dict(pair.split("=", 1) for pair in pairs if "=" in pair)
 
 
-@pytest.fixture
-def service(tmp_path: Path) -> Iterator[tuple[str, dict[str, str], Path]]:
+@contextmanager
+def serving(folder: Path, *options: str) -> Iterator[tuple[str, dict[str, str], Path]]:
+    """The README block's `serve --with-emulator` (with `options`), on free ports."""
     block = readme_block()
-    env = environment_of(block, tmp_path)
+    env = environment_of(block, folder)
     port, miro_port = free_port(), free_port()
     args = shlex.split(block[-1])[1:]  # `serve --with-emulator`
     base = f"http://127.0.0.1:{port}"
-    log = tmp_path / "serve.log"
+    log = folder / "serve.log"
     with running(
-        [*args, "--port", str(port), "--emulator-port", str(miro_port)],
+        [*args, *options, "--port", str(port), "--emulator-port", str(miro_port)],
         env=env,
         log=log,
-        cwd=tmp_path,
+        cwd=folder,
         ready=f"{base}/readyz",
     ):
         yield base, env, log
+
+
+@pytest.fixture
+def service(tmp_path: Path) -> Iterator[tuple[str, dict[str, str], Path]]:
+    with serving(tmp_path) as served:
+        yield served
 
 
 def test_the_readme_block_connects_and_creates_a_board(
@@ -112,3 +120,33 @@ def test_the_readme_block_connects_and_creates_a_board(
     started = [line for line in said.splitlines() if "Started server process" in line]
     assert len(started) == 2 and sum("server=emulator" in s for s in started) == 1
     assert "Traceback" not in said
+
+
+def test_without_a_browser_auto_approve_hands_the_result_to_curl(
+    tmp_path: Path,
+) -> None:
+    # The README's headless path: `--auto-approve`, then one curl that keeps the launch
+    # link's cookie and stops at the address the browser would land on.
+    readme = README.read_text()
+    assert "serve --with-emulator --auto-approve" in readme
+    assert "-L --max-redirs 2" in readme
+    with serving(tmp_path, "--auto-approve") as (base, env, log):
+        key = env["MIROCONNECT_API_KEYS"]
+        return_url = f"{env['MIROCONNECT_ALLOWED_RETURN_URLS']}/back"
+        api = httpx2.Client(base_url=base, headers={"authorization": f"Bearer {key}"})
+        with api, httpx2.Client(follow_redirects=True, max_redirects=2) as curl:
+            boards = "/api/v1/users/user-44/boards"
+            asked = api.post(
+                boards, json={"name": "No browser", "return_url": return_url}
+            )
+            assert asked.status_code == 202, asked.text
+            with pytest.raises(httpx2.TooManyRedirects) as stopped:
+                curl.get(asked.json()["authorize_url"])
+            target = stopped.value.request.url  # where the third redirect would go
+            assert str(target).startswith(f"{return_url}?miro_result=")
+            result = parse_qs(target.query.decode())["miro_result"][0]
+            confirmed = api.post(
+                "/api/v1/users/user-44/connection/confirm", json={"result": result}
+            )
+            assert confirmed.status_code == 201, confirmed.text
+        assert "Traceback" not in log.read_text()

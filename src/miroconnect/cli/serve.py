@@ -111,6 +111,12 @@ def register(app: typer.Typer) -> None:
             help="the emulator's port with --with-emulator  [default: PORT + 765]",
             show_default=False,
         ),
+        auto_approve: bool = typer.Option(
+            False,
+            "--auto-approve",
+            help="with --with-emulator: the emulator approves at once, with no consent "
+            "page (to try the flow without a browser)",
+        ),
     ) -> None:
         """Serve the miroconnect service; settings come from MIROCONNECT_* variables.
 
@@ -126,6 +132,8 @@ def register(app: typer.Typer) -> None:
 
         settings = Settings()
         emulated = None
+        if auto_approve and not with_emulator:
+            _refuse(["--auto-approve is the emulator's: use it with --with-emulator"])
         if with_emulator:
             if workers != 1 or not is_loopback(host):
                 _refuse(
@@ -149,7 +157,9 @@ def register(app: typer.Typer) -> None:
         # say so now, before serving (a re-run with a new key, a key left out).
         _refuse(asyncio.run(_key_problems(settings)))
         if emulated is not None:
-            _serve_with_emulator(settings, emulated, host, port)
+            _serve_with_emulator(
+                settings, emulated, host, port, auto_approve=auto_approve
+            )
         else:
             _serve(settings, host, port, workers, forwarded_allow_ips)
 
@@ -205,7 +215,12 @@ def _serve(
 
 
 def _serve_with_emulator(
-    settings: Settings, emulated: _Emulated, host: str, port: int
+    settings: Settings,
+    emulated: _Emulated,
+    host: str,
+    port: int,
+    *,
+    auto_approve: bool = False,
 ) -> None:
     import anyio
     import uvicorn
@@ -223,7 +238,8 @@ def _serve_with_emulator(
                 (emulated.redirect_uri,),
                 name=EMULATOR_APP_NAME,
             )
-        ]
+        ],
+        auto_approve=auto_approve,
     )
     log_event(
         logger,
