@@ -2,9 +2,9 @@
 new grant (its tokens sealed to the row and its owner), and updated under its lock.
 
 `upsert_connection_now` is the one statement sequence that stores a grant as a user's
-connection; the flow's callback (`SQLStore.save_connection`, through its async face
-`upsert_connection`) and the host's confirm of a held consent
-(`miroconnect.storage.consents`) both run it. With an `Outbox` (webhooks
+connection; the flow's callback (`SQLStore.save_connection`) and the host's confirm of a
+held consent (`miroconnect.storage.consents`) both run it, each in one
+`Database.run_in_transaction`. With an `Outbox` (webhooks
 configured), each of these changes writes its `connection.*` event in its transaction.
 """
 
@@ -51,7 +51,6 @@ __all__ = [
     "new_row",
     "to_connection",
     "to_pending",
-    "upsert_connection",
     "upsert_connection_now",
 ]
 
@@ -155,31 +154,6 @@ def new_row(app_user_id: str, team_id: str, now: datetime) -> ConnectionRow:
         created_at=now,
         token_version=0,
         scopes="",
-    )
-
-
-async def upsert_connection(
-    session: AsyncSession,
-    cipher: TokenCipher,
-    *,
-    app_user_id: str,
-    identity: MiroIdentity,
-    tokens: TokenSet,
-    now: datetime,
-    outbox: Outbox | None = None,
-) -> Connection:
-    """`upsert_connection_now` in an async session's transaction (tell the outbox's
-    listeners once it is committed: `Outbox.written`)."""
-    return await session.run_sync(
-        lambda sync: upsert_connection_now(
-            sync,
-            cipher,
-            app_user_id=app_user_id,
-            identity=identity,
-            tokens=tokens,
-            now=now,
-            outbox=outbox,
-        )
     )
 
 

@@ -165,9 +165,8 @@ class SQLConsentStore:
                 return DecidedConsent(consent, status, made)
 
         decided = await self.db.run_in_transaction(work)
-        if decided is not None and decided.connection is not None:
-            if outbox is not None:
-                outbox.written()
+        if outbox is not None and decided is not None and decided.connection:
+            outbox.written()  # committed: a woken worker finds the event
         return decided
 
     async def expire_consent(self, consent_id: str, *, now: datetime) -> bool:

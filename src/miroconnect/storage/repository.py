@@ -19,8 +19,10 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
+from sqlalchemy import Connection as SQLConnection
 from sqlalchemy import delete, func, literal, select, text
 from sqlalchemy.exc import IntegrityError
+from sqlalchemy.orm import Session
 
 from miroconnect.crypto import TokenCipher
 from miroconnect.errors import NotConnectedError
@@ -44,7 +46,7 @@ from miroconnect.storage.connection_rows import (
     new_row,
     to_connection,
     to_pending,
-    upsert_connection,
+    upsert_connection_now,
 )
 from miroconnect.storage.db import Database
 from miroconnect.storage.direct import ResultRow
@@ -245,16 +247,22 @@ class SQLStore:
         tokens: TokenSet,
         now: datetime,
     ) -> Connection:
-        async with self.db.write_session() as session, session.begin():
-            connection = await upsert_connection(
-                session,
-                self.cipher,
-                app_user_id=app_user_id,
-                identity=identity,
-                tokens=tokens,
-                now=now,
-                outbox=self.outbox,
-            )
+        cipher, outbox = self.cipher, self.outbox
+
+        def work(transaction: SQLConnection) -> Connection:
+            # Joins the transaction `run_in_transaction` began: one trip on SQLite.
+            with Session(bind=transaction) as session:
+                return upsert_connection_now(
+                    session,
+                    cipher,
+                    app_user_id=app_user_id,
+                    identity=identity,
+                    tokens=tokens,
+                    now=now,
+                    outbox=outbox,
+                )
+
+        connection = await self.db.run_in_transaction(work)
         if self.outbox is not None:
             self.outbox.written()  # committed: a woken worker finds the event
         return connection
