@@ -156,12 +156,9 @@ async def _cpu_per_board(send: Send, boards: int) -> float:
     return (time.process_time() - began) * 1000 / boards
 
 
-async def _floor(folder: Path, keys: ServiceKeys) -> tuple[Send, Callable[[], Any]]:
-    tokens = folder / "floor-tokens.json"
-    tokens.write_text(json.dumps({USER: TOKEN}))
-    os.environ.update(
-        FLOOR_API_KEY=keys.api_key, FLOOR_MIRO_API_URL=MIRO, FLOOR_TOKENS=str(tokens)
-    )
+async def _floor(keys: ServiceKeys) -> tuple[Send, Callable[[], Any]]:
+    """The floor app, configured in place of its environment (it reads these names
+    at each request)."""
     from bench import _floor_app
 
     _floor_app._API_KEY = keys.api_key
@@ -212,7 +209,7 @@ async def run(*, boards: int, rounds: int) -> dict[str, list[float]]:
         handler = configure_logging(stream=sink)
         sides: dict[str, tuple[Send, Callable[[], Any]]] = {}
         try:
-            sides["floor"] = await _floor(Path(folder), keys)
+            sides["floor"] = await _floor(keys)
             sides["sqlite"] = await _service(
                 f"sqlite+aiosqlite:///{Path(folder) / 'bench.db'}", keys
             )
