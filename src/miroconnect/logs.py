@@ -137,11 +137,22 @@ def redact(text: str) -> str:
     return text
 
 
+# What most fields are, checked by exact type before the slower `isinstance` walk below.
+_PLAIN = frozenset({int, float, bool})
+
+
 def redact_value(key: str, value: Any) -> Any:
     """A field value made safe to log: secret-named keys are blanked, strings redacted,
     containers walked; other values are kept (and JSON-encoded with `str` as fallback)."""
-    if value is not None and _secret_key(key):
+    if value is None:
+        return None
+    if _secret_key(key):
         return REDACTED
+    kind = type(value)
+    if kind is str:
+        return redact(value)
+    if kind in _PLAIN:
+        return value
     if isinstance(value, str):
         return redact(value)
     if isinstance(value, Mapping):
@@ -251,14 +262,34 @@ def _record_fields(record: logging.LogRecord) -> tuple[str, str | None, dict[str
     return "log", redact(message), fields
 
 
+# One encoder for every line (`json.dumps` with options builds a new one per call).
+_ENCODER = jsonlib.JSONEncoder(default=str, ensure_ascii=False)
+
+
+@functools.lru_cache(maxsize=4)
+def _utc_second(second: int) -> str:
+    """`2026-11-28T12:00:00` for a Unix second: the part of a timestamp that lines logged
+    in the same second share."""
+    return datetime.fromtimestamp(second, UTC).strftime("%Y-%m-%dT%H:%M:%S")
+
+
+def _timestamp(created: float) -> str:
+    """ISO 8601 in UTC to the millisecond, `2026-11-28T12:00:00.123Z`."""
+    second = int(created)
+    # To the microsecond first, as `datetime.fromtimestamp` does, then cut to milliseconds.
+    micros = round((created - second) * 1_000_000)
+    if micros >= 1_000_000:
+        second, micros = second + 1, micros - 1_000_000
+    return f"{_utc_second(second)}.{micros // 1000:03d}Z"
+
+
 class JSONFormatter(logging.Formatter):
     """One JSON object per line: ts, level, logger, event, request_id, then the fields."""
 
     def format(self, record: logging.LogRecord) -> str:
         event, message, fields = _record_fields(record)
-        ts = datetime.fromtimestamp(record.created, UTC)
         out: dict[str, Any] = {
-            "ts": ts.isoformat(timespec="milliseconds").replace("+00:00", "Z"),
+            "ts": _timestamp(record.created),
             "level": record.levelname.lower(),
             "logger": record.name,
             "event": event,
@@ -270,7 +301,7 @@ class JSONFormatter(logging.Formatter):
         if record.exc_info and record.exc_info[0] is not None:
             out["error_type"] = record.exc_info[0].__name__
             out["traceback"] = redact(self.formatException(record.exc_info))
-        return jsonlib.dumps(out, default=str, ensure_ascii=False)
+        return _ENCODER.encode(out)
 
 
 class TextFormatter(logging.Formatter):
