@@ -81,6 +81,27 @@ async def test_security_headers_on_pages(harness: Harness) -> None:
     assert "Secure" not in cookie  # plain http: a Secure cookie would be dropped
 
 
+async def test_api_and_probe_answers_set_no_csrf_cookie(harness: Harness) -> None:
+    """Programs call the service API and the probes with no cookie jar and post no
+    form: their answers keep the security headers but never start a CSRF cookie."""
+    async with harness.api() as api:
+        answers = [
+            await api.post("/api/v1/users/ada/boards", json={"name": "x"}),  # 409
+            await api.get("/api/v1/users/ada/connection"),
+        ]
+    answers += [
+        await harness.browser.get(path) for path in ("/healthz", "/readyz", "/metrics")
+    ]
+    for answer in answers:
+        assert "set-cookie" not in answer.headers, answer.request.url
+        assert answer.headers["x-content-type-options"] == "nosniff"
+        assert "default-src 'none'" in answer.headers["content-security-policy"]
+    assert "mc_csrf" not in harness.browser.cookies
+    # A page still starts one (its forms need it).
+    page = await harness.browser.get("/signin")
+    assert page.headers["set-cookie"].startswith("mc_csrf=")
+
+
 async def test_behind_https_cookies_are_secure(harness: Harness) -> None:
     async with httpx2.AsyncClient(
         transport=httpx2.ASGITransport(app=harness.app), base_url="https://testserver"

@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import gc
 import logging
-import time
 from collections.abc import AsyncIterator, Awaitable, Callable
 from contextlib import asynccontextmanager
 from dataclasses import replace
@@ -21,7 +20,6 @@ from fastapi import FastAPI, Request
 from fastapi.staticfiles import StaticFiles
 from starlette.middleware.trustedhost import TrustedHostMiddleware
 from starlette.responses import FileResponse, JSONResponse, Response
-from starlette.types import ASGIApp, Receive, Scope, Send
 
 from miroconnect.assembly import build_stack
 from miroconnect.config import Settings
@@ -52,7 +50,7 @@ from miroconnect.web.metrics import CONTENT_TYPE_LATEST, MeteredTransport, Metri
 from miroconnect.web.pages import pages_router
 from miroconnect.web.problems import database_unavailable_response
 from miroconnect.web.proxy import PROXY_PATH, proxy_router
-from miroconnect.web.requestlog import RequestLogMiddleware, route_label
+from miroconnect.web.requestlog import RequestLogMiddleware
 from miroconnect.web.security import (
     FORM_LIMITS,
     MAX_BODY_BYTES,
@@ -103,27 +101,6 @@ def _callback_path(settings: Settings) -> str:
     if path.startswith("/connect/") and len(path) > len("/connect/"):
         return path[len("/connect") :]
     return "/callback"
-
-
-class _RequestTimer:
-    """Observes how long each request took, labelled by its route template."""
-
-    def __init__(self, app: ASGIApp, metrics: Metrics) -> None:
-        self.app = app
-        self.metrics = metrics
-
-    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
-        if scope["type"] != "http":
-            await self.app(scope, receive, send)
-            return
-        started = time.perf_counter()
-        try:
-            await self.app(scope, receive, send)
-        finally:
-            label = route_label(scope)
-            self.metrics.http_latency.labels(label, scope["method"]).observe(
-                time.perf_counter() - started
-            )
 
 
 def build_context(
@@ -306,9 +283,11 @@ def create_app(
 
     app.mount("/static", StaticFiles(directory=STATIC_DIR), name="miroconnect-static")
     app.add_middleware(
-        SecurityMiddleware, csp=content_security_policy(context.miro_origins)
+        SecurityMiddleware,
+        csp=content_security_policy(context.miro_origins),
+        # Called by programs with an API key, never by a browser's form.
+        no_cookie_paths=("/api/", "/healthz", "/readyz", "/metrics"),
     )
-    app.add_middleware(_RequestTimer, metrics=context.metrics)
     app.add_middleware(
         BodyLimitMiddleware,
         max_bytes=MAX_BODY_BYTES,
@@ -316,8 +295,15 @@ def create_app(
         # The proxy to Miro takes file uploads.
         wider=((PROXY_PATH, settings.proxy_max_body),),
     )
-    # Outermost: every event of the request, and the timer's, carries its request id.
-    app.add_middleware(RequestLogMiddleware)
+    # Outermost: every event of the request carries its request id. It also times the
+    # request for the latency histogram.
+    latency = context.metrics.http_latency
+    app.add_middleware(
+        RequestLogMiddleware,
+        observe=lambda route, method, seconds: latency.labels(route, method).observe(
+            seconds
+        ),
+    )
     if settings.allowed_hosts:
         # Before everything: a request for another host name is refused unread.
         app.add_middleware(TrustedHostMiddleware, allowed_hosts=settings.allowed_hosts)

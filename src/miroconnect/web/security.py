@@ -158,19 +158,31 @@ class SecurityMiddleware:
 
     The CSRF cookie value is made available to templates as `request.state.csrf_value`
     before the endpoint runs, so the very first page a browser sees has working forms.
+    Requests to `no_cookie_paths` (prefixes: the service API, the probes) get the headers
+    but no cookie: no form is ever posted to or rendered by them.
     """
 
     def __init__(
-        self, app: ASGIApp, *, csp: str, header_paths: tuple[str, ...] | None = None
+        self,
+        app: ASGIApp,
+        *,
+        csp: str,
+        header_paths: tuple[str, ...] | None = None,
+        no_cookie_paths: tuple[str, ...] = (),
     ) -> None:
         self.app = app
         self.csp = csp
         # `None`: headers on every response; else only on paths under these prefixes.
         self.header_paths = header_paths
+        self.no_cookie_paths = no_cookie_paths
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] != "http":
             await self.app(scope, receive, send)
+            return
+        path = str(scope["path"])
+        if self.no_cookie_paths and path.startswith(self.no_cookie_paths):
+            await self._headers_only(path, scope, receive, send)
             return
         # Starlette's parser, as `request.cookies` uses: the same value is seen here and
         # by the CSRF check, even when another app on this host sets odd cookies.
@@ -198,6 +210,21 @@ class SecurityMiddleware:
                     if secure:
                         flags += "; Secure"
                     headers.append("set-cookie", f"{name}={new_value}{flags}")
+            await send(message)
+
+        await self.app(scope, receive, send_with_headers)
+
+    async def _headers_only(
+        self, path: str, scope: Scope, receive: Receive, send: Send
+    ) -> None:
+        secure = cookie_is_secure(scope)
+        is_docs = path in _DOCS_PATHS
+
+        async def send_with_headers(message: Message) -> None:
+            if message["type"] == "http.response.start":
+                _add_security_headers(
+                    MutableHeaders(scope=message), is_docs, secure, self.csp
+                )
             await send(message)
 
         await self.app(scope, receive, send_with_headers)
