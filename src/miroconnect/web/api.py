@@ -30,7 +30,7 @@ from dataclasses import replace
 from typing import Annotated, Any, NoReturn
 
 from fastapi import APIRouter, Query
-from starlette.responses import JSONResponse, Response
+from starlette.responses import Response
 
 from miroconnect.actions import CreateBoard
 from miroconnect.errors import (
@@ -52,6 +52,7 @@ from miroconnect.web.api_common import (
     UserIdPath,
     checked_return_url,
     idempotency_key_header,
+    json_answer,
     key_problem,
     read_connection,
     reraise_if_not_miros,
@@ -119,9 +120,9 @@ def _action_problem(exc: MiroConnectError, context: WebContext, kind: str) -> No
     ) from None
 
 
-def _accepted(context: WebContext, launch: FlowLaunch) -> JSONResponse:
+def _accepted(context: WebContext, launch: FlowLaunch) -> Response:
     payload = AuthorizationRequired(authorize_url=context.launch_url(launch))
-    return JSONResponse(payload.model_dump(mode="json"), status_code=202)
+    return json_answer(payload, 202)
 
 
 def _listed(context: WebContext, record: BoardRecord) -> Board:
@@ -154,15 +155,13 @@ def _connection(found: VaultConnection | None) -> Connection:
     )
 
 
-def _board_created(
-    context: WebContext, result: ActionResult, name: str
-) -> JSONResponse:
+def _board_created(context: WebContext, result: ActionResult, name: str) -> Response:
     """201 with the board as first recorded: a repeat answers the same, unchanged."""
     record = board_record(context, result, name)
     if record is None:
         raise ProblemError(502, "Miro did not return the board", reason="miro_error")
     created = BoardCreated(board=_board(record))
-    return JSONResponse(created.model_dump(mode="json"), status_code=201)
+    return json_answer(created, 201)
 
 
 router = APIRouter(dependencies=[APIKeyDep], tags=["service API"])
@@ -323,7 +322,7 @@ async def confirm_connection(
         return _board_created(context, confirmed.action_result, name)
     found = await read_connection(context, user_id)
     payload = ConnectionConfirmed(connection=_connection(found))
-    return JSONResponse(payload.model_dump(mode="json"), status_code=200)
+    return json_answer(payload, 200)
 
 
 @router.delete(
