@@ -17,7 +17,9 @@ Each side warms up (`WARM` boards), then makes `BOARDS` boards one after another
 alternate for `ROUNDS` rounds and the best round of each counts (the least disturbed).
 
 Rerun: `.venv/bin/python -m bench bench_inprocess` (about 40 s). Scale with
-`MIROCONNECT_BENCH_INPROCESS_BOARDS` (3000), `_ROUNDS` (3).
+`MIROCONNECT_BENCH_INPROCESS_BOARDS` (3000), `_ROUNDS` (3); `_SIDES` (say `postgres`, for a
+profile: `py-spy record --format raw -o out.txt -- .venv/bin/python -m bench bench_inprocess`)
+runs only those sides, and the floor, which every ratio needs.
 """
 
 from __future__ import annotations
@@ -200,8 +202,10 @@ async def _service(
     return _caller(app, keys.api_key), close
 
 
-async def run(*, boards: int, rounds: int) -> dict[str, list[float]]:
-    """CPU per board (ms) of each side, one figure per round."""
+async def run(
+    *, boards: int, rounds: int, sides_run: tuple[str, ...] = SIDES
+) -> dict[str, list[float]]:
+    """CPU per board (ms) of each side in `sides_run`, one figure per round."""
     keys = ServiceKeys.generate()
     database, postgres_url = await create_database(DEFAULT_PG_SERVER, "bench_inprocess")
     # Logs as `serve` writes them (JSON, one line each), to nowhere.
@@ -210,15 +214,17 @@ async def run(*, boards: int, rounds: int) -> dict[str, list[float]]:
         sides: dict[str, tuple[Send, Callable[[], Any]]] = {}
         try:
             sides["floor"] = await _floor(keys)
-            sides["sqlite"] = await _service(
-                f"sqlite+aiosqlite:///{Path(folder) / 'bench.db'}", keys
-            )
-            sides["postgres"] = await _service(postgres_url, keys)
-            for side in SIDES:
+            if "sqlite" in sides_run:
+                sides["sqlite"] = await _service(
+                    f"sqlite+aiosqlite:///{Path(folder) / 'bench.db'}", keys
+                )
+            if "postgres" in sides_run:
+                sides["postgres"] = await _service(postgres_url, keys)
+            for side in sides:
                 await _cpu_per_board(sides[side][0], WARM)
-            results: dict[str, list[float]] = {side: [] for side in SIDES}
+            results: dict[str, list[float]] = {side: [] for side in sides}
             for _ in range(rounds):
-                for side in SIDES:
+                for side in sides:
                     results[side].append(await _cpu_per_board(sides[side][0], boards))
             return results
         finally:
@@ -231,15 +237,17 @@ async def run(*, boards: int, rounds: int) -> dict[str, list[float]]:
 def main() -> None:
     boards = env_int("INPROCESS", "BOARDS", 3000)
     rounds = env_int("INPROCESS", "ROUNDS", 3)
+    wanted = os.environ.get("MIROCONNECT_BENCH_INPROCESS_SIDES", ",".join(SIDES))
+    sides_run = tuple(side for side in SIDES if side == "floor" or side in wanted)
     print(
         f"inprocess: ASGI apps called directly, Miro canned, {boards} boards a round, "
         f"{rounds} rounds; load average {os.getloadavg()[0]:.1f}",
         flush=True,
     )
-    results = asyncio.run(run(boards=boards, rounds=rounds))
+    results = asyncio.run(run(boards=boards, rounds=rounds, sides_run=sides_run))
     floor = min(results["floor"])
     print("| side | CPU per board (best round) | rounds | / floor |")
-    for side in SIDES:
+    for side in results:
         best = min(results[side])
         rounds_text = ", ".join(f"{value:.3f}" for value in results[side])
         print(f"| {side} | {best:.3f} ms | {rounds_text} | {best / floor:.2f} |")
