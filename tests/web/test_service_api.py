@@ -180,6 +180,8 @@ async def test_open_redirect_return_urls_are_refused(
     assert answer.status_code == 403
     assert answer.headers["content-type"] == "application/problem+json"
     assert answer.json()["reason"] == "return_url_rejected"
+    # It says why, and what would pass.
+    assert "https://app.example" in answer.json()["detail"]
 
 
 @pytest.mark.parametrize(

@@ -81,18 +81,26 @@ def reraise_if_not_miros(exc: MiroConnectError) -> None:
 def checked_return_url(
     context: WebContext, return_url: str, display: str = "redirect"
 ) -> str:
+    allowed = context.settings.allowed_return_urls
+    # The caller holds the API key: it may see what the allow-list holds.
+    origins = ", ".join(allowed) or "none is set"
     try:
-        checked = check_return_url(return_url, context.settings.allowed_return_urls)
-    except ReturnURLRejectedError:
-        checked = None
-    # A popup's result goes to the origin of `return_url`: a path has none of the host
-    # page's (it would be this service's own).
-    if checked is None or (display == "popup" and origin_of(checked) is None):
+        checked = check_return_url(return_url, allowed)
+    except ReturnURLRejectedError as exc:
         # 403: the request is understood, and refused by the allow-list.
         raise ProblemError(
             403,
-            "return_url must be an absolute URL on an origin listed in "
-            "MIROCONNECT_ALLOWED_RETURN_URLS",
+            f"{exc}: return_url must be a path on this service or an absolute URL on "
+            f"an allowed origin ({origins}; MIROCONNECT_ALLOWED_RETURN_URLS)",
+            reason="return_url_rejected",
+        ) from None
+    # A popup's result goes to the origin of `return_url`: a path has none of the host
+    # page's (it would be this service's own).
+    if display == "popup" and origin_of(checked) is None:
+        raise ProblemError(
+            403,
+            "a popup's return_url must be an absolute URL on an allowed origin "
+            f"({origins}; MIROCONNECT_ALLOWED_RETURN_URLS): its result is posted there",
             reason="return_url_rejected",
         )
     return checked
