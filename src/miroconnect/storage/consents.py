@@ -15,7 +15,6 @@ from collections.abc import Callable, Sequence
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import Connection as SQLConnection
 from sqlalchemy import delete, or_, select, update
 from sqlalchemy.orm import Session
 
@@ -141,30 +140,27 @@ class SQLConsentStore:
         of the confirm answers it; the maintenance job revokes a refused one)."""
         cipher, outbox = self.cipher, self.outbox
 
-        def work(connection: SQLConnection) -> DecidedConsent | None:
-            # Joins the transaction `run_in_transaction` began (and commits or rolls
-            # back): the session only flushes into it.
-            with Session(bind=connection) as session:
-                row = session.scalar(
-                    select(PendingConsentRow)
-                    .where(PendingConsentRow.result_hash == result_hash)
-                    .with_for_update()
+        def work(session: Session) -> DecidedConsent | None:
+            row = session.scalar(
+                select(PendingConsentRow)
+                .where(PendingConsentRow.result_hash == result_hash)
+                .with_for_update()
+            )
+            if row is None:
+                return None
+            consent = _to_consent(cipher, row)
+            status = decide(consent)
+            made = None
+            if status is ConsentStatus.CONFIRMED:
+                made = _activate_now(
+                    session, cipher, row, consent, now=now, outbox=outbox
                 )
-                if row is None:
-                    return None
-                consent = _to_consent(cipher, row)
-                status = decide(consent)
-                made = None
-                if status is ConsentStatus.CONFIRMED:
-                    made = _activate_now(
-                        session, cipher, row, consent, now=now, outbox=outbox
-                    )
-                elif status is not None:
-                    _close(row, status, now=now)
-                    session.flush()
-                return DecidedConsent(consent, status, made)
+            elif status is not None:
+                _close(row, status, now=now)
+                session.flush()
+            return DecidedConsent(consent, status, made)
 
-        decided = await self.db.run_in_transaction(work)
+        decided = await self.db.run_in_session(work)
         if outbox is not None and decided is not None and decided.connection:
             outbox.written()  # committed: a woken worker finds the event
         return decided

@@ -49,6 +49,7 @@ from sqlalchemy.ext.asyncio import (
     async_sessionmaker,
     create_async_engine,
 )
+from sqlalchemy.orm import Session
 
 from miroconnect.storage.direct import (
     Prepared,
@@ -239,6 +240,16 @@ class Database:
             return await self._sqlite_thread.run_in_transaction(work)
         async with self._write_engine.begin() as connection:
             return await connection.run_sync(work)
+
+    async def run_in_session(self, work: Callable[[Session], T]) -> T:
+        """`run_in_transaction` for ORM work: `work` gets a `Session` joined to the
+        transaction (it flushes into it; the transaction commits or rolls back)."""
+
+        def in_session(connection: Connection) -> T:
+            with Session(bind=connection) as session:
+                return work(session)
+
+        return await self.run_in_transaction(in_session)
 
     async def ping(self) -> None:
         """Run `SELECT 1`: raises the driver's error when the database does not answer."""

@@ -19,7 +19,6 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import Connection as SQLConnection
 from sqlalchemy import delete, func, literal, select, text
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
@@ -249,20 +248,18 @@ class SQLStore:
     ) -> Connection:
         cipher, outbox = self.cipher, self.outbox
 
-        def work(transaction: SQLConnection) -> Connection:
-            # Joins the transaction `run_in_transaction` began: one trip on SQLite.
-            with Session(bind=transaction) as session:
-                return upsert_connection_now(
-                    session,
-                    cipher,
-                    app_user_id=app_user_id,
-                    identity=identity,
-                    tokens=tokens,
-                    now=now,
-                    outbox=outbox,
-                )
+        def work(session: Session) -> Connection:
+            return upsert_connection_now(
+                session,
+                cipher,
+                app_user_id=app_user_id,
+                identity=identity,
+                tokens=tokens,
+                now=now,
+                outbox=outbox,
+            )
 
-        connection = await self.db.run_in_transaction(work)
+        connection = await self.db.run_in_session(work)  # one trip on SQLite
         if self.outbox is not None:
             self.outbox.written()  # committed: a woken worker finds the event
         return connection

@@ -37,11 +37,16 @@ __all__ = [
 ]
 
 
-def json_answer(model: BaseModel, status_code: int) -> Response:
+def json_answer(
+    model: BaseModel, status_code: int = 200, headers: dict[str, str] | None = None
+) -> Response:
     """`model` as the JSON body of a `status_code` answer, serialized by pydantic in one
     step (the same compact JSON as a `JSONResponse` of its dump, without the dict)."""
     return Response(
-        model.model_dump_json(), status_code=status_code, media_type="application/json"
+        model.model_dump_json(),
+        status_code=status_code,
+        headers=headers,
+        media_type="application/json",
     )
 
 

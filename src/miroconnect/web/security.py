@@ -181,24 +181,22 @@ class SecurityMiddleware:
             await self.app(scope, receive, send)
             return
         path = str(scope["path"])
-        if self.no_cookie_paths and path.startswith(self.no_cookie_paths):
-            await self._headers_only(path, scope, receive, send)
-            return
-        # Starlette's parser, as `request.cookies` uses: the same value is seen here and
-        # by the CSRF check, even when another app on this host sets odd cookies.
-        cookies: dict[str, str] = {}
-        for name, raw in scope.get("headers", []):
-            if name == b"cookie":
-                cookies.update(cookie_parser(raw.decode("latin-1")))
         name = cookie_name(CSRF_COOKIE, scope)
-        existing = cookies.get(name)
-        new_value = None if _valid_cookie_value(existing) else secrets.token_urlsafe(32)
-        scope.setdefault("state", {})["csrf_value"] = new_value or existing
+        new_value = None
+        if not (self.no_cookie_paths and path.startswith(self.no_cookie_paths)):
+            # Starlette's parser, as `request.cookies` uses: the same value is seen here
+            # and by the CSRF check, even when another app on this host sets odd cookies.
+            cookies: dict[str, str] = {}
+            for header, raw in scope.get("headers", []):
+                if header == b"cookie":
+                    cookies.update(cookie_parser(raw.decode("latin-1")))
+            existing = cookies.get(name)
+            if not _valid_cookie_value(existing):
+                new_value = secrets.token_urlsafe(32)
+            scope.setdefault("state", {})["csrf_value"] = new_value or existing
         secure = cookie_is_secure(scope)
-        is_docs = scope["path"] in _DOCS_PATHS
-        with_headers = self.header_paths is None or str(scope["path"]).startswith(
-            self.header_paths
-        )
+        is_docs = path in _DOCS_PATHS
+        with_headers = self.header_paths is None or path.startswith(self.header_paths)
 
         async def send_with_headers(message: Message) -> None:
             if message["type"] == "http.response.start":
@@ -210,21 +208,6 @@ class SecurityMiddleware:
                     if secure:
                         flags += "; Secure"
                     headers.append("set-cookie", f"{name}={new_value}{flags}")
-            await send(message)
-
-        await self.app(scope, receive, send_with_headers)
-
-    async def _headers_only(
-        self, path: str, scope: Scope, receive: Receive, send: Send
-    ) -> None:
-        secure = cookie_is_secure(scope)
-        is_docs = path in _DOCS_PATHS
-
-        async def send_with_headers(message: Message) -> None:
-            if message["type"] == "http.response.start":
-                _add_security_headers(
-                    MutableHeaders(scope=message), is_docs, secure, self.csp
-                )
             await send(message)
 
         await self.app(scope, receive, send_with_headers)

@@ -15,7 +15,7 @@ import logging
 from datetime import timedelta
 
 from fastapi import APIRouter
-from starlette.responses import JSONResponse, Response
+from starlette.responses import Response
 
 from miroconnect.errors import (
     MiroConnectError,
@@ -23,7 +23,7 @@ from miroconnect.errors import (
     ReauthorizationRequiredError,
 )
 from miroconnect.logs import log_event
-from miroconnect.web.api_common import UserIdPath, reraise_if_not_miros
+from miroconnect.web.api_common import UserIdPath, json_answer, reraise_if_not_miros
 from miroconnect.web.dependencies import APIKeyDep, ContextDep
 from miroconnect.web.live import ReturnURLHeader, connection_required, live_connection
 from miroconnect.web.problems import Problem, ProblemError
@@ -90,9 +90,7 @@ async def issue_token(
         expires_at=tokens.expires_at.isoformat() if tokens.expires_at else None,
     )
     answer = AccessToken(access_token=tokens.access_token, expires_at=tokens.expires_at)
-    return JSONResponse(
-        answer.model_dump(mode="json"), headers={"Cache-Control": "no-store"}
-    )
+    return json_answer(answer, headers={"Cache-Control": "no-store"})
 
 
 def token_router() -> APIRouter:
