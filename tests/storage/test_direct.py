@@ -261,3 +261,52 @@ async def test_sqlite_the_wal_starts_over_after_the_event_loops_writes(
     # `log`: the frames in the WAL: only the writes since the last restart, each one a
     # frame or two.
     assert state._mapping["log"] < writes
+
+
+async def test_postgresql_the_lane_keeps_a_quarter_of_the_pool_and_gives_it_back(
+    database_url: str,
+) -> None:
+    # Statements keep up to pool_size // 4 connections between them; the sessions
+    # always have the rest of the pool, and dispose gives the kept ones back.
+    if not database_url.startswith("postgresql"):
+        pytest.skip("PostgreSQL's pooled connections")
+    await upgrade(database_url)
+    db = Database(database_url, pool_size=8, max_overflow=0)
+    pool = db.engine.sync_engine.pool
+    try:
+        nap = db.prepare(select(func.pg_sleep(0.05)))
+        await asyncio.gather(*(db.run(nap) for _ in range(8)))
+        assert pool.checkedout() == 2  # type: ignore[attr-defined]
+
+        async def hold() -> None:
+            async with db.session() as session:
+                await session.execute(select(func.pg_sleep(0.05)))
+
+        # The six the lane does not keep serve six sessions at once, without waiting
+        # for the pool's timeout.
+        await asyncio.wait_for(asyncio.gather(*(hold() for _ in range(6))), 10)
+    finally:
+        await db.dispose()
+    assert pool.checkedout() == 0  # type: ignore[attr-defined]
+
+
+async def test_postgresql_a_kept_connection_the_server_ended_is_not_used(
+    database_url: str,
+) -> None:
+    # The server ends the kept connection while it waits (a restart, an idle
+    # timeout): the next statement runs on a new one instead of failing.
+    if not database_url.startswith("postgresql"):
+        pytest.skip("PostgreSQL's backends")
+    await upgrade(database_url)
+    async with opened(database_url, pool_size=4, max_overflow=0) as db:
+        backend = db.prepare(select(func.pg_backend_pid().label("pid")))
+        (first,) = await db.run(backend)
+        admin = await asyncpg.connect(database_url.replace("+asyncpg", ""))
+        try:
+            await admin.execute("SELECT pg_terminate_backend($1)", first.pid)
+        finally:
+            await admin.close()
+        for _ in range(50):  # until the client has read the server's goodbye
+            await asyncio.sleep(0.02)
+        (second,) = await db.run(backend)
+        assert second.pid != first.pid

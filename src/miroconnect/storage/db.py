@@ -52,11 +52,11 @@ from sqlalchemy.ext.asyncio import (
 from sqlalchemy.orm import Session
 
 from miroconnect.storage.direct import (
+    AsyncpgLane,
     Prepared,
     ResultRow,
     SQLiteInline,
     compiled_for,
-    run_on_asyncpg,
 )
 
 __all__ = ["Database", "probe", "shown_url", "sqlite_file"]
@@ -88,7 +88,8 @@ class Database:
     ```
 
     `pool_size` and `max_overflow` size the connection pool on PostgreSQL (see
-    `POOL_SIZE`); SQLite keeps SQLAlchemy's defaults.
+    `POOL_SIZE`); a quarter of `pool_size` stays with `run`'s prepared statements
+    between them (`AsyncpgLane`). SQLite keeps SQLAlchemy's defaults.
     """
 
     def __init__(
@@ -140,6 +141,10 @@ class Database:
             self._sqlite_thread = _SQLiteThread(url, busy_timeout_ms)
             self._inline = SQLiteInline(str(database), self.engine.dialect)
         self._checkpoints: set[asyncio.Future[Any]] = set()
+        # PostgreSQL's prepared statements: a quarter of the pool kept for them.
+        self._lane: AsyncpgLane | None = None
+        if self.is_postgresql:
+            self._lane = AsyncpgLane(self.engine, keep=pool_size // 4)
 
     def session(self) -> AsyncSession:
         """A session for reads and single-statement writes."""
@@ -183,8 +188,8 @@ class Database:
             compiled = compiled_for(statement, params, self.engine.dialect)
             if compiled is not None:
                 arguments = compiled.arguments(params)
-                if self.is_postgresql:
-                    return await run_on_asyncpg(self.engine, compiled, arguments)
+                if self._lane is not None:
+                    return await self._lane.run(compiled, arguments)
                 if self._inline is not None:
                     found = self._inline.run(compiled, arguments)
                     if found is not None:
@@ -260,6 +265,8 @@ class Database:
         """Close every pooled connection."""
         if self._checkpoints:
             await asyncio.gather(*self._checkpoints, return_exceptions=True)
+        if self._lane is not None:
+            await self._lane.close()
         if self._inline is not None:
             self._inline.close()
         if self._sqlite_thread is not None:
