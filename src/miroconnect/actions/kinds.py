@@ -62,10 +62,17 @@ class Action(BaseModel):
     model_config = ConfigDict(extra="forbid", frozen=True)
 
     kind: ClassVar[str]
+    # Fields a subclass adds that are not the action's (a request's, say): never params.
+    not_params: ClassVar[frozenset[str]] = frozenset()
 
     def pending(self, idempotency_key: str | None = None) -> PendingAction:
         """This action as the flow carries it through consent."""
-        params = self.model_dump(mode="json", exclude_none=True, exclude_defaults=True)
+        params = self.model_dump(
+            mode="json",
+            exclude_none=True,
+            exclude_defaults=True,
+            exclude=set(self.not_params),
+        )
         return PendingAction(self.kind, params, idempotency_key=idempotency_key)
 
 

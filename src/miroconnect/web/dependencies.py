@@ -18,6 +18,7 @@ from miroconnect.web.problems import ProblemError
 from miroconnect.web.security import CSRF_FIELD, FORM_LIMITS, cross_site
 
 __all__ = [
+    "APIContextDep",
     "APIKeyDep",
     "ContextDep",
     "CSRFDep",
@@ -28,12 +29,16 @@ __all__ = [
 ]
 
 
+def _context(request: Request) -> WebContext:
+    context: WebContext = request.app.state.miroconnect
+    return context
+
+
 async def get_context(request: Request) -> WebContext:
     """The app's `WebContext`."""
     # `async def` for this and `require_api_key`, though neither awaits: FastAPI runs a
     # plain `def` dependency in its thread pool, a thread hop on every request.
-    context: WebContext = request.app.state.miroconnect
-    return context
+    return _context(request)
 
 
 ContextDep = Annotated[WebContext, Depends(get_context)]
@@ -89,12 +94,17 @@ async def reference_app_user_id(account: OptionalAccountDep) -> str:
     return account.app_user_id
 
 
-async def require_api_key(request: Request, context: ContextDep) -> None:
-    """Accept only `Authorization: Bearer <key>` with one of the configured keys.
+async def require_api_key(request: Request) -> WebContext:
+    """Accept only `Authorization: Bearer <key>` with one of the configured keys; the
+    app's `WebContext` for the caller that sent one.
 
     Every configured key is compared, in constant time, so the answer time does not say
-    how much of a key was right or which key matched.
+    how much of a key was right or which key matched. The context is taken from the
+    request here, not through `ContextDep`: FastAPI solves each dependency of a
+    dependency anew on every request (its answer cached, its solving not), and this one
+    runs on every API call.
     """
+    context = _context(request)
     header = request.headers.get("authorization", "")
     scheme, _, presented = header.partition(" ")
     challenge = {"WWW-Authenticate": 'Bearer realm="miroconnect"'}
@@ -113,6 +123,10 @@ async def require_api_key(request: Request, context: ContextDep) -> None:
         raise ProblemError(
             401, "the API key is not valid", reason="invalid_api_key", headers=challenge
         )
+    return context
 
 
+# The service API's routers depend on the key (no route of theirs can leave it out);
+# their routes take the context as `APIContextDep`: the same call, run once a request.
 APIKeyDep = Depends(require_api_key)
+APIContextDep = Annotated[WebContext, APIKeyDep]

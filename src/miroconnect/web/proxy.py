@@ -61,7 +61,7 @@ from miroconnect.web.api_common import (
     reraise_if_not_miros,
 )
 from miroconnect.web.context import WebContext
-from miroconnect.web.dependencies import APIKeyDep, ContextDep
+from miroconnect.web.dependencies import APIContextDep, APIKeyDep
 from miroconnect.web.live import ReturnURLHeader, connection_required, live_connection
 from miroconnect.web.problems import Problem, ProblemError
 from miroconnect.web.proxy_target import (
@@ -144,7 +144,7 @@ MiroPath = Annotated[
 
 async def proxy(
     request: Request,
-    context: ContextDep,
+    context: APIContextDep,
     user_id: UserIdPath,
     path: MiroPath,
     idempotency_key: IdempotencyKeyHeader = None,

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from datetime import datetime
-from typing import Literal
+from typing import ClassVar, Literal
 
 from pydantic import BaseModel, ConfigDict, Field
 
@@ -55,6 +55,8 @@ class _EndsInTheBrowser(BaseModel):
 class BoardCreate(_EndsInTheBrowser, CreateBoard):
     """A board to create for a user (the `create_board` action), and where and how the
     browser comes back if the user must connect first."""
+
+    not_params: ClassVar[frozenset[str]] = frozenset({"return_url", "display"})
 
 
 class ConnectionStart(_EndsInTheBrowser):
