@@ -27,6 +27,7 @@ from miroconnect.actions.journal import (
     new_operation,
 )
 from miroconnect.actions.kinds import (
+    Action,
     AddStarterContent,
     CopyBoard,
     CreateBoard,
@@ -105,7 +106,7 @@ class MiroActionRunner:
 
     async def run(self, action: PendingAction, context: ActionContext) -> ActionResult:
         """Run `action` for `context`'s user, or return the result of its first run."""
-        parse_action(action)  # refuse bad input before anything is written or sent
+        parsed = parse_action(action)  # bad input: refused before anything is written
         key = action.idempotency_key or uuid4().hex
         owner = uuid4().hex
         claim = await self._claim(action, key, owner, context)
@@ -135,7 +136,10 @@ class MiroActionRunner:
             skew=self._skew,
         )
         try:
-            data = await self._execute(steps, fresh=claim.created)
+            # A new row holds the params just parsed; an older one is parsed as stored.
+            data = await self._execute(
+                steps, fresh=claim.created, action=parsed if claim.created else None
+            )
             # A new board not yet on the row is recorded by the same statement, and so
             # is its `board.created` event when webhooks are on (only the run that
             # finishes the operation gets here: a repeat of the key does not).
@@ -171,10 +175,14 @@ class MiroActionRunner:
             sending=action.kind in (CreateBoard.kind, CopyBoard.kind),
         )
 
-    async def _execute(self, steps: Steps, *, fresh: bool) -> dict[str, Any]:
-        """Dispatch on the operation's kind (parameters validated again, as stored)."""
+    async def _execute(
+        self, steps: Steps, *, fresh: bool, action: Action | None = None
+    ) -> dict[str, Any]:
+        """Dispatch on the operation's kind: `action`, or the operation's parameters
+        validated again, as stored."""
         op = steps.op
-        action = parse_action(PendingAction(op.kind, op.params))
+        if action is None:
+            action = parse_action(PendingAction(op.kind, op.params))
         team_id = steps.context.miro_team_id
         if isinstance(action, CreateBoard | CopyBoard):
             client = steps.client
