@@ -5,6 +5,7 @@ still waits (on the driver's thread) instead of failing or blocking the event lo
 from __future__ import annotations
 
 import asyncio
+import threading
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from datetime import UTC, datetime, timedelta
@@ -26,8 +27,10 @@ from sqlalchemy import (
     text,
     update,
 )
+from sqlalchemy.engine import Connection
 from sqlalchemy.exc import DBAPIError, IntegrityError
 
+from miroconnect.storage import direct
 from miroconnect.storage.db import Database
 from miroconnect.storage.direct import CHECKPOINT_EVERY
 from miroconnect.storage.migrate import upgrade
@@ -173,6 +176,42 @@ async def test_sqlite_a_write_waits_for_another_writer_off_the_event_loop(
         release.set()
         await held
         assert [row.id for row in await waiting] == [f"{2:032x}"]
+
+
+async def test_sqlite_a_write_waits_for_the_own_thread_then_runs_on_the_event_loop(
+    tmp_path: Any,
+) -> None:
+    # The driver's thread holds the write lock (a checkpoint, a transaction): a write
+    # that finds the lock taken waits until that thread is idle and then runs on the
+    # event loop's connection, instead of queueing on the thread behind it (where each
+    # write held the lock in turn and sent the next one there too).
+    url = f"sqlite+aiosqlite:///{tmp_path}/own.db"
+    await upgrade(url)
+    async with opened(url) as db:
+        add = db.prepare(insert(T).returning(T.c.id))
+        await db.run(add, _values(1))  # opens the event loop's connection
+        holding, release = threading.Event(), threading.Event()
+
+        def hold_the_lock(connection: Connection) -> None:
+            connection.execute(insert(T).values(_values(2)))
+            holding.set()
+            release.wait(10)
+
+        held = asyncio.create_task(db.run_in_transaction(hold_the_lock))
+        await asyncio.to_thread(holding.wait, 10)
+        inline: list[str] = []
+        direct.listen(inline.append)
+        try:
+            waiting = asyncio.create_task(db.run(add, _values(3)))
+            for _ in range(20):
+                await asyncio.sleep(0.01)
+            assert not waiting.done()
+            release.set()
+            await held
+            assert [row.id for row in await waiting] == [f"{3:032x}"]
+        finally:
+            direct.unlisten(inline.append)
+        assert [statement_kind(sql) for sql in inline] == ["INSERT operations"]
 
 
 async def test_sqlite_a_prepared_statement_on_memory_runs_through_sqlalchemy() -> None:

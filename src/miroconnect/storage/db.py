@@ -192,6 +192,15 @@ class Database:
                     return await self._lane.run(compiled, arguments)
                 if self._inline is not None:
                     found = self._inline.run(compiled, arguments)
+                    thread = self._sqlite_thread
+                    if found is None and thread is not None and thread.working:
+                        # The lock may be this process's own: the driver's thread
+                        # checkpointing, or running writes that found it taken. Queued
+                        # behind them, each write would hold it in turn and send the next
+                        # one there too; so wait until that thread is idle, and try here
+                        # once more.
+                        await thread.idle()
+                        found = self._inline.run(compiled, arguments)
                     if found is not None:
                         self._checkpoint_now_and_then()
                         return found
@@ -327,12 +336,38 @@ class _SQLiteThread:
         )
         _configure_sqlite(self.engine, busy_timeout_ms)
         self._executor = ThreadPoolExecutor(1, thread_name_prefix="miroconnect-sqlite")
+        self._jobs = 0  # sent to the thread, not yet answered
+        self._idle: asyncio.Future[None] | None = None
+
+    @property
+    def working(self) -> bool:
+        """Whether a statement or transaction runs on the thread, or waits for it."""
+        return self._jobs > 0
+
+    async def idle(self) -> None:
+        """Until nothing runs on the thread or waits for it."""
+        if self._jobs == 0:
+            return
+        if self._idle is None:
+            self._idle = asyncio.get_running_loop().create_future()
+        # Shielded: one waiter cancelled must not cancel the others' wait.
+        await asyncio.shield(self._idle)
+
+    async def _on_thread(self, work: Callable[..., T], *args: Any) -> T:
+        self._jobs += 1
+        try:
+            loop = asyncio.get_running_loop()
+            return await loop.run_in_executor(self._executor, work, *args)
+        finally:
+            self._jobs -= 1
+            if self._jobs == 0 and self._idle is not None:
+                self._idle.set_result(None)
+                self._idle = None
 
     async def run(
         self, statement: Executable, params: Mapping[str, Any] | None
     ) -> Sequence[Row[Any]]:
-        loop = asyncio.get_running_loop()
-        return await loop.run_in_executor(self._executor, self._run, statement, params)
+        return await self._on_thread(self._run, statement, params)
 
     def _run(
         self, statement: Executable, params: Mapping[str, Any] | None
@@ -342,8 +377,7 @@ class _SQLiteThread:
             return result.all() if result.returns_rows else ()
 
     async def run_in_transaction(self, work: Callable[[Connection], T]) -> T:
-        loop = asyncio.get_running_loop()
-        return await loop.run_in_executor(self._executor, self._transaction, work)
+        return await self._on_thread(self._transaction, work)
 
     def _transaction(self, work: Callable[[Connection], T]) -> T:
         with (
