@@ -260,6 +260,15 @@ async def test_sqlite_an_error_after_the_change_is_raised_not_run_again(
         assert row.n == 1
 
 
+async def _end_backend(database_url: str, pid: int) -> None:
+    """End PostgreSQL backend `pid` from another client, as a restart would."""
+    admin = await asyncpg.connect(database_url.replace("+asyncpg", ""))
+    try:
+        await admin.execute("SELECT pg_terminate_backend($1)", pid)
+    finally:
+        await admin.close()
+
+
 async def test_postgresql_a_broken_connection_is_never_handed_out_again(
     database_url: str,
 ) -> None:
@@ -270,11 +279,7 @@ async def test_postgresql_a_broken_connection_is_never_handed_out_again(
         backend = db.prepare(select(func.pg_backend_pid().label("pid")))
         (first,) = await db.run(backend)
         # Another client ends the pool's one connection, as a restart would.
-        admin = await asyncpg.connect(database_url.replace("+asyncpg", ""))
-        try:
-            await admin.execute("SELECT pg_terminate_backend($1)", first.pid)
-        finally:
-            await admin.close()
+        await _end_backend(database_url, first.pid)
         with pytest.raises(DBAPIError):
             await db.run(backend)
         (second,) = await db.run(backend)
@@ -340,11 +345,7 @@ async def test_postgresql_a_kept_connection_the_server_ended_is_not_used(
     async with opened(database_url, pool_size=4, max_overflow=0) as db:
         backend = db.prepare(select(func.pg_backend_pid().label("pid")))
         (first,) = await db.run(backend)
-        admin = await asyncpg.connect(database_url.replace("+asyncpg", ""))
-        try:
-            await admin.execute("SELECT pg_terminate_backend($1)", first.pid)
-        finally:
-            await admin.close()
+        await _end_backend(database_url, first.pid)
         for _ in range(50):  # until the client has read the server's goodbye
             await asyncio.sleep(0.02)
         (second,) = await db.run(backend)
