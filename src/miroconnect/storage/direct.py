@@ -284,7 +284,8 @@ class AsyncpgLane:
     connection that broke, or whose statement was cancelled, is never used again,
     and a broken one takes the kept ones with it: after a restart they are all dead.
     A kept connection found closed (the server ended it while it waited) is dropped
-    before it is used.
+    before it is used. The pool's own work (a checkout, a return, closing a broken
+    connection) runs inside SQLAlchemy's greenlet, as when SQLAlchemy executes.
     """
 
     def __init__(self, engine: AsyncEngine, keep: int) -> None:
@@ -298,8 +299,6 @@ class AsyncpgLane:
         """Run one statement; its rows (none for a statement without `RETURNING`)."""
         dialect = self._engine.dialect
         pooled = await self._take()
-        # The pool's own work (closing an overflow connection, terminating a broken
-        # one) awaits inside SQLAlchemy's greenlet, as it does when SQLAlchemy executes.
         try:
             if _observers:
                 _report(statement)
@@ -334,7 +333,7 @@ class AsyncpgLane:
             pooled = self._idle.pop()
             if not pooled.driver_connection.is_closed():  # type: ignore[union-attr]
                 return pooled
-            await greenlet_spawn(_discard, pooled)
+            await asyncio.shield(greenlet_spawn(_discard, pooled))
         dbapi = self._engine.dialect.loaded_dbapi
         try:
             return await self._engine.raw_connection()
