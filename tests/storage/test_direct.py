@@ -350,3 +350,72 @@ async def test_postgresql_a_kept_connection_the_server_ended_is_not_used(
             await asyncio.sleep(0.02)
         (second,) = await db.run(backend)
         assert second.pid != first.pid
+
+
+async def test_postgresql_a_connection_that_breaks_takes_the_kept_ones_with_it(
+    database_url: str,
+) -> None:
+    # A statement's connection dies under it (a restart, a failover): the kept
+    # connections are dropped too, never handed to the next statements one by one.
+    if not database_url.startswith("postgresql"):
+        pytest.skip("PostgreSQL's backends")
+    await upgrade(database_url)
+    async with opened(database_url, pool_size=8, max_overflow=0) as db:
+        pool = db.engine.sync_engine.pool
+        backend = db.prepare(
+            select(func.pg_backend_pid().label("pid"), func.pg_sleep(0.2))
+        )
+        await asyncio.gather(db.run(backend), db.run(backend))
+        assert pool.checkedout() == 2  # type: ignore[attr-defined]  # both kept
+        slow = db.prepare(select(func.pg_backend_pid().label("pid"), func.pg_sleep(5)))
+        running = asyncio.create_task(db.run(slow))
+        await asyncio.sleep(0.3)
+        busy = await _busy_backend(database_url)
+        await _end_backend(database_url, busy)
+        with pytest.raises(DBAPIError):
+            await running
+        assert pool.checkedout() == 0  # type: ignore[attr-defined]
+
+
+async def _busy_backend(database_url: str) -> int:
+    """The pid of the backend running `pg_sleep(5)`."""
+    admin = await asyncpg.connect(database_url.replace("+asyncpg", ""))
+    try:
+        pid = await admin.fetchval(
+            "SELECT pid FROM pg_stat_activity WHERE query LIKE '%pg_sleep($1%'"
+            " AND pid <> pg_backend_pid()"
+        )
+    finally:
+        await admin.close()
+    assert isinstance(pid, int)
+    return pid
+
+
+async def test_sqlite_a_write_cancelled_while_it_waits_for_the_thread_writes_nothing(
+    tmp_path: Any,
+) -> None:
+    url = f"sqlite+aiosqlite:///{tmp_path}/cancel.db"
+    await upgrade(url)
+    async with opened(url) as db:
+        add = db.prepare(insert(T).returning(T.c.id))
+        await db.run(add, _values(1))
+        holding, release = threading.Event(), threading.Event()
+
+        def hold_the_lock(connection: Connection) -> None:
+            connection.execute(insert(T).values(_values(2)))
+            holding.set()
+            release.wait(10)
+
+        held = asyncio.create_task(db.run_in_transaction(hold_the_lock))
+        await asyncio.to_thread(holding.wait, 10)
+        cancelled = asyncio.create_task(db.run(add, _values(3)))
+        waiting = asyncio.create_task(db.run(add, _values(4)))
+        await asyncio.sleep(0.1)
+        cancelled.cancel()
+        with pytest.raises(asyncio.CancelledError):
+            await cancelled
+        release.set()
+        await held
+        await waiting  # the other waiter still goes on
+        ids = [row.id for row in await db.run(db.prepare(select(T.c.id)))]
+    assert sorted(ids) == [f"{n:032x}" for n in (1, 2, 4)]

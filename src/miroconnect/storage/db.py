@@ -191,16 +191,15 @@ class Database:
                 if self._lane is not None:
                     return await self._lane.run(compiled, arguments)
                 if self._inline is not None:
-                    found = self._inline.run(compiled, arguments)
                     thread = self._sqlite_thread
-                    if found is None and thread is not None and thread.working:
-                        # The lock may be this process's own: the driver's thread
-                        # checkpointing, or running writes that found it taken. Queued
-                        # behind them, each write would hold it in turn and send the next
-                        # one there too; so wait until that thread is idle, and try here
-                        # once more.
+                    if compiled.writes and thread is not None and thread.working:
+                        # This process's driver thread is checkpointing, or writing
+                        # what found the lock taken: a write here would find the lock
+                        # taken too, and queued behind it on that thread would send the
+                        # next one there; or, by taking the lock first, it would starve
+                        # the checkpoint. So it waits until that thread is idle.
                         await thread.idle()
-                        found = self._inline.run(compiled, arguments)
+                    found = self._inline.run(compiled, arguments)
                     if found is not None:
                         self._checkpoint_now_and_then()
                         return found
