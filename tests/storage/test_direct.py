@@ -378,12 +378,13 @@ async def test_postgresql_a_connection_that_breaks_takes_the_kept_ones_with_it(
 
 
 async def _busy_backend(database_url: str) -> int:
-    """The pid of the backend running `pg_sleep(5)`."""
+    """The pid of the backend running a `pg_sleep` now (an idle one shows its last
+    query too: only the active one counts)."""
     admin = await asyncpg.connect(database_url.replace("+asyncpg", ""))
     try:
         pid = await admin.fetchval(
-            "SELECT pid FROM pg_stat_activity WHERE query LIKE '%pg_sleep($1%'"
-            " AND pid <> pg_backend_pid()"
+            "SELECT pid FROM pg_stat_activity WHERE state = 'active'"
+            " AND query LIKE '%pg_sleep(%' AND pid <> pg_backend_pid()"
         )
     finally:
         await admin.close()
