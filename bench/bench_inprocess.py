@@ -30,7 +30,8 @@ import os
 import secrets
 import tempfile
 import time
-from collections.abc import Awaitable, Callable
+from collections.abc import AsyncIterator, Awaitable, Callable
+from contextlib import asynccontextmanager
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
@@ -50,7 +51,7 @@ from miroconnect.oauth.tokens import MiroIdentity, TokenSet
 from miroconnect.storage.migrate import upgrade
 from miroconnect.web.app import create_app
 
-__all__ = ["main", "run"]
+__all__ = ["main", "opened_sides", "run"]
 
 SIDES = ("floor", "sqlite", "postgres")
 WARM = 300
@@ -202,36 +203,51 @@ async def _service(
     return _caller(app, keys.api_key), close
 
 
+@asynccontextmanager
+async def opened_sides(
+    keys: ServiceKeys, sides: tuple[str, ...]
+) -> AsyncIterator[dict[str, Send]]:
+    """Each of `sides` ready to take boards (the service's logs written as `serve`
+    writes them, to nowhere); all closed at the end, a PostgreSQL side's database
+    (made only for it) dropped."""
+    database: str | None = None
+    with tempfile.TemporaryDirectory() as folder, open(os.devnull, "w") as sink:
+        handler = configure_logging(stream=sink)
+        opened: dict[str, tuple[Send, Callable[[], Any]]] = {}
+        try:
+            for side in sides:
+                if side == "floor":
+                    opened[side] = await _floor(keys)
+                elif side == "sqlite":
+                    url = f"sqlite+aiosqlite:///{Path(folder) / 'bench.db'}"
+                    opened[side] = await _service(url, keys)
+                else:
+                    database, url = await create_database(
+                        DEFAULT_PG_SERVER, "bench_inprocess"
+                    )
+                    opened[side] = await _service(url, keys)
+            yield {side: send for side, (send, _) in opened.items()}
+        finally:
+            for _, close in opened.values():
+                await close()
+            handler.close()
+            if database is not None:
+                await drop_database(DEFAULT_PG_SERVER, database)
+
+
 async def run(
     *, boards: int, rounds: int, sides_run: tuple[str, ...] = SIDES
 ) -> dict[str, list[float]]:
     """CPU per board (ms) of each side in `sides_run`, one figure per round."""
-    keys = ServiceKeys.generate()
-    database, postgres_url = await create_database(DEFAULT_PG_SERVER, "bench_inprocess")
-    # Logs as `serve` writes them (JSON, one line each), to nowhere.
-    with tempfile.TemporaryDirectory() as folder, open(os.devnull, "w") as sink:
-        handler = configure_logging(stream=sink)
-        sides: dict[str, tuple[Send, Callable[[], Any]]] = {}
-        try:
-            sides["floor"] = await _floor(keys)
-            if "sqlite" in sides_run:
-                sides["sqlite"] = await _service(
-                    f"sqlite+aiosqlite:///{Path(folder) / 'bench.db'}", keys
-                )
-            if "postgres" in sides_run:
-                sides["postgres"] = await _service(postgres_url, keys)
+    wanted = tuple(side for side in SIDES if side == "floor" or side in sides_run)
+    async with opened_sides(ServiceKeys.generate(), wanted) as sides:
+        for side in sides:
+            await _cpu_per_board(sides[side], WARM)
+        results: dict[str, list[float]] = {side: [] for side in sides}
+        for _ in range(rounds):
             for side in sides:
-                await _cpu_per_board(sides[side][0], WARM)
-            results: dict[str, list[float]] = {side: [] for side in sides}
-            for _ in range(rounds):
-                for side in sides:
-                    results[side].append(await _cpu_per_board(sides[side][0], boards))
-            return results
-        finally:
-            for _, close in sides.values():
-                await close()
-            handler.close()
-            await drop_database(DEFAULT_PG_SERVER, database)
+                results[side].append(await _cpu_per_board(sides[side], boards))
+        return results
 
 
 def main() -> None:

@@ -29,10 +29,8 @@ import re
 import shutil
 import subprocess
 import sys
-import tempfile
-from pathlib import Path
 
-from bench._stack import DEFAULT_PG_SERVER, ServiceKeys, env_int
+from bench._stack import ServiceKeys, env_int
 
 __all__ = ["main", "run"]
 
@@ -43,32 +41,13 @@ _COLLECTED = re.compile(r"Collected : (\d+)")
 
 async def _child(side: str, boards: int) -> None:
     """Make `WARM` then `boards` boards on `side`, in this process (valgrind's child)."""
-    from bench import bench_inprocess as inprocess
-    from bench._stack import create_database, drop_database
-    from miroconnect.logs import configure_logging
+    from bench.bench_inprocess import opened_sides
 
-    keys = ServiceKeys.generate()
-    database = None
-    with tempfile.TemporaryDirectory() as folder, open(os.devnull, "w") as sink:
-        handler = configure_logging(stream=sink)
-        if side == "floor":
-            send, close = await inprocess._floor(keys)
-        elif side == "sqlite":
-            url = f"sqlite+aiosqlite:///{Path(folder) / 'bench.db'}"
-            send, close = await inprocess._service(url, keys)
-        else:
-            database, url = await create_database(DEFAULT_PG_SERVER, "bench_instr")
-            send, close = await inprocess._service(url, keys)
-        try:
-            for count in (WARM, boards):
-                for _ in range(count):
-                    if await send() != 201:
-                        raise RuntimeError("a board was not made")
-        finally:
-            await close()
-            handler.close()
-            if database is not None:
-                await drop_database(DEFAULT_PG_SERVER, database)
+    async with opened_sides(ServiceKeys.generate(), (side,)) as sides:
+        for count in (WARM, boards):
+            for _ in range(count):
+                if await sides[side]() != 201:
+                    raise RuntimeError("a board was not made")
 
 
 def _instructions(valgrind: str, side: str, boards: int) -> int:

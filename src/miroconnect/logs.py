@@ -159,7 +159,7 @@ def redact_value(key: str, value: Any) -> Any:
         return {str(k): redact_value(str(k), v) for k, v in value.items()}
     if isinstance(value, list | tuple | set | frozenset):
         return [redact_value(key, v) for v in value]
-    if value is None or isinstance(value, bool | int | float):
+    if isinstance(value, bool | int | float):  # their subclasses (an IntEnum, say)
         return value
     return redact(str(value))
 

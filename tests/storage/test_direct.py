@@ -32,7 +32,7 @@ from sqlalchemy.exc import DBAPIError, IntegrityError
 
 from miroconnect.storage import direct
 from miroconnect.storage.db import Database
-from miroconnect.storage.direct import CHECKPOINT_EVERY
+from miroconnect.storage.direct import CHECKPOINT_EVERY, Prepared
 from miroconnect.storage.migrate import upgrade
 from miroconnect.storage.models import OperationRow
 from miroconnect.storage.operations import NewOperation, OperationStore
@@ -52,6 +52,17 @@ async def opened(url: str, **options: Any) -> AsyncIterator[Database]:
         yield db
     finally:
         await db.dispose()
+
+
+# The pid of the PostgreSQL backend a statement ran on.
+_BACKEND = select(func.pg_backend_pid().label("pid"))
+
+
+async def _postgresql(database_url: str) -> None:
+    """Skip unless the suite runs on PostgreSQL; the schema, up to date."""
+    if not database_url.startswith("postgresql"):
+        pytest.skip("PostgreSQL's connections and backends")
+    await upgrade(database_url)
 
 
 def _values(number: int, **changes: Any) -> dict[str, Any]:
@@ -178,6 +189,45 @@ async def test_sqlite_a_write_waits_for_another_writer_off_the_event_loop(
         assert [row.id for row in await waiting] == [f"{2:032x}"]
 
 
+class _ThreadHoldsTheLock:
+    """The driver's thread in a write transaction (row 2 inserted) until `release`."""
+
+    def __init__(self, db: Database) -> None:
+        self._db = db
+        self._holding, self._release = threading.Event(), threading.Event()
+        self._held: asyncio.Task[None] | None = None
+
+    async def start(self) -> None:
+        def hold(connection: Connection) -> None:
+            connection.execute(insert(T).values(_values(2)))
+            self._holding.set()
+            self._release.wait(10)
+
+        self._held = asyncio.create_task(self._db.run_in_transaction(hold))
+        await asyncio.to_thread(self._holding.wait, 10)
+
+    async def release(self) -> None:
+        self._release.set()
+        assert self._held is not None
+        await self._held
+
+
+@asynccontextmanager
+async def _thread_holding_the_lock(
+    tmp_path: Any,
+) -> AsyncIterator[tuple[Database, Prepared[Any], _ThreadHoldsTheLock]]:
+    """A SQLite database with row 1 written on the event loop's connection (now open),
+    a prepared insert of operations, and the driver's thread holding the write lock."""
+    url = f"sqlite+aiosqlite:///{tmp_path}/held.db"
+    await upgrade(url)
+    async with opened(url) as db:
+        add = db.prepare(insert(T).returning(T.c.id))
+        await db.run(add, _values(1))
+        thread = _ThreadHoldsTheLock(db)
+        await thread.start()
+        yield db, add, thread
+
+
 async def test_sqlite_a_write_waits_for_the_own_thread_then_runs_on_the_event_loop(
     tmp_path: Any,
 ) -> None:
@@ -185,20 +235,7 @@ async def test_sqlite_a_write_waits_for_the_own_thread_then_runs_on_the_event_lo
     # that finds the lock taken waits until that thread is idle and then runs on the
     # event loop's connection, instead of queueing on the thread behind it (where each
     # write held the lock in turn and sent the next one there too).
-    url = f"sqlite+aiosqlite:///{tmp_path}/own.db"
-    await upgrade(url)
-    async with opened(url) as db:
-        add = db.prepare(insert(T).returning(T.c.id))
-        await db.run(add, _values(1))  # opens the event loop's connection
-        holding, release = threading.Event(), threading.Event()
-
-        def hold_the_lock(connection: Connection) -> None:
-            connection.execute(insert(T).values(_values(2)))
-            holding.set()
-            release.wait(10)
-
-        held = asyncio.create_task(db.run_in_transaction(hold_the_lock))
-        await asyncio.to_thread(holding.wait, 10)
+    async with _thread_holding_the_lock(tmp_path) as (db, add, thread):
         inline: list[str] = []
         direct.listen(inline.append)
         try:
@@ -206,8 +243,7 @@ async def test_sqlite_a_write_waits_for_the_own_thread_then_runs_on_the_event_lo
             for _ in range(20):
                 await asyncio.sleep(0.01)
             assert not waiting.done()
-            release.set()
-            await held
+            await thread.release()
             assert [row.id for row in await waiting] == [f"{3:032x}"]
         finally:
             direct.unlisten(inline.append)
@@ -225,9 +261,7 @@ async def test_sqlite_a_prepared_statement_on_memory_runs_through_sqlalchemy() -
 async def test_postgresql_a_cancelled_statement_does_not_spoil_the_pool(
     database_url: str,
 ) -> None:
-    if not database_url.startswith("postgresql"):
-        pytest.skip("PostgreSQL's pooled connections")
-    await upgrade(database_url)
+    await _postgresql(database_url)
     async with opened(database_url, pool_size=1, max_overflow=0) as db:
         slow = asyncio.create_task(db.run(db.prepare(select(func.pg_sleep(5)))))
         await asyncio.sleep(0.2)
@@ -269,19 +303,30 @@ async def _end_backend(database_url: str, pid: int) -> None:
         await admin.close()
 
 
-async def test_postgresql_a_broken_connection_is_never_handed_out_again(
-    database_url: str,
+@pytest.mark.parametrize(
+    ("pool_size", "fails_once"),
+    [
+        # No connection kept (pool_size // 4 == 0): the pool hands the dead one out,
+        # one statement fails, and the connection is never handed out again.
+        (1, True),
+        # Kept between statements: found closed, dropped before it is used.
+        (4, False),
+    ],
+)
+async def test_postgresql_a_connection_the_server_ended_is_never_used_again(
+    database_url: str, pool_size: int, fails_once: bool
 ) -> None:
-    if not database_url.startswith("postgresql"):
-        pytest.skip("PostgreSQL's backends")
-    await upgrade(database_url)
-    async with opened(database_url, pool_size=1, max_overflow=0) as db:
-        backend = db.prepare(select(func.pg_backend_pid().label("pid")))
+    await _postgresql(database_url)
+    async with opened(database_url, pool_size=pool_size, max_overflow=0) as db:
+        backend = db.prepare(_BACKEND)
         (first,) = await db.run(backend)
-        # Another client ends the pool's one connection, as a restart would.
+        # Another client ends it, as a restart or an idle timeout would.
         await _end_backend(database_url, first.pid)
-        with pytest.raises(DBAPIError):
-            await db.run(backend)
+        for _ in range(50):  # until the client has read the server's goodbye
+            await asyncio.sleep(0.02)
+        if fails_once:
+            with pytest.raises(DBAPIError):
+                await db.run(backend)
         (second,) = await db.run(backend)
         assert second.pid != first.pid
 
@@ -312,9 +357,7 @@ async def test_postgresql_the_lane_keeps_a_quarter_of_the_pool_and_gives_it_back
 ) -> None:
     # Statements keep up to pool_size // 4 connections between them; the sessions
     # always have the rest of the pool, and dispose gives the kept ones back.
-    if not database_url.startswith("postgresql"):
-        pytest.skip("PostgreSQL's pooled connections")
-    await upgrade(database_url)
+    await _postgresql(database_url)
     db = Database(database_url, pool_size=8, max_overflow=0)
     pool = db.engine.sync_engine.pool
     try:
@@ -334,32 +377,12 @@ async def test_postgresql_the_lane_keeps_a_quarter_of_the_pool_and_gives_it_back
     assert pool.checkedout() == 0  # type: ignore[attr-defined]
 
 
-async def test_postgresql_a_kept_connection_the_server_ended_is_not_used(
-    database_url: str,
-) -> None:
-    # The server ends the kept connection while it waits (a restart, an idle
-    # timeout): the next statement runs on a new one instead of failing.
-    if not database_url.startswith("postgresql"):
-        pytest.skip("PostgreSQL's backends")
-    await upgrade(database_url)
-    async with opened(database_url, pool_size=4, max_overflow=0) as db:
-        backend = db.prepare(select(func.pg_backend_pid().label("pid")))
-        (first,) = await db.run(backend)
-        await _end_backend(database_url, first.pid)
-        for _ in range(50):  # until the client has read the server's goodbye
-            await asyncio.sleep(0.02)
-        (second,) = await db.run(backend)
-        assert second.pid != first.pid
-
-
 async def test_postgresql_a_connection_that_breaks_takes_the_kept_ones_with_it(
     database_url: str,
 ) -> None:
     # A statement's connection dies under it (a restart, a failover): the kept
     # connections are dropped too, never handed to the next statements one by one.
-    if not database_url.startswith("postgresql"):
-        pytest.skip("PostgreSQL's backends")
-    await upgrade(database_url)
+    await _postgresql(database_url)
     async with opened(database_url, pool_size=8, max_overflow=0) as db:
         pool = db.engine.sync_engine.pool
         backend = db.prepare(
@@ -395,28 +418,14 @@ async def _busy_backend(database_url: str) -> int:
 async def test_sqlite_a_write_cancelled_while_it_waits_for_the_thread_writes_nothing(
     tmp_path: Any,
 ) -> None:
-    url = f"sqlite+aiosqlite:///{tmp_path}/cancel.db"
-    await upgrade(url)
-    async with opened(url) as db:
-        add = db.prepare(insert(T).returning(T.c.id))
-        await db.run(add, _values(1))
-        holding, release = threading.Event(), threading.Event()
-
-        def hold_the_lock(connection: Connection) -> None:
-            connection.execute(insert(T).values(_values(2)))
-            holding.set()
-            release.wait(10)
-
-        held = asyncio.create_task(db.run_in_transaction(hold_the_lock))
-        await asyncio.to_thread(holding.wait, 10)
+    async with _thread_holding_the_lock(tmp_path) as (db, add, thread):
         cancelled = asyncio.create_task(db.run(add, _values(3)))
         waiting = asyncio.create_task(db.run(add, _values(4)))
         await asyncio.sleep(0.1)
         cancelled.cancel()
         with pytest.raises(asyncio.CancelledError):
             await cancelled
-        release.set()
-        await held
+        await thread.release()
         await waiting  # the other waiter still goes on
         ids = [row.id for row in await db.run(db.prepare(select(T.c.id)))]
     assert sorted(ids) == [f"{n:032x}" for n in (1, 2, 4)]

@@ -6,6 +6,7 @@ Used by `miroconnect.web.api`, `proxy`, `token_api` and `live`.
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from typing import Annotated, Any
 
 from fastapi import Header, Path
@@ -87,28 +88,31 @@ def checked_return_url(
     context: WebContext, return_url: str, display: str = "redirect"
 ) -> str:
     allowed = context.settings.allowed_return_urls
-    # The caller holds the API key: it may see what the allow-list holds.
-    origins = ", ".join(allowed) or "none is set"
     try:
         checked = check_return_url(return_url, allowed)
     except ReturnURLRejectedError as exc:
-        # 403: the request is understood, and refused by the allow-list.
-        raise ProblemError(
-            403,
+        raise _refused(
             f"{exc}: return_url must be a path on this service or an absolute URL on "
-            f"an allowed origin ({origins}; MIROCONNECT_ALLOWED_RETURN_URLS)",
-            reason="return_url_rejected",
+            f"an allowed origin ({_origins(allowed)})"
         ) from None
     # A popup's result goes to the origin of `return_url`: a path has none of the host
     # page's (it would be this service's own).
     if display == "popup" and origin_of(checked) is None:
-        raise ProblemError(
-            403,
+        raise _refused(
             "a popup's return_url must be an absolute URL on an allowed origin "
-            f"({origins}; MIROCONNECT_ALLOWED_RETURN_URLS): its result is posted there",
-            reason="return_url_rejected",
+            f"({_origins(allowed)}): its result is posted there"
         )
     return checked
+
+
+def _origins(allowed: Sequence[str]) -> str:
+    """The allow-list, for a refusal: the caller holds the API key, it may see it."""
+    return f"{', '.join(allowed) or 'none is set'}; MIROCONNECT_ALLOWED_RETURN_URLS"
+
+
+def _refused(detail: str) -> ProblemError:
+    # 403: the request is understood, and refused by the allow-list.
+    return ProblemError(403, detail, reason="return_url_rejected")
 
 
 async def read_connection(context: WebContext, user_id: str) -> VaultConnection | None:
