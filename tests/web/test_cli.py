@@ -3,9 +3,13 @@ loopback and keeps its generated keys private."""
 
 from __future__ import annotations
 
+import asyncio
 import json
 import os
+import socket
 import stat
+from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 
 import pytest
@@ -13,9 +17,12 @@ from typer.testing import CliRunner
 
 from miroconnect.cli import build_app
 from miroconnect.cli.demo import DemoSecrets
+from miroconnect.cli.servers import ports_in_use
 from miroconnect.config import Settings
 from miroconnect.crypto import generate_key
+from miroconnect.storage.migrate import upgrade
 from miroconnect.web.checks import settings_problems
+from support.processes import free_port
 
 REQUIRED = [
     "MIROCONNECT_DATABASE_URL",
@@ -174,3 +181,63 @@ def test_serve_starts_with_its_settings(tmp_path: Path) -> None:
         assert httpx2.get(f"{base}/api/v1/users/u1/boards").status_code == 401
         # Without the reference app there are no sign-up pages.
         assert httpx2.get(f"{base}/signup").status_code == 404
+
+
+@contextmanager
+def _listening() -> Iterator[int]:
+    """A port of 127.0.0.1 that another program (this socket) listens on."""
+    with socket.socket() as held:
+        held.bind(("127.0.0.1", 0))
+        held.listen()
+        yield int(held.getsockname()[1])
+
+
+def test_demo_says_which_port_is_taken_before_it_starts(tmp_path: Path) -> None:
+    with _listening() as taken:
+        result = CliRunner().invoke(
+            build_app(),
+            ["demo", "--port", str(taken), "--data", str(tmp_path)],
+            env=clean_env(),
+        )
+    assert result.exit_code == 2
+    assert f"Port {taken} on 127.0.0.1 is in use by another program" in result.output
+    assert "--port" in result.output
+    assert "Press Ctrl+C" not in result.output  # no banner for a demo that cannot run
+    assert "Traceback" not in result.output
+    assert not (tmp_path / "demo-secrets.json").exists()
+
+
+def test_serve_says_which_port_is_taken_before_it_starts(tmp_path: Path) -> None:
+    env = clean_env() | good_env(tmp_path)
+    for name in list(env):
+        if name.startswith("MIROCONNECT_MIRO_"):
+            del env[name]
+    asyncio.run(upgrade(env["MIROCONNECT_DATABASE_URL"]))
+    port = free_port()
+    with _listening() as taken:
+        result = CliRunner().invoke(
+            build_app(),
+            ["serve", "--with-emulator", "--port", str(port)]
+            + ["--emulator-port", str(taken)],
+            env=env,
+        )
+    assert result.exit_code == 2
+    assert f"port {taken} on 127.0.0.1 is in use by another program" in result.output
+    assert "--emulator-port" in result.output
+    assert str(port) not in result.output.replace(str(taken), "")  # only the taken one
+    assert "Traceback" not in result.output
+
+
+def test_a_port_whose_last_connection_is_closing_is_free() -> None:
+    # A server stopped a moment ago (uvicorn listens with SO_REUSEADDR, as does the
+    # probe) leaves its closed connections in TIME_WAIT: its port is free again.
+    with socket.socket() as server:
+        server.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        server.bind(("127.0.0.1", 0))
+        server.listen()
+        port = int(server.getsockname()[1])
+        client = socket.create_connection(("127.0.0.1", port))
+        accepted, _ = server.accept()
+        accepted.close()  # the server's side closes first: its end waits in TIME_WAIT
+        client.close()
+    assert ports_in_use("127.0.0.1", [port]) == []

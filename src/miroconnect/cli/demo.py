@@ -80,7 +80,7 @@ def register(app: typer.Typer) -> None:
     ) -> None:
         """Run the reference app with the Miro emulator as Miro (offline, SQLite)."""
         from miroconnect.cli.emulator import is_loopback
-        from miroconnect.cli.servers import default_emulator_port
+        from miroconnect.cli.servers import default_emulator_port, ports_in_use
         from miroconnect.logs import configure_logging
 
         # A terminal a person reads: readable lines, and only warnings unless asked
@@ -97,6 +97,15 @@ def register(app: typer.Typer) -> None:
             raise typer.Exit(code=2)
         if emulator_port is None:
             emulator_port = default_emulator_port(port)
+        taken = ports_in_use(host, (port, emulator_port))
+        if taken:
+            typer.echo(
+                f"Port {', '.join(map(str, taken))} on {host} is in use by another "
+                "program: choose free ones with --port (the app) and --emulator-port "
+                "(the emulator); with make: DEMO_PORT=... DEMO_EMULATOR_PORT=...",
+                err=True,
+            )
+            raise typer.Exit(code=2)
         data_dir.mkdir(parents=True, exist_ok=True, mode=0o700)
         keys = DemoSecrets.load_or_create(data_dir / "demo-secrets.json")
         shown = f"[{host}]" if ":" in host else host

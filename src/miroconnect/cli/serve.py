@@ -125,7 +125,7 @@ def register(app: typer.Typer) -> None:
         """
         import asyncio
 
-        from miroconnect.cli.servers import default_emulator_port
+        from miroconnect.cli.servers import default_emulator_port, ports_in_use
         from miroconnect.config import is_loopback
         from miroconnect.storage.migrate import schema_problem
         from miroconnect.web.checks import settings_problems
@@ -156,6 +156,16 @@ def register(app: typer.Typer) -> None:
         # Tokens the keys cannot open would fail every request as `vault_key_error`:
         # say so now, before serving (a re-run with a new key, a key left out).
         _refuse(asyncio.run(_key_problems(settings)))
+        ports = (port,) if emulated is None else (port, emulated.port)
+        taken = ports_in_use(host, ports)
+        if taken:
+            _refuse(
+                [
+                    f"port {', '.join(map(str, taken))} on {host} is in use by another "
+                    "program: choose a free one with --port"
+                    + ("" if emulated is None else " (the emulator's: --emulator-port)")
+                ]
+            )
         if emulated is not None:
             _serve_with_emulator(
                 settings, emulated, host, port, auto_approve=auto_approve

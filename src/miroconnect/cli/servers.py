@@ -9,11 +9,18 @@ SIGTERM stops both, and so does one of them stopping on its own (e.g. its port w
 from __future__ import annotations
 
 import contextlib
+import errno
 import signal
-from collections.abc import Iterator
+import socket
+from collections.abc import Iterable, Iterator
 from typing import Any
 
-__all__ = ["EMULATOR_PORT_OFFSET", "default_emulator_port", "serve_together"]
+__all__ = [
+    "EMULATOR_PORT_OFFSET",
+    "default_emulator_port",
+    "ports_in_use",
+    "serve_together",
+]
 
 # The emulator's port when none is given: the app's + 765 (8000 -> 8765, Miro's emulator
 # port in every example), or - 765 where + would not be a port.
@@ -24,6 +31,27 @@ def default_emulator_port(port: int) -> int:
     """The emulator's port beside an app on `port`."""
     above = port + EMULATOR_PORT_OFFSET
     return above if above <= 65535 else port - EMULATOR_PORT_OFFSET
+
+
+def ports_in_use(host: str, ports: Iterable[int]) -> list[int]:
+    """Those of `ports` that another program listens on at `host` now.
+
+    Checked before a server says where it runs, so that a taken port is one clear line,
+    not a banner followed by uvicorn's traceback. Bound as uvicorn binds (with
+    `SO_REUSEADDR`: a port whose last connections are closing is free). Any other
+    error (an address that is not this machine's) is left for the server to report.
+    """
+    family = socket.AF_INET6 if ":" in host else socket.AF_INET
+    taken = []
+    for port in ports:
+        with socket.socket(family, socket.SOCK_STREAM) as probe:
+            probe.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+            try:
+                probe.bind((host, port))
+            except OSError as error:
+                if error.errno == errno.EADDRINUSE:
+                    taken.append(port)
+    return taken
 
 
 class _Server:
