@@ -72,6 +72,38 @@ async def test_sign_in_is_throttled_per_username(harness: Harness) -> None:
     assert (await sign_in(harness, "ada", "lovelace-1843")).status_code == 303
 
 
+async def test_guesses_sent_at_once_get_no_more_password_checks_than_the_limit(
+    harness: Harness,
+) -> None:
+    await harness.sign_up("ada", "lovelace-1843")
+    await harness.browser.post("/signout", data=await harness.home_form("/signout"))
+    token = await harness.csrf_token()
+
+    async def guess(password: str) -> int:
+        answer = await harness.browser.post(
+            "/signin",
+            data={"csrf_token": token, "username": "ada", "password": password},
+        )
+        return answer.status_code
+
+    guesses = [f"guess-{n:04d}" for n in range(2 * PER_USERNAME)]
+    answers = await asyncio.gather(*map(guess, [*guesses, "lovelace-1843"]))
+    # Each guess is counted before its password is checked: however they interleave,
+    # only PER_USERNAME passwords were checked (the right one may be among them).
+    checked = [status for status in answers if status in (401, 303)]
+    assert len(checked) == PER_USERNAME
+    assert answers.count(429) == len(answers) - PER_USERNAME
+
+
+async def test_sign_ins_that_succeed_do_not_count_against_the_name(
+    harness: Harness,
+) -> None:
+    await harness.sign_up("ada", "lovelace-1843")
+    for _ in range(PER_USERNAME + 2):
+        await harness.browser.post("/signout", data=await harness.home_form("/signout"))
+        assert (await sign_in(harness, "ada", "lovelace-1843")).status_code == 303
+
+
 async def test_sign_in_is_throttled_per_address(harness: Harness) -> None:
     answers = [
         (await sign_in(harness, f"user{n}", "guess-guess")).status_code

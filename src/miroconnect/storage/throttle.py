@@ -13,7 +13,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Any
 
-from sqlalchemy import case, delete, select
+from sqlalchemy import case, delete, update
 from sqlalchemy.dialects import postgresql, sqlite
 
 from miroconnect.storage.db import Database
@@ -62,20 +62,17 @@ class SQLThrottle:
             count, start = (await session.execute(statement)).one()
         return Window(int(count), float(start) + window_seconds)
 
-    async def peek(self, key: str, *, window_seconds: float) -> Window:
-        """The attempts counted for `key` in its current window (0 if it ended)."""
-        now = self._clock().timestamp()
-        async with self._db.single_session() as session:
-            found = (
-                await session.execute(
-                    select(
-                        ThrottleCounterRow.count, ThrottleCounterRow.window_start
-                    ).where(ThrottleCounterRow.key == key)
-                )
-            ).one_or_none()
-        if found is None or found[1] <= now - window_seconds:
-            return Window(0, now + window_seconds)
-        return Window(int(found[0]), float(found[1]) + window_seconds)
+    async def give_back(self, key: str) -> None:
+        """Uncount one attempt of `key` (one that turned out not to count: a sign-in
+        that succeeded). If its window has ended meanwhile, the new window's count
+        goes down by one: at most one attempt more for that key."""
+        row = ThrottleCounterRow.__table__.c
+        async with self._db.single_session() as session, session.begin():
+            await session.execute(
+                update(ThrottleCounterRow)
+                .where(row.key == key, row.count > 0)
+                .values(count=row.count - 1)
+            )
 
     async def forget_before(self, *, seconds_ago: float) -> int:
         """Delete counters whose window started more than `seconds_ago` ago."""

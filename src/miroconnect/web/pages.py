@@ -125,15 +125,13 @@ async def signin(
     username = username.strip()
     # A name that cannot exist is answered as a wrong password, without a query.
     known = bool(_USERNAME.match(username))
-    wait = await _throttled(context, request, username if known else None)
+    wait = await _throttled(context, request)
+    if wait is None and known:
+        wait = await _username_attempt(context, username)
     if wait is not None:
         return _too_many(context, request, "signin.html", wait, username, known)
     account = await context.accounts.authenticate(username, password) if known else None
     if account is None:
-        if known:
-            await context.throttle.hit(
-                _user_key(username), window_seconds=THROTTLE_WINDOW
-            )
         return context.render(
             request,
             "signin.html",
@@ -142,6 +140,8 @@ async def signin(
             else {"error": "Wrong username or password."},
             status_code=401,
         )
+    # Only failures count against the name: the attempt counted for it is given back.
+    await context.throttle.give_back(_user_key(username))
     response = RedirectResponse("/", status_code=303)
     await context.sessions.sign_in(request, response, account.id)
     return response
@@ -162,7 +162,7 @@ async def signup(
     password: Annotated[str, Form(max_length=PASSWORD_MAX)] = "",
 ) -> Response:
     username = username.strip()
-    wait = await _throttled(context, request, None)
+    wait = await _throttled(context, request)
     if wait is not None:
         return _too_many(context, request, "signup.html", wait, username, False)
     error = None
@@ -202,24 +202,32 @@ def _user_key(username: str) -> str:
     return f"signin:user:{username.lower()}"
 
 
-async def _throttled(
-    context: WebContext, request: Request, username: str | None
-) -> int | None:
-    """Seconds to wait when this client address (or, for sign-in, this username) has
-    tried too often; `None` to go on. Counts the attempt against the address."""
+async def _throttled(context: WebContext, request: Request) -> int | None:
+    """Seconds to wait when this client address has tried too often; `None` to go on.
+    Counts the attempt against the address."""
     address = request.client.host if request.client else "unknown"
     by_address = await context.throttle.hit(
         f"signin:address:{address}", window_seconds=THROTTLE_WINDOW
     )
-    now = context.clock().timestamp()
     if by_address.count > PER_ADDRESS:
-        return max(1, math.ceil(by_address.ends_at - now))
-    if username is not None:
-        by_user = await context.throttle.peek(
-            _user_key(username), window_seconds=THROTTLE_WINDOW
-        )
-        if by_user.count >= PER_USERNAME:
-            return max(1, math.ceil(by_user.ends_at - now))
+        return max(1, math.ceil(by_address.ends_at - context.clock().timestamp()))
+    return None
+
+
+async def _username_attempt(context: WebContext, username: str) -> int | None:
+    """Count a sign-in attempt against `username` before its password is checked;
+    seconds to wait when it already had `PER_USERNAME` failures in the window.
+
+    Counted first, not after a failure: each of many guesses sent at once gets its own
+    number from the one atomic upsert, so no more than `PER_USERNAME` of them are ever
+    checked (a read before and a count after let all of them through). A success gives
+    its attempt back (`SQLThrottle.give_back`).
+    """
+    by_user = await context.throttle.hit(
+        _user_key(username), window_seconds=THROTTLE_WINDOW
+    )
+    if by_user.count > PER_USERNAME:
+        return max(1, math.ceil(by_user.ends_at - context.clock().timestamp()))
     return None
 
 
