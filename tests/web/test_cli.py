@@ -17,6 +17,7 @@ from typer.testing import CliRunner
 
 from miroconnect.cli import build_app
 from miroconnect.cli.demo import DemoSecrets
+from miroconnect.cli.http_head import MAX_HEAD_BYTES
 from miroconnect.cli.servers import ports_in_use
 from miroconnect.config import Settings
 from miroconnect.crypto import generate_key
@@ -241,3 +242,50 @@ def test_a_port_whose_last_connection_is_closing_is_free() -> None:
         accepted.close()  # the server's side closes first: its end waits in TIME_WAIT
         client.close()
     assert ports_in_use("127.0.0.1", [port]) == []
+
+
+def _raw_status(port: int, head: bytes, body: bytes = b"") -> bytes:
+    """The status line the server answers to `head` (and `body`) sent in one piece."""
+    with socket.create_connection(("127.0.0.1", port), timeout=10) as connection:
+        connection.sendall(head + body)
+        answer = b""
+        while b"\r\n" not in answer:
+            chunk = connection.recv(65536)
+            if not chunk:
+                break
+            answer += chunk
+    return answer.split(b"\r\n", 1)[0]
+
+
+def test_serve_refuses_a_request_head_without_end(tmp_path: Path) -> None:
+    from support.processes import running
+
+    env = clean_env() | good_env(tmp_path)
+    asyncio.run(upgrade(env["MIROCONNECT_DATABASE_URL"]))
+    port = free_port()
+    with running(
+        ["serve", "--port", str(port)],
+        env=env,
+        log=tmp_path / "serve.log",
+        ready=f"http://127.0.0.1:{port}/readyz",
+    ):
+        start = b"GET /healthz HTTP/1.1\r\nHost: x\r\n"
+        # A header that does not end: refused once the head passes the limit.
+        endless = start + b"X-Big: " + b"a" * (4 * MAX_HEAD_BYTES)
+        assert _raw_status(port, endless) == (
+            b"HTTP/1.1 431 Request Header Fields Too Large"
+        )
+        # A large head under the limit, and a body read with its head, are not refused.
+        large = start + b"X-Big: " + b"a" * 40_000 + b"\r\nConnection: close\r\n\r\n"
+        assert _raw_status(port, large) == b"HTTP/1.1 200 OK"
+        body = b'{"name": "' + b"b" * 60_000 + b'"}'
+        post = (
+            b"POST /api/v1/users/u1/boards HTTP/1.1\r\nHost: x\r\n"
+            b"Content-Type: application/json\r\nConnection: close\r\n"
+            b"Content-Length: %d\r\n\r\n" % len(body)
+        )
+        assert _raw_status(port, post, body).startswith(b"HTTP/1.1 401 ")
+    assert (
+        "Request head over 65536 bytes: refused with 431"
+        in (tmp_path / "serve.log").read_text()
+    )

@@ -156,6 +156,7 @@ async def _run(
     """Serve the app on `ports[0]` (at `urls[0]`) and the emulator on `ports[1]`."""
     import uvicorn
 
+    from miroconnect.cli.http_head import HTTP_PROTOCOL
     from miroconnect.cli.servers import serve_together
     from miroconnect.config import Settings
     from miroconnect.emulator import EmulatorClient, create_emulator
@@ -191,12 +192,17 @@ async def _run(
     # uvicorn logs through our handler: the same readable lines as the app's events.
     log_config = uvicorn_log_config(log_level)
     emulator_config = uvicorn.Config(
-        emulator, host=host, port=emulator_port, log_config=log_config
+        emulator,
+        host=host,
+        port=emulator_port,
+        http=HTTP_PROTOCOL,
+        log_config=log_config,
     )
     app_config = uvicorn.Config(
         create_app(settings, reference_app=True),
         host=host,
         port=port,
+        http=HTTP_PROTOCOL,
         log_config=log_config,
         access_log=False,
     )

@@ -95,6 +95,7 @@ def register(app: typer.Typer) -> None:
             raise typer.Exit(code=2)
         import uvicorn
 
+        from miroconnect.cli.http_head import HTTP_PROTOCOL
         from miroconnect.emulator import EmulatorClient, create_emulator
         from miroconnect.logs import uvicorn_log_config
 
@@ -121,5 +122,9 @@ def register(app: typer.Typer) -> None:
         typer.echo(f"Miro emulator on http://{shown}:{port}/ (Ctrl+C to stop)")
         # uvicorn's warnings in the format of the process's other lines.
         uvicorn.run(
-            emulator_app, host=host, port=port, log_config=uvicorn_log_config("WARNING")
+            emulator_app,
+            host=host,
+            port=port,
+            http=HTTP_PROTOCOL,
+            log_config=uvicorn_log_config("WARNING"),
         )

@@ -205,6 +205,7 @@ def _serve(
 ) -> None:
     import uvicorn
 
+    from miroconnect.cli.http_head import HTTP_PROTOCOL
     from miroconnect.logs import uvicorn_log_config
 
     _announce(settings, host, port)
@@ -213,6 +214,7 @@ def _serve(
         factory=True,
         host=host,
         port=port,
+        http=HTTP_PROTOCOL,
         workers=workers,
         proxy_headers=True,
         forwarded_allow_ips=forwarded_allow_ips,
@@ -235,6 +237,7 @@ def _serve_with_emulator(
     import anyio
     import uvicorn
 
+    from miroconnect.cli.http_head import HTTP_PROTOCOL
     from miroconnect.cli.servers import serve_together
     from miroconnect.emulator import EmulatorClient, create_emulator
     from miroconnect.logs import log_event, uvicorn_log_config
@@ -264,12 +267,17 @@ def _serve_with_emulator(
     _announce(settings, host, port)
     log_config = uvicorn_log_config(settings.log_level)
     emulator_config = uvicorn.Config(
-        emulator, host=host, port=emulated.port, log_config=log_config
+        emulator,
+        host=host,
+        port=emulated.port,
+        http=HTTP_PROTOCOL,
+        log_config=log_config,
     )
     app_config = uvicorn.Config(
         create_app(settings),
         host=host,
         port=port,
+        http=HTTP_PROTOCOL,
         log_config=log_config,
         access_log=False,  # raw URLs: see `_serve`
     )
