@@ -398,3 +398,17 @@ async def test_a_callback_from_another_browser_leaves_the_flow_to_its_own(
     back = await harness.browser.get(callback)
     assert back.status_code == 303
     assert "miro_result" in parse_qs(urlsplit(back.headers["location"]).query)
+
+
+async def test_the_done_page_shows_only_reasons_of_its_own(harness: Harness) -> None:
+    # Anyone can write a link to /connect/done: it must not put a stranger's words on
+    # the service's own page.
+    planted = "Your Miro session expired. Re-enter your password at evil.example"
+    page = await harness.browser.get("/connect/done", params={"miro_error": planted})
+    assert page.status_code == 200
+    assert "evil.example" not in page.text
+    assert "<code>error</code>" in page.text
+    known = await harness.browser.get(
+        "/connect/done", params={"miro_error": "miro_error"}
+    )
+    assert "<code>miro_error</code>" in known.text

@@ -50,6 +50,7 @@ from miroconnect.web.metrics import CONTENT_TYPE_LATEST, MeteredTransport, Metri
 from miroconnect.web.pages import pages_router
 from miroconnect.web.problems import database_unavailable_response
 from miroconnect.web.proxy import PROXY_PATH, proxy_router
+from miroconnect.web.reasons import known_reasons
 from miroconnect.web.requestlog import RequestLogMiddleware
 from miroconnect.web.security import (
     FORM_LIMITS,
@@ -338,13 +339,15 @@ def _operator_routes(app: FastAPI, context: WebContext) -> None:
 
     @app.get("/connect/done", include_in_schema=False)
     async def done(request: Request) -> Response:
+        # The reason is shown only if it is one of ours: anyone can write a link here,
+        # and the page must not say what a stranger put in it.
+        error = request.query_params.get("miro_error")
+        if error is not None and error not in known_reasons():
+            error = "error"
         return context.render(
             request,
             "done.html",
-            {
-                "board_id": request.query_params.get("miro_board_id"),
-                "error": request.query_params.get("miro_error"),
-            },
+            {"board_id": request.query_params.get("miro_board_id"), "error": error},
         )
 
 
