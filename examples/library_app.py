@@ -2,7 +2,7 @@
 
 The host app keeps its own login; miroconnect adds the connect routes under `/connect`
 and the button's form on the host's own page. Run it against the Miro emulator with the
-README's recipe ("Try the library against the emulator"):
+recipe in the README's "Library" item ("to run it against the emulator"):
 
     .venv/bin/python examples/library_app.py      # http://127.0.0.1:8001/
 
