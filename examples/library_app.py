@@ -82,9 +82,14 @@ def make_app(settings: Settings | None = None, **parts: Any) -> FastAPI:
 if __name__ == "__main__":
     import uvicorn
 
+    from miroconnect.errors import ConfigurationError
     from miroconnect.logs import configure_logging_from_settings
 
     configure_logging_from_settings()  # MIROCONNECT_LOG_FORMAT / _LEVEL
+    try:
+        app = make_app()
+    except ConfigurationError as exc:  # every missing setting, named: no traceback
+        raise SystemExit(str(exc)) from None
     print(f"library app on http://{HOST}:{PORT}/ (Ctrl+C stops it)", flush=True)
     # No access log: Miro's callback carries the one-time code in its query string.
-    uvicorn.run(make_app(), host=HOST, port=PORT, access_log=False, log_config=None)
+    uvicorn.run(app, host=HOST, port=PORT, access_log=False, log_config=None)
