@@ -10,7 +10,7 @@ two apps, each one uvicorn process storing in a SQLite file of its own:
   consent at the emulator (302 back), the callback (state and browser checks, code
   exchange, token info, tokens encrypted and held, 303 to the app with `miro_result`), and
   the host's confirm (the held tokens become the user's connection, the board is created
-  through the exactly-once action runner, 201): 5 requests to the service, 1 to the
+  through the exactly-once action runner, 201): 4 requests to the service, 1 to the
   emulator, 3 from the service to the emulator;
 - *Authlib*: `bench/_authlib_app.py` (Authlib's Starlette client on httpx2, tokens in
   SQLite in plaintext, the board by a raw httpx2 call): `GET /login` (302 to Miro, state in
