@@ -214,6 +214,35 @@ async def test_calls_without_or_with_a_wrong_key_are_401(
             assert problem["status"] == 401 and problem["reason"] == reason
 
 
+async def test_every_route_of_the_api_checks_the_key_before_reading_the_body(
+    harness: Harness,
+) -> None:
+    # Every path of the service API in its OpenAPI document, with every method: a call
+    # without a key gets 401, even with a body that is not JSON at all (the key is
+    # checked before the body is read or parsed: no 422 that parsed it for a stranger).
+    async with harness.api(key=None) as api:
+        document = (await api.get("/openapi.json")).json()
+        calls = [
+            (
+                method.upper(),
+                path.replace("{user_id}", USER).replace("{path}", "v2/boards"),
+            )
+            for path, operations in document["paths"].items()
+            if path.startswith("/api/")
+            for method in operations
+        ]
+        assert len(calls) >= 10  # the boards, connection, token and proxy routes
+        for method, path in calls:
+            answer = await api.request(
+                method,
+                path,
+                content=b"{not json",
+                headers={"content-type": "application/json"},
+            )
+            assert answer.status_code == 401, (method, path, answer.text)
+            assert answer.json()["reason"] == "missing_api_key"
+
+
 async def test_every_configured_key_works(harness: Harness) -> None:
     async with harness.api(key="other-key-abcdefghijkl") as api:
         answer = await api.get(BOARDS)

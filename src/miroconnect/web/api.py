@@ -58,7 +58,7 @@ from miroconnect.web.api_common import (
     reraise_if_not_miros,
 )
 from miroconnect.web.context import WebContext
-from miroconnect.web.dependencies import APIContextDep, APIKeyDep
+from miroconnect.web.dependencies import APIKeyRoute, ContextDep
 from miroconnect.web.problems import Problem, ProblemError
 from miroconnect.web.replies import board_record, safe_view_link
 from miroconnect.web.schemas import (
@@ -164,7 +164,7 @@ def _board_created(context: WebContext, result: ActionResult, name: str) -> Resp
     return json_answer(created, 201)
 
 
-router = APIRouter(dependencies=[APIKeyDep], tags=["service API"])
+router = APIRouter(route_class=APIKeyRoute, tags=["service API"])
 
 
 @router.post(
@@ -181,7 +181,7 @@ router = APIRouter(dependencies=[APIKeyDep], tags=["service API"])
     },
 )
 async def create_board(
-    context: APIContextDep,
+    context: ContextDep,
     user_id: UserIdPath,
     body: BoardCreate,
     idempotency_key: Annotated[
@@ -227,7 +227,7 @@ async def create_board(
 
 @router.get("/users/{user_id}/boards", responses=_problems(401, 422, 503))
 async def list_boards(
-    context: APIContextDep,
+    context: ContextDep,
     user_id: UserIdPath,
     limit: Annotated[int, Query(ge=1, le=100)] = 20,
     cursor: Annotated[
@@ -248,7 +248,7 @@ async def list_boards(
 
 
 @router.get("/users/{user_id}/connection", responses=_problems(401, 422, 500, 502, 503))
-async def get_connection(context: APIContextDep, user_id: UserIdPath) -> Connection:
+async def get_connection(context: ContextDep, user_id: UserIdPath) -> Connection:
     """A user's Miro connection: status, Miro user, team and scopes."""
     return _connection(await read_connection(context, user_id))
 
@@ -260,7 +260,7 @@ async def get_connection(context: APIContextDep, user_id: UserIdPath) -> Connect
     responses=_problems(401, 403, 422, 503),
 )
 async def start_connection(
-    context: APIContextDep, user_id: UserIdPath, body: ConnectionStart
+    context: ContextDep, user_id: UserIdPath, body: ConnectionStart
 ) -> Response:
     """Connect (or reconnect) a user to Miro with nothing else to do: send the browser
     to `authorize_url`, then confirm the `miro_result` it comes back with."""
@@ -290,7 +290,7 @@ async def start_connection(
     },
 )
 async def confirm_connection(
-    context: APIContextDep, user_id: UserIdPath, body: ConsentConfirm
+    context: ContextDep, user_id: UserIdPath, body: ConsentConfirm
 ) -> Response:
     """Say which of your users came back from Miro with `miro_result`.
 
@@ -330,7 +330,7 @@ async def confirm_connection(
     response_class=Response,
     responses=_problems(401, 422, 500, 502, 503),
 )
-async def delete_connection(context: APIContextDep, user_id: UserIdPath) -> Response:
+async def delete_connection(context: ContextDep, user_id: UserIdPath) -> Response:
     """Revoke the user's tokens at Miro and forget them (no error if none)."""
     try:
         await context.vault.disconnect(app_user_id=user_id)

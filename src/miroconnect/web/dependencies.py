@@ -3,9 +3,12 @@
 from __future__ import annotations
 
 import hmac
-from typing import Annotated
+from collections.abc import Callable, Coroutine
+from typing import Annotated, Any
 
 from fastapi import Depends, Request
+from fastapi.routing import APIRoute
+from starlette.responses import Response
 
 from miroconnect.errors import (
     CSRFRejectedError,
@@ -18,8 +21,7 @@ from miroconnect.web.problems import ProblemError
 from miroconnect.web.security import CSRF_FIELD, FORM_LIMITS, cross_site
 
 __all__ = [
-    "APIContextDep",
-    "APIKeyDep",
+    "APIKeyRoute",
     "ContextDep",
     "CSRFDep",
     "database_ready",
@@ -94,15 +96,11 @@ async def reference_app_user_id(account: OptionalAccountDep) -> str:
     return account.app_user_id
 
 
-async def require_api_key(request: Request) -> WebContext:
-    """Accept only `Authorization: Bearer <key>` with one of the configured keys; the
-    app's `WebContext` for the caller that sent one.
+def require_api_key(request: Request) -> None:
+    """Accept only `Authorization: Bearer <key>` with one of the configured keys.
 
     Every configured key is compared, in constant time, so the answer time does not say
-    how much of a key was right or which key matched. The context is taken from the
-    request here, not through `ContextDep`: FastAPI solves each dependency of a
-    dependency anew on every request (its answer cached, its solving not), and this one
-    runs on every API call.
+    how much of a key was right or which key matched.
     """
     context = _context(request)
     header = request.headers.get("authorization", "")
@@ -123,10 +121,26 @@ async def require_api_key(request: Request) -> WebContext:
         raise ProblemError(
             401, "the API key is not valid", reason="invalid_api_key", headers=challenge
         )
-    return context
 
 
-# The service API's routers depend on the key (no route of theirs can leave it out);
-# their routes take the context as `APIContextDep`: the same call, run once a request.
-APIKeyDep = Depends(require_api_key)
-APIContextDep = Annotated[WebContext, APIKeyDep]
+Handler = Callable[[Request], Coroutine[Any, Any, Response]]
+
+
+class APIKeyRoute(APIRoute):
+    """A route of the service API: the caller's API key is checked first.
+
+    Give it to a router (`APIRouter(route_class=APIKeyRoute)`): every route of that
+    router checks the key (`require_api_key`) before anything else runs for it, so no
+    route can leave it out, and a caller without a key is refused before its body is
+    read or parsed, or any dependency solved. (A router-level dependency would run only
+    after FastAPI had read and parsed the body, and cost a dependency solve a request.)
+    """
+
+    def get_route_handler(self) -> Handler:
+        handler = super().get_route_handler()
+
+        async def keyed(request: Request) -> Response:
+            require_api_key(request)
+            return await handler(request)
+
+        return keyed

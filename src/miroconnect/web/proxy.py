@@ -61,7 +61,7 @@ from miroconnect.web.api_common import (
     reraise_if_not_miros,
 )
 from miroconnect.web.context import WebContext
-from miroconnect.web.dependencies import APIContextDep, APIKeyDep
+from miroconnect.web.dependencies import APIKeyRoute, ContextDep
 from miroconnect.web.live import ReturnURLHeader, connection_required, live_connection
 from miroconnect.web.problems import Problem, ProblemError
 from miroconnect.web.proxy_target import (
@@ -144,7 +144,7 @@ MiroPath = Annotated[
 
 async def proxy(
     request: Request,
-    context: APIContextDep,
+    context: ContextDep,
     user_id: UserIdPath,
     path: MiroPath,
     idempotency_key: IdempotencyKeyHeader = None,
@@ -348,7 +348,7 @@ async def _problem(
 
 def proxy_router() -> APIRouter:
     """The proxy's routes (mount under `/api/v1`), one per method."""
-    router = APIRouter(dependencies=[APIKeyDep], tags=["service API: Miro proxy"])
+    router = APIRouter(route_class=APIKeyRoute, tags=["service API: Miro proxy"])
     for method in METHODS:
         router.add_api_route(
             "/users/{user_id}/miro/{path:path}",

@@ -24,7 +24,7 @@ from miroconnect.errors import (
 )
 from miroconnect.logs import log_event
 from miroconnect.web.api_common import UserIdPath, json_answer, reraise_if_not_miros
-from miroconnect.web.dependencies import APIContextDep, APIKeyDep
+from miroconnect.web.dependencies import APIKeyRoute, ContextDep
 from miroconnect.web.live import ReturnURLHeader, connection_required, live_connection
 from miroconnect.web.problems import Problem, ProblemError
 from miroconnect.web.schemas import AccessToken, ConnectionRequired
@@ -35,7 +35,7 @@ TOKEN_VALID_FOR = timedelta(minutes=5)
 
 logger = logging.getLogger(__name__)
 
-router = APIRouter(dependencies=[APIKeyDep], tags=["service API"])
+router = APIRouter(route_class=APIKeyRoute, tags=["service API"])
 
 
 @router.post(
@@ -61,7 +61,7 @@ router = APIRouter(dependencies=[APIKeyDep], tags=["service API"])
     },
 )
 async def issue_token(
-    context: APIContextDep, user_id: UserIdPath, return_url: ReturnURLHeader = None
+    context: ContextDep, user_id: UserIdPath, return_url: ReturnURLHeader = None
 ) -> Response:
     """A user's Miro access token, valid for at least 5 more minutes (refreshed first
     if needed), for your app's own calls to Miro. Never cache it, never send it to a
