@@ -201,7 +201,7 @@ def test_demo_says_which_port_is_taken_before_it_starts(tmp_path: Path) -> None:
             env=clean_env(),
         )
     assert result.exit_code == 2
-    assert f"Port {taken} on 127.0.0.1 is in use by another program" in result.output
+    assert f"port {taken} on 127.0.0.1 is in use by another program" in result.output
     assert "--port" in result.output
     assert "Press Ctrl+C" not in result.output  # no banner for a demo that cannot run
     assert "Traceback" not in result.output

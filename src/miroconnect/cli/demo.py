@@ -80,7 +80,11 @@ def register(app: typer.Typer) -> None:
     ) -> None:
         """Run the reference app with the Miro emulator as Miro (offline, SQLite)."""
         from miroconnect.cli.emulator import is_loopback
-        from miroconnect.cli.servers import default_emulator_port, ports_in_use
+        from miroconnect.cli.servers import (
+            default_emulator_port,
+            in_use_text,
+            ports_in_use,
+        )
         from miroconnect.logs import configure_logging
 
         # A terminal a person reads: readable lines, and only warnings unless asked
@@ -100,9 +104,9 @@ def register(app: typer.Typer) -> None:
         taken = ports_in_use(host, (port, emulator_port))
         if taken:
             typer.echo(
-                f"Port {', '.join(map(str, taken))} on {host} is in use by another "
-                "program: choose free ones with --port (the app) and --emulator-port "
-                "(the emulator); with make: DEMO_PORT=... DEMO_EMULATOR_PORT=...",
+                f"The demo cannot start: {in_use_text(host, taken)}. Choose free ones "
+                "with --port (the app) and --emulator-port (the emulator); with make: "
+                "DEMO_PORT=... DEMO_EMULATOR_PORT=...",
                 err=True,
             )
             raise typer.Exit(code=2)

@@ -125,7 +125,11 @@ def register(app: typer.Typer) -> None:
         """
         import asyncio
 
-        from miroconnect.cli.servers import default_emulator_port, ports_in_use
+        from miroconnect.cli.servers import (
+            default_emulator_port,
+            in_use_text,
+            ports_in_use,
+        )
         from miroconnect.config import is_loopback
         from miroconnect.storage.migrate import schema_problem
         from miroconnect.web.checks import settings_problems
@@ -161,8 +165,7 @@ def register(app: typer.Typer) -> None:
         if taken:
             _refuse(
                 [
-                    f"port {', '.join(map(str, taken))} on {host} is in use by another "
-                    "program: choose a free one with --port"
+                    f"{in_use_text(host, taken)}: choose a free one with --port"
                     + ("" if emulated is None else " (the emulator's: --emulator-port)")
                 ]
             )

@@ -18,6 +18,7 @@ from typing import Any
 __all__ = [
     "EMULATOR_PORT_OFFSET",
     "default_emulator_port",
+    "in_use_text",
     "ports_in_use",
     "serve_together",
 ]
@@ -52,6 +53,15 @@ def ports_in_use(host: str, ports: Iterable[int]) -> list[int]:
                 if error.errno == errno.EADDRINUSE:
                     taken.append(port)
     return taken
+
+
+def in_use_text(host: str, taken: list[int]) -> str:
+    """`port 8000 on 127.0.0.1 is in use`, or `ports 8000 and 8765 ... are`."""
+    if len(taken) == 1:
+        return f"port {taken[0]} on {host} is in use by another program"
+    return (
+        f"ports {' and '.join(map(str, taken))} on {host} are in use by another program"
+    )
 
 
 class _Server:
