@@ -225,6 +225,22 @@ def test_text_format_is_redacted_too() -> None:
 
 
 @pytest.mark.usefixtures("restore_logging")
+def test_text_format_escapes_control_characters() -> None:
+    # A request path can carry a NUL, an escape sequence or a line break: on a terminal
+    # they would act, and a line break would start a forged line.
+    stream = io.StringIO()
+    configure_logging(json=False, stream=stream)
+    logger = logging.getLogger("miroconnect.x")
+    logger.info("invalid request on %s", "/users/a\x00b\x1b[2Jc\nfake.line")
+    log_event(logger, "x.y", path="/p\rq\x7f")
+    text = stream.getvalue()
+    assert text.count("\n") == 2  # one line each
+    assert "a\\x00b\\x1b[2Jc\\x0afake.line" in text
+    assert "path=/p\\x0dq\\x7f" in text
+    assert not any(ch in text.replace("\n", "") for ch in "\x00\x1b\r\x7f")
+
+
+@pytest.mark.usefixtures("restore_logging")
 def test_configuring_from_settings_falls_back_on_a_bad_level() -> None:
     stream = io.StringIO()
     configure_logging_from_settings(

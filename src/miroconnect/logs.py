@@ -304,16 +304,27 @@ class JSONFormatter(logging.Formatter):
         return _ENCODER.encode(out)
 
 
+# Control characters (a NUL, an escape sequence, a line break) in a logged value: a
+# request path or a header can carry them, and on a terminal they would act.
+_CONTROL = re.compile(r"[\x00-\x1f\x7f]")
+
+
+def _printable(text: str) -> str:
+    """`text` with each control character written as `\\xNN`."""
+    return _CONTROL.sub(lambda found: f"\\x{ord(found.group()):02x}", text)
+
+
 class TextFormatter(logging.Formatter):
-    """Human-readable lines for development, redacted the same way."""
+    """Human-readable lines for development, redacted the same way; control characters
+    in what was logged are escaped (JSON lines escape them by themselves)."""
 
     def format(self, record: logging.LogRecord) -> str:
         event, message, fields = _record_fields(record)
         ts = datetime.fromtimestamp(record.created, UTC).strftime("%H:%M:%S")
-        parts = [f"{ts} {record.levelname:<7} {event}"]
+        parts = [f"{ts} {record.levelname:<7} {_printable(event)}"]
         if message is not None:
-            parts.append(message)
-        parts.extend(f"{key}={value}" for key, value in fields.items())
+            parts.append(_printable(message))
+        parts.extend(f"{key}={_printable(str(value))}" for key, value in fields.items())
         rid = current_request_id()
         if rid:
             parts.append(f"request_id={rid}")
