@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import asyncio
 import json
+import logging
 import threading
 import time
 from collections.abc import AsyncIterator
@@ -24,6 +25,7 @@ from sqlalchemy.exc import StatementError
 
 from miroconnect.emulator import EmulatorClient, create_emulator, emulator_transport
 from miroconnect.errors import ConfigurationError
+from miroconnect.logs import JSONFormatter
 from miroconnect.oauth.miro import MiroOAuthConfig
 from miroconnect.storage.accounts import SQLAccountStore
 from miroconnect.storage.db import Database
@@ -412,3 +414,24 @@ async def test_the_done_page_shows_only_reasons_of_its_own(harness: Harness) -> 
         "/connect/done", params={"miro_error": "miro_error"}
     )
     assert "<code>miro_error</code>" in known.text
+
+
+async def test_sign_ins_leave_an_audit_trail_without_names_or_passwords(
+    harness: Harness, caplog: pytest.LogCaptureFixture
+) -> None:
+    caplog.set_level(logging.INFO, logger="miroconnect.web.pages")
+    await harness.sign_up("ada", "lovelace-1843")
+    await harness.browser.post("/signout", data=await harness.home_form("/signout"))
+    for _ in range(PER_USERNAME):
+        await sign_in(harness, "ada", "guess-guess-1")
+    await sign_in(harness, "ada", "lovelace-1843")  # throttled: the name's limit
+    harness.clock.advance(15 * 60 + 1)
+    await sign_in(harness, "ada", "lovelace-1843")
+    lines = [JSONFormatter().format(record) for record in caplog.records]
+    events = [json.loads(line)["event"] for line in lines]
+    assert events == ["account.signin_failed"] * PER_USERNAME + [
+        "account.signin_throttled",
+        "account.signed_in",
+    ]
+    assert all("client" in json.loads(line) for line in lines)
+    assert not any("ada" in line or "guess-guess" in line for line in lines)

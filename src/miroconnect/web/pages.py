@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import logging
 import math
 import re
 import secrets
@@ -13,6 +14,7 @@ from fastapi import APIRouter, Form, Query, Request
 from starlette.responses import RedirectResponse, Response
 
 from miroconnect.errors import MiroConnectError, UsernameTakenError
+from miroconnect.logs import log_event
 from miroconnect.web.context import WebContext
 from miroconnect.web.dependencies import ContextDep, CSRFDep, OptionalAccountDep
 from miroconnect.web.reasons import failure_text
@@ -20,6 +22,8 @@ from miroconnect.web.replies import safe_view_link
 from miroconnect.web.security import FORM_LIMITS
 
 __all__ = ["live_embed_url", "pages_router", "router"]
+
+logger = logging.getLogger(__name__)
 
 _USERNAME = re.compile(r"^[A-Za-z0-9_.-]{1,64}$")
 # New accounts; the demo's seeded account (demo/demo) is made by `miroconnect demo` itself.
@@ -129,9 +133,23 @@ async def signin(
     if wait is None and known:
         wait = await _username_attempt(context, username)
     if wait is not None:
+        # The name is not logged: a password typed into its field would be.
+        log_event(
+            logger,
+            "account.signin_throttled",
+            level=logging.WARNING,
+            client=_client(request),
+            retry_after=wait,
+        )
         return _too_many(context, request, "signin.html", wait, username, known)
     account = await context.accounts.authenticate(username, password) if known else None
     if account is None:
+        log_event(
+            logger,
+            "account.signin_failed",
+            level=logging.WARNING,
+            client=_client(request),
+        )
         return context.render(
             request,
             "signin.html",
@@ -142,6 +160,9 @@ async def signin(
         )
     # Only failures count against the name: the attempt counted for it is given back.
     await context.throttle.give_back(_user_key(username))
+    log_event(
+        logger, "account.signed_in", account_id=account.id, client=_client(request)
+    )
     response = RedirectResponse("/", status_code=303)
     await context.sessions.sign_in(request, response, account.id)
     return response
@@ -202,12 +223,16 @@ def _user_key(username: str) -> str:
     return f"signin:user:{username.lower()}"
 
 
+def _client(request: Request) -> str:
+    """The client's address (the proxy's `X-Forwarded-For`, when it is trusted)."""
+    return request.client.host if request.client else "unknown"
+
+
 async def _throttled(context: WebContext, request: Request) -> int | None:
     """Seconds to wait when this client address has tried too often; `None` to go on.
     Counts the attempt against the address."""
-    address = request.client.host if request.client else "unknown"
     by_address = await context.throttle.hit(
-        f"signin:address:{address}", window_seconds=THROTTLE_WINDOW
+        f"signin:address:{_client(request)}", window_seconds=THROTTLE_WINDOW
     )
     if by_address.count > PER_ADDRESS:
         return max(1, math.ceil(by_address.ends_at - context.clock().timestamp()))
