@@ -2,7 +2,10 @@
 
 from __future__ import annotations
 
+import os
+import stat
 from datetime import UTC, datetime
+from pathlib import Path
 
 import pytest
 from alembic.autogenerate import compare_metadata
@@ -56,6 +59,20 @@ async def test_upgrade_head_matches_the_models(database_url: str) -> None:
     assert {"connections", "pending_authorizations"} <= tables
     assert await current_revision(database_url) is not None
     await upgrade(database_url)  # idempotent
+
+
+async def test_upgrade_makes_a_new_sqlite_file_private(tmp_path: Path) -> None:
+    # Under the usual umask (022) SQLite would make it readable by every local user.
+    previous = os.umask(0o022)
+    try:
+        await upgrade(f"sqlite+aiosqlite:///{tmp_path / 'new.db'}")
+        kept = tmp_path / "kept.db"
+        kept.touch(mode=0o640)
+        await upgrade(f"sqlite+aiosqlite:///{kept}")
+    finally:
+        os.umask(previous)
+    assert stat.S_IMODE((tmp_path / "new.db").stat().st_mode) == 0o600
+    assert stat.S_IMODE(kept.stat().st_mode) == 0o640  # a file that existed is left
 
 
 async def test_first_revision_is_0001(database_url: str) -> None:

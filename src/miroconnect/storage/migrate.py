@@ -6,8 +6,11 @@ wheel can upgrade its database with `miroconnect db upgrade`, no `alembic.ini` n
 
 from __future__ import annotations
 
+import contextlib
+import os
 from collections.abc import Callable
 from dataclasses import dataclass
+from pathlib import Path
 
 from alembic import command
 from alembic.config import Config
@@ -70,6 +73,7 @@ async def _migrate(
     encryption_keys: str | None,
 ) -> None:
     config = alembic_config()
+    _create_private(sqlite_file(database_url))
 
     def run(connection: Connection) -> None:
         config.attributes["connection"] = connection
@@ -89,6 +93,17 @@ async def _migrate(
                 await connection.exec_driver_sql("PRAGMA journal_mode = WAL")
     finally:
         await engine.dispose()
+
+
+def _create_private(path: Path | None) -> None:
+    """Make a SQLite database file that does not exist yet readable by its owner only
+    (SQLite gives its WAL and shared-memory files the same mode). It holds the tokens,
+    encrypted: with the key, anyone who could read the file could read them."""
+    if path is None or path.exists():
+        return
+    with contextlib.suppress(FileExistsError, FileNotFoundError):
+        # FileNotFoundError: its folder is missing, which SQLite reports better.
+        os.close(os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600))
 
 
 async def current_revision(database_url: str) -> str | None:
