@@ -99,10 +99,11 @@ def _create_private(path: Path | None) -> None:
     """Make a SQLite database file that does not exist yet readable by its owner only
     (SQLite gives its WAL and shared-memory files the same mode). It holds the tokens,
     encrypted: with the key, anyone who could read the file could read them."""
-    if path is None or path.exists():
+    if path is None:
         return
+    # FileExistsError: made before (its mode is left); FileNotFoundError: its folder is
+    # missing, which SQLite reports better.
     with contextlib.suppress(FileExistsError, FileNotFoundError):
-        # FileNotFoundError: its folder is missing, which SQLite reports better.
         os.close(os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600))
 
 

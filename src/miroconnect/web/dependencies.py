@@ -38,8 +38,8 @@ def _context(request: Request) -> WebContext:
 
 async def get_context(request: Request) -> WebContext:
     """The app's `WebContext`."""
-    # `async def` for this and `require_api_key`, though neither awaits: FastAPI runs a
-    # plain `def` dependency in its thread pool, a thread hop on every request.
+    # `async def` though it does not await: FastAPI runs a plain `def` dependency in its
+    # thread pool, a thread hop on every request.
     return _context(request)
 
 

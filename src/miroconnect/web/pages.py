@@ -231,12 +231,8 @@ def _client(request: Request) -> str:
 async def _throttled(context: WebContext, request: Request) -> int | None:
     """Seconds to wait when this client address has tried too often; `None` to go on.
     Counts the attempt against the address."""
-    by_address = await context.throttle.hit(
-        f"signin:address:{_client(request)}", window_seconds=THROTTLE_WINDOW
-    )
-    if by_address.count > PER_ADDRESS:
-        return max(1, math.ceil(by_address.ends_at - context.clock().timestamp()))
-    return None
+    address_key = f"signin:address:{_client(request)}"
+    return await _counted(context, address_key, PER_ADDRESS)
 
 
 async def _username_attempt(context: WebContext, username: str) -> int | None:
@@ -248,11 +244,15 @@ async def _username_attempt(context: WebContext, username: str) -> int | None:
     checked (a read before and a count after let all of them through). A success gives
     its attempt back (`SQLThrottle.give_back`).
     """
-    by_user = await context.throttle.hit(
-        _user_key(username), window_seconds=THROTTLE_WINDOW
-    )
-    if by_user.count > PER_USERNAME:
-        return max(1, math.ceil(by_user.ends_at - context.clock().timestamp()))
+    return await _counted(context, _user_key(username), PER_USERNAME)
+
+
+async def _counted(context: WebContext, key: str, limit: int) -> int | None:
+    """Count one attempt against `key`; seconds until its window ends when that makes
+    more than `limit`, else `None`."""
+    window = await context.throttle.hit(key, window_seconds=THROTTLE_WINDOW)
+    if window.count > limit:
+        return max(1, math.ceil(window.ends_at - context.clock().timestamp()))
     return None
 
 
