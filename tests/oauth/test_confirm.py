@@ -33,7 +33,10 @@ from miroconnect.oauth.tokens import ConnectionStatus
 from miroconnect.storage.models import PendingConsentRow
 from support import CLIENT_SECRET, FakeClock
 from support.oauth import ProbeRunner, consent
+from support.statements import statement_kind, statements
 
+# What a transaction sends around its statements (SQLite: `BEGIN IMMEDIATE`).
+OTHER = {"BEGIN", "COMMIT", "ROLLBACK", "SAVEPOINT", "RELEASE"}
 BOARD = PendingAction("create_board", {"name": "Sprint 12"}, idempotency_key="api:k1")
 
 
@@ -128,6 +131,24 @@ async def test_confirm_by_the_flows_user_connects_and_runs_the_action_once(
     # tests/web/test_confirm.py); the probe runner just records the calls.
     keys = {action.idempotency_key for action, _ in runner.runs}
     assert keys == {"api:k1"}
+
+
+async def test_a_first_connection_is_confirmed_in_three_statements(
+    stack: Stack, flow: ConnectFlow, emulator: Starlette
+) -> None:
+    # The consent locked and read, the connection inserted, the consent marked: one
+    # transaction, no ORM unit of work while the consent's lock is held.
+    outcome = await held(flow, emulator, user="user-1", action=None)
+    with statements() as seen:
+        confirmed = await flow.confirm("user-1", outcome.result_token)
+    assert not confirmed.repeated
+    kinds = [statement_kind(s) for s in seen if statement_kind(s) not in OTHER]
+    assert kinds == [
+        "SELECT pending_consents",
+        "INSERT connections",
+        "UPDATE pending_consents",
+    ]
+    assert await stack.vault.connection_for("user-1") == confirmed.connection
 
 
 async def test_confirm_for_another_user_revokes_the_grant_and_stores_nothing(

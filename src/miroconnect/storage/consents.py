@@ -13,9 +13,10 @@ from __future__ import annotations
 
 from collections.abc import Callable, Sequence
 from datetime import datetime
-from typing import Any
+from typing import Any, cast
 
-from sqlalchemy import delete, or_, select, update
+from sqlalchemy import Connection as SQLConnection
+from sqlalchemy import Table, bindparam, delete, or_, select, update
 from sqlalchemy.orm import Session
 
 from miroconnect.crypto import TokenCipher
@@ -29,15 +30,20 @@ from miroconnect.oauth.tokens import Connection, MiroIdentity
 from miroconnect.storage.connection_rows import (
     action_columns,
     action_of,
+    fill_row,
+    new_row,
+    to_connection,
     upsert_connection_now,
 )
 from miroconnect.storage.db import Database
 from miroconnect.storage.flow_statements import FlowStatements, row_values
 from miroconnect.storage.models import PendingConsentRow
-from miroconnect.storage.outbox import Outbox
+from miroconnect.storage.outbox import CONNECTION_CREATED, Outbox, connection_event
 from miroconnect.storage.sealing import open_tokens, seal_tokens
 
 __all__ = ["SQLConsentStore"]
+
+H = cast(Table, PendingConsentRow.__table__)
 
 
 def _to_consent(cipher: TokenCipher, row: PendingConsentRow) -> HeldConsent:
@@ -62,35 +68,75 @@ def _to_consent(cipher: TokenCipher, row: PendingConsentRow) -> HeldConsent:
 
 
 def _activate_now(
-    session: Session,
+    connection: SQLConnection,
+    statements: _Statements,
     cipher: TokenCipher,
-    row: PendingConsentRow,
     consent: HeldConsent,
     *,
     now: datetime,
     outbox: Outbox | None,
 ) -> Connection:
-    """The held consent's tokens become the flow user's connection, in `session`'s
-    transaction; the consent is `confirmed` and keeps no tokens."""
+    """The held consent's tokens become the flow user's connection, in `connection`'s
+    transaction; the consent is `confirmed` and keeps no tokens.
+
+    A first connection (the common case) is one `INSERT ... ON CONFLICT DO NOTHING`; a
+    reconnect, whose (user, team) row exists, locks and updates that row as the callback
+    does (`upsert_connection_now`)."""
     if consent.tokens is None or consent.status is not ConsentStatus.HELD:
         raise ValueError("only a held consent with its tokens can be activated")
-    connection = upsert_connection_now(
-        session,
-        cipher,
-        app_user_id=consent.app_user_id,
-        identity=consent.identity,
-        tokens=consent.tokens,
-        now=now,
-        outbox=outbox,
+    row = new_row(consent.app_user_id, consent.identity.team_id, now)
+    fill_row(cipher, row, consent.identity, consent.tokens, now)
+    inserted = connection.execute(statements.insert_connection, row_values(row)).first()
+    if inserted is not None:
+        made = to_connection(row)
+        if outbox is not None:
+            event = connection_event(CONNECTION_CREATED, made)
+            outbox.add_now(connection, event, now=now)
+    else:
+        with Session(bind=connection) as session:
+            made = upsert_connection_now(
+                session,
+                cipher,
+                app_user_id=consent.app_user_id,
+                identity=consent.identity,
+                tokens=consent.tokens,
+                now=now,
+                outbox=outbox,
+            )
+    connection.execute(
+        statements.confirm,
+        {"consent": consent.id, "now": now, "connection": made.id},
     )
-    row.status = ConsentStatus.CONFIRMED.value
-    row.decided_at = now
-    row.connection_id = connection.id
-    row.access_token_ciphertext = None
-    row.refresh_token_ciphertext = None
-    row.key_id = None
-    session.flush()
-    return connection
+    return made
+
+
+class _Statements:
+    """The confirm's statements, built once: Core, no ORM unit of work in the
+    transaction that holds the consent's lock (on SQLite, the write lock)."""
+
+    def __init__(self, flow: FlowStatements) -> None:
+        now = bindparam("now", type_=H.c.decided_at.type)
+        consent = H.c.id == bindparam("consent")
+        self.lock = (
+            select(H).where(H.c.result_hash == bindparam("hash")).with_for_update()
+        )
+        self.confirm = (
+            update(H)
+            .where(consent)
+            .values(
+                status=ConsentStatus.CONFIRMED.value,
+                decided_at=now,
+                connection_id=bindparam("connection"),
+                access_token_ciphertext=None,
+                refresh_token_ciphertext=None,
+                key_id=None,
+            )
+        )
+        # `refused` or `expired`: the tokens stay until they are revoked at Miro.
+        self.close = (
+            update(H).where(consent).values(status=bindparam("status"), decided_at=now)
+        )
+        self.insert_connection = flow.insert_connection.statement
 
 
 class SQLConsentStore:
@@ -103,7 +149,9 @@ class SQLConsentStore:
         self.db = db
         self.cipher = cipher
         self.outbox = outbox
-        self._insert = FlowStatements(db).hold_consent
+        flow = FlowStatements(db)
+        self._insert = flow.hold_consent
+        self._sql = _Statements(flow)
 
     async def hold_consent(self, consent: NewHeldConsent) -> None:
         """One INSERT of the consent, its tokens sealed to the new row."""
@@ -138,29 +186,32 @@ class SQLConsentStore:
         wait for the event loop). Once it has started, cancelling the caller does not
         stop it: a decision may be committed that the caller never hears of (a repeat
         of the confirm answers it; the maintenance job revokes a refused one)."""
-        cipher, outbox = self.cipher, self.outbox
+        cipher, outbox, sql = self.cipher, self.outbox, self._sql
 
-        def work(session: Session) -> DecidedConsent | None:
-            row = session.scalar(
-                select(PendingConsentRow)
-                .where(PendingConsentRow.result_hash == result_hash)
-                .with_for_update()
-            )
-            if row is None:
+        def work(connection: SQLConnection) -> DecidedConsent | None:
+            found = connection.execute(sql.lock, {"hash": result_hash}).first()
+            if found is None:
                 return None
-            consent = _to_consent(cipher, row)
+            # A transient ORM object: its ciphertexts open as a consent's (`sealing`).
+            consent = _to_consent(cipher, PendingConsentRow(**found._mapping))
             status = decide(consent)
             made = None
             if status is ConsentStatus.CONFIRMED:
                 made = _activate_now(
-                    session, cipher, row, consent, now=now, outbox=outbox
+                    connection, sql, cipher, consent, now=now, outbox=outbox
                 )
             elif status is not None:
-                _close(row, status, now=now)
-                session.flush()
+                if status not in (ConsentStatus.REFUSED, ConsentStatus.EXPIRED):
+                    raise ValueError(
+                        f"a consent is closed as refused or expired, not {status}"
+                    )
+                connection.execute(
+                    sql.close,
+                    {"consent": consent.id, "status": status.value, "now": now},
+                )
             return DecidedConsent(consent, status, made)
 
-        decided = await self.db.run_in_session(work)
+        decided = await self.db.run_in_transaction(work)
         if outbox is not None and decided is not None and decided.connection:
             outbox.written()  # committed: a woken worker finds the event
         return decided
@@ -223,11 +274,3 @@ class SQLConsentStore:
                 )
             )
             return int(result.rowcount or 0)
-
-
-def _close(row: PendingConsentRow, status: ConsentStatus, *, now: datetime) -> None:
-    """`refused` or `expired`; the tokens stay until they are revoked at Miro."""
-    if status not in (ConsentStatus.REFUSED, ConsentStatus.EXPIRED):
-        raise ValueError(f"a consent is closed as refused or expired, not {status}")
-    row.status = status.value
-    row.decided_at = now

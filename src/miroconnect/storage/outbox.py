@@ -237,10 +237,12 @@ class Outbox:
         await session.execute(self._insert, self._params(event, now))
         self._notify()
 
-    def add_now(self, session: Session, event: NewEvent, *, now: datetime) -> None:
-        """`add` in a synchronous session (`Database.run_in_transaction`'s work, maybe
-        on another thread): the listeners are not told; call `written` afterwards, on
-        the event loop."""
+    def add_now(
+        self, session: Session | SQLConnection, event: NewEvent, *, now: datetime
+    ) -> None:
+        """`add` in a synchronous session or connection (`Database.run_in_transaction`'s
+        work, maybe on another thread): the listeners are not told; call `written`
+        afterwards, on the event loop."""
         session.execute(self._insert, self._params(event, now))
 
     def written(self) -> None:
