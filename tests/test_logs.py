@@ -232,12 +232,12 @@ def test_text_format_escapes_control_characters() -> None:
     configure_logging(json=False, stream=stream)
     logger = logging.getLogger("miroconnect.x")
     logger.info("invalid request on %s", "/users/a\x00b\x1b[2Jc\nfake.line")
-    log_event(logger, "x.y", path="/p\rq\x7f")
+    log_event(logger, "x.y", path="/p\rq\x7f\x9b2J")  # C1's one-byte CSI too
     text = stream.getvalue()
     assert text.count("\n") == 2  # one line each
     assert "a\\x00b\\x1b[2Jc\\x0afake.line" in text
-    assert "path=/p\\x0dq\\x7f" in text
-    assert not any(ch in text.replace("\n", "") for ch in "\x00\x1b\r\x7f")
+    assert "path=/p\\x0dq\\x7f\\x9b2J" in text
+    assert not any(ch in text.replace("\n", "") for ch in "\x00\x1b\r\x7f\x9b")
 
 
 @pytest.mark.usefixtures("restore_logging")

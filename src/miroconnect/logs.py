@@ -67,6 +67,7 @@ __all__ = [
     "get_logger",
     "log_event",
     "new_request_id",
+    "printable",
     "redact",
     "redact_value",
     "request_context",
@@ -304,12 +305,13 @@ class JSONFormatter(logging.Formatter):
         return _ENCODER.encode(out)
 
 
-# Control characters (a NUL, an escape sequence, a line break) in a logged value: a
-# request path or a header can carry them, and on a terminal they would act.
-_CONTROL = re.compile(r"[\x00-\x1f\x7f]")
+# Control characters (a NUL, an escape sequence, a line break; C1's single-byte CSI
+# too) in a logged or printed value: a request path, a header or a Miro user's name can
+# carry them, and on a terminal they would act.
+_CONTROL = re.compile(r"[\x00-\x1f\x7f-\x9f]")
 
 
-def _printable(text: str) -> str:
+def printable(text: str) -> str:
     """`text` with each control character written as `\\xNN`."""
     return _CONTROL.sub(lambda found: f"\\x{ord(found.group()):02x}", text)
 
@@ -321,10 +323,10 @@ class TextFormatter(logging.Formatter):
     def format(self, record: logging.LogRecord) -> str:
         event, message, fields = _record_fields(record)
         ts = datetime.fromtimestamp(record.created, UTC).strftime("%H:%M:%S")
-        parts = [f"{ts} {record.levelname:<7} {_printable(event)}"]
+        parts = [f"{ts} {record.levelname:<7} {printable(event)}"]
         if message is not None:
-            parts.append(_printable(message))
-        parts.extend(f"{key}={_printable(str(value))}" for key, value in fields.items())
+            parts.append(printable(message))
+        parts.extend(f"{key}={printable(str(value))}" for key, value in fields.items())
         rid = current_request_id()
         if rid:
             parts.append(f"request_id={rid}")

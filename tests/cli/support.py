@@ -48,8 +48,10 @@ def seed(
     users: list[str],
     *,
     keys: str = KEY1,
+    miro_users: list[str] | None = None,
 ) -> list[Connection]:
-    """Migrate the database and connect each user through the real flow."""
+    """Migrate the database and connect each user through the real flow (at Miro as
+    the matching one of `miro_users`, if given)."""
 
     async def run() -> list[Connection]:
         await upgrade(database_url)
@@ -58,9 +60,12 @@ def seed(
         flow = stack.flow_with(ProbeRunner(transport))
         made = []
         try:
-            for user in users:
+            for number, user in enumerate(users):
                 start = await flow.start(user, None, "/")
-                callback = await consent(emulator, start.authorize_url)
+                miro_user = miro_users[number] if miro_users else ""
+                callback = await consent(
+                    emulator, start.authorize_url, miro_user=miro_user
+                )
                 outcome = await flow.complete(
                     state=callback["state"],
                     code=callback["code"],

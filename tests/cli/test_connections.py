@@ -61,6 +61,24 @@ def test_list_and_show_without_tokens(database_url: str) -> None:
     assert no_keys.exit_code == 1 and "MIROCONNECT_ENCRYPTION_KEYS" in no_keys.output
 
 
+def test_names_users_chose_are_shown_as_text(database_url: str) -> None:
+    # A Miro user names themselves: Rich markup or a terminal escape in a name must
+    # neither break the operator's listing nor act on their terminal.
+    clock = FakeClock()
+    emulator = make_emulator(clock)
+    names = ["[/]", "[link=https://evil.example/]Ops[/link] \x1b[31mRED"]
+    seed(database_url, emulator, clock, ["u1", "u2"], miro_users=names)
+    env = environment(database_url)
+    listed = CliRunner().invoke(build_app(), ["connections", "list"], env=env)
+    assert listed.exit_code == 0, listed.output
+    assert "[/]" in listed.output
+    assert "[link=https://evil.example/]Ops[/link]" in listed.output
+    assert "\\x1b[31mRED" in listed.output and "\x1b" not in listed.output
+    shown = CliRunner().invoke(build_app(), ["connections", "show", "u2"], env=env)
+    assert shown.exit_code == 0, shown.output
+    assert "\\x1b[31mRED" in shown.output and "\x1b" not in shown.output
+
+
 def test_disconnect_revokes_at_miro_and_says_so(database_url: str) -> None:
     clock = FakeClock()
     emulator = make_emulator(clock)

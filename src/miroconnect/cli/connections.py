@@ -16,8 +16,9 @@ import typer
 from rich.table import Table
 
 from miroconnect.cli.database import run_on_database
-from miroconnect.cli.output import console, when
+from miroconnect.cli.output import console, plain, when
 from miroconnect.config import Settings
+from miroconnect.logs import printable
 from miroconnect.oauth.tokens import Connection, ConnectionStatus
 from miroconnect.types import Clock, system_clock
 
@@ -40,13 +41,14 @@ def _table(connections: Sequence[Connection]) -> Table:
         status = c.status.value
         if c.status_reason:
             status += f" ({c.status_reason})"
+        # Names are chosen by the users themselves: shown as text, never as markup.
         table.add_row(
-            c.id,
-            c.app_user_id,
-            c.miro_user_name or c.miro_user_id,
-            c.miro_team_name or c.miro_team_id,
-            status,
-            c.key_id or "-",
+            plain(c.id),
+            plain(c.app_user_id),
+            plain(c.miro_user_name or c.miro_user_id),
+            plain(c.miro_team_name or c.miro_team_id),
+            plain(status),
+            plain(c.key_id or "-"),
             when(c.updated_at),
         )
     return table
@@ -157,7 +159,7 @@ def register(
             rows = _details(c)
             width = max(len(name) for name, _ in rows)
             for name, value in rows:
-                typer.echo(f"{name:<{width}}  {value}")
+                typer.echo(f"{name:<{width}}  {printable(value)}")
 
     @connections.command("disconnect")
     def disconnect(

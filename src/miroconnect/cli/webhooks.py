@@ -16,7 +16,7 @@ import typer
 from rich.table import Table
 
 from miroconnect.cli.database import fail, run_on_database
-from miroconnect.cli.output import console, when
+from miroconnect.cli.output import console, plain, when
 from miroconnect.config import Settings
 from miroconnect.storage.outbox import EVENT_STATUSES, EventStatus, OutboxEvent
 from miroconnect.types import Clock, system_clock
@@ -36,13 +36,13 @@ def _table(events: Sequence[OutboxEvent]) -> Table:
         table.add_column(column, no_wrap=column in ("id", "created", "next"))
     for e in events:
         table.add_row(
-            e.id,
-            e.type,
-            e.status,
+            plain(e.id),
+            plain(e.type),
+            plain(e.status),
             str(e.attempts),
             when(e.created_at),
             when(e.next_attempt_at) if e.status in ("pending", "sending") else "-",
-            e.last_error or "-",
+            plain(e.last_error or "-"),  # the receiver's answer: any text
         )
     return table
 
