@@ -99,6 +99,25 @@ async def test_miros_errors_and_redirects_come_back_as_miro_sent_them(
     assert len(spy.sent) == 2  # a 4xx is Miro's answer: never repeated
 
 
+async def test_json_nested_too_deep_to_parse_is_miros_to_refuse(
+    spied: tuple[Harness, Spy],
+) -> None:
+    # The proxy reads a small JSON body (credits, the idempotency key's request); one
+    # nested past Python's recursion limit is not JSON to it: sent on, and Miro says no.
+    harness, spy = spied
+    deep = b"[" * 20_000 + b"]" * 20_000
+    async with harness.api() as api:
+        for headers in ({}, {"idempotency-key": "deep-1"}):
+            answer = await api.post(
+                f"{PROXY}/v2/boards",
+                content=deep,
+                headers={"content-type": "application/json", **headers},
+            )
+            assert answer.status_code == 400, answer.text
+            assert answer.json()["type"] == "error"
+    assert len(spy.sent) == 2
+
+
 async def test_an_image_upload_streams_through_as_multipart(
     spied: tuple[Harness, Spy],
 ) -> None:

@@ -108,7 +108,7 @@ async def bulk_create(request: Request, caller: Caller) -> Response:
         raise APIError(400, "Request body is required.")
     try:
         entries = _count(json.loads(raw))
-    except ValueError:
+    except (ValueError, RecursionError):  # nested too deep
         raise APIError(400, "Request body is not valid JSON.") from None
     plan = _plan_all(board, entries, BULK_TYPES, [None] * len(entries))
     return _create_all(caller, board, plan)
@@ -123,7 +123,7 @@ async def bulk_create_from_files(request: Request, caller: Caller) -> Response:
         raise invalid("data", "a JSON file describing the items is required")
     try:
         entries = _count(json.loads(described[0].data or b"null"))
-    except ValueError:
+    except (ValueError, RecursionError):  # nested too deep
         raise invalid("data", "must be a JSON array") from None
     resources = parts.get("resources", [])
     if len(resources) != len(entries):

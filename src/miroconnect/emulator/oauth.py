@@ -238,7 +238,7 @@ async def revoke_v2(request: Request) -> Response:
     headers = rate_headers(state.idle_rate())
     try:
         body = json.loads(await request.body() or b"null")
-    except ValueError:
+    except (ValueError, RecursionError):  # nested too deep
         body = None
     fields = ("accessToken", "clientId", "clientSecret")
     if not isinstance(body, dict) or not all(

@@ -155,7 +155,7 @@ def _json_part(parts: dict[str, list[Part]], name: str) -> dict[str, Any]:
         return {}
     try:
         value = json.loads(found[0].data or b"{}")
-    except ValueError:
+    except (ValueError, RecursionError):  # nested too deep
         raise invalid(name, "must be a JSON object") from None
     if not isinstance(value, dict):
         raise invalid(name, "must be a JSON object")

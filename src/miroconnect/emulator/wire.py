@@ -98,7 +98,7 @@ async def read_json_object(
         return {}
     try:
         body = json.loads(raw)
-    except ValueError:
+    except (ValueError, RecursionError):  # nested too deep
         raise APIError(400, "Request body is not valid JSON.") from None
     if not isinstance(body, dict):
         raise APIError(400, "Request body must be a JSON object.")

@@ -107,13 +107,14 @@ class SpooledBody(httpx2.AsyncByteStream):
 
     async def json_if_small(self) -> Any:
         """The body parsed as JSON if it is at most `IN_MEMORY` bytes and is JSON;
-        None otherwise."""
+        None otherwise (a body nested deeper than the parser's recursion allows, too:
+        about a thousand `[` fit in 64 KiB)."""
         if self.size > IN_MEMORY:
             return None
         await self._spool.seek(0)
         try:
             return json.loads(await self._spool.read())
-        except ValueError:
+        except (ValueError, RecursionError):
             return None
 
     async def aclose(self) -> None:
