@@ -8,7 +8,7 @@ from pathlib import Path
 import pytest
 from sqlalchemy import text
 
-from miroconnect.storage.db import Database
+from miroconnect.storage.db import Database, shown_url
 
 
 async def test_sqlite_pragmas_and_write_lock(tmp_path: Path) -> None:
@@ -119,3 +119,21 @@ async def test_single_statements_hold_no_write_lock_between_round_trips(
         assert rows == [3, 11, 12]
     finally:
         await db.dispose()
+
+
+def test_a_shown_url_hides_passwords_in_the_user_part_and_the_query() -> None:
+    # asyncpg takes `?password=` as the password: the CLI and the logs print this URL.
+    shown = shown_url(
+        "postgresql+asyncpg://bob:pw1@db:5432/app"
+        "?password=pw2&sslpassword=pw3&ssl=require"
+    )
+    assert "pw1" not in shown and "pw2" not in shown and "pw3" not in shown
+    assert shown == (
+        "postgresql+asyncpg://bob:***@db:5432/app"
+        "?password=***&ssl=require&sslpassword=***"
+    )
+    assert (
+        shown_url("sqlite+aiosqlite:///./data/x.db")
+        == "sqlite+aiosqlite:///./data/x.db"
+    )
+    assert shown_url("not a url") == "(unparsable database URL)"

@@ -36,6 +36,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import re
 from collections.abc import Callable, Mapping, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
@@ -298,12 +299,23 @@ async def probe(url: str) -> str:
 
 
 def shown_url(url: str) -> str:
-    """The database URL with its password hidden (never echo one that does not parse:
-    it may hold a password)."""
+    """The database URL with its password hidden, in the user part and in the query
+    (`?password=...`, which asyncpg takes as the password too; any query key naming a
+    password, secret, token or key). Never echo one that does not parse: it may hold a
+    password."""
     try:
-        return make_url(url).render_as_string(hide_password=True)
+        parsed = make_url(url)
+        query = {
+            name: "***" if _SECRET_QUERY.search(name) else value
+            for name, value in parsed.query.items()
+        }
+        shown = parsed.set(query=query).render_as_string(hide_password=True)
+        return shown.replace("%2A%2A%2A", "***")
     except Exception:
         return "(unparsable database URL)"
+
+
+_SECRET_QUERY = re.compile(r"pass|secret|token|key", re.IGNORECASE)
 
 
 def sqlite_file(url: str) -> Path | None:
