@@ -70,7 +70,32 @@ async def test_uploaded_images_are_drawn_from_the_emulator(
     assert href in page.text
     served = await http.get(href)
     assert served.content == png and served.headers["content-type"] == "image/png"
+    assert served.headers["x-content-type-options"] == "nosniff"
+    assert "sandbox" in served.headers["content-security-policy"]
     assert (await http.get(f"/app/board/{board['id']}/files/1")).status_code == 404
+
+
+async def test_an_uploaded_document_never_runs_as_a_page(
+    http: httpx2.AsyncClient, tokens: Tokens
+) -> None:
+    # Anyone connected can upload; the file is served beside the app's origin.
+    h = tokens.headers
+    board = (await http.post("/v2/boards", json={"name": "D"}, headers=h)).json()
+    page = b"<html><script>document.cookie='x=1'</script></html>"
+    document = await http.post(
+        f"/v2/boards/{board['id']}/documents",
+        files={
+            "resource": ("x.html", page, "text/html"),
+            "data": (None, '{"title": "x"}', "application/json"),
+        },
+        headers=h,
+    )
+    assert document.status_code == 201, document.text
+    served = await http.get(f"/app/board/{board['id']}/files/{document.json()['id']}")
+    assert served.content == page
+    assert served.headers["content-disposition"] == "attachment"
+    assert served.headers["x-content-type-options"] == "nosniff"
+    assert served.headers["content-security-policy"] == "default-src 'none'; sandbox"
 
 
 async def test_an_empty_board_still_draws(

@@ -42,7 +42,16 @@ async def _board_file(request: Request) -> Response:
     item = board.items.get(request.path_params["item_id"]) if board else None
     if item is None or item.file is None:
         return HTMLResponse(error_page("Not found", "No such file."), 404)
-    return Response(item.file.data, media_type=item.file.content_type)
+    # Anyone's upload, on an origin beside the app's (same site, another port): served
+    # so that it can never run as a page here (an HTML document, an SVG with a script),
+    # and a document is a download, not a page.
+    headers = {
+        "X-Content-Type-Options": "nosniff",
+        "Content-Security-Policy": "default-src 'none'; sandbox",
+    }
+    if not item.file.content_type.startswith("image/"):
+        headers["Content-Disposition"] = "attachment"
+    return Response(item.file.data, media_type=item.file.content_type, headers=headers)
 
 
 async def _favicon(request: Request) -> Response:
