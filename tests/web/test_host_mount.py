@@ -66,6 +66,10 @@ async def mounted_host(
         connect_router(host_user, home_url="/projects"), prefix="/connect"
     )
 
+    @host.get("/connections", response_class=HTMLResponse)
+    async def connections() -> str:
+        return "<p>the host's own page, beside /connect</p>"
+
     @host.get("/projects", response_class=HTMLResponse)
     async def projects(request: Request) -> str:
         return (
@@ -86,8 +90,12 @@ async def test_a_host_app_gets_the_same_one_click_flow(database_url: str) -> Non
         browser = harness.browser
         browser.cookies.set("host_user", "7", domain="testserver.local")
         page = await browser.get("/projects")
-        # The host's own pages keep their own headers: no CSP of ours there.
+        # The host's own pages keep their own headers: no CSP of ours there, even on
+        # a path that starts with the prefix's letters.
         assert "content-security-policy" not in page.headers
+        beside = await browser.get("/connections")
+        assert beside.status_code == 200
+        assert "content-security-policy" not in beside.headers
         fields = form_fields(page.text, "/connect/boards")
 
         to_miro = await browser.post("/connect/boards", data=fields)

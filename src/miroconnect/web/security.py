@@ -24,6 +24,7 @@ from starlette.requests import Request, cookie_parser
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from miroconnect.web.docs import DOCS_CSP
+from miroconnect.web.requestlog import PathPrefixes
 
 __all__ = [
     "CSRF_COOKIE",
@@ -172,8 +173,9 @@ class SecurityMiddleware:
     ) -> None:
         self.app = app
         self.csp = csp
-        # `None`: headers on every response; else only on paths under these prefixes.
-        self.header_paths = header_paths
+        # `None`: headers on every response; else only at or under these prefixes (a
+        # host's `/connections` is not under `/connect`).
+        self.header_paths = PathPrefixes(header_paths)
         self.no_cookie_paths = no_cookie_paths
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
@@ -196,7 +198,7 @@ class SecurityMiddleware:
             scope.setdefault("state", {})["csrf_value"] = new_value or existing
         secure = cookie_is_secure(scope)
         is_docs = path in _DOCS_PATHS
-        with_headers = self.header_paths is None or path.startswith(self.header_paths)
+        with_headers = self.header_paths.cover(scope)
 
         async def send_with_headers(message: Message) -> None:
             if message["type"] == "http.response.start":
