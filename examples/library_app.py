@@ -66,7 +66,8 @@ def make_app(settings: Settings | None = None, **parts: Any) -> FastAPI:
             said = f"<p>Board created on Miro: <code>{html.escape(board)}</code></p>"
         elif error:
             said = f"<p>Miro said no: <code>{html.escape(error)}</code></p>"
-        return f"""<!doctype html><title>Projects</title>
+        # `data:,`: an empty icon, so the browser asks for no /favicon.ico (none here).
+        return f"""<!doctype html><title>Projects</title><link rel="icon" href="data:,">
 <h1>Projects of {html.escape(current_user_id(request))}</h1>
 {said}
 <form method="post" action="/connect/boards">

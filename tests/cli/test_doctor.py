@@ -65,6 +65,32 @@ def test_a_healthy_deployment_passes_every_check(database_url: str) -> None:
     assert_no_secret(result.output)
 
 
+def test_a_library_setup_without_api_keys_passes_with_a_warning(
+    database_url: str,
+) -> None:
+    # The README's library recipe sets no API keys: only `serve` needs them.
+    clock = FakeClock()
+    emulator = make_emulator(clock)
+    seed(database_url, emulator, clock, ["alice"])
+    env = environment(database_url) | {"MIROCONNECT_API_KEYS": ""}
+    result = run_doctor(env, emulator_transport(emulator))
+    assert result.exit_code == 0, result.output
+    settings = line_of(result, "settings")
+    assert settings.startswith("warn"), result.output
+    assert "MIROCONNECT_API_KEYS is not" in settings
+    assert "`miroconnect serve` needs it" in settings
+    assert "FAIL" not in result.output
+
+
+def test_api_keys_that_are_too_short_still_fail(database_url: str) -> None:
+    emulator = make_emulator(FakeClock())
+    env = environment(database_url) | {"MIROCONNECT_API_KEYS": "short"}
+    result = run_doctor(env, emulator_transport(emulator))
+    assert result.exit_code == 1
+    assert line_of(result, "settings").startswith("FAIL")
+    assert "MIROCONNECT_API_KEYS: every key needs at least 16" in result.output
+
+
 def test_rows_under_an_old_key_pass_with_advice(database_url: str) -> None:
     clock = FakeClock()
     emulator = make_emulator(clock)

@@ -66,6 +66,7 @@ async def test_the_library_example_creates_a_board_after_one_consent(
         board = parse_qs(landed.query)["miro_board_id"][0]
         page = await browser.get(back.headers["location"])
         assert f"Board created on Miro: <code>{board}</code>" in page.text
+        assert '<link rel="icon" href="data:,">' in page.text  # no /favicon.ico 404
 
         again = await click()  # connected: the board at once, no consent
         assert again.status_code == 303

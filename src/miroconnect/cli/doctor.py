@@ -2,8 +2,9 @@
 
 The checks, in order (a check whose prerequisite failed is skipped, and says why):
 
-1. settings: every `MIROCONNECT_*` setting the service needs is set and well-formed
-   (the same rules `miroconnect serve` applies before it starts);
+1. settings: every `MIROCONNECT_*` setting is set and well-formed (the rules `miroconnect
+   serve` applies before it starts); missing `MIROCONNECT_API_KEYS` is only a warning,
+   since `serve` alone needs them (a host app embedding the library has no service API);
 2. database: `MIROCONNECT_DATABASE_URL` answers `SELECT 1`;
 3. migrations: the database's Alembic revision against this version's head;
 4. encryption keys: `MIROCONNECT_ENCRYPTION_KEYS` parses; every key id found on a stored
@@ -226,12 +227,21 @@ async def run_checks(
     from miroconnect.web.checks import settings_problems
 
     results: list[Check] = []
-    problems = settings_problems(settings)
-    results.append(
-        Check("settings", False, "\n".join(problems))
-        if problems
-        else Check("settings", True, "every required setting is set")
-    )
+    problems = settings_problems(settings, service=False)
+    if problems:
+        results.append(Check("settings", False, "\n".join(problems)))
+    elif not any(k.strip() for k in settings.api_keys.get_secret_value().split(",")):
+        results.append(
+            Check(
+                "settings",
+                True,
+                "every required setting is set; MIROCONNECT_API_KEYS is not: "
+                "`miroconnect serve` needs it (a host app using the library does not)",
+                warn=True,
+            )
+        )
+    else:
+        results.append(Check("settings", True, "every required setting is set"))
     database = await _database(settings)
     results.append(database)
     if database.ok:
