@@ -73,10 +73,16 @@ def test_serve_names_only_what_is_missing(tmp_path: Path) -> None:
 
 
 @pytest.mark.parametrize(
-    "args", [["--workers", "2"], ["--host", "192.0.2.7"]], ids=["workers", "host"]
+    ("args", "drop"),
+    [
+        (["--workers", "2"], "drop --workers\n"),
+        (["--host", "192.0.2.7"], "drop --host\n"),
+        (["--workers", "2", "--host", "192.0.2.7"], "drop --workers and --host\n"),
+    ],
+    ids=["workers", "host", "both"],
 )
 def test_serve_with_emulator_stays_one_loopback_process(
-    tmp_path: Path, args: list[str]
+    tmp_path: Path, args: list[str], drop: str
 ) -> None:
     result = CliRunner().invoke(
         build_app(),
@@ -85,6 +91,7 @@ def test_serve_with_emulator_stays_one_loopback_process(
     )
     assert result.exit_code == 2
     assert "--with-emulator runs one process on a loopback address" in result.output
+    assert drop in result.output  # only the flags actually given
 
 
 def test_serve_auto_approve_is_only_for_the_emulator(tmp_path: Path) -> None:

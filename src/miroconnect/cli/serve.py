@@ -139,11 +139,20 @@ def register(app: typer.Typer) -> None:
         if auto_approve and not with_emulator:
             _refuse(["--auto-approve is the emulator's: use it with --with-emulator"])
         if with_emulator:
-            if workers != 1 or not is_loopback(host):
+            given = [
+                flag
+                for flag, wrong in (
+                    ("--workers", workers != 1),
+                    ("--host", not is_loopback(host)),
+                )
+                if wrong
+            ]
+            if given:
                 _refuse(
                     [
                         "--with-emulator runs one process on a loopback address "
-                        "(anyone signs in to the emulator, with no password): drop --workers and --host"
+                        "(anyone signs in to the emulator, with no password): drop "
+                        + " and ".join(given)
                     ]
                 )
             emulated = _emulated(
