@@ -102,14 +102,17 @@ async def test_needs_reauth_shows_reconnect_and_consent_revives_it(
     await vault.mark_needs_reauth(connection.id, "app uninstalled")
 
     home = await harness.browser.get("/")
-    assert "Miro needs your approval again (app uninstalled)" in home.text
+    assert "Miro no longer accepts this connection" in home.text
+    # The reason code is for operators: an attribute, not the page's text.
+    assert 'data-reason="app uninstalled"' in home.text
+    assert "(app uninstalled)" not in home.text
     fields = await harness.home_form("/connect/reconnect")
     to_miro = await harness.browser.post("/connect/reconnect", data=fields)
     assert to_miro.headers["location"].startswith(f"{MIRO}/oauth/authorize?")
     back = await harness.browser.get(await harness.consent(to_miro.headers["location"]))
     assert back.headers["location"] == "/"
     home = await harness.browser.get("/")
-    assert "needs your approval" not in home.text
+    assert "no longer accepts this connection" not in home.text
     assert "Disconnect" in home.text
     async with harness.api() as api:
         status = (await api.get("/api/v1/users/account:1/connection")).json()
