@@ -23,6 +23,15 @@ const helmet = require("helmet");
 
 const views = require("./views");
 
+/* What a user is told for the confirm's refusals (anything else: a general line). */
+const USER_TEXT = {
+  flow_user_mismatch:
+    "This Miro approval was started from another account. Sign in with that " +
+    "account, or start again here.",
+  result_expired: "The Miro approval took too long. Start again.",
+  result_used: "This Miro approval was already used. Start again.",
+  result_unknown: "This Miro approval is not known. Start again.",
+};
 const BOARD_NAME_MAX = 60; // Miro's limit
 const REQUEST_ID = /^[A-Za-z0-9_-]{1,64}$/;
 const RESULT = /^[A-Za-z0-9_-]{1,128}$/;
@@ -93,10 +102,13 @@ function createApp({ users, service, appUrl, sessionSecret }) {
   }
 
   function problem(req, res, answer) {
+    // The service's `detail` is written for the operator (it may name the allowed
+    // return URLs): it goes to this server's log; the user gets a sentence and the code.
     const body = answer.body || {};
+    console.warn(`miroconnect answered ${answer.status}: ${body.reason || "-"}: ${body.detail || "-"}`);
     page(req, res, answer.status >= 500 ? 502 : answer.status, views.errorPage, {
       title: "Miro could not do that",
-      text: body.detail || `The miroconnect service answered ${answer.status}.`,
+      text: USER_TEXT[body.reason] || "Something went wrong on the way to Miro. Try again later.",
       reason: body.reason,
     });
   }

@@ -141,6 +141,14 @@ def test_a_signed_in_user_creates_boards_through_the_service(running: Running) -
         )
         assert forged.status == 403
 
+        # A result the service does not know: a sentence for the user and the code; the
+        # service's detail (written for the operator) stays in the Node app's log.
+        page.goto(f"{running.app}/miro/return?miro_result={'r' * 43}")
+        expect(page.get_by_role("alert")).to_have_text(
+            "This Miro approval is not known. Start again."
+        )
+        expect(page.locator("code")).to_have_text("result_unknown")
+
     at_miro = httpx2.get(f"{stack.miro}/_emulator/boards").json()
     assert sorted(b["name"] for b in at_miro) == ["Sprint 12", "Sprint 13"]
     assert sorted(b["id"] for b in at_miro) == sorted(shown)
