@@ -12,6 +12,14 @@ two apps, each one uvicorn process storing in a SQLite file of its own:
   the host's confirm (the held tokens become the user's connection, the board is created
   through the exactly-once action runner, 201): 4 requests to the service, 1 to the
   emulator, 3 from the service to the emulator;
+- *miroconnect, library*: `bench/_library_app.py`, miroconnect embedded in a FastAPI host
+  app with its own login (a cookie), the like-for-like of the Authlib app: the host's page
+  (`GET /projects`: the form and its CSRF token), its form posted to `POST /connect/boards`
+  (303 to Miro, the state bound to the browser and the user), consent at the emulator (302
+  back), the callback (state, browser and user checks, code exchange, token info, tokens
+  encrypted and stored, the board through the exactly-once action runner, 303 with
+  `miro_board_id`): 3 requests to the app, 1 to the emulator, 3 from the app to the
+  emulator;
 - *Authlib*: `bench/_authlib_app.py` (Authlib's Starlette client on httpx2, tokens in
   SQLite in plaintext, the board by a raw httpx2 call): `GET /login` (302 to Miro, state in
   the session cookie), consent at the emulator (302 back), `GET /callback` (state check,
@@ -39,19 +47,22 @@ from __future__ import annotations
 
 import asyncio
 import os
+import re
 import secrets
 import subprocess
 import sys
 import tempfile
 import time
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Mapping
 from pathlib import Path
 from urllib.parse import parse_qsl, urlsplit
 
 import httpx2
 
+from bench._library_app import USER_COOKIE
 from bench._stack import (
     EMULATOR_USER_COOKIE,
+    Children,
     MiroApp,
     Series,
     ServiceKeys,
@@ -74,7 +85,8 @@ __all__ = ["main", "run"]
 REPO = Path(__file__).resolve().parent.parent
 
 Flow = Callable[[httpx2.AsyncClient, str], Awaitable[None]]
-SIDES = ("miroconnect", "authlib", "authlib-tuned")
+SIDES = ("miroconnect", "miroconnect-library", "authlib", "authlib-tuned")
+CSRF_FIELD = re.compile(r'name="csrf_token" value="([^"]+)"')
 
 
 async def _series(side: str, concurrency: int, seconds: float, flow: Flow) -> Series:
@@ -135,15 +147,45 @@ async def _authlib_flow(browser: httpx2.AsyncClient, app: str, name: str) -> Non
         raise RuntimeError(f"callback: {back.status_code} {back.text[:200]}")
 
 
+async def _library_flow(browser: httpx2.AsyncClient, app: str, name: str) -> None:
+    browser.cookies.clear()
+    browser.cookies.set(USER_COOKIE, name)  # the host's login
+    page = await browser.get(f"{app}/projects")
+    token = CSRF_FIELD.search(page.text)
+    if page.status_code != 200 or token is None:
+        raise RuntimeError(f"page: {page.status_code}")
+    started = await browser.post(
+        f"{app}/connect/boards", data={"csrf_token": token[1], "name": "connect"}
+    )
+    if started.status_code != 303:
+        raise RuntimeError(f"start: {started.status_code} {started.text[:200]}")
+    consent = await browser.get(
+        started.headers["location"],
+        headers={"cookie": f"{EMULATOR_USER_COOKIE}=miro-{name}"},
+    )
+    if consent.status_code != 302:
+        raise RuntimeError(f"consent: {consent.status_code}")
+    back = await browser.get(consent.headers["location"])
+    board = dict(parse_qsl(urlsplit(back.headers.get("location", "")).query))
+    if back.status_code != 303 or not board.get("miro_board_id"):
+        raise RuntimeError(f"callback: {back.status_code} {back.text[:200]}")
+
+
 async def run(*, concurrency: int, seconds: float, rounds: int) -> list[Series]:
     """Start the emulator and both apps, alternate the series, stop everything."""
     with tempfile.TemporaryDirectory() as folder, children(Path(folder)) as group:
         ours_port, authlib_port, emulator_port = free_port(), free_port(), free_port()
+        library_port = free_port()
         emulator = start_emulator(group, emulator_port, credits=10**9)
         ours_app = MiroApp(
             "3458764" + str(secrets.randbelow(10**9)),
             secrets.token_urlsafe(24),
             (f"http://127.0.0.1:{ours_port}/connect/callback",),
+        )
+        library_app = MiroApp(
+            "3458766" + str(secrets.randbelow(10**9)),
+            secrets.token_urlsafe(24),
+            (f"http://127.0.0.1:{library_port}/connect/callback",),
         )
         authlib_app = MiroApp(
             "3458765" + str(secrets.randbelow(10**9)),
@@ -164,6 +206,18 @@ async def run(*, concurrency: int, seconds: float, rounds: int) -> list[Series]:
             keys=keys,
         )
         ours_process = start_service(group, "serve", ours_port, ours_env)
+        library_database = f"sqlite+aiosqlite:///{Path(folder) / 'library.db'}"
+        await upgrade(library_database)
+        library_env = service_env(
+            database_url=library_database,
+            app=library_app,
+            redirect_uri=library_app.redirect_uris[0],
+            emulator=emulator,
+            keys=ServiceKeys.generate(),
+        )
+        library_process = _uvicorn(
+            group, "library", "bench._library_app:create_app", library_port, library_env
+        )
         authlib_env = {
             k: v for k, v in os.environ.items() if not k.startswith("BENCH_")
         }
@@ -175,35 +229,27 @@ async def run(*, concurrency: int, seconds: float, rounds: int) -> list[Series]:
             BENCH_AUTHLIB_DATABASE=str(Path(folder) / "authlib.db"),
             BENCH_AUTHLIB_SESSION_SECRET=secrets.token_urlsafe(32),
         )
-        authlib_process = group.start(
-            "authlib",
-            [
-                sys.executable,
-                "-m",
-                "uvicorn",
-                "bench._authlib_app:create_app",
-                "--factory",
-                "--app-dir",
-                str(REPO),
-                "--host",
-                "127.0.0.1",
-                "--port",
-                str(authlib_port),
-            ],
-            authlib_env,
+        authlib_process = _uvicorn(
+            group, "authlib", "bench._authlib_app:create_app", authlib_port, authlib_env
         )
         await wait_ready(
             f"{emulator}/_emulator/stats", group.running[0][1], group.log("emulator")
         )
         await register_app(emulator, ours_app)
         await register_app(emulator, authlib_app)
+        await register_app(emulator, library_app)
         ours = f"http://127.0.0.1:{ours_port}"
         authlib = f"http://127.0.0.1:{authlib_port}"
+        library = f"http://127.0.0.1:{library_port}"
         await wait_ready(f"{ours}/readyz", ours_process, group.log("serve"))
-        await _wait_authlib(authlib, authlib_process, group.log("authlib"))
+        await _wait_http(f"{library}/projects", library_process, group.log("library"))
+        await _wait_http(f"{authlib}/callback", authlib_process, group.log("authlib"))
 
         async def ours_flow(browser: httpx2.AsyncClient, name: str) -> None:
             await connect_user(browser, ours, keys.api_key, name, f"miro-{name}")
+
+        async def library_flow(browser: httpx2.AsyncClient, name: str) -> None:
+            await _library_flow(browser, library, name)
 
         async def authlib_flow(browser: httpx2.AsyncClient, name: str) -> None:
             await _authlib_flow(browser, authlib, name)
@@ -214,14 +260,13 @@ async def run(*, concurrency: int, seconds: float, rounds: int) -> list[Series]:
         results: list[Series] = []
         cpu = {side: [0.0, 0.0, 0.0] for side in SIDES}
         for number in range(rounds):
-            for side, flow in (
-                ("miroconnect", ours_flow),
-                ("authlib", authlib_flow),
-                ("authlib-tuned", tuned_flow),
+            for side, flow, process in (
+                ("miroconnect", ours_flow, ours_process),
+                ("miroconnect-library", library_flow, library_process),
+                ("authlib", authlib_flow, authlib_process),
+                ("authlib-tuned", tuned_flow, authlib_process),
             ):
-                app_pid = (
-                    ours_process if side == "miroconnect" else authlib_process
-                ).pid
+                app_pid = process.pid
                 # the app, the emulator, and this process (the browsers)
                 pids = [app_pid], [group.running[0][1].pid], [os.getpid()]
                 before = [cpu_seconds(p) for p in pids]
@@ -231,7 +276,7 @@ async def run(*, concurrency: int, seconds: float, rounds: int) -> list[Series]:
                 cpu[side] = [c + x for c, x in zip(cpu[side], spent, strict=True)]
                 count = max(1, series.count)
                 print(
-                    f"round {number + 1} {side:13}: "
+                    f"round {number + 1} {side:19}: "
                     f"{series.timing('round trips', rate='5.1f')}, "
                     f"CPU {1000 * spent[0] / count:.1f} ms in the app + "
                     f"{1000 * spent[1] / count:.1f} ms in the emulator + "
@@ -257,21 +302,46 @@ async def run(*, concurrency: int, seconds: float, rounds: int) -> list[Series]:
         return results
 
 
-async def _wait_authlib(
-    app: str, process: subprocess.Popen[bytes], log: Path, timeout: float = 60
+def _uvicorn(
+    group: Children, name: str, factory: str, port: int, env: Mapping[str, str]
+) -> subprocess.Popen[bytes]:
+    """`uvicorn FACTORY --factory` on 127.0.0.1:`port`, uvicorn's defaults otherwise (the
+    Authlib app and the library app are served alike)."""
+    return group.start(
+        name,
+        [
+            sys.executable,
+            "-m",
+            "uvicorn",
+            factory,
+            "--factory",
+            "--app-dir",
+            str(REPO),
+            "--host",
+            "127.0.0.1",
+            "--port",
+            str(port),
+        ],
+        env,
+    )
+
+
+async def _wait_http(
+    url: str, process: subprocess.Popen[bytes], log: Path, timeout: float = 60
 ) -> None:
-    """The Authlib app has no health route: wait until it answers HTTP at all."""
+    """The Authlib app and the library app have no health route: wait until `url`
+    answers HTTP at all."""
     deadline = time.monotonic() + timeout
     async with httpx2.AsyncClient(timeout=2) as client:
         while process.poll() is None and time.monotonic() < deadline:
             try:
-                await client.get(f"{app}/callback")
+                await client.get(url)
             except httpx2.TransportError:
                 await asyncio.sleep(0.2)
                 continue
             return
     tail = log.read_text(errors="replace").splitlines()[-15:]
-    raise RuntimeError("the Authlib app did not come up:\n" + "\n".join(tail))
+    raise RuntimeError(f"{url} did not come up:\n" + "\n".join(tail))
 
 
 def main() -> None:
@@ -280,18 +350,21 @@ def main() -> None:
     seconds = env_int("CONNECT", "SECONDS", 8)
     rounds = env_int("CONNECT", "ROUNDS", 2)
     print(
-        f"connect: miroconnect serve (SQLite) vs Authlib Starlette (SQLite), one "
+        f"connect: miroconnect serve and miroconnect in a host app (SQLite) vs Authlib "
+        f"Starlette (SQLite), one "
         f"uvicorn process each, {concurrency} concurrent, {rounds} x {seconds} s per "
         f"side; load average {os.getloadavg()[0]:.1f}",
         flush=True,
     )
     results = asyncio.run(run(concurrency=concurrency, seconds=seconds, rounds=rounds))
     ours = pooled(results, "miroconnect")
+    library = pooled(results, "miroconnect-library")
     theirs = pooled(results, "authlib")
     tuned = pooled(results, "authlib-tuned")
     print("| app | round trips/s | p50 | p99 | failed |", flush=True)
     for label, (rate, p50, p99, failed) in (
-        ("miroconnect", ours),
+        ("miroconnect (service mode)", ours),
+        ("miroconnect (library)", library),
         ("Authlib", theirs),
         ("Authlib, shared TLS context", tuned),
     ):
@@ -301,7 +374,8 @@ def main() -> None:
         )
     print(
         f"ratio miroconnect / Authlib: {ours[0] / theirs[0]:.2f}; miroconnect / Authlib "
-        f"with a shared TLS context: {ours[0] / tuned[0]:.2f}; load average at the end "
+        f"with a shared TLS context: {ours[0] / tuned[0]:.2f}; library / Authlib with "
+        f"a shared TLS context: {library[0] / tuned[0]:.2f}; load average at the end "
         f"{os.getloadavg()[0]:.1f}",
         flush=True,
     )
