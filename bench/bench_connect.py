@@ -135,16 +135,7 @@ async def _authlib_flow(browser: httpx2.AsyncClient, app: str, name: str) -> Non
     login = await browser.get(f"{app}/login", params={"user": name})
     if login.status_code != 302:
         raise RuntimeError(f"login: {login.status_code}")
-    consent = await browser.get(
-        login.headers["location"],
-        headers={"cookie": f"{EMULATOR_USER_COOKIE}=miro-{name}"},
-    )
-    if consent.status_code != 302:
-        raise RuntimeError(f"consent: {consent.status_code}")
-    back = await browser.get(consent.headers["location"])
-    board = dict(parse_qsl(urlsplit(back.headers.get("location", "")).query))
-    if back.status_code != 303 or not board.get("miro_board_id"):
-        raise RuntimeError(f"callback: {back.status_code} {back.text[:200]}")
+    await _consent_and_back(browser, login.headers["location"], name)
 
 
 async def _library_flow(browser: httpx2.AsyncClient, app: str, name: str) -> None:
@@ -159,9 +150,16 @@ async def _library_flow(browser: httpx2.AsyncClient, app: str, name: str) -> Non
     )
     if started.status_code != 303:
         raise RuntimeError(f"start: {started.status_code} {started.text[:200]}")
+    await _consent_and_back(browser, started.headers["location"], name)
+
+
+async def _consent_and_back(
+    browser: httpx2.AsyncClient, authorize_url: str, name: str
+) -> None:
+    """Consent at the emulator as Miro user `miro-NAME`, then the app's callback, which
+    must send the browser on (303) with the new board's id."""
     consent = await browser.get(
-        started.headers["location"],
-        headers={"cookie": f"{EMULATOR_USER_COOKIE}=miro-{name}"},
+        authorize_url, headers={"cookie": f"{EMULATOR_USER_COOKIE}=miro-{name}"}
     )
     if consent.status_code != 302:
         raise RuntimeError(f"consent: {consent.status_code}")
@@ -172,7 +170,7 @@ async def _library_flow(browser: httpx2.AsyncClient, app: str, name: str) -> Non
 
 
 async def run(*, concurrency: int, seconds: float, rounds: int) -> list[Series]:
-    """Start the emulator and both apps, alternate the series, stop everything."""
+    """Start the emulator and the three apps, alternate the series, stop everything."""
     with tempfile.TemporaryDirectory() as folder, children(Path(folder)) as group:
         ours_port, authlib_port, emulator_port = free_port(), free_port(), free_port()
         library_port = free_port()
