@@ -237,6 +237,25 @@ async def test_concurrent_confirms_activate_once(
     assert len(await stack.vault.list(app_user_id="user-1")) == 1
 
 
+async def test_two_consents_of_one_user_confirmed_at_once_make_one_connection(
+    stack: Stack, flow: ConnectFlow, emulator: Starlette
+) -> None:
+    # Two tabs, two flows, both consented: the confirms race for the user's first
+    # connection. One inserts it, the other finds it and gives it its tokens.
+    for round_ in range(3):
+        user = f"user-{round_}"
+        first = await held(flow, emulator, user=user, action=None)
+        second = await held(flow, emulator, user=user, action=None)
+        results = await asyncio.gather(
+            flow.confirm(user, first.result_token),
+            flow.confirm(user, second.result_token),
+        )
+        assert not any(r.repeated for r in results)
+        assert len({r.connection.id for r in results}) == 1
+        connected = await stack.vault.list(app_user_id=user)
+        assert len(connected) == 1 and connected[0].is_live
+
+
 async def test_the_flows_user_and_another_confirming_at_once_never_both_win(
     stack: Stack, flow: ConnectFlow, emulator: Starlette
 ) -> None:
