@@ -29,7 +29,7 @@ import logging
 from dataclasses import replace
 from typing import Annotated, Any, NoReturn
 
-from fastapi import APIRouter, Query
+from fastapi import APIRouter, Query, Request
 from starlette.responses import Response
 
 from miroconnect.actions import CreateBoard
@@ -58,7 +58,7 @@ from miroconnect.web.api_common import (
     reraise_if_not_miros,
 )
 from miroconnect.web.context import WebContext
-from miroconnect.web.dependencies import APIKeyRoute, ContextDep
+from miroconnect.web.dependencies import APIKeyRoute, ContextDep, context_of
 from miroconnect.web.problems import Problem, ProblemError
 from miroconnect.web.replies import board_record, safe_view_link
 from miroconnect.web.schemas import (
@@ -181,7 +181,7 @@ router = APIRouter(route_class=APIKeyRoute, tags=["service API"])
     },
 )
 async def create_board(
-    context: ContextDep,
+    request: Request,
     user_id: UserIdPath,
     body: BoardCreate,
     idempotency_key: Annotated[
@@ -193,6 +193,7 @@ async def create_board(
     ] = None,
 ) -> Response:
     """Create a board for a user, or say where to send them to connect Miro."""
+    context = context_of(request)  # the hot path: no dependency solve (`context_of`)
     # Without a return_url only a connected user's board can be made (no consent).
     return_url = (
         None

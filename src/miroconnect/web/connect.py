@@ -39,7 +39,7 @@ from miroconnect.errors import (
 )
 from miroconnect.oauth.outcomes import ActionDone, FlowHeld, FlowStart
 from miroconnect.web.context import WebContext
-from miroconnect.web.dependencies import ContextDep, CSRFDep, database_ready
+from miroconnect.web.dependencies import CSRFDep, context_of, database_ready
 from miroconnect.web.flash import Flash
 from miroconnect.web.popup import back_to_app, keep_opener
 from miroconnect.web.replies import board_record, error_page, with_query
@@ -180,12 +180,12 @@ def connect_router(
     @router.post("/boards", dependencies=[CSRFDep])
     async def create_board(
         request: Request,
-        context: ContextDep,
         user_id: str = current_user,
         name: Annotated[str, Form()] = "",
         description: Annotated[str, Form()] = "",
         request_id: Annotated[str, Form()] = "",
     ) -> Response:
+        context = context_of(request)
         back = _home_link(context, home_url)
         try:
             board = CreateBoard(
@@ -225,13 +225,13 @@ def connect_router(
     @router.get(callback_path)
     async def callback(
         request: Request,
-        context: ContextDep,
         state: str | None = None,
         code: str | None = None,
         error: str | None = None,
         error_description: str | None = None,
         user_id: str | None = signed_in_user,
     ) -> Response:
+        context = context_of(request)
         response = await _finish(
             context,
             request,
@@ -254,7 +254,8 @@ def connect_router(
         return response
 
     @router.get("/launch/{token}")
-    async def launch(request: Request, context: ContextDep, token: str) -> Response:
+    async def launch(request: Request, token: str) -> Response:
+        context = context_of(request)
         try:
             start = await context.flow.launch(token)
         except AuthorizationError as exc:
@@ -267,9 +268,8 @@ def connect_router(
         return response
 
     @router.post("/reconnect", dependencies=[CSRFDep])
-    async def reconnect(
-        request: Request, context: ContextDep, user_id: str = current_user
-    ) -> Response:
+    async def reconnect(request: Request, user_id: str = current_user) -> Response:
+        context = context_of(request)
         try:
             start = await context.flow.start(user_id, None, home_url)
         except MiroConnectError as exc:
@@ -277,9 +277,8 @@ def connect_router(
         return _to_miro(context, request, start)
 
     @router.post("/disconnect", dependencies=[CSRFDep])
-    async def disconnect(
-        request: Request, context: ContextDep, user_id: str = current_user
-    ) -> Response:
+    async def disconnect(request: Request, user_id: str = current_user) -> Response:
+        context = context_of(request)
         try:
             await context.vault.disconnect(app_user_id=user_id)
         except NotConnectedError:

@@ -24,6 +24,7 @@ __all__ = [
     "APIKeyRoute",
     "ContextDep",
     "CSRFDep",
+    "context_of",
     "database_ready",
     "OptionalAccountDep",
     "get_context",
@@ -31,7 +32,11 @@ __all__ = [
 ]
 
 
-def _context(request: Request) -> WebContext:
+def context_of(request: Request) -> WebContext:
+    """The app's `WebContext`. A route or dependency that takes the `Request` reads it
+    here; the others take `ContextDep`. (A `Depends` is a dependency solve on every
+    request: 2 % of a board's instructions in `bench_instructions`, which is why the
+    board route takes the `Request` for it.)"""
     context: WebContext = request.app.state.miroconnect
     return context
 
@@ -40,7 +45,7 @@ async def get_context(request: Request) -> WebContext:
     """The app's `WebContext`."""
     # `async def` though it does not await: FastAPI runs a plain `def` dependency in its
     # thread pool, a thread hop on every request.
-    return _context(request)
+    return context_of(request)
 
 
 ContextDep = Annotated[WebContext, Depends(get_context)]
@@ -61,8 +66,9 @@ async def database_ready(context: ContextDep) -> None:
     context.schema.ready = True
 
 
-async def verify_csrf(request: Request, context: ContextDep) -> None:
+async def verify_csrf(request: Request) -> None:
     """Refuse a form post whose `csrf_token` does not match the browser's cookie."""
+    context = context_of(request)
     # Parsed already when the route has form fields (with the router's limits).
     form = await request.form(
         max_files=FORM_LIMITS["max_files"],
@@ -79,8 +85,9 @@ async def verify_csrf(request: Request, context: ContextDep) -> None:
 CSRFDep = Depends(verify_csrf)
 
 
-async def optional_account(request: Request, context: ContextDep) -> Account | None:
+async def optional_account(request: Request) -> Account | None:
     """The signed-in reference-app account, or `None` (one read: session and account)."""
+    context = context_of(request)
     found = await context.sessions.account(request)
     return None if found is None else Account(id=found[0], username=found[1])
 
@@ -102,7 +109,7 @@ def require_api_key(request: Request) -> None:
     Every configured key is compared, in constant time, so the answer time does not say
     how much of a key was right or which key matched.
     """
-    context = _context(request)
+    context = context_of(request)
     header = request.headers.get("authorization", "")
     scheme, _, presented = header.partition(" ")
     challenge = {"WWW-Authenticate": 'Bearer realm="miroconnect"'}

@@ -16,7 +16,11 @@ from starlette.responses import RedirectResponse, Response
 from miroconnect.errors import MiroConnectError, UsernameTakenError
 from miroconnect.logs import log_event
 from miroconnect.web.context import WebContext
-from miroconnect.web.dependencies import ContextDep, CSRFDep, OptionalAccountDep
+from miroconnect.web.dependencies import (
+    CSRFDep,
+    OptionalAccountDep,
+    context_of,
+)
 from miroconnect.web.reasons import failure_text
 from miroconnect.web.replies import safe_view_link
 from miroconnect.web.security import FORM_LIMITS
@@ -62,7 +66,6 @@ def pages_router() -> APIRouter:
 @router.get("/")
 async def home(
     request: Request,
-    context: ContextDep,
     account: OptionalAccountDep,
     board: Annotated[str | None, Query(max_length=100)] = None,
 ) -> Response:
@@ -72,6 +75,7 @@ async def home(
     The banner comes from the server's one-time message (`miroconnect.web.flash`), never
     from the URL: `miro_board_id`, `miro_error` and `disconnected` are for host apps.
     """
+    context = context_of(request)
     if account is None:
         return context.render(request, "landing.html")
     user_id = account.app_user_id
@@ -115,17 +119,18 @@ async def home(
 
 
 @router.get("/signin")
-async def signin_form(request: Request, context: ContextDep) -> Response:
+async def signin_form(request: Request) -> Response:
+    context = context_of(request)
     return context.render(request, "signin.html", {"error": None})
 
 
 @router.post("/signin", dependencies=[CSRFDep])
 async def signin(
     request: Request,
-    context: ContextDep,
     username: Annotated[str, Form(max_length=200)] = "",
     password: Annotated[str, Form(max_length=PASSWORD_MAX)] = "",
 ) -> Response:
+    context = context_of(request)
     username = username.strip()
     # A name that cannot exist is answered as a wrong password, without a query.
     known = bool(_USERNAME.match(username))
@@ -169,7 +174,8 @@ async def signin(
 
 
 @router.get("/signup")
-async def signup_form(request: Request, context: ContextDep) -> Response:
+async def signup_form(request: Request) -> Response:
+    context = context_of(request)
     return context.render(
         request, "signup.html", {"error": None, "password_min": PASSWORD_MIN}
     )
@@ -178,10 +184,10 @@ async def signup_form(request: Request, context: ContextDep) -> Response:
 @router.post("/signup", dependencies=[CSRFDep])
 async def signup(
     request: Request,
-    context: ContextDep,
     username: Annotated[str, Form(max_length=200)] = "",
     password: Annotated[str, Form(max_length=PASSWORD_MAX)] = "",
 ) -> Response:
+    context = context_of(request)
     username = username.strip()
     wait = await _throttled(context, request)
     if wait is not None:
@@ -213,7 +219,8 @@ async def signup(
 
 
 @router.post("/signout", dependencies=[CSRFDep])
-async def signout(request: Request, context: ContextDep) -> Response:
+async def signout(request: Request) -> Response:
+    context = context_of(request)
     response = RedirectResponse("/", status_code=303)
     await context.sessions.sign_out(request, response)
     return response

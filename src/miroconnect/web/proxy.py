@@ -61,7 +61,7 @@ from miroconnect.web.api_common import (
     reraise_if_not_miros,
 )
 from miroconnect.web.context import WebContext
-from miroconnect.web.dependencies import APIKeyRoute, ContextDep
+from miroconnect.web.dependencies import APIKeyRoute, context_of
 from miroconnect.web.live import ReturnURLHeader, connection_required, live_connection
 from miroconnect.web.problems import Problem, ProblemError
 from miroconnect.web.proxy_target import (
@@ -144,7 +144,6 @@ MiroPath = Annotated[
 
 async def proxy(
     request: Request,
-    context: ContextDep,
     user_id: UserIdPath,
     path: MiroPath,
     idempotency_key: IdempotencyKeyHeader = None,
@@ -152,6 +151,7 @@ async def proxy(
 ) -> Response:
     """Send this request to Miro's REST API v2 as the user: `.../miro/v2/boards` is
     `https://api.miro.com/v2/boards`. Miro's answer comes back as it is."""
+    context = context_of(request)
     try:
         target = proxy_target(request.scope, path, context.stack.miro.config.api_url)
     except TargetForbiddenError as exc:
