@@ -58,7 +58,7 @@ from miroconnect.web.api_common import (
     reraise_if_not_miros,
 )
 from miroconnect.web.context import WebContext
-from miroconnect.web.dependencies import APIKeyRoute, ContextDep, context_of
+from miroconnect.web.dependencies import APIKeyRoute, context_of
 from miroconnect.web.problems import Problem, ProblemError
 from miroconnect.web.replies import board_record, safe_view_link
 from miroconnect.web.schemas import (
@@ -193,7 +193,7 @@ async def create_board(
     ] = None,
 ) -> Response:
     """Create a board for a user, or say where to send them to connect Miro."""
-    context = context_of(request)  # the hot path: no dependency solve (`context_of`)
+    context = context_of(request)
     # Without a return_url only a connected user's board can be made (no consent).
     return_url = (
         None
@@ -228,7 +228,7 @@ async def create_board(
 
 @router.get("/users/{user_id}/boards", responses=_problems(401, 422, 503))
 async def list_boards(
-    context: ContextDep,
+    request: Request,
     user_id: UserIdPath,
     limit: Annotated[int, Query(ge=1, le=100)] = 20,
     cursor: Annotated[
@@ -239,6 +239,7 @@ async def list_boards(
     ] = None,
 ) -> BoardList:
     """The boards made through miroconnect for a user, newest first."""
+    context = context_of(request)
     records, next_cursor = await context.boards.page(
         user_id, limit=limit, cursor=cursor
     )
@@ -249,8 +250,9 @@ async def list_boards(
 
 
 @router.get("/users/{user_id}/connection", responses=_problems(401, 422, 500, 502, 503))
-async def get_connection(context: ContextDep, user_id: UserIdPath) -> Connection:
+async def get_connection(request: Request, user_id: UserIdPath) -> Connection:
     """A user's Miro connection: status, Miro user, team and scopes."""
+    context = context_of(request)
     return _connection(await read_connection(context, user_id))
 
 
@@ -261,10 +263,11 @@ async def get_connection(context: ContextDep, user_id: UserIdPath) -> Connection
     responses=_problems(401, 403, 422, 503),
 )
 async def start_connection(
-    context: ContextDep, user_id: UserIdPath, body: ConnectionStart
+    request: Request, user_id: UserIdPath, body: ConnectionStart
 ) -> Response:
     """Connect (or reconnect) a user to Miro with nothing else to do: send the browser
     to `authorize_url`, then confirm the `miro_result` it comes back with."""
+    context = context_of(request)
     return_url = checked_return_url(context, body.return_url, body.display)
     launch = await context.flow.start_launch(
         user_id, None, return_url, display=body.display
@@ -291,7 +294,7 @@ async def start_connection(
     },
 )
 async def confirm_connection(
-    context: ContextDep, user_id: UserIdPath, body: ConsentConfirm
+    request: Request, user_id: UserIdPath, body: ConsentConfirm
 ) -> Response:
     """Say which of your users came back from Miro with `miro_result`.
 
@@ -300,6 +303,7 @@ async def confirm_connection(
     any other user the grant is revoked at Miro and nothing is stored (`403`). A repeat
     for the same user answers what the first confirm did.
     """
+    context = context_of(request)
     try:
         confirmed = await context.flow.confirm(user_id, body.result)
     except (ResultUnknownError, FlowUserMismatchError) as exc:
@@ -331,8 +335,9 @@ async def confirm_connection(
     response_class=Response,
     responses=_problems(401, 422, 500, 502, 503),
 )
-async def delete_connection(context: ContextDep, user_id: UserIdPath) -> Response:
+async def delete_connection(request: Request, user_id: UserIdPath) -> Response:
     """Revoke the user's tokens at Miro and forget them (no error if none)."""
+    context = context_of(request)
     try:
         await context.vault.disconnect(app_user_id=user_id)
     except NotConnectedError:

@@ -287,7 +287,7 @@ def create_app(
         SecurityMiddleware,
         csp=content_security_policy(context.miro_origins),
         # Called by programs with an API key, never by a browser's form.
-        no_cookie_paths=("/api/", "/healthz", "/readyz", "/metrics"),
+        no_cookie_paths=("/api", "/healthz", "/readyz", "/metrics"),
     )
     app.add_middleware(
         BodyLimitMiddleware,

@@ -22,40 +22,28 @@ from miroconnect.web.security import CSRF_FIELD, FORM_LIMITS, cross_site
 
 __all__ = [
     "APIKeyRoute",
-    "ContextDep",
     "CSRFDep",
     "context_of",
     "database_ready",
     "OptionalAccountDep",
-    "get_context",
     "reference_app_user_id",
 ]
 
 
 def context_of(request: Request) -> WebContext:
-    """The app's `WebContext`. A route or dependency that takes the `Request` reads it
-    here; the others take `ContextDep`. (A `Depends` is a dependency solve on every
-    request: 2 % of a board's instructions in `bench_instructions`, which is why the
-    board route takes the `Request` for it.)"""
+    """The app's `WebContext`: routes and dependencies take the `Request` and read it
+    here. (Not a `Depends`: FastAPI solves each dependency on every request, 2 % of a
+    board's instructions in `bench_instructions`.)"""
     context: WebContext = request.app.state.miroconnect
     return context
 
 
-async def get_context(request: Request) -> WebContext:
-    """The app's `WebContext`."""
-    # `async def` though it does not await: FastAPI runs a plain `def` dependency in its
-    # thread pool, a thread hop on every request.
-    return context_of(request)
-
-
-ContextDep = Annotated[WebContext, Depends(get_context)]
-
-
-async def database_ready(context: ContextDep) -> None:
+async def database_ready(request: Request) -> None:
     """`DatabaseNotReadyError` until the database is found at this version's tables
     (one check per app; `miroconnect serve` checks before it starts, a host app
     embedding the connect routes may not). A database that does not answer raises the
     driver's error, answered as any outage is, and is checked again next time."""
+    context = context_of(request)
     if context.schema.ready:
         return
     from miroconnect.storage.migrate import schema_behind

@@ -176,7 +176,7 @@ class SecurityMiddleware:
         # `None`: headers on every response; else only at or under these prefixes (a
         # host's `/connections` is not under `/connect`).
         self.header_paths = PathPrefixes(header_paths)
-        self.no_cookie_paths = no_cookie_paths
+        self.no_cookie_paths = PathPrefixes(no_cookie_paths)
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] != "http":
@@ -185,7 +185,7 @@ class SecurityMiddleware:
         path = str(scope["path"])
         name = cookie_name(CSRF_COOKIE, scope)
         new_value = None
-        if not (self.no_cookie_paths and path.startswith(self.no_cookie_paths)):
+        if not self.no_cookie_paths.cover(scope):
             # Starlette's parser, as `request.cookies` uses: the same value is seen here
             # and by the CSRF check, even when another app on this host sets odd cookies.
             cookies: dict[str, str] = {}

@@ -14,7 +14,7 @@ from __future__ import annotations
 import logging
 from datetime import timedelta
 
-from fastapi import APIRouter
+from fastapi import APIRouter, Request
 from starlette.responses import Response
 
 from miroconnect.errors import (
@@ -24,7 +24,7 @@ from miroconnect.errors import (
 )
 from miroconnect.logs import log_event
 from miroconnect.web.api_common import UserIdPath, json_answer, reraise_if_not_miros
-from miroconnect.web.dependencies import APIKeyRoute, ContextDep
+from miroconnect.web.dependencies import APIKeyRoute, context_of
 from miroconnect.web.live import ReturnURLHeader, connection_required, live_connection
 from miroconnect.web.problems import Problem, ProblemError
 from miroconnect.web.schemas import AccessToken, ConnectionRequired
@@ -61,11 +61,12 @@ router = APIRouter(route_class=APIKeyRoute, tags=["service API"])
     },
 )
 async def issue_token(
-    context: ContextDep, user_id: UserIdPath, return_url: ReturnURLHeader = None
+    request: Request, user_id: UserIdPath, return_url: ReturnURLHeader = None
 ) -> Response:
     """A user's Miro access token, valid for at least 5 more minutes (refreshed first
     if needed), for your app's own calls to Miro. Never cache it, never send it to a
     browser."""
+    context = context_of(request)
     connection = await live_connection(context, user_id, return_url)
     try:
         tokens = await context.vault.tokens_valid_for(connection.id, TOKEN_VALID_FOR)
